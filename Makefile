@@ -1,0 +1,51 @@
+# Lode — run `make help` for the targets.
+SHELL := /bin/bash
+BIN := $(CURDIR)/bin
+export PATH := $(BIN):$(PATH)
+GO ?= go
+PKGS := ./...
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME ?= 30s
+
+.DEFAULT_GOAL := help
+
+#? help: list the targets
+help:
+	@sed -n 's/^#? //p' $(MAKEFILE_LIST) | column -t -s ':'
+
+#? deps: install redis-server (Debian) and btcd v0.24.2 (into ./bin) when missing
+deps:
+	@./scripts/install-deps.sh
+
+#? build: build lode, lodectl and lode-bench into ./bin
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+#? test: install missing test dependencies, then run every test with -race
+test: deps
+	$(GO) test -race -timeout 25m $(PKGS)
+
+#? bench: run the benchmarks (share validation, end-to-end load)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+#? fuzz: run each fuzz target for $(FUZZTIME)
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+#? lint: gofmt, go vet and staticcheck must be clean
+lint:
+	@out=$$(gofmt -s -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -s needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+#? run: start Redis, a regtest btcd, lode and simulated miners on local defaults
+run: deps build
+	./scripts/run-local.sh
+
+.PHONY: help deps build test bench fuzz lint run
