@@ -1,0 +1,552 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+//go:embed dashboard
+var dashboardFiles embed.FS
+
+// DefaultListen is where the API listens unless configured: loopback only,
+// because the admin endpoints and the metrics are not meant for the world.
+const DefaultListen = "127.0.0.1:8080"
+
+// Config configures a Server. Readers left nil make their endpoints answer
+// 503 (the role that provides them is not wired), so a frontend-only process
+// can still serve /metrics and the probes.
+type Config struct {
+	// Listen is the TCP address (default DefaultListen).
+	Listen string
+	// AdminToken enables the admin endpoints when not empty; requests must
+	// carry "Authorization: Bearer <token>".
+	AdminToken string
+	// FeePercent and PPLNSWindow are reported by /api/v1/pool.
+	FeePercent  float64
+	PPLNSWindow float64
+	// Network reports the current height and network difficulty; nil leaves
+	// them zero (and round progress unknown).
+	Network func() (Network, bool)
+	// HistoryInterval is how often the pool hashrate is sampled for the
+	// chart (default 1 min); HistoryLength how many samples are kept
+	// (default 1440, one day at the default interval).
+	HistoryInterval time.Duration
+	HistoryLength   int
+	// ReadyTimeout bounds each readiness check (default 2 s).
+	ReadyTimeout time.Duration
+
+	Pool       PoolReader
+	Blocks     BlockLister
+	Miners     MinerReader
+	Payments   PaymentLister
+	Workers    WorkerLister
+	Banner     Banner
+	Thresholds ThresholdSetter
+	// ValidAddress reports whether a payout address is well formed for the
+	// pool's network; nil accepts anything non-empty.
+	ValidAddress func(string) error
+	// Checks are the readiness conditions of /readyz.
+	Checks  []Check
+	Metrics *Metrics
+	Logger  *zap.Logger
+}
+
+// Server serves the API, metrics and dashboard.
+type Server struct {
+	cfg     Config
+	log     *zap.Logger
+	history *History
+	mux     *http.ServeMux
+}
+
+// New checks cfg, fills defaults and builds the handler tree.
+func New(cfg Config) (*Server, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		return nil, fmt.Errorf("api: listen address %q: %w", cfg.Listen, err)
+	}
+	if cfg.HistoryInterval <= 0 {
+		cfg.HistoryInterval = time.Minute
+	}
+	if cfg.HistoryLength <= 0 {
+		cfg.HistoryLength = 1440
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, history: NewHistory(cfg.HistoryLength), mux: http.NewServeMux()}
+	s.routes()
+	return s, nil
+}
+
+// History returns the hashrate history the chart reads.
+func (s *Server) History() *History { return s.history }
+
+// Handler returns the root handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /api/v1/pool", s.handlePool)
+	m.HandleFunc("GET /api/v1/pool/history", s.handleHistory)
+	m.HandleFunc("GET /api/v1/blocks", s.handleBlocks)
+	m.HandleFunc("GET /api/v1/workers", s.handleWorkers)
+	m.HandleFunc("GET /api/v1/miners/{address}", s.handleMiner)
+	m.HandleFunc("GET /api/v1/payments", s.handlePayments)
+	m.HandleFunc("POST /api/v1/admin/ban", s.admin(s.handleBan))
+	m.HandleFunc("POST /api/v1/admin/unban", s.admin(s.handleUnban))
+	m.HandleFunc("PUT /api/v1/admin/miners/{address}/threshold", s.admin(s.handleThreshold))
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	m.HandleFunc("GET /readyz", s.handleReady)
+	m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics.Registry(), promhttp.HandlerOpts{}))
+	static, _ := fs.Sub(dashboardFiles, "dashboard")
+	m.Handle("GET /", http.FileServerFS(static))
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint")
+	})
+}
+
+// Run serves until ctx ends, then shuts the HTTP server down, giving
+// in-flight requests up to five seconds. It also samples the hashrate
+// history when a PoolReader is configured.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("api: listen %s: %w", s.cfg.Listen, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on an existing listener.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	done := make(chan struct{})
+	if s.cfg.Pool != nil {
+		go func() {
+			defer close(done)
+			s.sampleLoop(ctx)
+		}()
+	} else {
+		close(done)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("api listening", zap.String("addr", ln.Addr().String()))
+	select {
+	case err := <-errc:
+		<-done
+		return fmt.Errorf("api: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-done
+	if err != nil {
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	return nil
+}
+
+// sampleLoop records the pool hashrate every HistoryInterval; it must be run
+// as a goroutine and returns when ctx ends.
+func (s *Server) sampleLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.HistoryInterval)
+	defer t.Stop()
+	for {
+		s.Sample(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sample reads the pool hashrate once and appends it to the history.
+func (s *Server) Sample(ctx context.Context) {
+	if s.cfg.Pool == nil {
+		return
+	}
+	st, err := s.cfg.Pool.PoolStats(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("hashrate sample failed", zap.Error(err))
+		}
+		return
+	}
+	s.history.Add(HashratePoint{Time: time.Now().UTC(), Hashrate: st.Hashrate.TenMinutes})
+}
+
+// PoolResponse is the body of GET /api/v1/pool.
+type PoolResponse struct {
+	PoolStats
+	Network Network `json:"network"`
+	// RoundProgress is RoundDifficulty ÷ network difficulty: 1.0 means the
+	// pool has done one block's worth of expected work this round.
+	RoundProgress float64 `json:"round_progress"`
+	FeePercent    float64 `json:"fee_percent"`
+	PPLNSWindow   float64 `json:"pplns_window"`
+}
+
+func (s *Server) handlePool(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Pool == nil {
+		writeError(w, http.StatusServiceUnavailable, "pool statistics are not available in this process")
+		return
+	}
+	st, err := s.cfg.Pool.PoolStats(r.Context())
+	if err != nil {
+		s.internal(w, "pool stats", err)
+		return
+	}
+	resp := PoolResponse{PoolStats: st, FeePercent: s.cfg.FeePercent, PPLNSWindow: s.cfg.PPLNSWindow}
+	if n, ok := s.network(); ok {
+		resp.Network = n
+		if n.Difficulty > 0 {
+			resp.RoundProgress = st.RoundDifficulty / n.Difficulty
+		}
+		if resp.LastBlock != nil {
+			fillConfirmations(resp.LastBlock, n.Height)
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) network() (Network, bool) {
+	if s.cfg.Network == nil {
+		return Network{}, false
+	}
+	return s.cfg.Network()
+}
+
+// fillConfirmations derives confirmations from the tip when the reader left
+// them zero; Network.Height is the height being mined, so the tip is one less.
+func fillConfirmations(b *Block, mining int64) {
+	if b.Confirmations != 0 || b.Status == BlockOrphaned || b.Status == BlockPending || mining <= b.Height {
+		return
+	}
+	b.Confirmations = mining - b.Height
+}
+
+func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"interval_seconds": s.cfg.HistoryInterval.Seconds(),
+		"points":           s.history.Points(),
+	})
+}
+
+func (s *Server) handleBlocks(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Blocks == nil {
+		writeError(w, http.StatusServiceUnavailable, "blocks are not available in this process")
+		return
+	}
+	limit, ok := parseLimit(w, r)
+	if !ok {
+		return
+	}
+	blocks, err := s.cfg.Blocks.Blocks(r.Context(), limit)
+	if err != nil {
+		s.internal(w, "list blocks", err)
+		return
+	}
+	if n, ok := s.network(); ok {
+		for i := range blocks {
+			fillConfirmations(&blocks[i], n.Height)
+		}
+	}
+	if blocks == nil {
+		blocks = []Block{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"blocks": blocks})
+}
+
+func (s *Server) handleWorkers(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Workers == nil {
+		writeError(w, http.StatusServiceUnavailable, "workers are not available in this process")
+		return
+	}
+	limit, ok := parseLimit(w, r)
+	if !ok {
+		return
+	}
+	workers, err := s.cfg.Workers.Workers(r.Context(), limit)
+	if err != nil {
+		s.internal(w, "list workers", err)
+		return
+	}
+	if workers == nil {
+		workers = []Worker{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"workers": workers})
+}
+
+func (s *Server) handlePayments(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Payments == nil {
+		writeError(w, http.StatusServiceUnavailable, "payments are not available in this process")
+		return
+	}
+	limit, ok := parseLimit(w, r)
+	if !ok {
+		return
+	}
+	payments, err := s.cfg.Payments.Payments(r.Context(), limit)
+	if err != nil {
+		s.internal(w, "list payments", err)
+		return
+	}
+	if payments == nil {
+		payments = []Payment{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"payments": payments})
+}
+
+func (s *Server) handleMiner(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Miners == nil {
+		writeError(w, http.StatusServiceUnavailable, "miner statistics are not available in this process")
+		return
+	}
+	addr, ok := s.address(w, r)
+	if !ok {
+		return
+	}
+	m, err := s.cfg.Miners.Miner(r.Context(), addr)
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, "unknown address "+addr)
+		return
+	}
+	if err != nil {
+		s.internal(w, "read miner", err)
+		return
+	}
+	if m.Workers == nil {
+		m.Workers = []Worker{}
+	}
+	if m.Payments == nil {
+		m.Payments = []Payment{}
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+// address reads and checks the {address} path value, answering 400 itself.
+func (s *Server) address(w http.ResponseWriter, r *http.Request) (string, bool) {
+	addr := r.PathValue("address")
+	if addr == "" || len(addr) > 100 {
+		writeError(w, http.StatusBadRequest, "address: must be 1 to 100 characters")
+		return "", false
+	}
+	if s.cfg.ValidAddress != nil {
+		if err := s.cfg.ValidAddress(addr); err != nil {
+			writeError(w, http.StatusBadRequest, "address: "+err.Error())
+			return "", false
+		}
+	}
+	return addr, true
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	type result struct {
+		Name  string `json:"name"`
+		OK    bool   `json:"ok"`
+		Error string `json:"error,omitempty"`
+	}
+	results := make([]result, len(s.cfg.Checks))
+	ready := true
+	done := make(chan struct{}, len(s.cfg.Checks))
+	for i, c := range s.cfg.Checks {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyTimeout)
+			defer cancel()
+			res := result{Name: c.Name, OK: true}
+			if err := c.Run(ctx); err != nil {
+				res.OK, res.Error = false, err.Error()
+			}
+			results[i] = res
+		}()
+	}
+	for range s.cfg.Checks {
+		<-done
+	}
+	for _, res := range results {
+		ready = ready && res.OK
+	}
+	status := http.StatusOK
+	if !ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"ready": ready, "checks": results})
+}
+
+// admin wraps h with the bearer-token check. Without a configured token the
+// admin endpoints are off (403), so a forgotten token never opens them.
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.AdminToken == "" {
+			writeError(w, http.StatusForbidden, "admin API disabled: set api.admin_token")
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="lode"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		h(w, r)
+	}
+}
+
+type banRequest struct {
+	Target   string `json:"target"`
+	Duration string `json:"duration"`
+}
+
+func (s *Server) handleBan(w http.ResponseWriter, r *http.Request) {
+	var req banRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.Target == "" {
+		writeError(w, http.StatusBadRequest, "target: required (an IP address or a worker name)")
+		return
+	}
+	var d time.Duration
+	if req.Duration != "" {
+		var err error
+		if d, err = time.ParseDuration(req.Duration); err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, "duration: must be a positive Go duration such as 1h")
+			return
+		}
+	}
+	if s.cfg.Banner == nil {
+		writeError(w, http.StatusServiceUnavailable, "bans are not available in this process")
+		return
+	}
+	if err := s.cfg.Banner.Ban(r.Context(), req.Target, d); err != nil {
+		s.internal(w, "ban", err)
+		return
+	}
+	s.log.Info("banned by admin", zap.String("target", req.Target), zap.Duration("duration", d))
+	writeJSON(w, http.StatusOK, map[string]any{"banned": req.Target})
+}
+
+func (s *Server) handleUnban(w http.ResponseWriter, r *http.Request) {
+	var req banRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.Target == "" {
+		writeError(w, http.StatusBadRequest, "target: required (an IP address or a worker name)")
+		return
+	}
+	if s.cfg.Banner == nil {
+		writeError(w, http.StatusServiceUnavailable, "bans are not available in this process")
+		return
+	}
+	if err := s.cfg.Banner.Unban(r.Context(), req.Target); err != nil {
+		s.internal(w, "unban", err)
+		return
+	}
+	s.log.Info("unbanned by admin", zap.String("target", req.Target))
+	writeJSON(w, http.StatusOK, map[string]any{"unbanned": req.Target})
+}
+
+func (s *Server) handleThreshold(w http.ResponseWriter, r *http.Request) {
+	addr, ok := s.address(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		Threshold *int64 `json:"threshold"`
+	}
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.Threshold == nil || *req.Threshold < 0 {
+		writeError(w, http.StatusBadRequest, "threshold: required, satoshis >= 0 (0 removes the override)")
+		return
+	}
+	if s.cfg.Thresholds == nil {
+		writeError(w, http.StatusServiceUnavailable, "payout thresholds are not available in this process")
+		return
+	}
+	if err := s.cfg.Thresholds.SetPayoutThreshold(r.Context(), addr, *req.Threshold); err != nil {
+		s.internal(w, "set payout threshold", err)
+		return
+	}
+	s.log.Info("payout threshold set by admin", zap.String("address", addr), zap.Int64("threshold", *req.Threshold))
+	writeJSON(w, http.StatusOK, map[string]any{"address": addr, "threshold": *req.Threshold})
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// parseLimit reads ?limit= (default 50, 1..1000), answering 400 itself.
+func parseLimit(w http.ResponseWriter, r *http.Request) (int, bool) {
+	q := r.URL.Query().Get("limit")
+	if q == "" {
+		return 50, true
+	}
+	n, err := strconv.Atoi(q)
+	if err != nil || n < 1 || n > 1000 {
+		writeError(w, http.StatusBadRequest, "limit: must be an integer from 1 to 1000")
+		return 0, false
+	}
+	return n, true
+}
+
+func (s *Server) internal(w http.ResponseWriter, what string, err error) {
+	s.log.Error("api read failed", zap.String("what", what), zap.Error(err))
+	writeError(w, http.StatusInternalServerError, what+" failed")
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,141 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned (wrapped) by readers when the thing asked for does
+// not exist, e.g. an address that never submitted a share.
+var ErrNotFound = errors.New("not found")
+
+// Hashrates are hashes per second averaged over three windows.
+type Hashrates struct {
+	TenMinutes float64 `json:"10m"`
+	OneHour    float64 `json:"1h"`
+	OneDay     float64 `json:"24h"`
+}
+
+// PoolStats is what the ledger knows about the pool as a whole.
+type PoolStats struct {
+	Hashrate Hashrates `json:"hashrate"`
+	Miners   int       `json:"miners"`  // payout addresses with a share in the last 24 h
+	Workers  int       `json:"workers"` // workers with a share in the last 24 h
+	// RoundDifficulty is Σ share difficulty since the pool's last block.
+	RoundDifficulty float64 `json:"round_difficulty"`
+	// SharesAccepted and SharesRejected count since the stats began.
+	SharesAccepted int64  `json:"shares_accepted"`
+	SharesRejected int64  `json:"shares_rejected"`
+	LastBlock      *Block `json:"last_block,omitempty"`
+}
+
+// Network is the chain tip as the template source sees it.
+type Network struct {
+	Height     int64   `json:"height"` // height of the block being mined
+	Difficulty float64 `json:"difficulty"`
+}
+
+// Block statuses, in lifecycle order.
+const (
+	BlockPending  = "pending"
+	BlockImmature = "immature"
+	BlockMatured  = "matured"
+	BlockOrphaned = "orphaned"
+)
+
+// Block is a block found by the pool.
+type Block struct {
+	Height        int64     `json:"height"`
+	Hash          string    `json:"hash"`
+	Status        string    `json:"status"`
+	Reward        int64     `json:"reward"` // satoshis: the coinbase value
+	Finder        string    `json:"finder"` // worker that found it
+	Confirmations int64     `json:"confirmations"`
+	FoundAt       time.Time `json:"found_at"`
+}
+
+// Worker is one worker's statistics.
+type Worker struct {
+	Name      string    `json:"name"`              // "" for the address itself
+	Address   string    `json:"address,omitempty"` // set in pool-wide lists
+	Hashrate  Hashrates `json:"hashrate"`
+	Accepted  int64     `json:"accepted"`
+	Rejected  int64     `json:"rejected"`
+	Stale     int64     `json:"stale"`
+	BestShare float64   `json:"best_share"`
+	LastShare time.Time `json:"last_share"`
+}
+
+// Payment is one payout to one address.
+type Payment struct {
+	ID            string    `json:"id"`
+	TxID          string    `json:"txid"`
+	Address       string    `json:"address"`
+	Amount        int64     `json:"amount"` // satoshis
+	Status        string    `json:"status"`
+	Confirmations int64     `json:"confirmations"`
+	Time          time.Time `json:"time"`
+}
+
+// Miner is everything about one payout address.
+type Miner struct {
+	Address         string    `json:"address"`
+	Balance         int64     `json:"balance"` // satoshis credited, not yet paid
+	Paid            int64     `json:"paid"`    // satoshis paid in total
+	PayoutThreshold int64     `json:"payout_threshold,omitempty"`
+	Hashrate        Hashrates `json:"hashrate"`
+	LastShare       time.Time `json:"last_share"`
+	Workers         []Worker  `json:"workers"`
+	Payments        []Payment `json:"payments"`
+}
+
+// HashratePoint is one sample of the pool hashrate chart.
+type HashratePoint struct {
+	Time     time.Time `json:"time"`
+	Hashrate float64   `json:"hashrate"` // 10-minute average, H/s
+}
+
+// PoolReader reads pool-wide statistics.
+type PoolReader interface {
+	PoolStats(ctx context.Context) (PoolStats, error)
+}
+
+// BlockLister lists the pool's blocks, newest first.
+type BlockLister interface {
+	Blocks(ctx context.Context, limit int) ([]Block, error)
+}
+
+// MinerReader reads one payout address; ErrNotFound when it is unknown.
+type MinerReader interface {
+	Miner(ctx context.Context, address string) (Miner, error)
+}
+
+// PaymentLister lists payouts, newest first.
+type PaymentLister interface {
+	Payments(ctx context.Context, limit int) ([]Payment, error)
+}
+
+// WorkerLister lists the pool's active workers, highest hashrate first.
+type WorkerLister interface {
+	Workers(ctx context.Context, limit int) ([]Worker, error)
+}
+
+// Banner bans and unbans an IP address or a worker name at the stratum
+// frontends. A zero duration means the configured default.
+type Banner interface {
+	Ban(ctx context.Context, target string, d time.Duration) error
+	Unban(ctx context.Context, target string) error
+}
+
+// ThresholdSetter sets the payout threshold of one address; zero removes
+// the override.
+type ThresholdSetter interface {
+	SetPayoutThreshold(ctx context.Context, address string, satoshis int64) error
+}
+
+// Check is one readiness condition; Run returns nil when it holds.
+type Check struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
