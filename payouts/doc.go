@@ -1,0 +1,40 @@
+// Package payouts turns found blocks into miners' balances: it snapshots the
+// PPLNS window when the pool finds a block, splits a matured block's reward
+// by share difficulty (pure, integer arithmetic), and runs the block unlocker
+// that follows each block from pending to credited or orphaned.
+//
+// It does not record shares (the share ledger in package shares does), talk
+// to Redis (internal/redisstore implements Ledger) or to the node directly
+// (blocktemplate/bitcoind satisfies Chain), and it does not send payments
+// (package payouts/payment does).
+//
+// # Block lifecycle
+//
+//	pending ──in main chain──▶ immature ──Maturity confirmations──▶ credited
+//	   │                          │
+//	   └──hash at height differs──┴──────────────────────────────▶ orphaned
+//
+// Crediting and the status change happen in one atomic Ledger call that
+// checks the transition itself, so a block is credited exactly once even when
+// the unlocker is killed between any two steps or two unlockers race. A block
+// that leaves the main chain before it is credited becomes orphaned and is
+// never credited; a credited block is never un-credited (at Maturity
+// confirmations a reorg is not expected, and balances may already be paid).
+// Orphaned is final.
+//
+// # Money
+//
+// Amounts are integer satoshis. Share difficulty is counted in integer
+// "difficulty units" (difficulty × DiffUnitScale) held in *big.Int, so sums
+// over a mainnet-sized window stay exact.
+//
+// # Errors
+//
+// ErrBlockNotFound is returned (wrapped) when a Ledger has no record of a
+// block. Split and SumWindow report invalid input with ErrInvalidSplit.
+//
+// # Concurrency
+//
+// Unlocker.Run runs one loop in the caller's goroutine; several unlockers
+// may run against one Ledger at once (they are safe, only wasteful).
+package payouts
