@@ -1,0 +1,90 @@
+package message
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"testing"
+)
+
+// splitReader returns data in two reads split at a fixed offset, as a TCP
+// stream may.
+type splitReader struct {
+	parts [][]byte
+}
+
+func (s *splitReader) Read(p []byte) (int, error) {
+	for len(s.parts) > 0 && len(s.parts[0]) == 0 {
+		s.parts = s.parts[1:]
+	}
+	if len(s.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.parts[0])
+	s.parts[0] = s.parts[0][n:]
+	return n, nil
+}
+
+// FuzzDecodeLines feeds arbitrary bytes, split in two reads at an arbitrary
+// point, through the line reader and the decoder, and checks invariants:
+// no panic, every line read is bounded and newline-free, the lines found equal
+// those of a plain split, and every decoded request can be answered with
+// valid JSON echoing its id.
+func FuzzDecodeLines(f *testing.F) {
+	seeds := []string{
+		`{"id":1,"method":"mining.subscribe","params":["cpuminer/2.5.1"]}` + "\n",
+		`{"id":1,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"ffffffff"}]}` + "\n" +
+			`{"id":2,"method":"mining.subscribe","params":["bitaxe/BM1370/v2.4.0"]}` + "\n" +
+			`{"id":3,"method":"mining.authorize","params":["bcrt1qxyz.w","x"]}` + "\n" +
+			`{"id":4,"method":"mining.suggest_difficulty","params":[[1000]]}` + "\n",
+		`{"id":"s","method":"mining.submit","params":["w","bf","00000001","504e86ed","b2957c02","1fffe000"]}` + "\r\n",
+		"garbage\n{\n}\n\n",
+		`{"id":{"a":1},"method":"x"}` + "\n",
+		"\xff\xfe\n",
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s), uint16(len(s)/2))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, at uint16) {
+		cut := int(at) % (len(data) + 1)
+		lr := NewLineReader(&splitReader{parts: [][]byte{bytes.Clone(data[:cut]), bytes.Clone(data[cut:])}}, 1024)
+		var got [][]byte
+		for {
+			line, err := lr.ReadLine()
+			if err != nil {
+				if !errors.Is(err, io.EOF) && !errors.Is(err, ErrLineTooLong) {
+					t.Fatalf("unexpected error %v", err)
+				}
+				break
+			}
+			if len(line) > 1024 || bytes.IndexByte(line, '\n') >= 0 {
+				t.Fatalf("bad line %q", line)
+			}
+			got = append(got, bytes.Clone(line))
+			req, err := Decode(line)
+			var reply []byte
+			if err != nil {
+				reply = AppendError(nil, req.ID, CodeOther, err.Error())
+			} else {
+				reply = AppendTrue(nil, req.ID)
+				for i := range req.Params {
+					req.String(i)
+					req.Number(i)
+				}
+			}
+			if !json.Valid(bytes.TrimSuffix(reply, []byte("\n"))) {
+				t.Fatalf("reply not JSON: %q (line %q)", reply, line)
+			}
+		}
+		// Lines before any too-long line must match a plain split.
+		want := bytes.Split(data, []byte("\n"))
+		want = want[:len(want)-1] // text after the last newline is not a line
+		for i, g := range got {
+			w := bytes.TrimSuffix(want[i], []byte("\r"))
+			if !bytes.Equal(g, w) {
+				t.Fatalf("line %d = %q, want %q", i, g, w)
+			}
+		}
+	})
+}

@@ -1,0 +1,115 @@
+package message
+
+import (
+	"bytes"
+	"errors"
+	"io"
+)
+
+// DefaultMaxLine is the default maximum length of one client line. Client
+// messages are small; a longer line is a protocol violation.
+const DefaultMaxLine = 16 << 10
+
+// ErrLineTooLong is returned by ReadLine when a line exceeds the maximum.
+var ErrLineTooLong = errors.New("stratum line too long")
+
+// LineReader splits a byte stream into newline-terminated lines. It starts
+// with a small buffer and grows it only when a line needs it, and gives the
+// big buffer back once drained, so an idle connection holds little memory.
+// It is not safe for concurrent use.
+type LineReader struct {
+	r     io.Reader
+	max   int
+	buf   []byte
+	start int // first unconsumed byte
+	end   int // end of valid data
+	scan  int // bytes in buf[start:end] already searched for '\n'
+}
+
+// initialSize is the buffer a connection gets; most client lines (subscribe,
+// authorize, submit) fit in it.
+const initialSize = 512
+
+// NewLineReader returns a reader of lines of at most maxLine bytes (newline
+// excluded); maxLine <= 0 means DefaultMaxLine.
+func NewLineReader(r io.Reader, maxLine int) *LineReader {
+	if maxLine <= 0 {
+		maxLine = DefaultMaxLine
+	}
+	return &LineReader{r: r, max: maxLine}
+}
+
+// Buffered reports how many unread bytes are held.
+func (l *LineReader) Buffered() int { return l.end - l.start }
+
+// ReadLine returns the next line without its trailing "\n" (and "\r").
+// The returned slice is valid until the next call. Several lines read in one
+// Read are returned one per call without reading again; a line split across
+// reads is reassembled. A line longer than the maximum returns
+// ErrLineTooLong; the reader is unusable after that.
+func (l *LineReader) ReadLine() ([]byte, error) {
+	for {
+		if l.end > l.start {
+			if i := bytes.IndexByte(l.buf[l.start+l.scan:l.end], '\n'); i >= 0 {
+				lineEnd := l.start + l.scan + i
+				line := l.buf[l.start:lineEnd]
+				l.start = lineEnd + 1
+				l.scan = 0
+				if n := len(line); n > 0 && line[n-1] == '\r' {
+					line = line[:n-1]
+				}
+				if len(line) > l.max {
+					return nil, ErrLineTooLong
+				}
+				return line, nil
+			}
+			l.scan = l.end - l.start
+			if l.scan > l.max {
+				return nil, ErrLineTooLong
+			}
+		}
+		if err := l.fill(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (l *LineReader) fill() error {
+	if l.start == l.end {
+		l.start, l.end, l.scan = 0, 0, 0
+		// Give a grown buffer back while nothing is pending.
+		if cap(l.buf) > initialSize {
+			l.buf = nil
+		}
+	}
+	if l.buf == nil {
+		l.buf = make([]byte, initialSize)
+	}
+	if l.start > 0 && l.end == len(l.buf) {
+		n := copy(l.buf, l.buf[l.start:l.end])
+		l.start, l.end = 0, n
+	}
+	if l.end == len(l.buf) {
+		size := 2 * len(l.buf)
+		if limit := l.max + 2; size > limit {
+			size = limit
+		}
+		if size <= len(l.buf) {
+			return ErrLineTooLong
+		}
+		nb := make([]byte, size)
+		copy(nb, l.buf[l.start:l.end])
+		l.end -= l.start
+		l.start = 0
+		l.buf = nb
+	}
+	n, err := l.r.Read(l.buf[l.end:])
+	l.end += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		return nil
+	}
+	return err
+}
