@@ -1,0 +1,16 @@
+//go:build !purego
+
+package sha256x
+
+var useSHANI = cpuidSHANI()
+
+//go:noescape
+func blocksSHANI(s *State, p []byte)
+
+//go:noescape
+func doubleSHANI(out, mid *State, p []byte)
+
+//go:noescape
+func merkleFoldSHANI(root *State, branch []byte)
+
+func cpuidSHANI() bool

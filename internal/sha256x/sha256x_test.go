@@ -1,0 +1,180 @@
+package sha256x
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"math/rand/v2"
+	"testing"
+)
+
+func refSum256d(b []byte) [32]byte {
+	h := sha256.Sum256(b)
+	return sha256.Sum256(h[:])
+}
+
+// impls lists every implementation available on this machine, so the
+// portable code is tested even where SHA-NI is used by default.
+type impl struct {
+	name   string
+	blocks func(*State, []byte)
+	double func(out, mid *State, p []byte)
+	fold   func(*State, []byte)
+}
+
+func impls() []impl {
+	list := []impl{{"generic", blocksGeneric, doubleGeneric, merkleFoldGeneric}}
+	if useSHANI {
+		list = append(list, impl{"shani", blocksSHANI, doubleSHANI, merkleFoldSHANI})
+	}
+	return list
+}
+
+// sumWith hashes data as SHA-256 with padding, through blocks.
+func sumWith(im impl, data []byte) [32]byte {
+	padded := make([]byte, PaddedLen(len(data)))
+	copy(padded, data)
+	p, ok := Pad(padded, len(data), uint64(len(data)))
+	if !ok {
+		panic("pad")
+	}
+	s := IV
+	im.blocks(&s, p)
+	return s.Bytes()
+}
+
+func TestBlocksAgainstStdlib(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, im := range impls() {
+		t.Run(im.name, func(t *testing.T) {
+			for n := 0; n < 1100; n++ {
+				data := make([]byte, n)
+				for i := range data {
+					data[i] = byte(rng.Uint32())
+				}
+				if got, want := sumWith(im, data), sha256.Sum256(data); got != want {
+					t.Fatalf("len %d: got %x want %x", n, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestDoubleFromMidstate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, im := range impls() {
+		t.Run(im.name, func(t *testing.T) {
+			for n := 0; n < 600; n += 1 + rng.IntN(7) {
+				data := make([]byte, n)
+				for i := range data {
+					data[i] = byte(rng.Uint32())
+				}
+				full := n &^ 63
+				mid := IV
+				im.blocks(&mid, data[:full])
+				buf := make([]byte, 128)
+				k := copy(buf, data[full:])
+				p, _ := Pad(buf, k, uint64(n))
+				var out State
+				im.double(&out, &mid, p)
+				if got, want := out.Bytes(), refSum256d(data); got != want {
+					t.Fatalf("len %d: got %x want %x", n, got, want)
+				}
+				// out aliasing mid must work.
+				im.double(&mid, &mid, p)
+				if mid != out {
+					t.Fatalf("len %d: aliased result differs", n)
+				}
+			}
+		})
+	}
+}
+
+func TestMerkleFold(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, im := range impls() {
+		t.Run(im.name, func(t *testing.T) {
+			for n := 0; n <= 14; n++ {
+				var root [32]byte
+				for i := range root {
+					root[i] = byte(rng.Uint32())
+				}
+				branch := make([]byte, 32*n)
+				for i := range branch {
+					branch[i] = byte(rng.Uint32())
+				}
+				want := root
+				for i := 0; i < n; i++ {
+					want = refSum256d(append(want[:], branch[32*i:32*i+32]...))
+				}
+				s := FromBytes(&root)
+				im.fold(&s, branch)
+				if got := s.Bytes(); got != want {
+					t.Fatalf("branch %d: got %x want %x", n, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestSum256d(t *testing.T) {
+	for _, n := range []int{0, 1, 55, 56, 63, 64, 80, 119, 120, 128, 252, 1000, 5000} {
+		data := bytes.Repeat([]byte{byte(n)}, n)
+		if got, want := Sum256d(data), refSum256d(data); got != want {
+			t.Fatalf("len %d: got %x want %x", n, got, want)
+		}
+	}
+}
+
+func TestShortInputs(t *testing.T) {
+	s := IV
+	Blocks(&s, make([]byte, 63))
+	if s != IV {
+		t.Fatal("partial block changed the state")
+	}
+	if Double(&s, &s, make([]byte, 10)) {
+		t.Fatal("Double accepted a partial block")
+	}
+	MerkleFold(&s, make([]byte, 31))
+	if s != IV {
+		t.Fatal("partial hash changed the root")
+	}
+	if _, ok := Pad(make([]byte, 64), 56, 56); ok {
+		t.Fatal("Pad accepted a short buffer")
+	}
+}
+
+func FuzzDouble(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(make([]byte, 80))
+	f.Add(bytes.Repeat([]byte{0xff}, 252))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want := refSum256d(data)
+		if got := Sum256d(data); got != want {
+			t.Fatalf("Sum256d(%x) = %x want %x", data, got, want)
+		}
+		for _, im := range impls() {
+			if got := sumWith(im, data); got != sha256.Sum256(data) {
+				t.Fatalf("%s: single hash mismatch", im.name)
+			}
+		}
+	})
+}
+
+func BenchmarkBlocks(b *testing.B) {
+	buf := make([]byte, 44*64)
+	s := IV
+	b.ReportAllocs()
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		Blocks(&s, buf)
+	}
+}
+
+func BenchmarkStdlibSum256(b *testing.B) {
+	buf := make([]byte, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		h := sha256.Sum256(buf)
+		buf[0] = h[0]
+	}
+}
