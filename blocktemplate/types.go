@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
 )
 
 // Template is a parsed and checked getblocktemplate result. Hashes are kept in
@@ -33,6 +34,10 @@ type Transaction struct {
 	WTxID  chainhash.Hash // internal order
 	Fee    int64
 	Weight int64
+
+	// msg is the decoded transaction, kept so Block does not decode it again;
+	// nil for a Transaction built by hand (Block then decodes Data).
+	msg *wire.MsgTx
 }
 
 // Job is one unit of Stratum work (one mining.notify). It is immutable once
@@ -69,4 +74,8 @@ type Job struct {
 	CoinbaseWitness bool
 
 	CreatedAt time.Time
+	// TipSeenAt is when the event that told us about this job's prevhash was
+	// seen (longpoll return, ZMQ message, poll, own block); fan-out latency
+	// is measured from it. For a refresh job it is that of the job's tip.
+	TipSeenAt time.Time
 }
