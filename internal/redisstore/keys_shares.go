@@ -1,0 +1,59 @@
+package redisstore
+
+// Keys of the share ledger (owner: shares/ledger through this file). The
+// schema is documented in docs/redis.md; keep the two in step.
+//
+// Accounting keys carry the {acct} hash tag (the block-found snapshot of
+// payouts reads them in the same script); statistics keys carry {stats}, so
+// one script can update every statistic of a batch.
+
+const statsTag = "{stats}"
+
+// windowKey is the PPLNS window: a list of "seq|address|units", oldest first.
+func (s *Store) windowKey() string { return s.key(acctTag, "window") }
+
+// windowTotalKey is Σ units of the window (decimal string).
+func (s *Store) windowTotalKey() string { return s.key(acctTag, "window", "total") }
+
+// windowLimitKey is the window size N (units) the window was last trimmed to.
+func (s *Store) windowLimitKey() string { return s.key(acctTag, "window", "limit") }
+
+// roundKey is a hash: payout address → Σ units since the last block.
+func (s *Store) roundKey() string { return s.key(acctTag, "round") }
+
+// roundTotalKey is Σ units of the round over all addresses.
+func (s *Store) roundTotalKey() string { return s.key(acctTag, "round", "total") }
+
+// acctAppliedKey is the highest batch sequence applied to the accounting
+// keys for one recorder instance.
+func (s *Store) acctAppliedKey(instance string) string {
+	return s.key(acctTag, "applied", instance)
+}
+
+// statsAppliedKey is the same high-water mark for the statistics keys.
+func (s *Store) statsAppliedKey(instance string) string {
+	return s.key(statsTag, "applied", instance)
+}
+
+// poolStatsKey is a hash of pool-wide counters (never expires).
+func (s *Store) poolStatsKey() string { return s.key(statsTag, "pool") }
+
+// poolHashrateKey is a hash: unix minute → Σ difficulty of the pool.
+func (s *Store) poolHashrateKey() string { return s.key(statsTag, "poolhr") }
+
+// workerKey is a hash of one worker's counters (full username).
+func (s *Store) workerKey(worker string) string { return s.key(statsTag, "worker", worker) }
+
+// workerHashrateKey is a hash: unix minute → Σ difficulty of one worker.
+func (s *Store) workerHashrateKey(worker string) string { return s.key(statsTag, "workerhr", worker) }
+
+// minerKey is a hash: worker name ("" for the bare address) → last share
+// time (unix ms) of one payout address.
+func (s *Store) minerKey(address string) string { return s.key(statsTag, "miner", address) }
+
+// minerHashrateKey is a hash: unix minute → Σ difficulty of one address.
+func (s *Store) minerHashrateKey(address string) string { return s.key(statsTag, "minerhr", address) }
+
+// recentKey is a capped list of the latest shares of one address, newest
+// first: "unixms|worker name|difficulty|hash difficulty".
+func (s *Store) recentKey(address string) string { return s.key(statsTag, "recent", address) }

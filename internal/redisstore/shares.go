@@ -1,0 +1,586 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lode-pool/lode/shares/ledger"
+)
+
+var _ ledger.Store = (*Store)(nil)
+
+// Tunables of the statistics keys.
+const (
+	// statsTTL keeps per-worker and per-address statistics one hour past the
+	// longest hashrate window.
+	statsTTL = 25 * time.Hour
+	// appliedTTL is how long an idle instance's high-water marks live; a
+	// spool older than that would be replayed without the duplicate guard.
+	appliedTTL = 30 * 24 * time.Hour
+	// hashrateMinutes is the longest hashrate window (24 h) in buckets.
+	hashrateMinutes = 24 * 60
+	// pruneAt is the bucket count above which old buckets are deleted.
+	pruneAt = hashrateMinutes + 60
+	// recentShares is how many latest shares are kept per address.
+	recentShares = 50
+)
+
+// Lua helpers for diff units: non-negative integers of any length held as two
+// doubles (hi, lo) in base 1e12, so every step stays exact (each part below
+// 2^53; totals up to ~9e27 units, 9e19 difficulty).
+const unitsLua = `
+local B = 1000000000000
+local function parse(s)
+  if not s then return 0, 0 end
+  local n = #s
+  if n <= 12 then return 0, tonumber(s) end
+  return tonumber(string.sub(s, 1, n - 12)), tonumber(string.sub(s, n - 11))
+end
+local function add(ah, al, bh, bl)
+  local h, l = ah + bh, al + bl
+  if l >= B then l = l - B; h = h + 1 end
+  return h, l
+end
+local function sub(ah, al, bh, bl)
+  local h, l = ah - bh, al - bl
+  if l < 0 then l = l + B; h = h - 1 end
+  return h, l
+end
+local function ge(ah, al, bh, bl)
+  if ah ~= bh then return ah > bh end
+  return al >= bl
+end
+local function fmt(h, l)
+  if h == 0 then return string.format('%d', l) end
+  return string.format('%d%012d', h, l)
+end
+`
+
+// acctScript appends a batch to the PPLNS window and round totals and trims
+// the window, once per batch sequence.
+//
+// KEYS: window, window total, window limit, round, round total, applied.
+// ARGV: batch seq (20 digits), window limit units ("0": keep the stored
+// one), applied TTL seconds, then per window entry: seq, address, units.
+// Returns the number of entries appended (0: already applied) and popped.
+var acctScript = redis.NewScript(unitsLua + `
+local hwm = redis.call('GET', KEYS[6])
+if hwm and hwm >= ARGV[1] then return {0, 0} end
+local th, tl = parse(redis.call('GET', KEYS[2]))
+local rh, rl = parse(redis.call('GET', KEYS[5]))
+local per, order = {}, {}
+local entries = {}
+for i = 4, #ARGV, 3 do
+  local seq, addr, u = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local uh, ul = parse(u)
+  th, tl = add(th, tl, uh, ul)
+  rh, rl = add(rh, rl, uh, ul)
+  local p = per[addr]
+  if not p then
+    p = {seq, 0, 0}
+    per[addr] = p
+    order[#order + 1] = addr
+  end
+  p[2], p[3] = add(p[2], p[3], uh, ul)
+end
+for _, addr in ipairs(order) do
+  local p = per[addr]
+  local s = fmt(p[2], p[3])
+  entries[#entries + 1] = p[1] .. '|' .. addr .. '|' .. s
+  local ch, cl = parse(redis.call('HGET', KEYS[4], addr))
+  redis.call('HSET', KEYS[4], addr, fmt(add(ch, cl, p[2], p[3])))
+end
+for i = 1, #entries, 1000 do
+  redis.call('RPUSH', KEYS[1], unpack(entries, i, math.min(i + 999, #entries)))
+end
+redis.call('SET', KEYS[5], fmt(rh, rl))
+local limit = ARGV[2]
+if limit == '0' then
+  limit = redis.call('GET', KEYS[3])
+else
+  redis.call('SET', KEYS[3], limit)
+end
+local popped = 0
+if limit and limit ~= '0' then
+  local nh, nl = parse(limit)
+  while true do
+    local head = redis.call('LINDEX', KEYS[1], 0)
+    if not head then break end
+    local hh, hl = parse(string.match(head, '([^|]*)$'))
+    local xh, xl = sub(th, tl, hh, hl)
+    if not ge(xh, xl, nh, nl) then break end
+    redis.call('LPOP', KEYS[1])
+    th, tl = xh, xl
+    popped = popped + 1
+  end
+end
+redis.call('SET', KEYS[2], fmt(th, tl))
+redis.call('SET', KEYS[6], ARGV[1], 'EX', ARGV[3])
+return {#entries, popped}
+`)
+
+// statsScript applies a list of statistics operations once per batch
+// sequence. KEYS[1] is the applied key, the others are the keys the
+// operations name by index. ARGV: batch seq, applied TTL seconds, then
+// groups of four: op, key index, field, value.
+var statsScript = redis.NewScript(`
+local hwm = redis.call('GET', KEYS[1])
+if hwm and hwm >= ARGV[1] then return 0 end
+for i = 3, #ARGV, 4 do
+  local op, k, f, v = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]
+  if op == 'hincrby' then
+    redis.call('HINCRBY', k, f, v)
+  elseif op == 'hincrbyfloat' then
+    redis.call('HINCRBYFLOAT', k, f, v)
+  elseif op == 'hmax' then
+    local c = tonumber(redis.call('HGET', k, f) or '-1')
+    if tonumber(v) > c then redis.call('HSET', k, f, v) end
+  elseif op == 'hset' then
+    redis.call('HSET', k, f, v)
+  elseif op == 'lpush' then
+    redis.call('LPUSH', k, v)
+    redis.call('LTRIM', k, 0, tonumber(f) - 1)
+  elseif op == 'expire' then
+    redis.call('EXPIRE', k, v)
+  elseif op == 'prune' then
+    if redis.call('HLEN', k) > tonumber(v) then
+      local oldest = tonumber(f)
+      for _, m in ipairs(redis.call('HKEYS', k)) do
+        if tonumber(m) < oldest then redis.call('HDEL', k, m) end
+      end
+    end
+  else
+    return redis.error_reply('unknown stats op ' .. op)
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+`)
+
+// seqString formats a sequence number so that string order is numeric order
+// inside Lua (whose numbers would round values above 2^53).
+func seqString(seq uint64) string { return fmt.Sprintf("%020d", seq) }
+
+// ApplyBatch implements ledger.Store: one pipeline holding the accounting
+// script (window, round totals) and the statistics script, each skipped if
+// the instance's high-water mark already covers b.Seq.
+func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit string) error {
+	if windowLimit == "" {
+		windowLimit = "0"
+	}
+	seq := seqString(b.Seq)
+	var acctKeys []string
+	var acctArgs []any
+	if len(b.Shares) > 0 {
+		acctKeys = []string{s.windowKey(), s.windowTotalKey(), s.windowLimitKey(),
+			s.roundKey(), s.roundTotalKey(), s.acctAppliedKey(b.Instance)}
+		acctArgs = make([]any, 0, 3+3*len(b.Shares))
+		acctArgs = append(acctArgs, seq, windowLimit, int64(appliedTTL/time.Second))
+		for i := range b.Shares {
+			e := &b.Shares[i]
+			acctArgs = append(acctArgs, b.Instance+":"+strconv.FormatUint(e.Seq, 10), e.Share.Address, e.Units)
+		}
+	}
+	statsKeys, statsArgs := s.statsOps(b, seq)
+
+	run := func() error {
+		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			if acctKeys != nil {
+				acctScript.EvalSha(ctx, p, acctKeys, acctArgs...)
+			}
+			if len(statsArgs) > 2 {
+				statsScript.EvalSha(ctx, p, statsKeys, statsArgs...)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, c := range cmds {
+			if c.Err() != nil {
+				return c.Err()
+			}
+		}
+		return nil
+	}
+	err := run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// First use on this server (or after a restart without the script
+		// cache): load both and try once more.
+		if lerr := acctScript.Load(ctx, s.rdb).Err(); lerr != nil {
+			return fmt.Errorf("redisstore: load share script: %w", lerr)
+		}
+		if lerr := statsScript.Load(ctx, s.rdb).Err(); lerr != nil {
+			return fmt.Errorf("redisstore: load stats script: %w", lerr)
+		}
+		err = run()
+	}
+	if err != nil {
+		return fmt.Errorf("redisstore: apply share batch: %w", err)
+	}
+	return nil
+}
+
+// statsOps turns a batch into the statistics script's keys and arguments,
+// aggregating per worker, per address and per minute first.
+func (s *Store) statsOps(b *ledger.Batch, seq string) ([]string, []any) {
+	keys := []string{s.statsAppliedKey(b.Instance)}
+	index := map[string]int{}
+	args := make([]any, 0, 2+8*len(b.Shares))
+	args = append(args, seq, int64(appliedTTL/time.Second))
+	ttl := int64(statsTTL / time.Second)
+	k := func(key string) int {
+		i, ok := index[key]
+		if !ok {
+			keys = append(keys, key)
+			i = len(keys)
+			index[key] = i
+		}
+		return i
+	}
+	op := func(name, key, field string, value any) {
+		args = append(args, name, k(key), field, value)
+	}
+
+	type bucket struct {
+		key    string
+		minute int64
+	}
+	hr := map[bucket]float64{}
+	var hrOrder []bucket
+	addHR := func(key string, minute int64, d float64) {
+		bk := bucket{key, minute}
+		if _, ok := hr[bk]; !ok {
+			hrOrder = append(hrOrder, bk)
+		}
+		hr[bk] += d
+	}
+	type workerAgg struct {
+		address  string
+		name     string
+		accepted int64
+		last     int64
+		best     float64
+	}
+	workers := map[string]*workerAgg{}
+	var workerOrder []string
+	var poolAccepted, poolLast int64
+	var newestMinute int64
+	for i := range b.Shares {
+		sh := &b.Shares[i].Share
+		ms := sh.Time.UnixMilli()
+		minute := sh.Time.Unix() / 60
+		newestMinute = max(newestMinute, minute)
+		w := workers[sh.Worker]
+		if w == nil {
+			w = &workerAgg{address: sh.Address, name: sh.WorkerName, best: -1}
+			workers[sh.Worker] = w
+			workerOrder = append(workerOrder, sh.Worker)
+		}
+		w.accepted++
+		w.last = max(w.last, ms)
+		w.best = max(w.best, sh.HashDifficulty)
+		poolAccepted++
+		poolLast = max(poolLast, ms)
+		addHR(s.workerHashrateKey(sh.Worker), minute, sh.Difficulty)
+		addHR(s.minerHashrateKey(sh.Address), minute, sh.Difficulty)
+		addHR(s.poolHashrateKey(), minute, sh.Difficulty)
+	}
+	addresses := map[string]bool{}
+	for _, name := range workerOrder {
+		w := workers[name]
+		wk := s.workerKey(name)
+		op("hincrby", wk, "accepted", w.accepted)
+		op("hmax", wk, "last", w.last)
+		if w.best >= 0 {
+			op("hmax", wk, "best", strconv.FormatFloat(w.best, 'g', -1, 64))
+		}
+		op("hset", wk, "address", w.address)
+		op("expire", wk, "", ttl)
+		mk := s.minerKey(w.address)
+		op("hmax", mk, w.name, w.last)
+		op("expire", mk, "", ttl)
+		addresses[w.address] = true
+	}
+	// Recent shares: only the newest few of each address matter.
+	perAddr := map[string]int{}
+	for i := len(b.Shares) - 1; i >= 0; i-- {
+		sh := &b.Shares[i].Share
+		if perAddr[sh.Address] >= recentShares {
+			continue
+		}
+		perAddr[sh.Address]++
+		args = append(args, "lpush", k(s.recentKey(sh.Address)), strconv.Itoa(recentShares),
+			strconv.FormatInt(sh.Time.UnixMilli(), 10)+"|"+sh.WorkerName+"|"+
+				strconv.FormatFloat(sh.Difficulty, 'g', -1, 64)+"|"+strconv.FormatFloat(sh.HashDifficulty, 'g', -1, 64))
+	}
+	for addr := range addresses {
+		op("expire", s.recentKey(addr), "", ttl)
+	}
+	for _, bk := range hrOrder {
+		op("hincrbyfloat", bk.key, strconv.FormatInt(bk.minute, 10), strconv.FormatFloat(hr[bk], 'f', -1, 64))
+	}
+	seenHR := map[string]bool{}
+	for _, bk := range hrOrder {
+		if seenHR[bk.key] {
+			continue
+		}
+		seenHR[bk.key] = true
+		op("prune", bk.key, strconv.FormatInt(newestMinute-hashrateMinutes, 10), pruneAt)
+		op("expire", bk.key, "", ttl)
+	}
+	if poolAccepted > 0 {
+		op("hincrby", s.poolStatsKey(), "accepted", poolAccepted)
+		op("hmax", s.poolStatsKey(), "last", poolLast)
+	}
+	for _, r := range b.Rejects {
+		field := "rejected"
+		if r.Reason == ledger.ReasonStale {
+			field = "stale"
+		}
+		wk := s.workerKey(r.Worker)
+		op("hincrby", wk, field, r.Count)
+		if r.Reason != ledger.ReasonStale && r.Reason != "" {
+			op("hincrby", wk, "reject:"+r.Reason, r.Count)
+		}
+		if r.Address != "" {
+			op("hset", wk, "address", r.Address)
+		}
+		op("expire", wk, "", ttl)
+		op("hincrby", s.poolStatsKey(), field, r.Count)
+	}
+	return keys, args
+}
+
+// HighWater implements ledger.Store.
+func (s *Store) HighWater(ctx context.Context, instance string) (uint64, error) {
+	vals, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Get(ctx, s.acctAppliedKey(instance))
+		p.Get(ctx, s.statsAppliedKey(instance))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, fmt.Errorf("redisstore: read high-water mark: %w", err)
+	}
+	var hw uint64
+	for _, c := range vals {
+		v, err := c.(*redis.StringCmd).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("redisstore: read high-water mark: %w", err)
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("redisstore: high-water mark %q: %w", v, err)
+		}
+		hw = max(hw, n)
+	}
+	return hw, nil
+}
+
+// Window reads the whole PPLNS window (O(N): for tests, tools and checks).
+// Entry, total and limit are read in one transaction so they agree.
+func (s *Store) Window(ctx context.Context) (ledger.Window, error) {
+	var lr *redis.StringSliceCmd
+	var tot, lim *redis.StringCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		lr = p.LRange(ctx, s.windowKey(), 0, -1)
+		tot = p.Get(ctx, s.windowTotalKey())
+		lim = p.Get(ctx, s.windowLimitKey())
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return ledger.Window{}, fmt.Errorf("redisstore: read window: %w", err)
+	}
+	w := ledger.Window{Total: "0", Limit: "0"}
+	if v, err := tot.Result(); err == nil {
+		w.Total = v
+	}
+	if v, err := lim.Result(); err == nil {
+		w.Limit = v
+	}
+	raw, _ := lr.Result()
+	w.Entries = make([]ledger.WindowEntry, 0, len(raw))
+	for _, r := range raw {
+		e, err := ParseWindowEntry(r)
+		if err != nil {
+			return ledger.Window{}, err
+		}
+		w.Entries = append(w.Entries, e)
+	}
+	return w, nil
+}
+
+// ParseWindowEntry parses one window list element "seq|address|units".
+func ParseWindowEntry(raw string) (ledger.WindowEntry, error) {
+	parts := strings.Split(raw, "|")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return ledger.WindowEntry{}, fmt.Errorf("redisstore: bad window entry %q", raw)
+	}
+	if _, err := ledger.ParseUnits(parts[2]); err != nil {
+		return ledger.WindowEntry{}, fmt.Errorf("redisstore: bad window entry %q: %w", raw, err)
+	}
+	return ledger.WindowEntry{Seq: parts[0], Address: parts[1], Units: parts[2]}, nil
+}
+
+// RoundTotals returns Σ units per payout address since the last block and
+// their total.
+func (s *Store) RoundTotals(ctx context.Context) (map[string]string, string, error) {
+	var h *redis.MapStringStringCmd
+	var tot *redis.StringCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		h = p.HGetAll(ctx, s.roundKey())
+		tot = p.Get(ctx, s.roundTotalKey())
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, "", fmt.Errorf("redisstore: read round totals: %w", err)
+	}
+	total := "0"
+	if v, err := tot.Result(); err == nil {
+		total = v
+	}
+	return h.Val(), total, nil
+}
+
+// WorkerStats reads one worker's statistics; hashrates are computed over
+// the minute buckets ending at now.
+func (s *Store) WorkerStats(ctx context.Context, worker string, now time.Time) (ledger.WorkerStats, error) {
+	var h, hr *redis.MapStringStringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		h = p.HGetAll(ctx, s.workerKey(worker))
+		hr = p.HGetAll(ctx, s.workerHashrateKey(worker))
+		return nil
+	})
+	if err != nil {
+		return ledger.WorkerStats{}, fmt.Errorf("redisstore: read worker stats: %w", err)
+	}
+	m := h.Val()
+	var st ledger.WorkerStats
+	st.Accepted, _ = strconv.ParseInt(m["accepted"], 10, 64)
+	st.Rejected, _ = strconv.ParseInt(m["rejected"], 10, 64)
+	st.Stale, _ = strconv.ParseInt(m["stale"], 10, 64)
+	if ms, err := strconv.ParseInt(m["last"], 10, 64); err == nil {
+		st.LastShare = time.UnixMilli(ms)
+	}
+	st.BestDifficulty, _ = strconv.ParseFloat(m["best"], 64)
+	st.Hashrate10m, st.Hashrate1h, st.Hashrate24h = hashrates(hr.Val(), now)
+	return st, nil
+}
+
+// MinerStats is what the store knows about one payout address.
+type MinerStats struct {
+	Workers                              map[string]time.Time // worker name → last share
+	Hashrate10m, Hashrate1h, Hashrate24h float64
+	Recent                               []RecentShare // newest first
+}
+
+// RecentShare is one entry of an address's recent-shares list.
+type RecentShare struct {
+	Time           time.Time
+	WorkerName     string
+	Difficulty     float64
+	HashDifficulty float64
+}
+
+// MinerStats reads the statistics of one payout address.
+func (s *Store) MinerStats(ctx context.Context, address string, now time.Time) (MinerStats, error) {
+	var w, hr *redis.MapStringStringCmd
+	var rec *redis.StringSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		w = p.HGetAll(ctx, s.minerKey(address))
+		hr = p.HGetAll(ctx, s.minerHashrateKey(address))
+		rec = p.LRange(ctx, s.recentKey(address), 0, -1)
+		return nil
+	})
+	if err != nil {
+		return MinerStats{}, fmt.Errorf("redisstore: read miner stats: %w", err)
+	}
+	ms := MinerStats{Workers: map[string]time.Time{}}
+	for name, v := range w.Val() {
+		if t, err := strconv.ParseInt(v, 10, 64); err == nil {
+			ms.Workers[name] = time.UnixMilli(t)
+		}
+	}
+	ms.Hashrate10m, ms.Hashrate1h, ms.Hashrate24h = hashrates(hr.Val(), now)
+	for _, r := range rec.Val() {
+		p := strings.Split(r, "|")
+		if len(p) != 4 {
+			continue
+		}
+		t, _ := strconv.ParseInt(p[0], 10, 64)
+		d, _ := strconv.ParseFloat(p[2], 64)
+		hd, _ := strconv.ParseFloat(p[3], 64)
+		ms.Recent = append(ms.Recent, RecentShare{Time: time.UnixMilli(t), WorkerName: p[1], Difficulty: d, HashDifficulty: hd})
+	}
+	return ms, nil
+}
+
+// PoolStats are the pool-wide counters and hashrates.
+type PoolStats struct {
+	Accepted, Rejected, Stale            int64
+	LastShare                            time.Time
+	Hashrate10m, Hashrate1h, Hashrate24h float64
+}
+
+// PoolStats reads the pool-wide statistics.
+func (s *Store) PoolStats(ctx context.Context, now time.Time) (PoolStats, error) {
+	var h, hr *redis.MapStringStringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		h = p.HGetAll(ctx, s.poolStatsKey())
+		hr = p.HGetAll(ctx, s.poolHashrateKey())
+		return nil
+	})
+	if err != nil {
+		return PoolStats{}, fmt.Errorf("redisstore: read pool stats: %w", err)
+	}
+	m := h.Val()
+	var ps PoolStats
+	ps.Accepted, _ = strconv.ParseInt(m["accepted"], 10, 64)
+	ps.Rejected, _ = strconv.ParseInt(m["rejected"], 10, 64)
+	ps.Stale, _ = strconv.ParseInt(m["stale"], 10, 64)
+	if ms, err := strconv.ParseInt(m["last"], 10, 64); err == nil {
+		ps.LastShare = time.UnixMilli(ms)
+	}
+	ps.Hashrate10m, ps.Hashrate1h, ps.Hashrate24h = hashrates(hr.Val(), now)
+	return ps, nil
+}
+
+// hashrates sums minute buckets (unix minute → Σ difficulty) over the last
+// 10, 60 and 1440 minutes, the current minute included, and converts each
+// sum to hashes per second: Σdifficulty × 2^32 / seconds.
+func hashrates(buckets map[string]string, now time.Time) (h10, h60, h1440 float64) {
+	cur := now.Unix() / 60
+	var s10, s60, s1440 float64
+	for k, v := range buckets {
+		m, err := strconv.ParseInt(k, 10, 64)
+		if err != nil {
+			continue
+		}
+		d, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			continue
+		}
+		age := cur - m
+		if age < 0 || age >= hashrateMinutes {
+			continue
+		}
+		s1440 += d
+		if age < 60 {
+			s60 += d
+		}
+		if age < 10 {
+			s10 += d
+		}
+	}
+	const two32 = 4294967296.0
+	return s10 * two32 / 600, s60 * two32 / 3600, s1440 * two32 / 86400
+}

@@ -1,0 +1,78 @@
+package ledger
+
+import (
+	"context"
+	"time"
+
+	"github.com/lode-pool/lode/shares"
+)
+
+// Store applies batches of recorded shares. internal/redisstore implements it.
+type Store interface {
+	// ApplyBatch writes b atomically and idempotently: if b.Seq is not above
+	// the high-water mark already applied for b.Instance, the batch (or the
+	// part of it already applied) is skipped. windowLimit is the PPLNS window
+	// size N in diff units ("0": keep the last limit the store saw). It
+	// returns nil only once the store acknowledged the write. The store must
+	// not keep b after it returns.
+	ApplyBatch(ctx context.Context, b *Batch, windowLimit string) error
+	// HighWater returns the highest batch sequence number applied for
+	// instance (0 when none).
+	HighWater(ctx context.Context, instance string) (uint64, error)
+}
+
+// Batch is the unit of a group commit, of the spool, and of idempotency.
+type Batch struct {
+	// Instance identifies the process that recorded the batch.
+	Instance string `json:"i"`
+	// Seq is above the Seq of every share in the batch and of every earlier
+	// batch of the same instance.
+	Seq     uint64   `json:"s"`
+	Shares  []Entry  `json:"e,omitempty"`
+	Rejects []Reject `json:"r,omitempty"`
+}
+
+// Entry is one accepted share with its sequence number and credited
+// difficulty in diff units.
+type Entry struct {
+	Seq   uint64       `json:"q"`
+	Units string       `json:"u"`
+	Share shares.Share `json:"s"`
+}
+
+// Reject counts rejected shares of one worker for one reason.
+type Reject struct {
+	Worker  string    `json:"w"`
+	Address string    `json:"a"`
+	Reason  string    `json:"r"` // ReasonStale counts as stale, anything else as rejected
+	Count   int64     `json:"n"`
+	Time    time.Time `json:"t"` // the latest reject of this group
+}
+
+// ReasonStale is the reject reason counted as a stale share.
+const ReasonStale = "stale"
+
+// WindowEntry is one entry of the PPLNS window: one or more shares of one
+// payout address recorded in the same batch.
+type WindowEntry struct {
+	Seq     string // instance-seq of the first share the entry holds
+	Address string
+	Units   string // Σ credited difficulty in diff units
+}
+
+// Window is the PPLNS window as stored, oldest entry first.
+type Window struct {
+	Entries []WindowEntry
+	Total   string // Σ Units of Entries
+	Limit   string // the window size N it was last trimmed to ("0": never)
+}
+
+// WorkerStats are the statistics of one worker (full username).
+type WorkerStats struct {
+	Accepted, Rejected, Stale int64
+	LastShare                 time.Time
+	BestDifficulty            float64 // best hash difficulty seen
+	// Hashrates in hashes per second over the last 10 minutes, 1 hour and
+	// 24 hours: Σ credited difficulty × 2^32 / seconds.
+	Hashrate10m, Hashrate1h, Hashrate24h float64
+}

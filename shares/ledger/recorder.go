@@ -1,0 +1,585 @@
+package ledger
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/lode-pool/lode/shares"
+)
+
+// Errors callers can test for with errors.Is.
+var (
+	// ErrClosed: the Recorder is not running (Run returned or never ran
+	// after a Close).
+	ErrClosed = errors.New("ledger: recorder closed")
+	// ErrInvalidShare: the share cannot be recorded (difficulty not a
+	// positive finite number, empty worker or address, '|' in the address).
+	ErrInvalidShare = errors.New("ledger: invalid share")
+	// ErrNotDurable: neither the Store nor the spool took the batch.
+	ErrNotDurable = errors.New("ledger: share not durable")
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxBatch        = 256
+	DefaultMaxDelay        = 2 * time.Millisecond
+	DefaultWindowFactor    = 2.0
+	DefaultWriteTimeout    = 2 * time.Second
+	DefaultRetryInterval   = 500 * time.Millisecond
+	DefaultMaxSpoolBytes   = 1 << 30
+	DefaultShutdownTimeout = 10 * time.Second
+	// replayChunk bounds the spooled batches replayed before the flusher
+	// serves its queue again, so recording goes on while a long spool drains.
+	replayChunk = 64
+)
+
+// Config configures a Recorder.
+type Config struct {
+	// Instance identifies this process in sequence numbers; letters, digits,
+	// '-' and '_' only. Several lode processes sharing one Redis must use
+	// different ids. Default: a random id, new at each start (the spool keeps
+	// the id of the process that wrote each batch).
+	Instance string
+	// MaxBatch is the largest batch of shares written at once (default 256).
+	MaxBatch int
+	// MaxDelay is how long the first share of a batch waits for more
+	// (default 2ms).
+	MaxDelay time.Duration
+	// WindowFactor is X in the PPLNS window size N = X × network difficulty
+	// (default 2).
+	WindowFactor float64
+	// MinWindow is a floor for N in difficulty (default 0). Useful on
+	// regtest, where X × network difficulty is below one share.
+	MinWindow float64
+	// SpoolPath is the spool file used while the Store is unreachable. Empty
+	// disables the spool: Record then fails while the Store does.
+	SpoolPath string
+	// MaxSpoolBytes bounds the spool (default 1 GiB); a full spool makes
+	// Record fail.
+	MaxSpoolBytes int64
+	// WriteTimeout bounds one Store write (default 2s).
+	WriteTimeout time.Duration
+	// RetryInterval is the pause between attempts to replay the spool while
+	// the Store fails (default 500ms).
+	RetryInterval time.Duration
+	// ShutdownTimeout bounds the final flush when Run's ctx ends
+	// (default 10s).
+	ShutdownTimeout time.Duration
+	Logger          *zap.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.Instance == "" {
+		var b [6]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return fmt.Errorf("instance id: %w", err)
+		}
+		c.Instance = hex.EncodeToString(b[:])
+	}
+	for _, r := range c.Instance {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return fmt.Errorf("instance id %q: only letters, digits, '-' and '_'", c.Instance)
+		}
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.MaxDelay <= 0 {
+		c.MaxDelay = DefaultMaxDelay
+	}
+	if c.WindowFactor == 0 {
+		c.WindowFactor = DefaultWindowFactor
+	}
+	if c.WindowFactor < 0 || math.IsNaN(c.WindowFactor) || math.IsInf(c.WindowFactor, 0) {
+		return fmt.Errorf("window factor %v: must be positive", c.WindowFactor)
+	}
+	if c.MinWindow < 0 || math.IsNaN(c.MinWindow) || math.IsInf(c.MinWindow, 0) {
+		return fmt.Errorf("min window %v: must be non-negative", c.MinWindow)
+	}
+	if c.MaxSpoolBytes == 0 {
+		c.MaxSpoolBytes = DefaultMaxSpoolBytes
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.RetryInterval <= 0 {
+		c.RetryInterval = DefaultRetryInterval
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return nil
+}
+
+// request is one Record call waiting for its batch.
+type request struct {
+	entry Entry
+	done  chan error // buffered(1)
+}
+
+var requestPool = sync.Pool{New: func() any { return &request{done: make(chan error, 1)} }}
+
+type rejectKey struct{ worker, address, reason string }
+
+type rejectCount struct {
+	n    int64
+	last time.Time
+}
+
+// Stats are the Recorder's counters, for metrics.
+type Stats struct {
+	Batches       uint64 // batches the Store acknowledged (live and replayed)
+	Shares        uint64 // shares acknowledged (Store or spool)
+	Spooled       uint64 // batches appended to the spool
+	Replayed      uint64 // spooled batches the Store acknowledged
+	Failed        uint64 // shares answered with ErrNotDurable
+	SpoolPending  bool   // the spool holds batches not yet replayed
+	SpoolBytes    int64
+	QueueCapacity int
+}
+
+// Recorder batches accepted shares into group commits. Build it with New and
+// run its flusher with Run.
+type Recorder struct {
+	cfg   Config
+	store Store
+	log   *zap.Logger
+	spool *spool // nil when disabled
+
+	queue   chan *request
+	kick    chan struct{} // wakes the flusher for rejects
+	done    chan struct{} // closed when Run has returned
+	running atomic.Bool
+
+	netDiff atomic.Uint64 // float64 bits
+
+	rejMu   sync.Mutex
+	rejects map[rejectKey]*rejectCount
+
+	// Owned by the flusher goroutine.
+	seq        uint64
+	replayOff  int64
+	nextReplay time.Time
+	reqs       []*request
+	batch      Batch
+
+	batches, sharesN, spooled, replayed, failed atomic.Uint64
+	spoolBytes                                  atomic.Int64
+	spoolPending                                atomic.Bool
+}
+
+// New returns a Recorder writing to store. It opens the spool (keeping what
+// an earlier run left there, which Run replays first).
+func New(cfg Config, store Store) (*Recorder, error) {
+	if store == nil {
+		return nil, errors.New("new recorder: nil store")
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, fmt.Errorf("new recorder: %w", err)
+	}
+	r := &Recorder{
+		cfg:     cfg,
+		store:   store,
+		log:     cfg.Logger,
+		queue:   make(chan *request, 4*cfg.MaxBatch),
+		kick:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		rejects: make(map[rejectKey]*rejectCount),
+	}
+	if cfg.SpoolPath != "" {
+		sp, err := openSpool(cfg.SpoolPath, cfg.MaxSpoolBytes)
+		if err != nil {
+			return nil, fmt.Errorf("new recorder: %w", err)
+		}
+		r.spool = sp
+		r.noteSpool()
+		if sp.pending() {
+			r.log.Warn("spool holds unreplayed batches", zap.String("path", cfg.SpoolPath),
+				zap.Int("batches", sp.records), zap.Int64("bytes", sp.size))
+		}
+	} else {
+		r.log.Warn("no spool configured: shares fail while Redis is unreachable")
+	}
+	return r, nil
+}
+
+// Instance returns the instance id in use.
+func (r *Recorder) Instance() string { return r.cfg.Instance }
+
+// SetNetworkDifficulty sets the network difficulty the PPLNS window size is
+// derived from. The daemon calls it with each new template.
+func (r *Recorder) SetNetworkDifficulty(d float64) {
+	if d > 0 && !math.IsInf(d, 0) {
+		r.netDiff.Store(math.Float64bits(d))
+	}
+}
+
+// WindowLimit returns the current window size N in diff units ("0" while
+// the network difficulty is unknown and MinWindow is 0).
+func (r *Recorder) WindowLimit() string {
+	n := r.cfg.WindowFactor * math.Float64frombits(r.netDiff.Load())
+	n = max(n, r.cfg.MinWindow)
+	u, err := DiffUnits(n)
+	if err != nil {
+		return "0"
+	}
+	return u
+}
+
+// Record queues s and blocks until the batch holding it is durable (applied
+// by the Store or fsynced to the spool). A nil error means the share is
+// recorded and the miner may be told so. If ctx ends first, Record returns
+// ctx.Err() and the share may or may not be recorded.
+func (r *Recorder) Record(ctx context.Context, s shares.Share) error {
+	if s.Worker == "" || s.Address == "" || strings.IndexByte(s.Address, '|') >= 0 {
+		return fmt.Errorf("record share: %w: worker %q address %q", ErrInvalidShare, s.Worker, s.Address)
+	}
+	if !(s.Difficulty > 0) || math.IsInf(s.Difficulty, 0) {
+		return fmt.Errorf("record share: %w: difficulty %v", ErrInvalidShare, s.Difficulty)
+	}
+	units, err := DiffUnits(s.Difficulty)
+	if err != nil || units == "0" {
+		return fmt.Errorf("record share: %w: difficulty %v below one diff unit", ErrInvalidShare, s.Difficulty)
+	}
+	if s.Time.IsZero() {
+		s.Time = time.Now()
+	}
+	if !r.running.Load() {
+		select {
+		case <-r.done:
+			return ErrClosed
+		default:
+		}
+	}
+	req := requestPool.Get().(*request)
+	req.entry = Entry{Units: units, Share: s}
+	select {
+	case r.queue <- req:
+	default:
+		r.log.Warn("share queue full: Redis writes are slower than submissions")
+		select {
+		case r.queue <- req:
+		case <-ctx.Done():
+			requestPool.Put(req)
+			return ctx.Err()
+		case <-r.done:
+			requestPool.Put(req)
+			return ErrClosed
+		}
+	}
+	select {
+	case err := <-req.done:
+		req.entry = Entry{}
+		requestPool.Put(req)
+		return err
+	case <-ctx.Done():
+		// The flusher still owns req; it is not returned to the pool.
+		return ctx.Err()
+	case <-r.done:
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
+// RecordReject counts a rejected share of worker (reason ReasonStale counts
+// as stale). It never blocks: counts are merged in memory and written with
+// the next batch.
+func (r *Recorder) RecordReject(worker, address, reason string) {
+	now := time.Now()
+	k := rejectKey{worker, address, reason}
+	r.rejMu.Lock()
+	c := r.rejects[k]
+	if c == nil {
+		if len(r.rejects) >= 1<<16 {
+			// A flood of distinct workers while the flusher is stuck: keep
+			// memory bounded, statistics may undercount.
+			r.rejMu.Unlock()
+			return
+		}
+		c = &rejectCount{}
+		r.rejects[k] = c
+	}
+	c.n++
+	c.last = now
+	r.rejMu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns the Recorder's counters.
+func (r *Recorder) Stats() Stats {
+	return Stats{
+		Batches:       r.batches.Load(),
+		Shares:        r.sharesN.Load(),
+		Spooled:       r.spooled.Load(),
+		Replayed:      r.replayed.Load(),
+		Failed:        r.failed.Load(),
+		SpoolPending:  r.spoolPending.Load(),
+		SpoolBytes:    r.spoolBytes.Load(),
+		QueueCapacity: cap(r.queue),
+	}
+}
+
+// Run is the flusher: it replays the spool, then commits batches until ctx
+// ends, then flushes what is queued (bounded by ShutdownTimeout), closes the
+// spool and returns. It must be called once.
+func (r *Recorder) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return errors.New("ledger: Run called twice")
+	}
+	defer close(r.done)
+	r.initSeq(ctx)
+	r.drain(ctx)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		var wait <-chan time.Time
+		if r.spool != nil && r.spool.pending() {
+			d := time.Until(r.nextReplay)
+			if d <= 0 {
+				r.drain(ctx)
+				continue
+			}
+			timer.Reset(d)
+			wait = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			r.shutdown(ctx)
+			return nil
+		case <-wait:
+			continue
+		case req := <-r.queue:
+			timer.Stop()
+			r.reqs = append(r.reqs[:0], req)
+			r.collect(ctx, timer)
+		case <-r.kick:
+			timer.Stop()
+			r.reqs = r.reqs[:0]
+			r.collect(ctx, timer)
+		}
+		r.commit(ctx)
+	}
+}
+
+// initSeq starts the sequence above everything this instance may have
+// written: the wall clock in nanoseconds normally, the applied high-water
+// mark or the spool's last batch if the clock went back.
+func (r *Recorder) initSeq(ctx context.Context) {
+	r.seq = uint64(time.Now().UnixNano())
+	if r.spool != nil && r.spool.lastSeq > r.seq {
+		r.seq = r.spool.lastSeq
+	}
+	hctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+	defer cancel()
+	hw, err := r.store.HighWater(hctx, r.cfg.Instance)
+	if err != nil {
+		r.log.Warn("read applied high-water mark", zap.Error(err))
+		return
+	}
+	if hw > r.seq {
+		r.log.Warn("clock is behind the applied sequence; continuing above it", zap.Uint64("high_water", hw))
+		r.seq = hw
+	}
+}
+
+func (r *Recorder) nextSeq() uint64 {
+	r.seq++
+	return r.seq
+}
+
+// collect adds queued requests to r.reqs until MaxBatch or MaxDelay.
+func (r *Recorder) collect(ctx context.Context, timer *time.Timer) {
+	timer.Reset(r.cfg.MaxDelay)
+	defer timer.Stop()
+	for len(r.reqs) < r.cfg.MaxBatch {
+		select {
+		case req := <-r.queue:
+			r.reqs = append(r.reqs, req)
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// buildBatch fills r.batch from r.reqs and the pending rejects.
+func (r *Recorder) buildBatch() *Batch {
+	b := &r.batch
+	b.Instance = r.cfg.Instance
+	b.Shares = b.Shares[:0]
+	b.Rejects = b.Rejects[:0]
+	for _, req := range r.reqs {
+		req.entry.Seq = r.nextSeq()
+		b.Shares = append(b.Shares, req.entry)
+	}
+	r.rejMu.Lock()
+	for k, c := range r.rejects {
+		b.Rejects = append(b.Rejects, Reject{Worker: k.worker, Address: k.address, Reason: k.reason, Count: c.n, Time: c.last})
+		delete(r.rejects, k)
+	}
+	r.rejMu.Unlock()
+	b.Seq = r.nextSeq()
+	return b
+}
+
+// commit makes one batch durable and answers its Record calls.
+func (r *Recorder) commit(ctx context.Context) {
+	b := r.buildBatch()
+	if len(b.Shares) == 0 && len(b.Rejects) == 0 {
+		return
+	}
+	err := r.persist(ctx, b)
+	if err != nil {
+		r.failed.Add(uint64(len(r.reqs)))
+		r.log.Error("shares not durable", zap.Int("shares", len(b.Shares)), zap.Error(err))
+	} else {
+		r.sharesN.Add(uint64(len(r.reqs)))
+	}
+	for i, req := range r.reqs {
+		req.done <- err
+		r.reqs[i] = nil
+	}
+	r.reqs = r.reqs[:0]
+}
+
+// persist writes b to the Store, or to the spool if the spool is not empty
+// (order) or the Store fails.
+func (r *Recorder) persist(ctx context.Context, b *Batch) error {
+	if r.spool != nil && r.spool.pending() {
+		return r.toSpool(b, nil)
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.WriteTimeout)
+	err := r.store.ApplyBatch(wctx, b, r.WindowLimit())
+	cancel()
+	if err == nil {
+		r.batches.Add(1)
+		return nil
+	}
+	if r.spool == nil {
+		return fmt.Errorf("%w: store: %w", ErrNotDurable, err)
+	}
+	r.log.Warn("store write failed; spooling", zap.Error(err))
+	r.nextReplay = time.Now().Add(r.cfg.RetryInterval)
+	return r.toSpool(b, err)
+}
+
+func (r *Recorder) toSpool(b *Batch, storeErr error) error {
+	if err := r.spool.append(b); err != nil {
+		if storeErr != nil {
+			return fmt.Errorf("%w: store: %v; %w", ErrNotDurable, storeErr, err)
+		}
+		return fmt.Errorf("%w: %w", ErrNotDurable, err)
+	}
+	r.spooled.Add(1)
+	r.noteSpool()
+	return nil
+}
+
+func (r *Recorder) noteSpool() {
+	if r.spool == nil {
+		return
+	}
+	r.spoolPending.Store(r.spool.pending())
+	r.spoolBytes.Store(r.spool.size)
+}
+
+// drain replays up to replayChunk spooled batches in order; the spool file is
+// removed once all are applied. On a Store error it schedules a retry.
+func (r *Recorder) drain(ctx context.Context) {
+	if r.spool == nil || !r.spool.pending() {
+		return
+	}
+	for range replayChunk {
+		b, next, err := r.spool.read(r.replayOff)
+		if errors.Is(err, io.EOF) {
+			if err := r.spool.clear(); err != nil {
+				r.log.Error("remove replayed spool", zap.Error(err))
+			} else {
+				r.log.Info("spool replayed and removed", zap.Uint64("replayed_batches", r.replayed.Load()))
+			}
+			r.replayOff = 0
+			r.noteSpool()
+			return
+		}
+		if err != nil {
+			// Records before the end were fsynced and checked at open; a
+			// read error here is an I/O fault. Retry later.
+			r.log.Error("read spool", zap.Error(err))
+			r.nextReplay = time.Now().Add(r.cfg.RetryInterval)
+			return
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.WriteTimeout)
+		err = r.store.ApplyBatch(wctx, b, r.WindowLimit())
+		cancel()
+		if err != nil {
+			r.log.Debug("spool replay failed; retrying later", zap.Error(err))
+			r.nextReplay = time.Now().Add(r.cfg.RetryInterval)
+			return
+		}
+		r.replayOff = next
+		r.batches.Add(1)
+		r.replayed.Add(1)
+	}
+}
+
+// shutdown flushes what is queued, tries the spool once more, and closes it.
+func (r *Recorder) shutdown(ctx context.Context) {
+	r.running.Store(false)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownTimeout)
+	defer cancel()
+	for {
+		r.reqs = r.reqs[:0]
+	fill:
+		for len(r.reqs) < r.cfg.MaxBatch {
+			select {
+			case req := <-r.queue:
+				r.reqs = append(r.reqs, req)
+			default:
+				break fill
+			}
+		}
+		if len(r.reqs) == 0 {
+			break
+		}
+		r.commit(sctx)
+	}
+	r.rejMu.Lock()
+	hasRejects := len(r.rejects) > 0
+	r.rejMu.Unlock()
+	if hasRejects {
+		r.commit(sctx)
+	}
+	for r.spool != nil && r.spool.pending() && sctx.Err() == nil {
+		before := r.replayOff
+		r.drain(sctx)
+		if r.spool.pending() && r.replayOff == before {
+			break // the Store still fails; the spool waits for the next start
+		}
+	}
+	if r.spool != nil {
+		r.spool.close()
+	}
+}
