@@ -54,7 +54,7 @@ type FeePayer string
 
 const (
 	// FeePayerPool: recipients get their full debited amount; the fee is
-	// debited from the pool's fee account (Config.FeeAccount).
+	// debited from the pool's fee account (Store.FeeBalance).
 	FeePayerPool FeePayer = "pool"
 	// FeePayerMiners: the fee is deducted from the outputs pro rata to their
 	// amounts, in integer satoshis; see SplitFee for the remainder rule.
@@ -166,9 +166,11 @@ type Totals struct {
 // Store is the accounting store the processor needs. Implementations must
 // make CommitPayout, UpdatePayout and ConfirmPayout atomic.
 type Store interface {
-	// Balances returns every balance (address → satoshis), the fee account
-	// included.
+	// Balances returns every miner balance (address → satoshis).
 	Balances(ctx context.Context) (map[string]int64, error)
+	// FeeBalance returns the pool's fee account (satoshis), which pays the
+	// network fee when the pool pays it.
+	FeeBalance(ctx context.Context) (int64, error)
 	// Thresholds returns the per-address payout threshold overrides.
 	Thresholds(ctx context.Context) (map[string]int64, error)
 	// SetThreshold sets (sats > 0) or removes (sats == 0) an override.
@@ -182,7 +184,7 @@ type Store interface {
 	// every input is still a pool UTXO with the recorded value; then debits,
 	// removes the inputs from the UTXO set, adds to the totals and writes p.
 	// If a check fails nothing is written and the error wraps ErrConflict.
-	CommitPayout(ctx context.Context, p *Payout, feeAccount string) error
+	CommitPayout(ctx context.Context, p *Payout) error
 	// UpdatePayout writes p if the stored state is one of from (else
 	// ErrWrongState; ErrNotFound if absent).
 	UpdatePayout(ctx context.Context, p *Payout, from ...State) error

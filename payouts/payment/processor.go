@@ -1,0 +1,532 @@
+package payment
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+	"go.uber.org/zap"
+)
+
+// coinbaseMaturity is the consensus rule: a coinbase output is spendable
+// after 100 confirmations on every network.
+const coinbaseMaturity = 100
+
+// Skipped is a balance that reached its threshold but was not paid.
+type Skipped struct {
+	Address string
+	Balance int64
+	Reason  string
+}
+
+// BatchError is a batch that could not be paid; its balances are intact.
+type BatchError struct {
+	Addresses []string
+	Err       error
+}
+
+// Result is what a run did (or, dry, would do).
+type Result struct {
+	DryRun bool
+	// FeeRate used, sat per 1000 vbytes, and where it came from.
+	FeeRate       int64
+	FeeRateSource string
+	// Payouts planned (dry run: ID 0, no state) or committed by this run.
+	Payouts []*Payout
+	// Resolved are open payouts from earlier runs that this run moved on.
+	Resolved []*Payout
+	// Open counts the payouts still not confirmed after this run, Stuck the
+	// ones among them flagged stuck.
+	Open, Stuck int
+	Skipped     []Skipped
+	Failed      []BatchError
+	// UnusableUTXOs are recorded pool UTXOs the node says cannot be spent
+	// now (spent elsewhere, immature, wrong script or value); they stay
+	// recorded.
+	UnusableUTXOs []string
+}
+
+// Processor pays balances. Create it with New.
+type Processor struct {
+	cfg   Config
+	store Store
+	node  Node
+	pool  poolOutput
+	log   *zap.Logger
+
+	// Test hooks, called right after the payout is committed and right
+	// after the node accepted it (before the record says so).
+	afterCommit    func(*Payout)
+	afterBroadcast func(*Payout)
+}
+
+// New validates cfg and returns a Processor.
+func New(cfg Config, store Store, node Node) (*Processor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if store == nil || node == nil {
+		return nil, errors.New("payment: store and node are required")
+	}
+	pool, err := poolScript(cfg.PoolAddress, cfg.Params)
+	if err != nil {
+		return nil, fmt.Errorf("payment: %w", err)
+	}
+	return &Processor{cfg: cfg, store: store, node: node, pool: pool, log: cfg.Logger}, nil
+}
+
+// Config returns the validated configuration (defaults filled in). The key
+// is not exposed.
+func (p *Processor) Config() Config {
+	c := p.cfg
+	c.Key = nil
+	return c
+}
+
+// Run pays every Config.Interval until ctx is done, starting at once.
+// Errors of one run are logged; the next run tries again.
+func (p *Processor) Run(ctx context.Context) error {
+	t := time.NewTicker(p.cfg.Interval)
+	defer t.Stop()
+	for {
+		res, err := p.RunOnce(ctx, false)
+		if err != nil && ctx.Err() == nil {
+			p.log.Error("payout run failed", zap.Error(err))
+		}
+		if res != nil {
+			p.log.Info("payout run", zap.Int("payouts", len(res.Payouts)), zap.Int("resolved", len(res.Resolved)),
+				zap.Int("open", res.Open), zap.Int("stuck", res.Stuck), zap.Int("skipped", len(res.Skipped)),
+				zap.Int("failed", len(res.Failed)), zap.Int64("fee_rate", res.FeeRate))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce resolves open payouts, then pays the balances that reached their
+// thresholds. With dryRun nothing is written or broadcast: the Result shows
+// what would be paid and the fees. The error joins every failure (the Result
+// is still returned when planning got that far); balances of failed batches
+// are intact.
+func (p *Processor) RunOnce(ctx context.Context, dryRun bool) (*Result, error) {
+	res := &Result{DryRun: dryRun}
+	var errs []error
+	if !dryRun {
+		resolved, err := p.Resolve(ctx)
+		res.Resolved = resolved
+		if err != nil {
+			// Not fatal: a payout the node cannot be asked about stays
+			// open; new payouts do not depend on it.
+			errs = append(errs, err)
+		}
+	}
+	balances, err := p.store.Balances(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("payment: read balances: %w", err)
+	}
+	thresholds, err := p.store.Thresholds(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("payment: read thresholds: %w", err)
+	}
+	utxos, err := p.store.UTXOs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("payment: read pool utxos: %w", err)
+	}
+	outs, scripts := p.eligible(balances, thresholds, res)
+	if len(outs) > 0 {
+		res.FeeRate, res.FeeRateSource = p.feeRate(ctx)
+		usable, err := p.usableUTXOs(ctx, utxos, res)
+		if err != nil {
+			return nil, err
+		}
+		feeAccount, err := p.store.FeeBalance(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("payment: read fee account: %w", err)
+		}
+		for start := 0; start < len(outs); start += p.cfg.MaxOutputs {
+			end := min(start+p.cfg.MaxOutputs, len(outs))
+			payout, rest, err := p.payBatch(ctx, outs[start:end], scripts[start:end], usable, res.FeeRate, &feeAccount, dryRun)
+			if err != nil {
+				addrs := make([]string, 0, end-start)
+				for _, o := range outs[start:end] {
+					addrs = append(addrs, o.Address)
+				}
+				res.Failed = append(res.Failed, BatchError{Addresses: addrs, Err: err})
+				errs = append(errs, err)
+				if ctx.Err() != nil {
+					break
+				}
+				continue
+			}
+			usable = rest
+			res.Payouts = append(res.Payouts, payout)
+		}
+	}
+	if !dryRun {
+		if open, err := p.store.OpenPayouts(ctx); err == nil {
+			res.Open = len(open)
+			for _, o := range open {
+				if o.State == StateStuck {
+					res.Stuck++
+				}
+			}
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// eligible lists the addresses to pay, sorted by address, with their
+// scripts; invalid addresses are reported in res.Skipped.
+func (p *Processor) eligible(balances, thresholds map[string]int64, res *Result) ([]Output, [][]byte) {
+	addrs := make([]string, 0, len(balances))
+	for a := range balances {
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	var outs []Output
+	var scripts [][]byte
+	for _, a := range addrs {
+		bal := balances[a]
+		threshold := p.cfg.Threshold
+		if t, ok := thresholds[a]; ok && t > 0 {
+			threshold = max(t, MinThreshold)
+		}
+		if bal < threshold {
+			continue
+		}
+		script, err := recipientScript(a, p.cfg.Params)
+		if err != nil {
+			res.Skipped = append(res.Skipped, Skipped{Address: a, Balance: bal, Reason: err.Error()})
+			p.log.Warn("balance has an invalid payout address; not paid", zap.String("address", a),
+				zap.Int64("balance", bal), zap.Error(err))
+			continue
+		}
+		outs = append(outs, Output{Address: a, Debit: bal})
+		scripts = append(scripts, script)
+	}
+	return outs, scripts
+}
+
+// feeRate asks the node and clamps to [floor, cap]; without an estimate the
+// floor is used.
+func (p *Processor) feeRate(ctx context.Context) (int64, string) {
+	rate, err := p.node.EstimateFeeRate(ctx, p.cfg.ConfTarget)
+	switch {
+	case err != nil:
+		p.log.Warn("no fee estimate from the node; using the floor", zap.Error(err))
+		return p.cfg.FeeRateFloor, "floor (node: " + err.Error() + ")"
+	case rate < p.cfg.FeeRateFloor:
+		return p.cfg.FeeRateFloor, fmt.Sprintf("floor (node estimate %d)", rate)
+	case rate > p.cfg.FeeRateCap:
+		return p.cfg.FeeRateCap, fmt.Sprintf("cap (node estimate %d)", rate)
+	}
+	return rate, "node"
+}
+
+// usableUTXOs checks every recorded pool UTXO against the node and returns
+// the spendable ones, largest first.
+func (p *Processor) usableUTXOs(ctx context.Context, utxos []UTXO, res *Result) ([]UTXO, error) {
+	var usable []UTXO
+	for _, u := range utxos {
+		out, err := p.node.GetTxOut(ctx, u.OutPoint)
+		if err != nil {
+			return nil, fmt.Errorf("payment: check pool utxo %s: %w", u.Key(), err)
+		}
+		reason := ""
+		switch {
+		case out == nil:
+			reason = "spent or unknown to the node"
+		case !bytes.Equal(out.PkScript, p.pool.script):
+			reason = "does not pay the pool address"
+		case out.Value != u.Value:
+			reason = fmt.Sprintf("node says %d sat, recorded %d", out.Value, u.Value)
+		case out.Coinbase && out.Confirmations < coinbaseMaturity:
+			reason = fmt.Sprintf("coinbase with %d confirmations is immature", out.Confirmations)
+		case out.Confirmations < 1:
+			reason = "unconfirmed"
+		}
+		if reason != "" {
+			res.UnusableUTXOs = append(res.UnusableUTXOs, u.Key()+": "+reason)
+			p.log.Warn("pool utxo not usable", zap.String("outpoint", u.Key()), zap.String("reason", reason))
+			continue
+		}
+		usable = append(usable, u)
+	}
+	sort.Slice(usable, func(i, j int) bool {
+		if usable[i].Value != usable[j].Value {
+			return usable[i].Value > usable[j].Value
+		}
+		return usable[i].Key() < usable[j].Key()
+	})
+	return usable, nil
+}
+
+// payBatch plans one transaction and, unless dry, commits and broadcasts it.
+// It returns the UTXOs left for the next batch.
+func (p *Processor) payBatch(ctx context.Context, outs []Output, scripts [][]byte, utxos []UTXO, rate int64, feeAccount *int64, dryRun bool) (*Payout, []UTXO, error) {
+	b, err := buildBatch(outs, scripts, utxos, p.pool, rate, p.cfg.FeePayer, p.cfg.MaxInputs)
+	if err != nil {
+		return nil, utxos, err
+	}
+	var feeDebit int64
+	if p.cfg.FeePayer == FeePayerPool {
+		feeDebit = b.fee
+		if *feeAccount < feeDebit {
+			return nil, utxos, fmt.Errorf("%w: fee account holds %d sat, the fee is %d sat",
+				ErrInsufficientFunds, *feeAccount, feeDebit)
+		}
+	}
+	now := p.cfg.Now()
+	po := &Payout{
+		Created:         now,
+		Updated:         now,
+		UnsignedTxID:    b.tx.TxHash().String(),
+		FeeRate:         rate,
+		Fee:             b.fee,
+		FeePayer:        p.cfg.FeePayer,
+		FeeAccountDebit: feeDebit,
+		Outputs:         b.outputs,
+		ChangeVout:      -1,
+		ChangeValue:     b.change,
+	}
+	if b.change > 0 {
+		po.ChangeVout = len(b.tx.TxOut) - 1
+	}
+	for _, u := range b.inputs {
+		po.Inputs = append(po.Inputs, Input{OutPoint: u.Key(), Value: u.Value})
+	}
+	rest := remove(utxos, b.inputs)
+	if dryRun {
+		*feeAccount -= feeDebit
+		return po, rest, nil
+	}
+	switch p.cfg.Mode {
+	case ModeHot:
+		if err := signTx(b.tx, b.inputs, p.pool, p.cfg.Key); err != nil {
+			return nil, utxos, fmt.Errorf("payment: %w", err)
+		}
+		raw, err := serialize(b.tx)
+		if err != nil {
+			return nil, utxos, err
+		}
+		po.State, po.RawTx, po.TxID = StatePending, raw, b.tx.TxHash().String()
+	case ModeCold:
+		packet, err := p.newPSBT(ctx, b.tx, b.inputs)
+		if err != nil {
+			return nil, utxos, err
+		}
+		po.State, po.PSBT = StateUnsigned, packet
+		if p.pool.kind.segwit() {
+			// Signatures do not change a segwit transaction's id.
+			po.TxID = po.UnsignedTxID
+		}
+	}
+	id, err := p.store.NextPayoutID(ctx)
+	if err != nil {
+		return nil, utxos, fmt.Errorf("payment: allocate payout id: %w", err)
+	}
+	po.ID = id
+	if err := p.store.CommitPayout(ctx, po); err != nil {
+		return nil, utxos, fmt.Errorf("payment: commit payout %d: %w", id, err)
+	}
+	*feeAccount -= feeDebit
+	p.log.Info("payout committed", zap.Int64("payout", id), zap.String("state", string(po.State)),
+		zap.String("txid", po.TxID), zap.Int("outputs", len(po.Outputs)), zap.Int64("paid", po.Paid()),
+		zap.Int64("fee", po.Fee))
+	if p.afterCommit != nil {
+		p.afterCommit(po)
+	}
+	if po.State == StatePending {
+		// A failed broadcast leaves the payout pending; the next run (or a
+		// restart) re-broadcasts the same transaction.
+		_ = p.broadcast(ctx, po)
+	}
+	return po, rest, nil
+}
+
+func remove(utxos, spent []UTXO) []UTXO {
+	gone := make(map[wire.OutPoint]bool, len(spent))
+	for _, u := range spent {
+		gone[u.OutPoint] = true
+	}
+	rest := make([]UTXO, 0, len(utxos))
+	for _, u := range utxos {
+		if !gone[u.OutPoint] {
+			rest = append(rest, u)
+		}
+	}
+	return rest
+}
+
+func serialize(tx *wire.MsgTx) (string, error) {
+	var buf bytes.Buffer
+	if err := tx.Serialize(&buf); err != nil {
+		return "", fmt.Errorf("payment: serialize transaction: %w", err)
+	}
+	return hex.EncodeToString(buf.Bytes()), nil
+}
+
+func (po *Payout) tx() (*wire.MsgTx, error) {
+	raw, err := hex.DecodeString(po.RawTx)
+	if err != nil {
+		return nil, fmt.Errorf("payout %d: raw transaction: %w", po.ID, err)
+	}
+	tx := new(wire.MsgTx)
+	if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
+		return nil, fmt.Errorf("payout %d: raw transaction: %w", po.ID, err)
+	}
+	return tx, nil
+}
+
+// broadcast sends the payout's recorded transaction and moves it to
+// broadcast; on failure the error is recorded on the payout.
+func (p *Processor) broadcast(ctx context.Context, po *Payout) error {
+	tx, err := po.tx()
+	if err != nil {
+		return err
+	}
+	from := po.State
+	if err := p.node.SendRawTransaction(ctx, tx); err != nil {
+		p.log.Warn("payout broadcast failed; will retry", zap.Int64("payout", po.ID), zap.String("txid", po.TxID), zap.Error(err))
+		po.LastError = "broadcast: " + err.Error()
+		po.Updated = p.cfg.Now()
+		if uerr := p.store.UpdatePayout(ctx, po, from); uerr != nil {
+			p.log.Warn("record broadcast error", zap.Int64("payout", po.ID), zap.Error(uerr))
+		}
+		return fmt.Errorf("payment: broadcast payout %d: %w", po.ID, err)
+	}
+	if p.afterBroadcast != nil {
+		p.afterBroadcast(po)
+	}
+	now := p.cfg.Now()
+	if po.BroadcastAt.IsZero() {
+		po.BroadcastAt = now
+	}
+	if po.State == StatePending {
+		po.State = StateBroadcast
+	}
+	po.LastError, po.Updated = "", now
+	if err := p.store.UpdatePayout(ctx, po, from); err != nil {
+		return fmt.Errorf("payment: record broadcast of payout %d: %w", po.ID, err)
+	}
+	p.log.Info("payout broadcast", zap.Int64("payout", po.ID), zap.String("txid", po.TxID))
+	return nil
+}
+
+// Resolve moves every open payout forward: a payout the node does not know
+// is re-broadcast (the same raw transaction), a confirmed one is marked
+// confirmed and its change becomes a pool UTXO, one unconfirmed for longer
+// than StuckAfter is flagged stuck. Unsigned (cold) payouts wait for
+// BroadcastPSBT. It returns the payouts whose record changed.
+func (p *Processor) Resolve(ctx context.Context) ([]*Payout, error) {
+	open, err := p.store.OpenPayouts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("payment: read open payouts: %w", err)
+	}
+	var changed []*Payout
+	var errs []error
+	for _, po := range open {
+		if po.State == StateUnsigned {
+			continue
+		}
+		ok, err := p.resolveOne(ctx, po)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if ok {
+			changed = append(changed, po)
+		}
+	}
+	return changed, errors.Join(errs...)
+}
+
+func (p *Processor) resolveOne(ctx context.Context, po *Payout) (bool, error) {
+	txid, err := chainhash.NewHashFromStr(po.TxID)
+	if err != nil {
+		return false, fmt.Errorf("payment: payout %d: bad txid %q", po.ID, po.TxID)
+	}
+	st, err := p.node.TxStatus(ctx, *txid)
+	if err != nil {
+		return false, fmt.Errorf("payment: look up payout %d tx %s: %w", po.ID, po.TxID, err)
+	}
+	from := po.State
+	now := p.cfg.Now()
+	if st.Found && st.Confirmations >= p.cfg.Confirmations {
+		po.State, po.Confirmations, po.BlockHash = StateConfirmed, st.Confirmations, st.BlockHash
+		po.ConfirmedAt, po.Updated, po.LastError = now, now, ""
+		if po.BroadcastAt.IsZero() {
+			po.BroadcastAt = now
+		}
+		if err := p.store.ConfirmPayout(ctx, po, from); err != nil {
+			return false, fmt.Errorf("payment: confirm payout %d: %w", po.ID, err)
+		}
+		p.log.Info("payout confirmed", zap.Int64("payout", po.ID), zap.String("txid", po.TxID),
+			zap.Int64("confirmations", st.Confirmations))
+		return true, nil
+	}
+	changed := false
+	if st.Found {
+		if po.State == StatePending {
+			po.State, changed = StateBroadcast, true
+		}
+		if po.BroadcastAt.IsZero() {
+			po.BroadcastAt, changed = now, true
+		}
+		if po.Confirmations != st.Confirmations {
+			po.Confirmations, changed = st.Confirmations, true
+		}
+	} else {
+		// Not in the mempool nor the chain: died before broadcasting, or
+		// the mempool dropped it. The same transaction goes out again.
+		if err := p.broadcast(ctx, po); err != nil {
+			p.flagStuck(ctx, po, now)
+			return true, err
+		}
+		from, changed = po.State, true
+	}
+	if p.stuck(po, now) && po.State != StateStuck {
+		po.State, changed = StateStuck, true
+		p.log.Warn("payout stuck: unconfirmed past the limit; operator attention needed",
+			zap.Int64("payout", po.ID), zap.String("txid", po.TxID), zap.Duration("limit", p.cfg.StuckAfter))
+	}
+	if !changed {
+		return false, nil
+	}
+	po.Updated = now
+	if err := p.store.UpdatePayout(ctx, po, from); err != nil {
+		return false, fmt.Errorf("payment: update payout %d: %w", po.ID, err)
+	}
+	return true, nil
+}
+
+func (p *Processor) stuck(po *Payout, now time.Time) bool {
+	since := po.BroadcastAt
+	if since.IsZero() {
+		since = po.Created
+	}
+	return now.Sub(since) > p.cfg.StuckAfter
+}
+
+// flagStuck marks a payout that cannot even be re-broadcast as stuck once it
+// is past the limit.
+func (p *Processor) flagStuck(ctx context.Context, po *Payout, now time.Time) {
+	if po.State == StateStuck || !p.stuck(po, now) {
+		return
+	}
+	from := po.State
+	po.State, po.Updated = StateStuck, now
+	if err := p.store.UpdatePayout(ctx, po, from); err != nil {
+		p.log.Warn("flag payout stuck", zap.Int64("payout", po.ID), zap.Error(err))
+	}
+	p.log.Warn("payout stuck: unconfirmed past the limit; operator attention needed",
+		zap.Int64("payout", po.ID), zap.String("txid", po.TxID), zap.String("last_error", po.LastError))
+}
