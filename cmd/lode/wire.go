@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"go.uber.org/zap"
+
+	"github.com/lode-pool/lode/api"
+	"github.com/lode-pool/lode/internal/redisstore"
+)
+
+// run connects the shared services, builds the components of the configured
+// roles and runs them until ctx ends.
+func (d *daemon) run(ctx context.Context) error {
+	cfg := d.cfg
+	d.log.Info("lode starting", zap.String("network", cfg.Network), zap.Strings("roles", cfg.Roles))
+	store, err := redisstore.Connect(ctx, redisstore.ConnectConfig{
+		Addr: cfg.Redis.Address, Password: d.secrets.RedisPassword, DB: cfg.Redis.DB,
+		Prefix: cfg.Redis.Prefix, Logger: d.log.Named("redis"),
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = store.Client().Close() }()
+
+	w := &wiring{d: d, store: store}
+	w.metrics = api.NewMetrics(w.templateAge)
+	var comps []component
+	for _, build := range []func(context.Context) ([]component, error){
+		w.stratum, w.unlocker, w.payouts, w.api,
+	} {
+		c, err := build(ctx)
+		if err != nil {
+			return err
+		}
+		comps = append(comps, c...)
+	}
+	return d.runComponents(ctx, comps)
+}
+
+// wiring holds what several roles share.
+type wiring struct {
+	d       *daemon
+	store   *redisstore.Store
+	metrics *api.Metrics
+	// jobs is the current job source, set by the stratum role; nil in a
+	// process without it.
+	jobs jobSource
+}
+
+// jobSource is what the API needs from the template manager: the newest
+// job, or nil before the first template.
+type jobSource interface {
+	Current() *jobInfo
+}
+
+// jobInfo is the part of a job the API reports.
+type jobInfo struct {
+	Height     int64
+	Difficulty float64
+	Received   time.Time
+}
+
+func (w *wiring) templateAge() time.Duration {
+	if w.jobs == nil {
+		return 0
+	}
+	j := w.jobs.Current()
+	if j == nil {
+		return 0
+	}
+	return time.Since(j.Received)
+}
+
+func (w *wiring) network() (api.Network, bool) {
+	if w.jobs == nil {
+		return api.Network{}, false
+	}
+	j := w.jobs.Current()
+	if j == nil {
+		return api.Network{}, false
+	}
+	return api.Network{Height: j.Height, Difficulty: j.Difficulty}, true
+}
+
+func (w *wiring) api(ctx context.Context) ([]component, error) {
+	cfg := w.d.cfg
+	if !cfg.Has(RoleAPI) {
+		return nil, nil
+	}
+	params := cfg.ChainParams()
+	checks := []api.Check{{Name: "redis", Run: w.store.Ping}}
+	if w.jobs != nil {
+		maxAge := cfg.API.TemplateMaxAge
+		checks = append(checks, api.Check{Name: "template", Run: func(ctx context.Context) error {
+			j := w.jobs.Current()
+			if j == nil {
+				return fmt.Errorf("no block template yet")
+			}
+			if age := time.Since(j.Received); age > maxAge {
+				return fmt.Errorf("template is %v old (limit %v)", age.Round(time.Second), maxAge)
+			}
+			return nil
+		}})
+	}
+	acfg := api.Config{
+		Listen:          cfg.API.Listen,
+		AdminToken:      w.d.secrets.AdminToken,
+		FeePercent:      cfg.Pool.FeePercent,
+		PPLNSWindow:     cfg.Pool.PPLNSWindow,
+		Network:         w.network,
+		HistoryInterval: cfg.API.HistoryInterval,
+		ValidAddress: func(s string) error {
+			a, err := btcutil.DecodeAddress(s, params)
+			if err != nil {
+				return fmt.Errorf("not a %s address", params.Name)
+			}
+			if !a.IsForNet(params) {
+				return fmt.Errorf("not a %s address", params.Name)
+			}
+			return nil
+		},
+		Checks:  checks,
+		Metrics: w.metrics,
+		Logger:  w.d.log.Named("api"),
+	}
+	w.apiReaders(&acfg)
+	srv, err := api.New(acfg)
+	if err != nil {
+		return nil, err
+	}
+	return []component{{name: "api", run: srv.Run}}, nil
+}
