@@ -6,11 +6,14 @@ import (
 	"math"
 	"math/big"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 // DiffUnitScale converts share difficulty to integer difficulty units: one
 // unit is 1e-8 difficulty, so fractional difficulties (vardiff below 1,
 // regtest) are counted exactly.
+// It is the share ledger's unit (shares/ledger.UnitScale).
 const DiffUnitScale = 100_000_000
 
 // MaxFeeBasisPoints is a fee of 100%.
@@ -47,18 +50,19 @@ type Allocation struct {
 	Credits []Credit // sorted by address; addresses earning 0 sat are left out
 }
 
-// DiffToUnits converts a share difficulty to difficulty units, rounding to
-// the nearest unit (float64 cannot hold most decimal fractions, so 0.3 is
-// 0.29999…; rounding keeps it at 30000000 units). Non-finite or negative
+// DiffToUnits converts a difficulty to difficulty units the way the share
+// ledger does (shares/ledger.DiffUnits): the float64 rounded to 8 decimals,
+// so 0.3 (really 0.29999…) is 30000000 units. Non-finite or negative
 // difficulties give 0.
 func DiffToUnits(d float64) *big.Int {
 	if math.IsNaN(d) || math.IsInf(d, 0) || d <= 0 {
 		return new(big.Int)
 	}
-	f := new(big.Float).SetPrec(256).SetFloat64(d)
-	f.Mul(f, new(big.Float).SetPrec(256).SetInt64(DiffUnitScale))
-	f.Add(f, big.NewFloat(0.5))
-	u, _ := f.Int(nil) // truncates toward zero: floor for positive values
+	s := strings.Replace(strconv.FormatFloat(d, 'f', 8, 64), ".", "", 1)
+	u, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		return new(big.Int)
+	}
 	return u
 }
 

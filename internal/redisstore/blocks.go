@@ -1,0 +1,498 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lode-pool/lode/payouts"
+)
+
+var _ payouts.Ledger = (*Store)(nil)
+
+// Fields of a block record (hash at blockKey).
+const (
+	fieldHash          = "hash"
+	fieldHeight        = "height"
+	fieldFinder        = "finder"
+	fieldCoinbaseValue = "coinbase_value"
+	fieldOutpoint      = "coinbase_outpoint"
+	fieldNetDiff       = "network_difficulty"
+	fieldFoundAt       = "found_at" // unix milliseconds
+	fieldStatus        = "status"
+	fieldWindowLimit   = "window_limit"
+	fieldWindowUnits   = "window_units"
+	fieldWindowShares  = "window_shares"
+	fieldContributors  = "contributors"
+	fieldConfirmations = "confirmations"
+	fieldReward        = "reward"
+	fieldFee           = "fee"
+	fieldUpdatedAt     = "updated_at" // unix milliseconds
+)
+
+// luaBigint is decimal arithmetic on non-negative integers of any size for
+// the scripts: Lua numbers are doubles, exact only below 2^53, and a window's
+// Σ diff units on mainnet is around 10^22. Numbers are arrays of base-10^7
+// limbs, least significant first.
+const luaBigint = `
+local BASE = 10000000
+local function big(s)
+  if not string.match(s, '^%d+$') then return nil end
+  local t, i = {}, #s
+  while i >= 1 do
+    local j = math.max(1, i - 6)
+    t[#t + 1] = tonumber(string.sub(s, j, i))
+    i = j - 1
+  end
+  while #t > 1 and t[#t] == 0 do t[#t] = nil end
+  return t
+end
+local function bigadd(a, b)
+  local carry, n = 0, math.max(#a, #b)
+  for i = 1, n do
+    local v = (a[i] or 0) + (b[i] or 0) + carry
+    if v >= BASE then a[i] = v - BASE; carry = 1 else a[i] = v; carry = 0 end
+  end
+  if carry > 0 then a[n + 1] = carry end
+end
+local function bigcmp(a, b)
+  if #a ~= #b then return (#a < #b) and -1 or 1 end
+  for i = #a, 1, -1 do
+    if a[i] ~= b[i] then return (a[i] < b[i]) and -1 or 1 end
+  end
+  return 0
+end
+local function bigsub(a, b) -- a - b for a >= b, as a new number
+  local r, borrow = {}, 0
+  for i = 1, #a do
+    local v = a[i] - (b[i] or 0) - borrow
+    if v < 0 then v = v + BASE; borrow = 1 else borrow = 0 end
+    r[i] = v
+  end
+  while #r > 1 and r[#r] == 0 do r[#r] = nil end
+  return r
+end
+local function bigstr(a)
+  local parts = {string.format('%d', a[#a])}
+  for i = #a - 1, 1, -1 do parts[#parts + 1] = string.format('%07d', a[i]) end
+  return table.concat(parts)
+end
+`
+
+// snapshotScript records a found block with its PPLNS snapshot, atomically
+// with reading the window and closing the round.
+//
+// KEYS: 1 window, 2 round, 3 block, 4 block shares, 5 blocks index,
+// 6 unconfirmed index, 7 block round archive.
+// ARGV: 1 hash, 2 height, 3 window limit in diff units ("0": none),
+// 4 now (ms), 5.. field/value pairs of the block record.
+// Returns 1 when recorded, 0 when the block was already recorded.
+var snapshotScript = redis.NewScript(luaBigint + `
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local limit = big(ARGV[3])
+if not limit then return redis.error_reply('bad window limit') end
+local limited = not (#limit == 1 and limit[1] == 0)
+local total, sums, order, count = {0}, {}, {}, 0
+local idx, done = 0, false
+while not done do
+  local batch = redis.call('LRANGE', KEYS[1], idx, idx + 999)
+  if #batch == 0 then break end
+  for _, e in ipairs(batch) do
+    if limited and bigcmp(total, limit) >= 0 then done = true; break end
+    local addr, units = string.match(e, '^[^|]*|([^|]+)|(%d+)$')
+    if not addr then return redis.error_reply('malformed window entry: ' .. e) end
+    local u = big(units)
+    if limited then
+      local left = bigsub(limit, total)
+      if bigcmp(u, left) > 0 then u = left end
+    end
+    if not sums[addr] then sums[addr] = {0}; order[#order + 1] = addr end
+    bigadd(sums[addr], u)
+    bigadd(total, u)
+    count = count + 1
+  end
+  idx = idx + 1000
+end
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[3], 'status', 'pending', 'window_limit', ARGV[3],
+  'window_units', bigstr(total), 'window_shares', count, 'contributors', #order,
+  'confirmations', 0, 'updated_at', ARGV[4])
+for _, a in ipairs(order) do redis.call('HSET', KEYS[4], a, bigstr(sums[a])) end
+redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('RENAME', KEYS[2], KEYS[7]) end
+return 1
+`)
+
+// markImmatureScript: KEYS 1 block. ARGV 1 confirmations, 2 now (ms).
+// Returns the status before, or false when the block is unknown.
+var markImmatureScript = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return false end
+if st == 'pending' or st == 'immature' then
+  redis.call('HSET', KEYS[1], 'status', 'immature', 'confirmations', ARGV[1], 'updated_at', ARGV[2])
+end
+return st
+`)
+
+// orphanScript: KEYS 1 block, 2 unconfirmed index. ARGV 1 hash, 2 now (ms).
+// Returns 1 when orphaned now, 0 when the status was final already, false
+// when the block is unknown.
+var orphanScript = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return false end
+if st ~= 'pending' and st ~= 'immature' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'orphaned', 'updated_at', ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+`)
+
+// creditScript credits a matured block exactly once: the status check and
+// every write are in one script.
+//
+// KEYS: 1 block, 2 balances, 3 fee balance, 4 utxos, 5 unconfirmed index,
+// 6 block credits.
+// ARGV: 1 hash, 2 now (ms), 3 reward, 4 fee, 5 confirmations, 6 number of
+// credits n, then n address/amount pairs, then the number of UTXOs m, then m
+// outpoint/value pairs.
+// Returns 1 when credited now, 0 when the block was not pending or immature,
+// false when it is unknown.
+var creditScript = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return false end
+if st ~= 'pending' and st ~= 'immature' then return 0 end
+local n = tonumber(ARGV[6])
+local m = tonumber(ARGV[7 + 2 * n])
+-- Validate before writing: a script that fails half way keeps its writes.
+local function int(v) return v == false or string.match(v, '^-?%d+$') ~= nil end
+for i = 1, n do
+  if not int(redis.call('HGET', KEYS[2], ARGV[5 + 2 * i])) then
+    return redis.error_reply('balance of ' .. ARGV[5 + 2 * i] .. ' is not an integer')
+  end
+end
+if not int(redis.call('GET', KEYS[3])) then return redis.error_reply('fee balance is not an integer') end
+for i = 1, n do
+  local addr, amt = ARGV[5 + 2 * i], ARGV[6 + 2 * i]
+  redis.call('HINCRBY', KEYS[2], addr, amt)
+  redis.call('HSET', KEYS[6], addr, amt)
+end
+if tonumber(ARGV[4]) > 0 then redis.call('INCRBY', KEYS[3], ARGV[4]) end
+local base = 7 + 2 * n
+for i = 1, m do redis.call('HSET', KEYS[4], ARGV[base + 2 * i - 1], ARGV[base + 2 * i]) end
+redis.call('HSET', KEYS[1], 'status', 'credited', 'reward', ARGV[3], 'fee', ARGV[4],
+  'confirmations', ARGV[5], 'updated_at', ARGV[2])
+redis.call('ZREM', KEYS[5], ARGV[1])
+return 1
+`)
+
+// snapshotWindowKey and snapshotRoundKey are the share ledger's PPLNS window
+// (list, newest entry at the head, "seq|address|units") and round totals.
+func (s *Store) snapshotWindowKey() string { return s.key(acctTag, "window") }
+func (s *Store) snapshotRoundKey() string  { return s.key(acctTag, "round") }
+
+func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// SnapshotBlock implements payouts.Ledger.
+func (s *Store) SnapshotBlock(ctx context.Context, b payouts.FoundBlock, limit *big.Int) (bool, error) {
+	h := b.Hash.String()
+	lim := "0"
+	if limit != nil && limit.Sign() > 0 {
+		lim = limit.String()
+	}
+	args := []any{h, b.Height, lim, ms(time.Now()),
+		fieldHash, h,
+		fieldHeight, b.Height,
+		fieldFinder, b.Finder,
+		fieldCoinbaseValue, b.CoinbaseValue,
+		fieldOutpoint, b.CoinbaseOutpoint.String(),
+		fieldNetDiff, strconv.FormatFloat(b.NetworkDifficulty, 'g', -1, 64),
+		fieldFoundAt, ms(b.Time),
+	}
+	keys := []string{s.snapshotWindowKey(), s.snapshotRoundKey(), s.blockKey(h), s.blockSharesKey(h),
+		s.blocksIndexKey(), s.unconfirmedBlocksKey(), s.blockRoundKey(h)}
+	n, err := snapshotScript.Run(ctx, s.rdb, keys, args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: snapshot block %s: %w", h, err)
+	}
+	return n == 1, nil
+}
+
+// Block implements payouts.Ledger.
+func (s *Store) Block(ctx context.Context, hash chainhash.Hash) (payouts.Block, error) {
+	m, err := s.rdb.HGetAll(ctx, s.blockKey(hash.String())).Result()
+	if err != nil {
+		return payouts.Block{}, fmt.Errorf("redisstore: read block %s: %w", hash, err)
+	}
+	if len(m) == 0 {
+		return payouts.Block{}, fmt.Errorf("redisstore: block %s: %w", hash, payouts.ErrBlockNotFound)
+	}
+	return parseBlock(m)
+}
+
+// Blocks returns the most recent recorded blocks, highest first; limit ≤ 0
+// returns all of them.
+func (s *Store) Blocks(ctx context.Context, limit int) ([]payouts.Block, error) {
+	stop := int64(-1)
+	if limit > 0 {
+		stop = int64(limit) - 1
+	}
+	hashes, err := s.rdb.ZRevRange(ctx, s.blocksIndexKey(), 0, stop).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list blocks: %w", err)
+	}
+	return s.blocksByHash(ctx, hashes)
+}
+
+// UnconfirmedBlocks implements payouts.Ledger.
+func (s *Store) UnconfirmedBlocks(ctx context.Context) ([]payouts.Block, error) {
+	hashes, err := s.rdb.ZRange(ctx, s.unconfirmedBlocksKey(), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list unconfirmed blocks: %w", err)
+	}
+	return s.blocksByHash(ctx, hashes)
+}
+
+func (s *Store) blocksByHash(ctx context.Context, hashes []string) ([]payouts.Block, error) {
+	if len(hashes) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(hashes))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, h := range hashes {
+			cmds[i] = p.HGetAll(ctx, s.blockKey(h))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: read blocks: %w", err)
+	}
+	out := make([]payouts.Block, 0, len(hashes))
+	for i, c := range cmds {
+		if len(c.Val()) == 0 {
+			continue // index entry without a record: nothing to report
+		}
+		b, err := parseBlock(c.Val())
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: block %s: %w", hashes[i], err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// Contributions implements payouts.Ledger.
+func (s *Store) Contributions(ctx context.Context, hash chainhash.Hash) ([]payouts.Contribution, error) {
+	h := hash.String()
+	m, err := s.rdb.HGetAll(ctx, s.blockSharesKey(h)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: read snapshot of %s: %w", h, err)
+	}
+	out := make([]payouts.Contribution, 0, len(m))
+	for addr, v := range m {
+		u, ok := new(big.Int).SetString(v, 10)
+		if !ok || u.Sign() < 0 {
+			return nil, fmt.Errorf("redisstore: snapshot of %s: bad units %q for %s", h, v, addr)
+		}
+		out = append(out, payouts.Contribution{Address: addr, Units: u})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out, nil
+}
+
+// BlockCredits returns the satoshis each address was credited from a block.
+func (s *Store) BlockCredits(ctx context.Context, hash chainhash.Hash) (map[string]int64, error) {
+	return s.intHash(ctx, s.blockCreditsKey(hash.String()))
+}
+
+// MarkImmature implements payouts.Ledger.
+func (s *Store) MarkImmature(ctx context.Context, hash chainhash.Hash, confirmations int64, now time.Time) (payouts.BlockStatus, error) {
+	h := hash.String()
+	st, err := markImmatureScript.Run(ctx, s.rdb, []string{s.blockKey(h)}, confirmations, ms(now)).Text()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("redisstore: block %s: %w", h, payouts.ErrBlockNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("redisstore: mark block %s immature: %w", h, err)
+	}
+	return payouts.BlockStatus(st), nil
+}
+
+// OrphanBlock implements payouts.Ledger.
+func (s *Store) OrphanBlock(ctx context.Context, hash chainhash.Hash, now time.Time) (bool, error) {
+	h := hash.String()
+	n, err := orphanScript.Run(ctx, s.rdb, []string{s.blockKey(h), s.unconfirmedBlocksKey()}, h, ms(now)).Int()
+	if errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("redisstore: block %s: %w", h, payouts.ErrBlockNotFound)
+	}
+	if err != nil {
+		return false, fmt.Errorf("redisstore: orphan block %s: %w", h, err)
+	}
+	return n == 1, nil
+}
+
+// CreditBlock implements payouts.Ledger.
+func (s *Store) CreditBlock(ctx context.Context, c payouts.BlockCredit) (bool, error) {
+	h := c.Hash.String()
+	a := c.Allocation
+	args := make([]any, 0, 8+2*len(a.Credits)+2*len(c.UTXOs))
+	args = append(args, h, ms(c.Time), a.Reward, a.Fee, c.Confirmations, len(a.Credits))
+	for _, cr := range a.Credits {
+		args = append(args, cr.Address, cr.Amount)
+	}
+	args = append(args, len(c.UTXOs))
+	for _, u := range c.UTXOs {
+		args = append(args, u.OutPoint.String(), u.Value)
+	}
+	keys := []string{s.blockKey(h), s.BalancesKey(), s.FeeBalanceKey(), s.UTXOsKey(),
+		s.unconfirmedBlocksKey(), s.blockCreditsKey(h)}
+	n, err := creditScript.Run(ctx, s.rdb, keys, args...).Int()
+	if errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("redisstore: block %s: %w", h, payouts.ErrBlockNotFound)
+	}
+	if err != nil {
+		return false, fmt.Errorf("redisstore: credit block %s: %w", h, err)
+	}
+	return n == 1, nil
+}
+
+// Balances returns every payout address's unpaid satoshis.
+func (s *Store) Balances(ctx context.Context) (map[string]int64, error) {
+	return s.intHash(ctx, s.BalancesKey())
+}
+
+// Balance returns one address's unpaid satoshis (0 when it has none).
+func (s *Store) Balance(ctx context.Context, address string) (int64, error) {
+	v, err := s.rdb.HGet(ctx, s.BalancesKey(), address).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: balance of %s: %w", address, err)
+	}
+	return v, nil
+}
+
+// FeeBalance returns the pool fee credited and not yet paid out.
+func (s *Store) FeeBalance(ctx context.Context) (int64, error) {
+	v, err := s.rdb.Get(ctx, s.FeeBalanceKey()).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: fee balance: %w", err)
+	}
+	return v, nil
+}
+
+// PoolUTXOs returns the matured coinbase outputs recorded for the payout
+// processor, sorted by outpoint.
+func (s *Store) PoolUTXOs(ctx context.Context) ([]payouts.UTXO, error) {
+	m, err := s.intHash(ctx, s.UTXOsKey())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]payouts.UTXO, 0, len(m))
+	for k, v := range m {
+		op, err := parseOutpoint(k)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: pool utxo %q: %w", k, err)
+		}
+		out = append(out, payouts.UTXO{OutPoint: op, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].OutPoint.String() < out[j].OutPoint.String() })
+	return out, nil
+}
+
+func (s *Store) intHash(ctx context.Context, key string) (map[string]int64, error) {
+	m, err := s.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: read %s: %w", key, err)
+	}
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: %s field %s: %w", key, k, err)
+		}
+		out[k] = n
+	}
+	return out, nil
+}
+
+// parseOutpoint parses "txid:vout" (wire.OutPoint.String form).
+func parseOutpoint(s string) (wire.OutPoint, error) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] != ':' {
+			continue
+		}
+		h, err := chainhash.NewHashFromStr(s[:i])
+		if err != nil {
+			return wire.OutPoint{}, err
+		}
+		v, err := strconv.ParseUint(s[i+1:], 10, 32)
+		if err != nil {
+			return wire.OutPoint{}, err
+		}
+		return wire.OutPoint{Hash: *h, Index: uint32(v)}, nil
+	}
+	return wire.OutPoint{}, errors.New("missing ':'")
+}
+
+func parseBlock(m map[string]string) (payouts.Block, error) {
+	var b payouts.Block
+	var err error
+	i64 := func(f string) int64 {
+		if err != nil || m[f] == "" {
+			return 0
+		}
+		var v int64
+		v, err = strconv.ParseInt(m[f], 10, 64)
+		if err != nil {
+			err = fmt.Errorf("field %s: %w", f, err)
+		}
+		return v
+	}
+	bigf := func(f string) *big.Int {
+		v, ok := new(big.Int).SetString(m[f], 10)
+		if !ok {
+			if err == nil && m[f] != "" {
+				err = fmt.Errorf("field %s: bad integer %q", f, m[f])
+			}
+			return new(big.Int)
+		}
+		return v
+	}
+	h, herr := chainhash.NewHashFromStr(m[fieldHash])
+	if herr != nil {
+		return b, fmt.Errorf("field hash: %w", herr)
+	}
+	b.Hash = *h
+	b.Height = i64(fieldHeight)
+	b.Finder = m[fieldFinder]
+	b.CoinbaseValue = i64(fieldCoinbaseValue)
+	if op := m[fieldOutpoint]; op != "" {
+		if o, perr := parseOutpoint(op); perr == nil {
+			b.CoinbaseOutpoint = o
+		}
+	}
+	b.NetworkDifficulty, _ = strconv.ParseFloat(m[fieldNetDiff], 64)
+	b.Time = time.UnixMilli(i64(fieldFoundAt))
+	b.Status = payouts.BlockStatus(m[fieldStatus])
+	b.WindowLimit = bigf(fieldWindowLimit)
+	b.WindowUnits = bigf(fieldWindowUnits)
+	b.WindowShares = i64(fieldWindowShares)
+	b.Contributors = i64(fieldContributors)
+	b.Confirmations = i64(fieldConfirmations)
+	b.Reward = i64(fieldReward)
+	b.Fee = i64(fieldFee)
+	b.UpdatedAt = time.UnixMilli(i64(fieldUpdatedAt))
+	return b, err
+}

@@ -1,0 +1,312 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lode-pool/lode/internal/testenv"
+	"github.com/lode-pool/lode/payouts"
+)
+
+func blocksTestStore(t *testing.T) (*Store, *redis.Client) {
+	t.Helper()
+	srv := testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	return New(rdb, Config{Prefix: "t"}), rdb
+}
+
+// pushWindow writes window entries (newest first) the way the share ledger
+// keeps them.
+func pushWindow(t *testing.T, s *Store, rdb *redis.Client, window []payouts.WindowShare) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := len(window) - 1; i >= 0; i-- {
+			p.LPush(ctx, s.snapshotWindowKey(), fmt.Sprintf("inst-%d|%s|%s", i, window[i].Address, window[i].Units))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testHash(i int) chainhash.Hash { return chainhash.DoubleHashH([]byte{byte(i), byte(i >> 8)}) }
+
+// TestSnapshotMatchesSumWindow checks the Lua big-number summing against
+// payouts.SumWindow on random windows, with units around 10^22 (mainnet
+// sized) and limits that cut a share in the middle.
+func TestSnapshotMatchesSumWindow(t *testing.T) {
+	s, rdb := blocksTestStore(t)
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 20; round++ {
+		if err := rdb.Del(ctx, s.snapshotWindowKey()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		n := r.IntN(2500) // crosses the script's 1000-entry pages
+		window := make([]payouts.WindowShare, n)
+		total := new(big.Int)
+		for i := range window {
+			units := randUnits(r, 1+r.IntN(23))
+			window[i] = payouts.WindowShare{Address: fmt.Sprintf("addr%d", r.IntN(7)), Units: units}
+			total.Add(total, units)
+		}
+		pushWindow(t, s, rdb, window)
+		var limit *big.Int
+		switch round % 3 {
+		case 1: // somewhere inside the window
+			limit = new(big.Int).Mul(total, big.NewInt(int64(r.IntN(1000))))
+			limit.Quo(limit, big.NewInt(1000))
+		case 2: // beyond it
+			limit = new(big.Int).Mul(total, big.NewInt(2))
+		}
+		if limit != nil && limit.Sign() == 0 {
+			limit = nil
+		}
+		want, wantTotal, err := payouts.SumWindow(window, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fb := payouts.FoundBlock{Hash: testHash(round), Height: int64(round + 1)}
+		created, err := s.SnapshotBlock(ctx, fb, limit)
+		if err != nil || !created {
+			t.Fatalf("round %d: SnapshotBlock = %v, %v", round, created, err)
+		}
+		got, err := s.Contributions(ctx, fb.Hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("round %d (%d entries, limit %v): snapshot\n%v\nwant\n%v", round, n, limit, got, want)
+		}
+		blk, err := s.Block(ctx, fb.Hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if blk.WindowUnits.Cmp(wantTotal) != 0 || blk.Contributors != int64(len(want)) {
+			t.Fatalf("round %d: record units %v contributors %d, want %v %d", round, blk.WindowUnits, blk.Contributors, wantTotal, len(want))
+		}
+	}
+}
+
+// randUnits returns a random positive number of up to digits decimal digits.
+func randUnits(r *rand.Rand, digits int) *big.Int {
+	b := make([]byte, digits)
+	for i := range b {
+		b[i] = byte('0' + r.IntN(10))
+	}
+	v, _ := new(big.Int).SetString(string(b), 10)
+	return v.Add(v, big.NewInt(1))
+}
+
+func TestSnapshotRecordAndIdempotence(t *testing.T) {
+	s, rdb := blocksTestStore(t)
+	ctx := context.Background()
+	pushWindow(t, s, rdb, []payouts.WindowShare{
+		{Address: "A", Units: big.NewInt(300)}, {Address: "B", Units: big.NewInt(200)}, {Address: "A", Units: big.NewInt(100)},
+	})
+	if err := rdb.HSet(ctx, s.snapshotRoundKey(), "shares", 3, "units", 600).Err(); err != nil {
+		t.Fatal(err)
+	}
+	fb := payouts.FoundBlock{
+		Hash: testHash(1), Height: 7, Finder: "A.rig1", CoinbaseValue: 5_000_012_345,
+		CoinbaseOutpoint:  wire.OutPoint{Hash: testHash(2), Index: 0},
+		NetworkDifficulty: 0.5, Time: time.UnixMilli(1_700_000_000_123),
+	}
+	created, err := s.SnapshotBlock(ctx, fb, big.NewInt(450))
+	if err != nil || !created {
+		t.Fatalf("SnapshotBlock = %v, %v", created, err)
+	}
+	blk, err := s.Block(ctx, fb.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(blk.FoundBlock, fb) {
+		t.Errorf("found block = %+v\nwant %+v", blk.FoundBlock, fb)
+	}
+	// Newest first: A 300, then B 200 crosses the limit of 450 and counts
+	// 150; the oldest share (A 100) is outside the window.
+	if blk.Status != payouts.StatusPending || blk.WindowUnits.Int64() != 450 || blk.WindowLimit.Int64() != 450 ||
+		blk.WindowShares != 2 || blk.Contributors != 2 {
+		t.Errorf("record = %+v", blk)
+	}
+	contrib, _ := s.Contributions(ctx, fb.Hash)
+	want := []payouts.Contribution{{Address: "A", Units: big.NewInt(300)}, {Address: "B", Units: big.NewInt(150)}}
+	if !reflect.DeepEqual(contrib, want) {
+		t.Errorf("contributions = %v, want %v", contrib, want)
+	}
+	// The round was closed: totals moved to the block.
+	if n, _ := rdb.Exists(ctx, s.snapshotRoundKey()).Result(); n != 0 {
+		t.Error("round totals not reset")
+	}
+	if v, _ := rdb.HGet(ctx, s.blockRoundKey(fb.Hash.String()), "shares").Result(); v != "3" {
+		t.Errorf("archived round shares = %q", v)
+	}
+	// Same block again, with a changed window: nothing changes.
+	pushWindow(t, s, rdb, []payouts.WindowShare{{Address: "C", Units: big.NewInt(1000)}})
+	created, err = s.SnapshotBlock(ctx, fb, nil)
+	if err != nil || created {
+		t.Fatalf("second SnapshotBlock = %v, %v", created, err)
+	}
+	contrib, _ = s.Contributions(ctx, fb.Hash)
+	if !reflect.DeepEqual(contrib, want) {
+		t.Errorf("contributions after repeat = %v", contrib)
+	}
+	list, err := s.UnconfirmedBlocks(ctx)
+	if err != nil || len(list) != 1 || list[0].Hash != fb.Hash {
+		t.Errorf("UnconfirmedBlocks = %v, %v", list, err)
+	}
+}
+
+func TestSnapshotRejectsMalformedWindow(t *testing.T) {
+	s, rdb := blocksTestStore(t)
+	ctx := context.Background()
+	rdb.LPush(ctx, s.snapshotWindowKey(), "1|A|12x")
+	_, err := s.SnapshotBlock(ctx, payouts.FoundBlock{Hash: testHash(1), Height: 1}, nil)
+	if err == nil || !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := s.Block(ctx, testHash(1)); !errors.Is(err, payouts.ErrBlockNotFound) {
+		t.Fatalf("a failed snapshot left a record: %v", err)
+	}
+}
+
+func TestBlockTransitions(t *testing.T) {
+	s, rdb := blocksTestStore(t)
+	ctx := context.Background()
+	now := time.UnixMilli(1_700_000_000_000)
+	pushWindow(t, s, rdb, []payouts.WindowShare{{Address: "A", Units: big.NewInt(3)}, {Address: "B", Units: big.NewInt(1)}})
+	h1, h2 := testHash(1), testHash(2)
+	for i, h := range []chainhash.Hash{h1, h2} {
+		if _, err := s.SnapshotBlock(ctx, payouts.FoundBlock{Hash: h, Height: int64(10 + i)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := s.MarkImmature(ctx, h1, 5, now); err != nil || st != payouts.StatusPending {
+		t.Fatalf("MarkImmature = %v, %v", st, err)
+	}
+	credit := payouts.BlockCredit{
+		Hash: h1, Confirmations: 100, Time: now,
+		Allocation: payouts.Allocation{Reward: 1000, Fee: 10, Credits: []payouts.Credit{{Address: "A", Amount: 743}, {Address: "B", Amount: 247}}},
+		UTXOs:      []payouts.UTXO{{OutPoint: wire.OutPoint{Hash: testHash(9), Index: 0}, Value: 1000}},
+	}
+	// Two concurrent credits: exactly one wins.
+	var wg sync.WaitGroup
+	wins := make(chan bool, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := s.CreditBlock(ctx, credit)
+			if err != nil {
+				t.Error(err)
+			}
+			wins <- ok
+		}()
+	}
+	wg.Wait()
+	close(wins)
+	n := 0
+	for w := range wins {
+		if w {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d credits succeeded, want 1", n)
+	}
+	bal, _ := s.Balances(ctx)
+	if !reflect.DeepEqual(bal, map[string]int64{"A": 743, "B": 247}) {
+		t.Errorf("balances = %v", bal)
+	}
+	if fee, _ := s.FeeBalance(ctx); fee != 10 {
+		t.Errorf("fee balance = %d", fee)
+	}
+	utxos, _ := s.PoolUTXOs(ctx)
+	if !reflect.DeepEqual(utxos, credit.UTXOs) {
+		t.Errorf("utxos = %v", utxos)
+	}
+	bc, _ := s.BlockCredits(ctx, h1)
+	if !reflect.DeepEqual(bc, map[string]int64{"A": 743, "B": 247}) {
+		t.Errorf("block credits = %v", bc)
+	}
+	blk, _ := s.Block(ctx, h1)
+	if blk.Status != payouts.StatusCredited || blk.Reward != 1000 || blk.Fee != 10 || blk.Confirmations != 100 {
+		t.Errorf("credited record = %+v", blk)
+	}
+	// A credited block is never orphaned or moved back.
+	if ok, err := s.OrphanBlock(ctx, h1, now); err != nil || ok {
+		t.Errorf("OrphanBlock(credited) = %v, %v", ok, err)
+	}
+	if st, _ := s.MarkImmature(ctx, h1, 3, now); st != payouts.StatusCredited {
+		t.Errorf("MarkImmature(credited) returned %v", st)
+	}
+	if blk, _ := s.Block(ctx, h1); blk.Status != payouts.StatusCredited {
+		t.Errorf("status changed to %v", blk.Status)
+	}
+	// Orphan the second block: no credit possible afterwards.
+	if ok, err := s.OrphanBlock(ctx, h2, now); err != nil || !ok {
+		t.Fatalf("OrphanBlock = %v, %v", ok, err)
+	}
+	credit.Hash = h2
+	if ok, err := s.CreditBlock(ctx, credit); err != nil || ok {
+		t.Errorf("CreditBlock(orphaned) = %v, %v", ok, err)
+	}
+	if bal, _ := s.Balances(ctx); bal["A"] != 743 {
+		t.Errorf("orphan credited: %v", bal)
+	}
+	if list, _ := s.UnconfirmedBlocks(ctx); len(list) != 0 {
+		t.Errorf("unconfirmed = %v", list)
+	}
+	all, err := s.Blocks(ctx, 0)
+	if err != nil || len(all) != 2 || all[0].Hash != h2 || all[0].Status != payouts.StatusOrphaned {
+		t.Errorf("Blocks = %+v, %v", all, err)
+	}
+	// Unknown blocks.
+	unknown := testHash(77)
+	if _, err := s.OrphanBlock(ctx, unknown, now); !errors.Is(err, payouts.ErrBlockNotFound) {
+		t.Errorf("OrphanBlock(unknown) err = %v", err)
+	}
+	credit.Hash = unknown
+	if _, err := s.CreditBlock(ctx, credit); !errors.Is(err, payouts.ErrBlockNotFound) {
+		t.Errorf("CreditBlock(unknown) err = %v", err)
+	}
+	if _, err := s.MarkImmature(ctx, unknown, 1, now); !errors.Is(err, payouts.ErrBlockNotFound) {
+		t.Errorf("MarkImmature(unknown) err = %v", err)
+	}
+}
+
+func TestCreditBlockLeavesNothingHalfDone(t *testing.T) {
+	s, rdb := blocksTestStore(t)
+	ctx := context.Background()
+	h := testHash(1)
+	if _, err := s.SnapshotBlock(ctx, payouts.FoundBlock{Hash: h, Height: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rdb.HSet(ctx, s.BalancesKey(), "B", "garbage")
+	credit := payouts.BlockCredit{Hash: h, Allocation: payouts.Allocation{Reward: 10, Fee: 1,
+		Credits: []payouts.Credit{{Address: "A", Amount: 5}, {Address: "B", Amount: 4}}}}
+	if _, err := s.CreditBlock(ctx, credit); err == nil {
+		t.Fatal("credit over a corrupt balance succeeded")
+	}
+	if v, _ := rdb.HGet(ctx, s.BalancesKey(), "A").Result(); v != "" {
+		t.Errorf("A credited %q before the script failed", v)
+	}
+	if blk, _ := s.Block(ctx, h); blk.Status != payouts.StatusPending {
+		t.Errorf("status = %v", blk.Status)
+	}
+}
