@@ -9,7 +9,7 @@ package redisstore
 
 const statsTag = "{stats}"
 
-// windowKey is the PPLNS window: a list of "seq|address|units", oldest first.
+// windowKey is the PPLNS window: a list of "seq|address|units", newest first.
 func (s *Store) windowKey() string { return s.key(acctTag, "window") }
 
 // windowTotalKey is Σ units of the window (decimal string).

@@ -31,9 +31,11 @@ const (
 	recentShares = 50
 )
 
-// Lua helpers for diff units: non-negative integers of any length held as two
-// doubles (hi, lo) in base 1e12, so every step stays exact (each part below
-// 2^53; totals up to ~9e27 units, 9e19 difficulty).
+// Lua helpers for diff units: non-negative integers held as two doubles
+// (hi, lo) in base 1e12, so every step stays exact while each part is below
+// 2^53: values up to ~9e27 units (9e19 difficulty, some 10^5 times today's
+// mainnet network difficulty). ledger.Recorder refuses share difficulties
+// above ledger.MaxDifficulty, so a window or round stays far below that.
 const unitsLua = `
 local B = 1000000000000
 local function parse(s)
@@ -62,8 +64,9 @@ local function fmt(h, l)
 end
 `
 
-// acctScript appends a batch to the PPLNS window and round totals and trims
-// the window, once per batch sequence.
+// acctScript adds a batch to the PPLNS window (LPUSH: newest entry at index
+// 0) and the round totals, then drops the oldest entries (RPOP) while the
+// rest still reaches the window size N; once per batch sequence.
 //
 // KEYS: window, window total, window limit, round, round total, applied.
 // ARGV: batch seq (20 digits), window limit units ("0": keep the stored
@@ -73,7 +76,10 @@ var acctScript = redis.NewScript(unitsLua + `
 local hwm = redis.call('GET', KEYS[6])
 if hwm and hwm >= ARGV[1] then return {0, 0} end
 local th, tl = parse(redis.call('GET', KEYS[2]))
-local rh, rl = parse(redis.call('GET', KEYS[5]))
+local rh, rl = 0, 0
+-- The block-found snapshot renames the round hash away; a missing hash means
+-- a new round, so its total starts again from zero.
+if redis.call('EXISTS', KEYS[4]) == 1 then rh, rl = parse(redis.call('GET', KEYS[5])) end
 local per, order = {}, {}
 local entries = {}
 for i = 4, #ARGV, 3 do
@@ -97,7 +103,7 @@ for _, addr in ipairs(order) do
   redis.call('HSET', KEYS[4], addr, fmt(add(ch, cl, p[2], p[3])))
 end
 for i = 1, #entries, 1000 do
-  redis.call('RPUSH', KEYS[1], unpack(entries, i, math.min(i + 999, #entries)))
+  redis.call('LPUSH', KEYS[1], unpack(entries, i, math.min(i + 999, #entries)))
 end
 redis.call('SET', KEYS[5], fmt(rh, rl))
 local limit = ARGV[2]
@@ -110,12 +116,12 @@ local popped = 0
 if limit and limit ~= '0' then
   local nh, nl = parse(limit)
   while true do
-    local head = redis.call('LINDEX', KEYS[1], 0)
-    if not head then break end
-    local hh, hl = parse(string.match(head, '([^|]*)$'))
-    local xh, xl = sub(th, tl, hh, hl)
+    local oldest = redis.call('LINDEX', KEYS[1], -1)
+    if not oldest then break end
+    local oh, ol = parse(string.match(oldest, '([^|]*)$'))
+    local xh, xl = sub(th, tl, oh, ol)
     if not ge(xh, xl, nh, nl) then break end
-    redis.call('LPOP', KEYS[1])
+    redis.call('RPOP', KEYS[1])
     th, tl = xh, xl
     popped = popped + 1
   end
@@ -310,12 +316,18 @@ func (s *Store) statsOps(b *ledger.Batch, seq string) ([]string, []any) {
 	}
 	// Recent shares: only the newest few of each address matter.
 	perAddr := map[string]int{}
+	var recent []int
 	for i := len(b.Shares) - 1; i >= 0; i-- {
 		sh := &b.Shares[i].Share
 		if perAddr[sh.Address] >= recentShares {
 			continue
 		}
 		perAddr[sh.Address]++
+		recent = append(recent, i)
+	}
+	// LPUSH oldest first, so the newest share ends at the head.
+	for j := len(recent) - 1; j >= 0; j-- {
+		sh := &b.Shares[recent[j]].Share
 		args = append(args, "lpush", k(s.recentKey(sh.Address)), strconv.Itoa(recentShares),
 			strconv.FormatInt(sh.Time.UnixMilli(), 10)+"|"+sh.WorkerName+"|"+
 				strconv.FormatFloat(sh.Difficulty, 'g', -1, 64)+"|"+strconv.FormatFloat(sh.HashDifficulty, 'g', -1, 64))
@@ -386,7 +398,8 @@ func (s *Store) HighWater(ctx context.Context, instance string) (uint64, error) 
 	return hw, nil
 }
 
-// Window reads the whole PPLNS window (O(N): for tests, tools and checks).
+// Window reads the whole PPLNS window, newest entry first (O(N): for tests,
+// tools and checks).
 // Entry, total and limit are read in one transaction so they agree.
 func (s *Store) Window(ctx context.Context) (ledger.Window, error) {
 	var lr *redis.StringSliceCmd

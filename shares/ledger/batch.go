@@ -60,7 +60,7 @@ type WindowEntry struct {
 	Units   string // Σ credited difficulty in diff units
 }
 
-// Window is the PPLNS window as stored, oldest entry first.
+// Window is the PPLNS window as stored, newest entry first.
 type Window struct {
 	Entries []WindowEntry
 	Total   string // Σ Units of Entries

@@ -15,8 +15,8 @@
 //
 // Difficulties are credited in diff units: the share's target difficulty
 // rounded to 8 decimals and written as a base-10 integer string (difficulty
-// × 10^8). The strings have no upper bound, so sums over a mainnet round
-// never overflow; parse them with math/big (ParseUnits).
+// × 10^8). Sums over a mainnet round exceed 2^64, so parse them with
+// math/big (ParseUnits).
 //
 // Errors: Record returns ErrClosed after Run ended, ErrInvalidShare for a
 // share that cannot be recorded (bad difficulty or address), and an error

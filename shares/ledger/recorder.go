@@ -23,12 +23,17 @@ var (
 	// ErrClosed: the Recorder is not running (Run returned or never ran
 	// after a Close).
 	ErrClosed = errors.New("ledger: recorder closed")
-	// ErrInvalidShare: the share cannot be recorded (difficulty not a
-	// positive finite number, empty worker or address, '|' in the address).
+	// ErrInvalidShare: the share cannot be recorded (difficulty not in
+	// (0, MaxDifficulty] or below one diff unit, empty worker or address,
+	// '|' in the address).
 	ErrInvalidShare = errors.New("ledger: invalid share")
 	// ErrNotDurable: neither the Store nor the spool took the batch.
 	ErrNotDurable = errors.New("ledger: share not durable")
 )
+
+// MaxDifficulty is the largest share difficulty recorded (10^15, far above
+// any useful share difficulty); it keeps the store's exact sums in range.
+const MaxDifficulty = 1e15
 
 // Defaults for Config fields left zero.
 const (
@@ -248,7 +253,7 @@ func (r *Recorder) Record(ctx context.Context, s shares.Share) error {
 	if s.Worker == "" || s.Address == "" || strings.IndexByte(s.Address, '|') >= 0 {
 		return fmt.Errorf("record share: %w: worker %q address %q", ErrInvalidShare, s.Worker, s.Address)
 	}
-	if !(s.Difficulty > 0) || math.IsInf(s.Difficulty, 0) {
+	if !(s.Difficulty > 0) || s.Difficulty > MaxDifficulty {
 		return fmt.Errorf("record share: %w: difficulty %v", ErrInvalidShare, s.Difficulty)
 	}
 	units, err := DiffUnits(s.Difficulty)

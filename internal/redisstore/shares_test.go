@@ -1,0 +1,378 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lode-pool/lode/internal/redisstore"
+	"github.com/lode-pool/lode/internal/testenv"
+	"github.com/lode-pool/lode/shares"
+	"github.com/lode-pool/lode/shares/ledger"
+)
+
+func shareStore(t *testing.T) (*redisstore.Store, *redis.Client) {
+	t.Helper()
+	srv := testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	return redisstore.New(rdb, redisstore.Config{Prefix: "t"}), rdb
+}
+
+// share builds an entry of units u (a decimal string) for address.
+func entry(seq uint64, address, units string) ledger.Entry {
+	return ledger.Entry{Seq: seq, Units: units, Share: shares.Share{
+		Worker: address + ".rig", Address: address, WorkerName: "rig",
+		Difficulty: 1, HashDifficulty: 2, Time: time.Now(),
+	}}
+}
+
+// windowModel is the window semantics in plain Go: newest entry first, one
+// entry per address per batch (first appearance order), then the oldest
+// entries dropped while the rest still reaches the limit.
+type windowModel struct {
+	entries []ledger.WindowEntry
+	total   *big.Int
+	limit   *big.Int
+}
+
+func (m *windowModel) apply(inst string, b []ledger.Entry, limit string) {
+	if m.total == nil {
+		m.total = new(big.Int)
+	}
+	if limit != "0" {
+		m.limit, _ = new(big.Int).SetString(limit, 10)
+	}
+	sums := map[string]*big.Int{}
+	first := map[string]uint64{}
+	var order []string
+	for _, e := range b {
+		u, _ := new(big.Int).SetString(e.Units, 10)
+		if sums[e.Share.Address] == nil {
+			sums[e.Share.Address] = new(big.Int)
+			first[e.Share.Address] = e.Seq
+			order = append(order, e.Share.Address)
+		}
+		sums[e.Share.Address].Add(sums[e.Share.Address], u)
+		m.total.Add(m.total, u)
+	}
+	for _, a := range order {
+		e := ledger.WindowEntry{Seq: inst + ":" + strconv.FormatUint(first[a], 10), Address: a, Units: sums[a].String()}
+		m.entries = append([]ledger.WindowEntry{e}, m.entries...)
+	}
+	if m.limit == nil || m.limit.Sign() == 0 {
+		return
+	}
+	for len(m.entries) > 0 {
+		old, _ := new(big.Int).SetString(m.entries[len(m.entries)-1].Units, 10)
+		rest := new(big.Int).Sub(m.total, old)
+		if rest.Cmp(m.limit) < 0 {
+			break
+		}
+		m.total = rest
+		m.entries = m.entries[:len(m.entries)-1]
+	}
+}
+
+func checkWindow(t *testing.T, s *redisstore.Store, m *windowModel) {
+	t.Helper()
+	w, err := s.Window(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Total != m.total.String() {
+		t.Fatalf("window total %s, want %s", w.Total, m.total)
+	}
+	if len(w.Entries) != len(m.entries) {
+		t.Fatalf("window has %d entries, want %d", len(w.Entries), len(m.entries))
+	}
+	for i := range w.Entries {
+		if w.Entries[i] != m.entries[i] {
+			t.Fatalf("entry %d = %+v, want %+v", i, w.Entries[i], m.entries[i])
+		}
+	}
+}
+
+func TestWindowTrim(t *testing.T) {
+	s, rdb := shareStore(t)
+	ctx := context.Background()
+	type step struct {
+		shares []ledger.Entry
+		limit  string
+		// want: the window's units, newest first
+		want []string
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"no limit keeps everything", []step{
+			{[]ledger.Entry{entry(1, "A", "3"), entry(2, "B", "4")}, "0", []string{"4", "3"}},
+			{[]ledger.Entry{entry(4, "A", "5")}, "0", []string{"5", "4", "3"}},
+		}},
+		{"window exactly N is not trimmed", []step{
+			{[]ledger.Entry{entry(1, "A", "3"), entry(2, "B", "3"), entry(3, "C", "4")}, "10", []string{"4", "3", "3"}},
+		}},
+		{"oldest dropped only while the rest reaches N", []step{
+			{[]ledger.Entry{entry(1, "A", "3"), entry(2, "B", "3"), entry(3, "C", "3"), entry(4, "D", "3")}, "10", []string{"3", "3", "3", "3"}},
+			{[]ledger.Entry{entry(6, "E", "3")}, "10", []string{"3", "3", "3", "3"}},
+			{[]ledger.Entry{entry(8, "F", "8")}, "10", []string{"8", "3"}},
+		}},
+		{"one address coalesced per batch", []step{
+			{[]ledger.Entry{entry(1, "A", "1"), entry(2, "B", "2"), entry(3, "A", "4")}, "0", []string{"2", "5"}},
+		}},
+		{"stored limit used when 0 is passed", []step{
+			{[]ledger.Entry{entry(1, "A", "6")}, "5", []string{"6"}},
+			{[]ledger.Entry{entry(3, "B", "6")}, "0", []string{"6"}},
+		}},
+		{"shrinking N drops many at once", []step{
+			{[]ledger.Entry{entry(1, "A", "1"), entry(2, "B", "1"), entry(3, "C", "1"), entry(4, "D", "1")}, "100", []string{"1", "1", "1", "1"}},
+			{[]ledger.Entry{entry(6, "E", "1")}, "2", []string{"1", "1"}},
+		}},
+		{"mainnet-sized units beyond 2^64", []step{
+			{[]ledger.Entry{entry(1, "A", "123456789012345678901234"), entry(2, "B", "999999999999")}, "0", []string{"999999999999", "123456789012345678901234"}},
+			{[]ledger.Entry{entry(4, "C", "1")}, "1000000000000", []string{"1", "999999999999"}},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := rdb.FlushAll(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			m := &windowModel{}
+			seq := uint64(100)
+			for i, st := range tc.steps {
+				seq += 10
+				b := &ledger.Batch{Instance: "x", Seq: seq, Shares: st.shares}
+				if err := s.ApplyBatch(ctx, b, st.limit); err != nil {
+					t.Fatal(err)
+				}
+				m.apply("x", st.shares, st.limit)
+				checkWindow(t, s, m)
+				w, _ := s.Window(ctx)
+				var got []string
+				for _, e := range w.Entries {
+					got = append(got, e.Units)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(st.want) {
+					t.Fatalf("step %d: window %v, want %v", i, got, st.want)
+				}
+			}
+		})
+	}
+}
+
+// TestWindowMatchesModel drives random batches with unit sizes from 1 to
+// 10^23 (mainnet rounds exceed 2^64 units) through the script and the Go
+// model, checking the window, the round totals and the exact sums.
+func TestWindowMatchesModel(t *testing.T) {
+	s, _ := shareStore(t)
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(7, 9))
+	m := &windowModel{}
+	round := map[string]*big.Int{}
+	roundTotal := new(big.Int)
+	seq := uint64(1)
+	for batch := 0; batch < 60; batch++ {
+		n := 1 + r.IntN(300)
+		es := make([]ledger.Entry, n)
+		for i := range es {
+			digits := 1 + r.IntN(23)
+			u := strconv.Itoa(1 + r.IntN(9))
+			for range digits - 1 {
+				u += strconv.Itoa(r.IntN(10))
+			}
+			addr := fmt.Sprintf("addr%d", r.IntN(20))
+			seq++
+			es[i] = entry(seq, addr, u)
+			v, _ := new(big.Int).SetString(u, 10)
+			if round[addr] == nil {
+				round[addr] = new(big.Int)
+			}
+			round[addr].Add(round[addr], v)
+			roundTotal.Add(roundTotal, v)
+		}
+		limit := "0"
+		if batch > 10 {
+			limit = strconv.Itoa(1+r.IntN(9)) + "0000000000000000000000000"[:r.IntN(25)]
+		}
+		seq++
+		if err := s.ApplyBatch(ctx, &ledger.Batch{Instance: "m", Seq: seq, Shares: es}, limit); err != nil {
+			t.Fatal(err)
+		}
+		m.apply("m", es, limit)
+		checkWindow(t, s, m)
+	}
+	got, total, err := s.RoundTotals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != roundTotal.String() {
+		t.Fatalf("round total %s, want %s", total, roundTotal)
+	}
+	for a, v := range round {
+		if got[a] != v.String() {
+			t.Fatalf("round[%s] = %s, want %s", a, got[a], v)
+		}
+	}
+}
+
+func TestApplyBatchIdempotent(t *testing.T) {
+	s, _ := shareStore(t)
+	ctx := context.Background()
+	b := &ledger.Batch{Instance: "i1", Seq: 50, Shares: []ledger.Entry{entry(48, "A", "100"), entry(49, "B", "200")},
+		Rejects: []ledger.Reject{{Worker: "A.rig", Address: "A", Reason: "stale", Count: 2, Time: time.Now()}}}
+	for range 3 {
+		if err := s.ApplyBatch(ctx, b, "0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An older batch of the same instance arriving late is skipped too; a
+	// different instance with the same numbers is not.
+	old := &ledger.Batch{Instance: "i1", Seq: 40, Shares: []ledger.Entry{entry(39, "A", "7")}}
+	other := &ledger.Batch{Instance: "i2", Seq: 50, Shares: []ledger.Entry{entry(49, "A", "1")}}
+	for _, x := range []*ledger.Batch{old, other} {
+		if err := s.ApplyBatch(ctx, x, "0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round, total, err := s.RoundTotals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != "301" || round["A"] != "101" || round["B"] != "200" {
+		t.Fatalf("round %v total %s, want A=101 B=200 total 301", round, total)
+	}
+	ws, err := s.WorkerStats(ctx, "A.rig", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws.Accepted != 2 || ws.Stale != 2 {
+		t.Fatalf("worker stats %+v, want 2 accepted, 2 stale", ws)
+	}
+	hw, err := s.HighWater(ctx, "i1")
+	if err != nil || hw != 50 {
+		t.Fatalf("high water %d, %v; want 50", hw, err)
+	}
+	if hw, err := s.HighWater(ctx, "nobody"); err != nil || hw != 0 {
+		t.Fatalf("high water of unknown instance %d, %v; want 0", hw, err)
+	}
+}
+
+func TestRoundRestartsAfterSnapshot(t *testing.T) {
+	s, rdb := shareStore(t)
+	ctx := context.Background()
+	if err := s.ApplyBatch(ctx, &ledger.Batch{Instance: "i", Seq: 2, Shares: []ledger.Entry{entry(1, "A", "5")}}, "0"); err != nil {
+		t.Fatal(err)
+	}
+	// A block-found snapshot renames the round hash away.
+	if err := rdb.Rename(ctx, "t:{acct}:round", "t:{acct}:round:archived").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyBatch(ctx, &ledger.Batch{Instance: "i", Seq: 4, Shares: []ledger.Entry{entry(3, "B", "7")}}, "0"); err != nil {
+		t.Fatal(err)
+	}
+	round, total, err := s.RoundTotals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != "7" || len(round) != 1 || round["B"] != "7" {
+		t.Fatalf("new round %v total %s, want B=7 total 7", round, total)
+	}
+}
+
+func TestShareStatistics(t *testing.T) {
+	s, rdb := shareStore(t)
+	ctx := context.Background()
+	now := time.Now()
+	mk := func(seq uint64, worker, name string, diff, hashDiff float64, at time.Time) ledger.Entry {
+		u, err := ledger.DiffUnits(diff)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ledger.Entry{Seq: seq, Units: u, Share: shares.Share{Worker: worker, Address: "bc1qminer", WorkerName: name,
+			Difficulty: diff, HashDifficulty: hashDiff, Time: at}}
+	}
+	b := &ledger.Batch{Instance: "s", Seq: 10, Shares: []ledger.Entry{
+		mk(1, "bc1qminer.a", "a", 1000, 1500, now),
+		mk(2, "bc1qminer.a", "a", 1000, 90000, now.Add(-5*time.Minute)),
+		mk(3, "bc1qminer.a", "a", 500, 600, now.Add(-30*time.Minute)),
+		mk(4, "bc1qminer.a", "a", 250, 300, now.Add(-3*time.Hour)),
+		mk(5, "bc1qminer.a", "a", 9999, 1e7, now.Add(-25*time.Hour)), // outside every window
+		mk(6, "bc1qminer.b", "b", 2000, 2500, now),
+	}, Rejects: []ledger.Reject{
+		{Worker: "bc1qminer.a", Address: "bc1qminer", Reason: ledger.ReasonStale, Count: 3, Time: now},
+		{Worker: "bc1qminer.a", Address: "bc1qminer", Reason: "low-difficulty", Count: 2, Time: now},
+		{Worker: "bc1qminer.b", Address: "bc1qminer", Reason: "duplicate", Count: 1, Time: now},
+	}}
+	if err := s.ApplyBatch(ctx, b, "0"); err != nil {
+		t.Fatal(err)
+	}
+	const two32 = 4294967296.0
+	ws, err := s.WorkerStats(ctx, "bc1qminer.a", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ledger.WorkerStats{
+		Accepted: 5, Rejected: 2, Stale: 3,
+		LastShare:      time.UnixMilli(now.UnixMilli()),
+		BestDifficulty: 1e7,
+		Hashrate10m:    2000 * two32 / 600,
+		Hashrate1h:     2500 * two32 / 3600,
+		Hashrate24h:    2750 * two32 / 86400,
+	}
+	if !ws.LastShare.Equal(want.LastShare) {
+		t.Fatalf("last share %v, want %v", ws.LastShare, want.LastShare)
+	}
+	ws.LastShare = want.LastShare
+	for _, f := range []struct {
+		name      string
+		got, want float64
+	}{{"10m", ws.Hashrate10m, want.Hashrate10m}, {"1h", ws.Hashrate1h, want.Hashrate1h}, {"24h", ws.Hashrate24h, want.Hashrate24h}} {
+		if math.Abs(f.got-f.want) > 1e-9*f.want {
+			t.Fatalf("hashrate %s = %v, want %v", f.name, f.got, f.want)
+		}
+	}
+	ws.Hashrate10m, ws.Hashrate1h, ws.Hashrate24h = want.Hashrate10m, want.Hashrate1h, want.Hashrate24h
+	if ws != want {
+		t.Fatalf("worker stats %+v, want %+v", ws, want)
+	}
+	ms, err := s.MinerStats(ctx, "bc1qminer", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms.Workers) != 2 || !ms.Workers["b"].Equal(time.UnixMilli(now.UnixMilli())) {
+		t.Fatalf("miner workers %v", ms.Workers)
+	}
+	if math.Abs(ms.Hashrate10m-4000*two32/600) > 1e-6 {
+		t.Fatalf("miner hashrate 10m %v", ms.Hashrate10m)
+	}
+	if len(ms.Recent) != 6 || ms.Recent[0].WorkerName != "b" || ms.Recent[0].Difficulty != 2000 {
+		t.Fatalf("recent shares %+v", ms.Recent)
+	}
+	ps, err := s.PoolStats(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps.Accepted != 6 || ps.Stale != 3 || ps.Rejected != 3 {
+		t.Fatalf("pool stats %+v", ps)
+	}
+	// Statistics expire; the window and round totals do not.
+	ttl, err := rdb.TTL(ctx, "t:{stats}:worker:bc1qminer.a").Result()
+	if err != nil || ttl <= 0 {
+		t.Fatalf("worker stats TTL %v, %v; want an expiry", ttl, err)
+	}
+	if ttl, _ := rdb.TTL(ctx, "t:{acct}:window").Result(); ttl != -1 {
+		t.Fatalf("window TTL %v, want none", ttl)
+	}
+	if v, _ := rdb.HGet(ctx, "t:{stats}:worker:bc1qminer.a", "reject:low-difficulty").Result(); v != "2" {
+		t.Fatalf("per-reason reject count %q, want 2", v)
+	}
+}
