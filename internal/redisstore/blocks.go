@@ -91,13 +91,17 @@ end
 // with reading the window and closing the round.
 //
 // KEYS: 1 window, 2 round, 3 block, 4 block shares, 5 blocks index,
-// 6 unconfirmed index, 7 block round archive.
-// ARGV: 1 hash, 2 height, 3 window limit in diff units ("0": none),
-// 4 now (ms), 5.. field/value pairs of the block record.
+// 6 unconfirmed index, 7 block round archive, 8 round total, 9 block round
+// total archive, 10 the window limit the share ledger last trimmed to.
+// ARGV: 1 hash, 2 height, 3 window limit in diff units ("0": the share
+// ledger's stored limit, and without one the whole window), 4 now (ms),
+// 5.. field/value pairs of the block record.
 // Returns 1 when recorded, 0 when the block was already recorded.
 var snapshotScript = redis.NewScript(luaBigint + `
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-local limit = big(ARGV[3])
+local limstr = ARGV[3]
+if limstr == '0' then limstr = redis.call('GET', KEYS[10]) or '0' end
+local limit = big(limstr)
 if not limit then return redis.error_reply('bad window limit') end
 local limited = not (#limit == 1 and limit[1] == 0)
 local total, sums, order, count = {0}, {}, {}, 0
@@ -122,13 +126,15 @@ while not done do
   idx = idx + 1000
 end
 for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
-redis.call('HSET', KEYS[3], 'status', 'pending', 'window_limit', ARGV[3],
+redis.call('HSET', KEYS[3], 'status', 'pending', 'window_limit', bigstr(limit),
   'window_units', bigstr(total), 'window_shares', count, 'contributors', #order,
   'confirmations', 0, 'updated_at', ARGV[4])
 for _, a in ipairs(order) do redis.call('HSET', KEYS[4], a, bigstr(sums[a])) end
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
+-- Close the round: the share ledger starts a new one when its hash is gone.
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('RENAME', KEYS[2], KEYS[7]) end
+if redis.call('EXISTS', KEYS[8]) == 1 then redis.call('RENAME', KEYS[8], KEYS[9]) end
 return 1
 `)
 
@@ -193,11 +199,6 @@ redis.call('ZREM', KEYS[5], ARGV[1])
 return 1
 `)
 
-// snapshotWindowKey and snapshotRoundKey are the share ledger's PPLNS window
-// (list, newest entry at the head, "seq|address|units") and round totals.
-func (s *Store) snapshotWindowKey() string { return s.key(acctTag, "window") }
-func (s *Store) snapshotRoundKey() string  { return s.key(acctTag, "round") }
-
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 // SnapshotBlock implements payouts.Ledger.
@@ -216,8 +217,9 @@ func (s *Store) SnapshotBlock(ctx context.Context, b payouts.FoundBlock, limit *
 		fieldNetDiff, strconv.FormatFloat(b.NetworkDifficulty, 'g', -1, 64),
 		fieldFoundAt, ms(b.Time),
 	}
-	keys := []string{s.snapshotWindowKey(), s.snapshotRoundKey(), s.blockKey(h), s.blockSharesKey(h),
-		s.blocksIndexKey(), s.unconfirmedBlocksKey(), s.blockRoundKey(h)}
+	keys := []string{s.windowKey(), s.roundKey(), s.blockKey(h), s.blockSharesKey(h),
+		s.blocksIndexKey(), s.unconfirmedBlocksKey(), s.blockRoundKey(h), s.roundTotalKey(),
+		s.blockRoundTotalKey(h), s.windowLimitKey()}
 	n, err := snapshotScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: snapshot block %s: %w", h, err)

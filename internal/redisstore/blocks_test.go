@@ -18,6 +18,8 @@ import (
 
 	"github.com/lode-pool/lode/internal/testenv"
 	"github.com/lode-pool/lode/payouts"
+	"github.com/lode-pool/lode/shares"
+	"github.com/lode-pool/lode/shares/ledger"
 )
 
 func blocksTestStore(t *testing.T) (*Store, *redis.Client) {
@@ -35,7 +37,7 @@ func pushWindow(t *testing.T, s *Store, rdb *redis.Client, window []payouts.Wind
 	ctx := context.Background()
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := len(window) - 1; i >= 0; i-- {
-			p.LPush(ctx, s.snapshotWindowKey(), fmt.Sprintf("inst-%d|%s|%s", i, window[i].Address, window[i].Units))
+			p.LPush(ctx, s.windowKey(), fmt.Sprintf("inst-%d|%s|%s", i, window[i].Address, window[i].Units))
 		}
 		return nil
 	})
@@ -54,7 +56,7 @@ func TestSnapshotMatchesSumWindow(t *testing.T) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(1, 2))
 	for round := 0; round < 20; round++ {
-		if err := rdb.Del(ctx, s.snapshotWindowKey()).Err(); err != nil {
+		if err := rdb.Del(ctx, s.windowKey()).Err(); err != nil {
 			t.Fatal(err)
 		}
 		n := r.IntN(2500) // crosses the script's 1000-entry pages
@@ -119,7 +121,7 @@ func TestSnapshotRecordAndIdempotence(t *testing.T) {
 	pushWindow(t, s, rdb, []payouts.WindowShare{
 		{Address: "A", Units: big.NewInt(300)}, {Address: "B", Units: big.NewInt(200)}, {Address: "A", Units: big.NewInt(100)},
 	})
-	if err := rdb.HSet(ctx, s.snapshotRoundKey(), "shares", 3, "units", 600).Err(); err != nil {
+	if err := rdb.HSet(ctx, s.roundKey(), "shares", 3, "units", 600).Err(); err != nil {
 		t.Fatal(err)
 	}
 	fb := payouts.FoundBlock{
@@ -150,7 +152,7 @@ func TestSnapshotRecordAndIdempotence(t *testing.T) {
 		t.Errorf("contributions = %v, want %v", contrib, want)
 	}
 	// The round was closed: totals moved to the block.
-	if n, _ := rdb.Exists(ctx, s.snapshotRoundKey()).Result(); n != 0 {
+	if n, _ := rdb.Exists(ctx, s.roundKey()).Result(); n != 0 {
 		t.Error("round totals not reset")
 	}
 	if v, _ := rdb.HGet(ctx, s.blockRoundKey(fb.Hash.String()), "shares").Result(); v != "3" {
@@ -175,7 +177,7 @@ func TestSnapshotRecordAndIdempotence(t *testing.T) {
 func TestSnapshotRejectsMalformedWindow(t *testing.T) {
 	s, rdb := blocksTestStore(t)
 	ctx := context.Background()
-	rdb.LPush(ctx, s.snapshotWindowKey(), "1|A|12x")
+	rdb.LPush(ctx, s.windowKey(), "1|A|12x")
 	_, err := s.SnapshotBlock(ctx, payouts.FoundBlock{Hash: testHash(1), Height: 1}, nil)
 	if err == nil || !strings.Contains(err.Error(), "malformed") {
 		t.Fatalf("err = %v", err)
@@ -308,5 +310,56 @@ func TestCreditBlockLeavesNothingHalfDone(t *testing.T) {
 	}
 	if blk, _ := s.Block(ctx, h); blk.Status != payouts.StatusPending {
 		t.Errorf("status = %v", blk.Status)
+	}
+}
+
+// TestSnapshotOfRecordedShares records shares through the share ledger's own
+// ApplyBatch, then snapshots: the block sees exactly those shares, the
+// stored window limit applies when the caller passes none, and the round
+// starts again from zero.
+func TestSnapshotOfRecordedShares(t *testing.T) {
+	s, _ := blocksTestStore(t)
+	ctx := context.Background()
+	entry := func(seq uint64, addr string, diff float64) ledger.Entry {
+		u, err := ledger.DiffUnits(diff)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ledger.Entry{Seq: seq, Units: u, Share: shares.Share{Worker: addr + ".w", Address: addr, WorkerName: "w", Difficulty: diff, Time: time.Now()}}
+	}
+	// Oldest first: B 0.75, A 0.5, then A 1.25 and B 0.25 in a later batch.
+	b1 := &ledger.Batch{Instance: "i1", Seq: 2, Shares: []ledger.Entry{entry(1, "B", 0.75)}}
+	b2 := &ledger.Batch{Instance: "i1", Seq: 4, Shares: []ledger.Entry{entry(3, "A", 0.5)}}
+	b3 := &ledger.Batch{Instance: "i1", Seq: 7, Shares: []ledger.Entry{entry(5, "A", 1.25), entry(6, "B", 0.25)}}
+	for _, b := range []*ledger.Batch{b1, b2, b3} {
+		// The ledger trims to N = 2 difficulty (200000000 units) and stores it.
+		if err := s.ApplyBatch(ctx, b, "200000000"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Window newest first: A 1.25, B 0.25 (batch 3), A 0.5, B 0.75 (maybe
+	// trimmed). N = 2: A 1.25 + B 0.25 + A 0.5 = 2.0; B's 0.75 is outside.
+	h := testHash(1)
+	if _, err := s.SnapshotBlock(ctx, payouts.FoundBlock{Hash: h, Height: 3}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Contributions(ctx, h)
+	want := []payouts.Contribution{{Address: "A", Units: big.NewInt(175_000_000)}, {Address: "B", Units: big.NewInt(25_000_000)}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("contributions = %v, want %v", got, want)
+	}
+	if blk, _ := s.Block(ctx, h); blk.WindowLimit.Int64() != 200_000_000 {
+		t.Errorf("window limit = %v, want the ledger's 200000000", blk.WindowLimit)
+	}
+	round, total, err := s.RoundTotals(ctx)
+	if err != nil || len(round) != 0 || total != "0" {
+		t.Errorf("round after block = %v %q %v, want empty", round, total, err)
+	}
+	if err := s.ApplyBatch(ctx, &ledger.Batch{Instance: "i1", Seq: 9, Shares: []ledger.Entry{entry(8, "C", 1)}}, "0"); err != nil {
+		t.Fatal(err)
+	}
+	round, total, _ = s.RoundTotals(ctx)
+	if !reflect.DeepEqual(round, map[string]string{"C": "100000000"}) || total != "100000000" {
+		t.Errorf("new round = %v %q", round, total)
 	}
 }

@@ -18,8 +18,13 @@ func (s *Store) blockCreditsKey(hash string) string {
 	return s.key(acctTag, "block", hash, "credits")
 }
 
-// blockRoundKey keeps the round totals that the block's snapshot closed.
+// blockRoundKey keeps the round totals (address → Σ units) that the block's
+// snapshot closed, blockRoundTotalKey their sum (the share ledger's roundKey
+// and roundTotalKey, renamed).
 func (s *Store) blockRoundKey(hash string) string { return s.key(acctTag, "block", hash, "round") }
+func (s *Store) blockRoundTotalKey(hash string) string {
+	return s.key(acctTag, "block", hash, "round", "total")
+}
 
 // blocksIndexKey is the sorted set of every recorded block (score height,
 // member hash).
