@@ -25,9 +25,11 @@ type PoolStats struct {
 	// RoundDifficulty is Σ share difficulty since the pool's last block.
 	RoundDifficulty float64 `json:"round_difficulty"`
 	// SharesAccepted and SharesRejected count since the stats began.
-	SharesAccepted int64  `json:"shares_accepted"`
-	SharesRejected int64  `json:"shares_rejected"`
-	LastBlock      *Block `json:"last_block,omitempty"`
+	SharesAccepted int64     `json:"shares_accepted"`
+	SharesRejected int64     `json:"shares_rejected"`
+	SharesStale    int64     `json:"shares_stale"`
+	LastShare      time.Time `json:"last_share"`
+	LastBlock      *Block    `json:"last_block,omitempty"`
 }
 
 // Network is the chain tip as the template source sees it.
@@ -40,7 +42,7 @@ type Network struct {
 const (
 	BlockPending  = "pending"
 	BlockImmature = "immature"
-	BlockMatured  = "matured"
+	BlockMatured  = "matured" // reward credited to balances
 	BlockOrphaned = "orphaned"
 )
 

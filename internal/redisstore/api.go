@@ -2,7 +2,11 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,4 +44,68 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*Store, error) {
 		return nil, fmt.Errorf("redisstore: connect %s: %w", cfg.Addr, err)
 	}
 	return s, nil
+}
+
+// ActiveWorker is one worker found by ActiveWorkers.
+type ActiveWorker struct {
+	Worker    string // full username
+	Address   string
+	LastShare time.Time
+}
+
+// ActiveWorkers lists the workers whose last accepted share is at or after
+// since, newest first. The ledger keeps no index of workers, so this scans
+// the worker statistics keys (SCAN, COUNT 1000) and reads each one's address
+// and last share in pipelines: O(workers seen in the statistics TTL). The
+// API caches the answer for a few seconds; a pool with very many workers
+// wants an index maintained by the ledger's statistics script instead.
+func (s *Store) ActiveWorkers(ctx context.Context, since time.Time) ([]ActiveWorker, error) {
+	prefix := s.workerKey("")
+	var out []ActiveWorker
+	var cursor uint64
+	for {
+		keys, next, err := s.rdb.Scan(ctx, cursor, prefix+"*", 1000).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: scan workers: %w", err)
+		}
+		if len(keys) > 0 {
+			cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, k := range keys {
+					p.HMGet(ctx, k, "address", "last")
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return nil, fmt.Errorf("redisstore: read workers: %w", err)
+			}
+			for i, c := range cmds {
+				vals := c.(*redis.SliceCmd).Val()
+				if len(vals) != 2 {
+					continue
+				}
+				addr, _ := vals[0].(string)
+				lastS, _ := vals[1].(string)
+				ms, err := strconv.ParseInt(lastS, 10, 64)
+				if err != nil {
+					continue // rejects only: never accepted a share
+				}
+				last := time.UnixMilli(ms)
+				if last.Before(since) {
+					continue
+				}
+				out = append(out, ActiveWorker{Worker: strings.TrimPrefix(keys[i], prefix), Address: addr, LastShare: last})
+			}
+		}
+		cursor = next
+		if cursor == 0 {
+			break
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].LastShare.Equal(out[j].LastShare) {
+			return out[i].LastShare.After(out[j].LastShare)
+		}
+		return out[i].Worker < out[j].Worker
+	})
+	return out, nil
 }

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lode-pool/lode/api"
+	"github.com/lode-pool/lode/internal/redisstore"
+	"github.com/lode-pool/lode/payouts"
+	"github.com/lode-pool/lode/payouts/payment"
+	"github.com/lode-pool/lode/shares/ledger"
+)
+
+// storeReader adapts the Redis store's domain reads to the API's
+// interfaces: it maps statuses and units and gathers what one endpoint needs
+// from several store calls.
+type storeReader struct {
+	store *redisstore.Store
+	now   func() time.Time
+	// activeTTL caches the worker scan (redisstore.ActiveWorkers), which
+	// both /pool and /workers need and which is O(workers).
+	activeTTL time.Duration
+
+	mu       sync.Mutex
+	active   []redisstore.ActiveWorker
+	activeAt time.Time
+}
+
+// payoutScan is how many recent payouts a miner's page looks through for
+// its payments and paid total.
+const payoutScan = 1000
+
+var (
+	_ api.PoolReader      = (*storeReader)(nil)
+	_ api.BlockLister     = (*storeReader)(nil)
+	_ api.MinerReader     = (*storeReader)(nil)
+	_ api.PaymentLister   = (*storeReader)(nil)
+	_ api.WorkerLister    = (*storeReader)(nil)
+	_ api.ThresholdSetter = (*storeReader)(nil)
+)
+
+func newStoreReader(s *redisstore.Store) *storeReader {
+	return &storeReader{store: s, now: time.Now, activeTTL: 10 * time.Second}
+}
+
+// activeWorkers returns the workers with a share in the last 24 h, cached.
+func (r *storeReader) activeWorkers(ctx context.Context) ([]redisstore.ActiveWorker, error) {
+	now := r.now()
+	r.mu.Lock()
+	if r.active != nil && now.Sub(r.activeAt) < r.activeTTL {
+		a := r.active
+		r.mu.Unlock()
+		return a, nil
+	}
+	r.mu.Unlock()
+	a, err := r.store.ActiveWorkers(ctx, now.Add(-24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		a = []redisstore.ActiveWorker{}
+	}
+	r.mu.Lock()
+	r.active, r.activeAt = a, now
+	r.mu.Unlock()
+	return a, nil
+}
+
+// PoolStats implements api.PoolReader.
+func (r *storeReader) PoolStats(ctx context.Context) (api.PoolStats, error) {
+	now := r.now()
+	ps, err := r.store.PoolStats(ctx, now)
+	if err != nil {
+		return api.PoolStats{}, err
+	}
+	active, err := r.activeWorkers(ctx)
+	if err != nil {
+		return api.PoolStats{}, err
+	}
+	addrs := map[string]bool{}
+	for _, w := range active {
+		addrs[w.Address] = true
+	}
+	_, total, err := r.store.RoundTotals(ctx)
+	if err != nil {
+		return api.PoolStats{}, err
+	}
+	round, err := unitsToDifficulty(total)
+	if err != nil {
+		return api.PoolStats{}, fmt.Errorf("round total: %w", err)
+	}
+	out := api.PoolStats{
+		Hashrate:        api.Hashrates{TenMinutes: ps.Hashrate10m, OneHour: ps.Hashrate1h, OneDay: ps.Hashrate24h},
+		Miners:          len(addrs),
+		Workers:         len(active),
+		RoundDifficulty: round,
+		SharesAccepted:  ps.Accepted,
+		SharesRejected:  ps.Rejected,
+		SharesStale:     ps.Stale,
+		LastShare:       ps.LastShare,
+	}
+	blocks, err := r.store.Blocks(ctx, 1)
+	if err != nil {
+		return api.PoolStats{}, err
+	}
+	if len(blocks) > 0 {
+		b := apiBlock(blocks[0])
+		out.LastBlock = &b
+	}
+	return out, nil
+}
+
+// unitsToDifficulty turns a diff-units string into a float difficulty.
+func unitsToDifficulty(units string) (float64, error) {
+	u, err := ledger.ParseUnits(units)
+	if err != nil {
+		return 0, err
+	}
+	f, _ := new(big.Rat).SetFrac(u, big.NewInt(ledger.UnitScale)).Float64()
+	return f, nil
+}
+
+// apiBlock maps a block record to the API's view. The ledger's "credited"
+// is the API's "matured": the reward has been credited to balances.
+func apiBlock(b payouts.Block) api.Block {
+	status := string(b.Status)
+	reward := b.CoinbaseValue
+	if b.Status == payouts.StatusCredited {
+		status = api.BlockMatured
+		reward = b.Reward
+	}
+	return api.Block{
+		Height:        b.Height,
+		Hash:          b.Hash.String(),
+		Status:        status,
+		Reward:        reward,
+		Finder:        b.Finder,
+		Confirmations: b.Confirmations,
+		FoundAt:       b.Time.UTC(),
+	}
+}
+
+// Blocks implements api.BlockLister.
+func (r *storeReader) Blocks(ctx context.Context, limit int) ([]api.Block, error) {
+	bs, err := r.store.Blocks(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Block, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, apiBlock(b))
+	}
+	return out, nil
+}
+
+// Workers implements api.WorkerLister: the limit most recently active
+// workers, highest 10-minute hashrate first.
+func (r *storeReader) Workers(ctx context.Context, limit int) ([]api.Worker, error) {
+	active, err := r.activeWorkers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(active) > limit {
+		active = active[:limit]
+	}
+	now := r.now()
+	out := make([]api.Worker, 0, len(active))
+	for _, a := range active {
+		st, err := r.store.WorkerStats(ctx, a.Worker, now)
+		if err != nil {
+			return nil, err
+		}
+		w := apiWorker(a.Worker, a.Address, st)
+		w.Address = a.Address
+		out = append(out, w)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Hashrate.TenMinutes > out[j].Hashrate.TenMinutes })
+	return out, nil
+}
+
+func apiWorker(full, address string, st ledger.WorkerStats) api.Worker {
+	name := ""
+	if len(full) > len(address) && full[:len(address)] == address && full[len(address)] == '.' {
+		name = full[len(address)+1:]
+	}
+	return api.Worker{
+		Name:      name,
+		Hashrate:  api.Hashrates{TenMinutes: st.Hashrate10m, OneHour: st.Hashrate1h, OneDay: st.Hashrate24h},
+		Accepted:  st.Accepted,
+		Rejected:  st.Rejected,
+		Stale:     st.Stale,
+		BestShare: st.BestDifficulty,
+		LastShare: st.LastShare.UTC(),
+	}
+}
+
+// Miner implements api.MinerReader. An address with no statistics, no
+// balance and no payments is unknown (api.ErrNotFound).
+func (r *storeReader) Miner(ctx context.Context, address string) (api.Miner, error) {
+	now := r.now()
+	ms, err := r.store.MinerStats(ctx, address, now)
+	if err != nil {
+		return api.Miner{}, err
+	}
+	bal, err := r.store.Balance(ctx, address)
+	if err != nil {
+		return api.Miner{}, err
+	}
+	thresholds, err := r.store.Thresholds(ctx)
+	if err != nil {
+		return api.Miner{}, err
+	}
+	payouts, err := r.store.Payouts(ctx, payoutScan)
+	if err != nil {
+		return api.Miner{}, err
+	}
+	m := api.Miner{
+		Address:         address,
+		Balance:         bal,
+		PayoutThreshold: thresholds[address],
+		Hashrate:        api.Hashrates{TenMinutes: ms.Hashrate10m, OneHour: ms.Hashrate1h, OneDay: ms.Hashrate24h},
+		Workers:         []api.Worker{},
+		Payments:        []api.Payment{},
+	}
+	for _, p := range payouts {
+		for _, o := range p.Outputs {
+			if o.Address != address {
+				continue
+			}
+			if p.State != payment.StateUnsigned {
+				m.Paid += o.Amount
+			}
+			if len(m.Payments) < 50 {
+				m.Payments = append(m.Payments, apiPayment(p, o))
+			}
+		}
+	}
+	names := make([]string, 0, len(ms.Workers))
+	for name := range ms.Workers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		full := address
+		if name != "" {
+			full += "." + name
+		}
+		st, err := r.store.WorkerStats(ctx, full, now)
+		if err != nil {
+			return api.Miner{}, err
+		}
+		w := apiWorker(full, address, st)
+		if w.LastShare.After(m.LastShare) {
+			m.LastShare = w.LastShare
+		}
+		m.Workers = append(m.Workers, w)
+	}
+	if len(m.Workers) == 0 && m.Balance == 0 && len(m.Payments) == 0 {
+		return api.Miner{}, fmt.Errorf("miner %s: %w", address, api.ErrNotFound)
+	}
+	return m, nil
+}
+
+func apiPayment(p *payment.Payout, o payment.Output) api.Payment {
+	t := p.Created
+	if !p.BroadcastAt.IsZero() {
+		t = p.BroadcastAt
+	}
+	return api.Payment{
+		ID:            strconv.FormatInt(p.ID, 10),
+		TxID:          p.TxID,
+		Address:       o.Address,
+		Amount:        o.Amount,
+		Status:        string(p.State),
+		Confirmations: p.Confirmations,
+		Time:          t.UTC(),
+	}
+}
+
+// Payments implements api.PaymentLister: one row per paid address, newest
+// payout first.
+func (r *storeReader) Payments(ctx context.Context, limit int) ([]api.Payment, error) {
+	ps, err := r.store.Payouts(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Payment, 0, len(ps))
+	for _, p := range ps {
+		for _, o := range p.Outputs {
+			if len(out) == limit {
+				return out, nil
+			}
+			out = append(out, apiPayment(p, o))
+		}
+	}
+	return out, nil
+}
+
+// SetPayoutThreshold implements api.ThresholdSetter.
+func (r *storeReader) SetPayoutThreshold(ctx context.Context, address string, sats int64) error {
+	return r.store.SetThreshold(ctx, address, sats)
+}
