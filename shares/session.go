@@ -36,7 +36,7 @@ type sessionJob struct {
 	work   *Work
 	diff   float64   // session difficulty when the job was sent
 	target [4]uint64 // share target for diff
-	seen   map[[2]uint64]struct{}
+	seen   dupSet
 }
 
 // Result describes a share that was hashed: accepted (error nil), a block
@@ -122,7 +122,7 @@ func (s *Session) AddJob(w *Work) {
 	if n := len(s.spare); n > 0 {
 		j, s.spare = s.spare[n-1], s.spare[:n-1]
 	} else {
-		j = &sessionJob{seen: make(map[[2]uint64]struct{})}
+		j = new(sessionJob)
 	}
 	j.work, j.diff, j.target = w, s.diff, s.target
 	s.jobs = append(s.jobs, j)
@@ -134,7 +134,7 @@ func (s *Session) DropJobs() { s.dropOldest(len(s.jobs)) }
 
 func (s *Session) dropOldest(n int) {
 	for _, j := range s.jobs[:n] {
-		clear(j.seen)
+		j.seen.reset()
 		j.work = nil
 		s.spare = append(s.spare, j)
 	}
@@ -230,11 +230,9 @@ func (s *Session) Submit(sub *Submission) (Result, error) {
 	default:
 		return r, ErrLowDifficulty
 	}
-	key := [2]uint64{h[0], h[1]}
-	if _, dup := j.seen[key]; dup {
+	if j.seen.insert([2]uint64{h[0], h[1]}) {
 		return r, ErrDuplicateShare
 	}
-	j.seen[key] = struct{}{}
 	return r, nil
 }
 

@@ -84,16 +84,24 @@ func clip(s string) string {
 	return s
 }
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
+// hexVal maps an ASCII byte to its hex digit value, or 0xff.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+		t[c-'a'+'A'] = byte(c - 'a' + 10)
+	}
+	return t
+}()
+
+func unhex(c byte) (byte, bool) {
+	v := hexVal[c]
+	return v, v != 0xff
 }
 
 // hex32 parses exactly 8 hex digits as a big-endian uint32.
@@ -102,12 +110,12 @@ func hex32(s string) (uint32, bool) {
 		return 0, false
 	}
 	var v uint32
+	var bad byte
 	for i := 0; i < 8; i++ {
-		d, ok := unhex(s[i])
-		if !ok {
-			return 0, false
-		}
-		v = v<<4 | uint32(d)
+		d := hexVal[s[i]]
+		bad |= d
+		v = v<<4 | uint32(d&0x0f)
 	}
-	return v, true
+	// Valid digits are < 16; 0xff (invalid) sets the high bits.
+	return v, bad&0xf0 == 0
 }

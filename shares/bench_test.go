@@ -1,0 +1,132 @@
+package shares
+
+import (
+	"fmt"
+	"math/big"
+	"testing"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+
+	"github.com/lode-pool/lode/blocktemplate"
+	"github.com/lode-pool/lode/internal/sha256x"
+)
+
+// benchJob returns a job with a 252-byte coinbase (coinb1 80 bytes, so the
+// midstate covers one block; 4-byte extranonce1, 8-byte extranonce2; coinb2
+// 160 bytes) and a merkle branch of the given length.
+func benchJob(id string, branch int) *blocktemplate.Job {
+	j := &blocktemplate.Job{
+		ID:              id,
+		CleanJobs:       true,
+		Coinb1:          make([]byte, 80),
+		Coinb2:          make([]byte, 160),
+		Extranonce1Size: 4,
+		Extranonce2Size: 8,
+		MerkleBranch:    make([]chainhash.Hash, branch),
+		Version:         0x20000000,
+		Bits:            0x1703098c,
+		NTime:           0x66e39966,
+		NetworkTarget:   blocktemplate.CompactToTarget(0x1703098c),
+	}
+	for i := range j.Coinb1 {
+		j.Coinb1[i] = byte(i)
+	}
+	for i := range j.Coinb2 {
+		j.Coinb2[i] = byte(3 * i)
+	}
+	for i := range j.MerkleBranch {
+		j.MerkleBranch[i][0] = byte(i + 1)
+	}
+	return j
+}
+
+// floorBlocks is the number of compressions a share of benchJob cannot avoid:
+// coinbase 4 (after the midstate) + 1, 3 per branch hash, header 2 + 1.
+func floorBlocks(branch int) int { return 5 + 3*branch + 3 }
+
+const benchShares = 4096
+
+// BenchmarkValidate measures Session.SubmitParams: parsing the hex params,
+// rebuilding coinbase, merkle root and header, hashing, target compares and
+// the duplicate filter. Every share is accepted (the difficulty is tiny);
+// the job is replaced every 4096 shares, as clean jobs do, so the duplicate
+// filter stays bounded. Compare with BenchmarkFloor of the same branch.
+func BenchmarkValidate(b *testing.B) {
+	for _, branch := range []int{0, 6, 12} {
+		b.Run(fmt.Sprintf("branch=%d", branch), func(b *testing.B) {
+			v, err := New(Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			works := [2]*Work{}
+			for i := range works {
+				if works[i], err = v.NewWork(benchJob(fmt.Sprintf("j%d", i), branch)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			s, err := v.NewSession([]byte{1, 2, 3, 4}, 0x1fffe000)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.SetDifficulty(1e-12); err != nil {
+				b.Fatal(err)
+			}
+			params := make([][]string, benchShares)
+			for i := range params {
+				params[i] = []string{"w", "", "0000000000000001", "66e39966", fmt.Sprintf("%08x", i), "00002000"}
+			}
+			cur := 0
+			s.AddJob(works[cur])
+			for i := range params {
+				params[i][1] = works[cur].ID()
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if i == benchShares {
+					b.StopTimer()
+					cur ^= 1
+					s.AddJob(works[cur])
+					for k := range params {
+						params[k][1] = works[cur].ID()
+					}
+					i = 0
+					b.StartTimer()
+				}
+				if _, err := s.SubmitParams(params[i]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkFloor hashes, as one contiguous run of 64-byte blocks through the
+// compression function, as many blocks as BenchmarkValidate of the same
+// branch cannot avoid: the lower bound validation is measured against.
+func BenchmarkFloor(b *testing.B) {
+	for _, branch := range []int{0, 6, 12} {
+		b.Run(fmt.Sprintf("branch=%d", branch), func(b *testing.B) {
+			buf := make([]byte, floorBlocks(branch)*sha256x.BlockSize)
+			for i := range buf {
+				buf[i] = byte(i)
+			}
+			s := sha256x.IV
+			b.ReportAllocs()
+			for b.Loop() {
+				sha256x.Blocks(&s, buf)
+			}
+		})
+	}
+}
+
+// BenchmarkHashDifficultyExact is the big.Rat difficulty computation the
+// hot path avoids, for comparison.
+func BenchmarkHashDifficultyExact(b *testing.B) {
+	h := chainhash.Hash{1, 2, 3}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = new(big.Rat).SetFrac(blocktemplate.Diff1Target(), blocktemplate.HashToBig(&h))
+	}
+}

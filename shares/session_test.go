@@ -1,0 +1,330 @@
+package shares
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+
+	"github.com/lode-pool/lode/blocktemplate"
+)
+
+func newTestSession(t *testing.T, cfg Config, mask uint32) (*Validator, *Session) {
+	t.Helper()
+	v, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := v.NewSession([]byte{1, 2, 3, 4}, mask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, s
+}
+
+func mustWork(t *testing.T, v *Validator, j *blocktemplate.Job) *Work {
+	t.Helper()
+	w, err := v.NewWork(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// TestSubmitMatchesReference compares the hot path with the straightforward
+// construction (blocktemplate's Job.Header and chainhash) for random
+// coinbase layouts around the block boundaries, branch lengths and submits.
+func TestSubmitMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	v, _ := New(Config{})
+	for iter := 0; iter < 400; iter++ {
+		en1 := make([]byte, 1+rng.IntN(blocktemplate.MaxExtranonce1Size))
+		en2Size := 1 + rng.IntN(blocktemplate.MaxExtranonce2Size)
+		j := benchJob(fmt.Sprint(iter), rng.IntN(14))
+		j.Extranonce1Size = len(en1)
+		j.Extranonce2Size = en2Size
+		j.Coinb1 = make([]byte, 1+rng.IntN(200))
+		j.Coinb2 = make([]byte, 1+rng.IntN(300))
+		for _, b := range [][]byte{en1, j.Coinb1, j.Coinb2} {
+			for i := range b {
+				b[i] = byte(rng.Uint32())
+			}
+		}
+		for i := range j.MerkleBranch {
+			for k := range j.MerkleBranch[i] {
+				j.MerkleBranch[i][k] = byte(rng.Uint32())
+			}
+		}
+		for k := range j.PrevHash {
+			j.PrevHash[k] = byte(rng.Uint32())
+		}
+		w := mustWork(t, v, j)
+		mask := uint32(0x1fffe000)
+		s, err := v.NewSession(en1, mask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetDifficulty(1e-12); err != nil {
+			t.Fatal(err)
+		}
+		s.AddJob(w)
+		sub := Submission{JobID: j.ID, Extranonce2Len: en2Size, NTime: j.NTime + uint32(rng.IntN(7200)),
+			Nonce: rng.Uint32(), VersionBits: rng.Uint32() & mask, HasVersionBits: rng.IntN(2) == 0}
+		for i := 0; i < en2Size; i++ {
+			sub.Extranonce2[i] = byte(rng.Uint32())
+		}
+		res, err := s.Submit(&sub)
+		if err != nil {
+			t.Fatalf("iter %d: %v", iter, err)
+		}
+		version := j.Version
+		if sub.HasVersionBits {
+			version = j.Version&^mask | sub.VersionBits
+		}
+		want, err := j.Header(en1, sub.Extranonce2Bytes(), version, sub.NTime, sub.Nonce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Header != want {
+			t.Fatalf("iter %d (coinb1 %d, en1 %d, en2 %d, coinb2 %d, branch %d):\n got %x\nwant %x",
+				iter, len(j.Coinb1), len(en1), en2Size, len(j.Coinb2), len(j.MerkleBranch), res.Header, want)
+		}
+		if h := chainhash.DoubleHashH(want[:]); res.Hash != h {
+			t.Fatalf("iter %d: hash %v want %v", iter, res.Hash, h)
+		}
+		if exact := blocktemplate.HashDifficulty(&res.Hash); !closeTo(res.HashDifficulty, exact) {
+			t.Fatalf("iter %d: difficulty %v want %v", iter, res.HashDifficulty, exact)
+		}
+		if res.Block != (blocktemplate.HashToBig(&res.Hash).Cmp(j.NetworkTarget) <= 0) {
+			t.Fatalf("iter %d: block flag wrong", iter)
+		}
+	}
+}
+
+func TestSubmitRejections(t *testing.T) {
+	v, s := newTestSession(t, Config{MaxNTimeAhead: 600 * 1e9}, 0x1fffe000)
+	j := benchJob("a", 2)
+	j.MinTime = j.NTime - 1000
+	s.AddJob(mustWork(t, v, j))
+	if err := s.SetDifficulty(1e-12); err != nil {
+		t.Fatal(err)
+	}
+	// Re-sending the job picks up the new difficulty.
+	s.AddJob(mustWork(t, v, j))
+	ok := func() []string { return []string{"w", "a", "0000000000000001", "66e39966", "00000001"} }
+	with := func(i int, val string) []string { p := ok(); p[i] = val; return p }
+	hex := func(v uint32) string { return fmt.Sprintf("%08x", v) }
+	tests := []struct {
+		name   string
+		params []string
+		want   error
+	}{
+		{"unknown job", with(1, "zz"), ErrJobNotFound},
+		{"short extranonce2", with(2, "00000001"), ErrBadExtranonce2},
+		{"ntime before mintime", with(3, hex(j.MinTime-1)), ErrBadNTime},
+		{"ntime too far ahead", with(3, hex(j.NTime+601)), ErrBadNTime},
+		{"bits outside mask", append(ok(), "00001000"), ErrBadVersionBits},
+		{"malformed", with(4, "xyz"), ErrMalformed},
+		{"ntime at mintime", with(3, hex(j.MinTime)), nil},
+		{"ntime at limit", with(3, hex(j.NTime+600)), nil},
+		{"rolled", append(ok(), "1fffe000"), nil},
+		{"plain", ok(), nil},
+		{"plain again", ok(), ErrDuplicateShare},
+		{"rolled again", append(ok(), "1fffe000"), ErrDuplicateShare},
+		{"other version is not a duplicate", append(ok(), "00002000"), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.SubmitParams(tc.params)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestJobLifetime(t *testing.T) {
+	v, s := newTestSession(t, Config{MaxJobs: 3}, 0)
+	if err := s.SetDifficulty(1e-12); err != nil {
+		t.Fatal(err)
+	}
+	job := func(id string, clean bool) *Work {
+		j := benchJob(id, 1)
+		j.CleanJobs = clean
+		return mustWork(t, v, j)
+	}
+	submit := func(id string) error {
+		_, err := s.SubmitParams([]string{"w", id, "0000000000000001", "66e39966", "00000001"})
+		return err
+	}
+	s.AddJob(job("1", true))
+	s.AddJob(job("2", false))
+	s.AddJob(job("3", false))
+	for _, id := range []string{"1", "2", "3"} {
+		if err := submit(id); err != nil {
+			t.Fatalf("job %s: %v", id, err)
+		}
+	}
+	s.AddJob(job("4", false)) // MaxJobs 3: job 1 ages out
+	if err := submit("1"); err != ErrJobNotFound {
+		t.Fatalf("aged-out job: %v", err)
+	}
+	if err := submit("2"); err != ErrDuplicateShare {
+		t.Fatalf("live job keeps its filter: %v", err)
+	}
+	s.AddJob(job("5", true)) // clean: everything before is stale
+	for _, id := range []string{"2", "3", "4"} {
+		if err := submit(id); err != ErrJobNotFound {
+			t.Fatalf("job %s after clean: %v", id, err)
+		}
+	}
+	if err := submit("5"); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(s.jobs) + len(s.spare); got > 2*3 {
+		t.Fatalf("%d job entries kept, want ≤ 6", got)
+	}
+	s.DropJobs()
+	if err := submit("5"); err != ErrJobNotFound {
+		t.Fatalf("after DropJobs: %v", err)
+	}
+	if s.Work("5") != nil {
+		t.Fatal("Work of a dropped job")
+	}
+}
+
+// TestDifficultyChange checks which difficulty a share is judged and
+// credited at when set_difficulty comes between a job and its shares, and
+// that fractional difficulties down to 1e-8 are exact.
+func TestDifficultyChange(t *testing.T) {
+	v, s := newTestSession(t, Config{}, 0)
+	w := mustWork(t, v, benchJob("a", 0))
+	if err := s.SetDifficulty(1e-8); err != nil {
+		t.Fatal(err)
+	}
+	s.AddJob(w)
+	// Find shares by brute force and compare with the exact rule.
+	exact1e8 := blocktemplate.DifficultyToTarget(1e-8)
+	var accepted, rejected int
+	for nonce := uint32(0); nonce < 3000; nonce++ {
+		res, err := s.SubmitParams([]string{"w", "a", "0000000000000001", "66e39966", fmt.Sprintf("%08x", nonce)})
+		meets := blocktemplate.HashToBig(&res.Hash).Cmp(exact1e8) <= 0
+		switch {
+		case err == nil && meets:
+			accepted++
+			if res.Difficulty != 1e-8 {
+				t.Fatalf("credited %v", res.Difficulty)
+			}
+		case err == ErrLowDifficulty && !meets:
+			rejected++
+		default:
+			t.Fatalf("nonce %d: err %v, exact compare says %v", nonce, err, meets)
+		}
+	}
+	if accepted == 0 || rejected == 0 {
+		t.Fatalf("accepted %d rejected %d: the test does not exercise both sides", accepted, rejected)
+	}
+
+	// A lower difficulty set after the job applies at once; a higher one
+	// waits for the next job.
+	if err := s.SetDifficulty(1e-12); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.SubmitParams([]string{"w", "a", "0000000000000002", "66e39966", "00000000"})
+	if err != nil || res.Difficulty != 1e-12 && res.Difficulty != 1e-8 {
+		t.Fatalf("after lowering: %v credited %v", err, res.Difficulty)
+	}
+	s.AddJob(w) // re-sent: now judged at 1e-12
+	if err := s.SetDifficulty(1e6); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SubmitParams([]string{"w", "a", "0000000000000003", "66e39966", "00000000"}); err != nil {
+		t.Fatalf("old job after raising: %v", err)
+	}
+	s.AddJob(mustWork(t, v, benchJob("b", 0)))
+	if _, err := s.SubmitParams([]string{"w", "b", "0000000000000003", "66e39966", "00000000"}); err != ErrLowDifficulty {
+		t.Fatalf("new job after raising: %v", err)
+	}
+	for _, bad := range []float64{0, -1} {
+		if err := s.SetDifficulty(bad); err == nil {
+			t.Fatalf("SetDifficulty(%v) accepted", bad)
+		}
+	}
+}
+
+func TestConstructorsRejectBadInput(t *testing.T) {
+	if _, err := New(Config{MaxJobs: -1}); err == nil {
+		t.Fatal("negative MaxJobs accepted")
+	}
+	v, _ := New(Config{})
+	if _, err := v.NewSession(make([]byte, 17), 0); err == nil {
+		t.Fatal("17-byte extranonce1 accepted")
+	}
+	bad := []*blocktemplate.Job{nil, {}, func() *blocktemplate.Job { j := benchJob("x", 0); j.NetworkTarget = nil; return j }(),
+		func() *blocktemplate.Job { j := benchJob("x", 0); j.Extranonce2Size = 0; return j }()}
+	for i, j := range bad {
+		if _, err := v.NewWork(j); err == nil {
+			t.Fatalf("bad job %d accepted", i)
+		}
+	}
+	// A session whose extranonce1 does not fit the job is an error, not a panic.
+	s, _ := v.NewSession([]byte{1, 2}, 0)
+	s.AddJob(mustWork(t, v, benchJob("x", 0)))
+	if _, err := s.SubmitParams([]string{"w", "x", "0000000000000001", "66e39966", "00000000"}); err == nil || Code(err) != 20 {
+		t.Fatalf("extranonce1 size mismatch: %v", err)
+	}
+}
+
+func TestDupSet(t *testing.T) {
+	var d dupSet
+	rng := rand.New(rand.NewPCG(9, 10))
+	keys := make([][2]uint64, 5000)
+	for i := range keys {
+		keys[i] = [2]uint64{rng.Uint64() & 0xffff, rng.Uint64()} // many low-bit collisions
+	}
+	keys[17] = [2]uint64{}
+	for round := 0; round < 2; round++ {
+		for i, k := range keys {
+			if d.insert(k) {
+				t.Fatalf("round %d: key %d reported duplicate on first insert", round, i)
+			}
+		}
+		for i, k := range keys {
+			if !d.insert(k) {
+				t.Fatalf("round %d: key %d not found", round, i)
+			}
+		}
+		if d.len() != len(keys) {
+			t.Fatalf("len %d want %d", d.len(), len(keys))
+		}
+		capBefore := len(d.slots)
+		d.reset()
+		if d.len() != 0 || len(d.slots) != capBefore {
+			t.Fatal("reset lost capacity or kept keys")
+		}
+	}
+}
+
+func TestSubmitAllocs(t *testing.T) {
+	v, s := newTestSession(t, Config{}, 0x1fffe000)
+	if err := s.SetDifficulty(1e-12); err != nil {
+		t.Fatal(err)
+	}
+	s.AddJob(mustWork(t, v, benchJob("a", 12)))
+	params := []string{"w", "a", "0000000000000001", "66e39966", "00000000", "00002000"}
+	// Warm the duplicate filter so its growth is not counted.
+	for i := 0; i < 40; i++ {
+		params[4] = fmt.Sprintf("%08x", 1000+i)
+		_, _ = s.SubmitParams(params)
+	}
+	params[4] = "00000000"
+	allocs := testing.AllocsPerRun(20, func() {
+		_, _ = s.SubmitParams(params) // the first is accepted, then duplicates
+		params[2] = "0000000000000002"
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocs per submit", allocs)
+	}
+}
