@@ -52,8 +52,9 @@ func badTemplate(format string, args ...any) error {
 
 // ParseTemplate parses and checks the result object of getblocktemplate, as
 // returned by Bitcoin Core (txid and hash=wtxid per transaction,
-// default_witness_commitment) or btcd (which may omit rules and txid; the
-// txid is then computed from the data). Every transaction's data must hash to
+// default_witness_commitment as an output script) or btcd (which may omit
+// rules and txid, the txid then being computed from the data, and sends the
+// witness commitment as the bare 32-byte hash). Every transaction's data must hash to
 // the txid/hash the node gave, bits must agree with target, and the witness
 // commitment, when present, must commit to the transactions' wtxids.
 func ParseTemplate(raw []byte) (*Template, error) {
@@ -169,6 +170,11 @@ func ParseTemplate(raw []byte) (*Template, error) {
 		script, err := hex.DecodeString(*r.DefaultWitnessCommitment)
 		if err != nil {
 			return nil, badTemplate("default_witness_commitment: bad hex")
+		}
+		// Core sends the whole output script; btcd sends only the 32-byte
+		// commitment hash.
+		if len(script) == chainhash.HashSize {
+			script = append(append([]byte(nil), witnessCommitmentPrefix...), script...)
 		}
 		if len(script) != len(witnessCommitmentPrefix)+chainhash.HashSize || !bytes.HasPrefix(script, witnessCommitmentPrefix) {
 			return nil, badTemplate("default_witness_commitment %x: not a witness commitment script", script)

@@ -1,6 +1,7 @@
 package blocktemplate
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -129,6 +130,7 @@ func TestParseTemplateErrors(t *testing.T) {
 			m["default_witness_commitment"] = "6a24aa21a9ed" + strings.Repeat("00", 32)
 		}, "does not commit"},
 		{"commitment not a commitment", func(m map[string]any) { m["default_witness_commitment"] = "6a" }, "not a witness commitment"},
+		{"bare commitment mismatch", func(m map[string]any) { m["default_witness_commitment"] = strings.Repeat("00", 32) }, "does not commit"},
 		{"witness txs without commitment", func(m map[string]any) { delete(m, "default_witness_commitment") }, "default_witness_commitment is missing"},
 		{"dropped transaction", func(m map[string]any) { m["transactions"] = m["transactions"].([]any)[1:] }, "does not commit"},
 	}
@@ -183,6 +185,17 @@ func TestParseBtcdShape(t *testing.T) {
 	}
 	if tpl.Transactions[0].TxID != legacy.TxID || tpl.Transactions[0].Fee != 1000 || tpl.Transactions[0].Weight == 0 {
 		t.Errorf("tx %+v", tpl.Transactions[0])
+	}
+	// btcd sends the bare 32-byte commitment hash.
+	core, err := ParseTemplate(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare, err := ParseTemplate(mutate(t, base, func(m map[string]any) {
+		m["default_witness_commitment"] = hexs(core.WitnessCommitment[6:])
+	}))
+	if err != nil || !bytes.Equal(bare.WitnessCommitment, core.WitnessCommitment) {
+		t.Fatalf("bare commitment: %v %x", err, bare.WitnessCommitment)
 	}
 	if hexs(tpl.CoinbaseAux) != "0b2f503253482f627463642f" || tpl.Rules != nil || tpl.WitnessCommitment != nil {
 		t.Errorf("aux %x rules %v commitment %x", tpl.CoinbaseAux, tpl.Rules, tpl.WitnessCommitment)
