@@ -1,0 +1,34 @@
+// Package stratum is the Stratum V1 server miners connect to: listeners
+// (TCP, optional TLS, several ports with their own difficulty bounds), one
+// Session per connection, the methods real firmware sends (subscribe,
+// authorize, configure, suggest_difficulty, extranonce.subscribe, submit),
+// extranonce1 allocation, per-connection vardiff, version rolling, limits and
+// bans, and the fan-out of jobs to every session.
+//
+// It leaves the rest to others through small interfaces declared here: a
+// JobSource (the blocktemplate manager), a ShareValidator (package shares:
+// per-job Work and per-connection shares.Session), a BlockSubmitter
+// (submitblock) and a Recorder (the durable share ledger). Wire encoding
+// lives in stratum/message.
+//
+// Errors: session-level rejections are sentinels here (ErrNotSubscribed,
+// ErrUnauthorized, ErrBanned, ErrNotRecorded, …); share-level ones are
+// package shares' *shares.RejectError. StratumCode maps any of them to its
+// Stratum code in one table.
+//
+// Concurrency: each connection has one reader goroutine (readLoop) that owns
+// the session's protocol state, and at most one writer goroutine (writeLoop)
+// at a time, started when the bounded outbound queue gets data and ending
+// when it drains, so an idle connection costs one parked goroutine. A session
+// whose queue exceeds its byte limit is closed as a slow consumer; a
+// broadcast never blocks on it. Session.mu guards the outbound queue and the
+// difficulty state the broadcaster reads; Server.mu guards the session set,
+// per-IP counts, bans and extranonce1 allocation. The two are never held
+// together except Server.mu → nothing; Session.mu is never held while taking
+// Server.mu.
+//
+// Version bits from a miner that never sent mining.configure are accepted
+// within the pool's mask (Config.VersionMask): several ASIC firmwares roll
+// without negotiating, and the rebuilt header (job AND NOT mask) OR
+// (bits AND mask) is unambiguous because job versions carry no mask bits.
+package stratum

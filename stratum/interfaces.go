@@ -1,0 +1,58 @@
+package stratum
+
+import (
+	"context"
+	"time"
+
+	"github.com/lode-pool/lode/blocktemplate"
+	"github.com/lode-pool/lode/shares"
+)
+
+// JobSource is the job manager as the server sees it: the newest job, for a
+// miner that has just authorized. New jobs reach the server through
+// Server.Publish. Jobs are immutable.
+type JobSource interface {
+	// Current returns the newest job, nil before the first template.
+	Current() *blocktemplate.Job
+}
+
+// ShareValidator precomputes per-job work once and creates the per-connection
+// validation state (package shares). *shares.Validator implements it.
+type ShareValidator interface {
+	NewWork(job *blocktemplate.Job) (*shares.Work, error)
+	NewSession(extranonce1 []byte, versionMask uint32) (*shares.Session, error)
+}
+
+var _ ShareValidator = (*shares.Validator)(nil)
+
+// BlockSubmitter hands a block candidate to the node. It is called before
+// the miner's reply is written; an error is logged and counted, the share
+// still counts (it met the share target).
+type BlockSubmitter interface {
+	SubmitBlock(ctx context.Context, c shares.Candidate) error
+}
+
+// Recorder makes an accepted share durable. Record blocks until it is; the
+// miner hears true only after it returns nil, and an error otherwise.
+type Recorder interface {
+	Record(ctx context.Context, s shares.Share) error
+}
+
+// Rejection describes a rejected submit for statistics.
+type Rejection struct {
+	Worker  string // as submitted
+	Address string // payout address of the worker when it is authorized on the connection
+	Remote  string // ip:port
+	Code    int
+	Err     error
+	// JobAge is how long ago the job was sent to this connection, for a
+	// stale share (code 21); zero otherwise.
+	JobAge time.Duration
+	Time   time.Time
+}
+
+// Observer receives rejections for statistics. It is called on the session's
+// reader goroutine and must not block.
+type Observer interface {
+	ShareRejected(r Rejection)
+}

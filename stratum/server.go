@@ -1,0 +1,447 @@
+package stratum
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/lode-pool/lode/blocktemplate"
+	"github.com/lode-pool/lode/shares"
+	"github.com/lode-pool/lode/stratum/message"
+)
+
+// Server accepts miners on its ports and runs one Session per connection.
+type Server struct {
+	cfg   Config
+	log   *zap.Logger
+	stats *Stats
+
+	// base is cancelled when shutdown gives up waiting; sessions derive the
+	// contexts of their Record and SubmitBlock calls from it.
+	base       context.Context
+	cancelBase context.CancelFunc
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	sessions  map[*Session]struct{}
+	perIP     map[string]int
+	bans      map[string]time.Time // "ip:<addr>" or "worker:<name>" → until
+	inUse     map[uint32]struct{}  // extranonce1 values of live sessions
+	counter   uint32               // next extranonce1 counter value
+
+	current atomic.Pointer[jobLines]
+
+	closing  atomic.Bool
+	quit     chan struct{} // closed when shutdown starts
+	stopOnce sync.Once
+	wg       sync.WaitGroup // accept loops and sessions
+}
+
+// jobLines holds a job's notify lines, encoded once and shared read-only by
+// every session.
+type jobLines struct {
+	job       *blocktemplate.Job
+	work      *shares.Work // precomputed validation state, shared by sessions
+	line      []byte       // with the job's own clean_jobs flag
+	cleanLine []byte       // with clean_jobs=true, for a session's first job
+}
+
+// New validates cfg and returns a server; call Listen and Run (or Run alone).
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	base, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		stats:      newStats(),
+		base:       base,
+		cancelBase: cancel,
+		sessions:   make(map[*Session]struct{}),
+		perIP:      make(map[string]int),
+		bans:       make(map[string]time.Time),
+		inUse:      make(map[uint32]struct{}),
+		quit:       make(chan struct{}),
+	}
+	// Start the counter at a random-ish point so a restarted process does
+	// not hand out the extranonce1 values its previous life used.
+	s.counter = uint32(time.Now().UnixNano())
+	return s, nil
+}
+
+// Stats returns the server's live counters.
+func (s *Server) Stats() *Stats { return s.stats }
+
+// Listen binds every configured port. It is called by Run when needed;
+// calling it first lets a caller learn the bound addresses (port 0).
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listeners != nil {
+		return nil
+	}
+	var ls []net.Listener
+	for _, p := range s.cfg.Ports {
+		l, err := net.Listen("tcp", p.Address)
+		if err != nil {
+			for _, l := range ls {
+				l.Close()
+			}
+			return fmt.Errorf("listen %s: %w", p.Address, err)
+		}
+		if p.TLSCertFile != "" {
+			cert, err := tls.LoadX509KeyPair(p.TLSCertFile, p.TLSKeyFile)
+			if err != nil {
+				l.Close()
+				for _, l := range ls {
+					l.Close()
+				}
+				return fmt.Errorf("load TLS key pair for %s: %w", p.Address, err)
+			}
+			l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		}
+		ls = append(ls, l)
+	}
+	s.listeners = ls
+	return nil
+}
+
+// Addrs returns the bound address of each port, in Config.Ports order (nil
+// before Listen).
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Addr, len(s.listeners))
+	for i, l := range s.listeners {
+		out[i] = l.Addr()
+	}
+	return out
+}
+
+// DefaultShutdownTimeout bounds the graceful shutdown Run performs when its
+// context ends.
+const DefaultShutdownTimeout = 5 * time.Second
+
+// Run accepts connections until ctx ends, then shuts down gracefully within
+// DefaultShutdownTimeout. It returns nil after a clean shutdown.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	ls := s.listeners
+	s.mu.Unlock()
+	for i, l := range ls {
+		s.wg.Add(1)
+		go s.acceptLoop(l, &s.cfg.Ports[i])
+	}
+	select {
+	case <-ctx.Done():
+	case <-s.quit:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), DefaultShutdownTimeout)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+// Shutdown stops accepting, sends client.reconnect to every miner, lets
+// each session finish the request it is handling and flush its writes, then
+// closes. When ctx ends first, remaining connections are closed at once and
+// ctx's error is returned. Safe to call more than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		s.closing.Store(true)
+		close(s.quit)
+		s.mu.Lock()
+		for _, l := range s.listeners {
+			l.Close()
+		}
+		s.mu.Unlock()
+		for _, sess := range s.snapshot() {
+			sess.beginShutdown()
+		}
+	})
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.cancelBase()
+		for _, sess := range s.snapshot() {
+			sess.close(CloseShutdown)
+		}
+		<-done
+		return fmt.Errorf("stratum shutdown: %w", ctx.Err())
+	}
+}
+
+func (s *Server) snapshot() []*Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		out = append(out, sess)
+	}
+	return out
+}
+
+// acceptLoop accepts connections on one listener; it must be run as a
+// goroutine and ends when the listener closes.
+func (s *Server) acceptLoop(l net.Listener, port *Port) {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and similar: back off, keep serving.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", zap.Error(err), zap.Duration("backoff", backoff))
+			select {
+			case <-time.After(backoff):
+			case <-s.quit:
+				return
+			}
+			continue
+		}
+		backoff = 0
+		s.admit(conn, port)
+	}
+}
+
+// admit applies the connection limits and bans, then starts the session.
+func (s *Server) admit(conn net.Conn, port *Port) {
+	ip := hostOf(conn.RemoteAddr())
+	now := time.Now()
+	s.mu.Lock()
+	reason := CloseReason(-1)
+	switch {
+	case s.closing.Load():
+		reason = CloseShutdown
+	case s.bannedLocked("ip:"+ip, now):
+		reason = CloseBanned
+	case len(s.sessions) >= s.cfg.MaxConnections:
+		reason = CloseTooManyConnections
+	case s.cfg.MaxConnectionsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnectionsPerIP:
+		reason = CloseTooManyPerIP
+	}
+	if reason >= 0 {
+		s.mu.Unlock()
+		conn.Close()
+		s.stats.Closes[reason].Add(1)
+		if ce := s.log.Check(zap.DebugLevel, "connection refused"); ce != nil {
+			ce.Write(zap.String("remote", conn.RemoteAddr().String()), zap.Stringer("reason", reason))
+		}
+		return
+	}
+	sess := newSession(s, conn, port, ip, now)
+	s.sessions[sess] = struct{}{}
+	s.perIP[ip]++
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.stats.Connections.Add(1)
+	go sess.readLoop()
+}
+
+func (s *Server) unregister(sess *Session) {
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	if n := s.perIP[sess.ip] - 1; n > 0 {
+		s.perIP[sess.ip] = n
+	} else {
+		delete(s.perIP, sess.ip)
+	}
+	if sess.subscribed {
+		delete(s.inUse, sess.en1)
+	}
+	s.mu.Unlock()
+	s.stats.Connections.Add(-1)
+}
+
+// bannedLocked reports whether key is banned now; expired bans are dropped.
+func (s *Server) bannedLocked(key string, now time.Time) bool {
+	until, ok := s.bans[key]
+	if !ok {
+		return false
+	}
+	if now.After(until) {
+		delete(s.bans, key)
+		return false
+	}
+	return true
+}
+
+func (s *Server) banned(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bannedLocked(key, time.Now())
+}
+
+func (s *Server) ban(keys ...string) {
+	until := time.Now().Add(s.cfg.Ban.Duration)
+	s.mu.Lock()
+	for _, k := range keys {
+		s.bans[k] = until
+	}
+	s.mu.Unlock()
+}
+
+// allocExtranonce1 returns a 4-byte extranonce1 unique among live sessions
+// and prefixed by the instance id. A resume request (the session id a
+// miner got in an earlier subscribe, which is that session's extranonce1 in
+// hex) gets its old value back when it is free and carries our prefix.
+func (s *Server) allocExtranonce1(resume string) uint32 {
+	prefix := s.cfg.InstanceID
+	shift := uint(8 * (extranonce1Size - len(prefix)))
+	var base uint32
+	for _, b := range prefix {
+		base = base<<8 | uint32(b)
+	}
+	base <<= shift
+	low := uint32(1)<<shift - 1
+	if shift == 32 {
+		low = ^uint32(0)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, err := hex.DecodeString(resume); err == nil && len(b) == extranonce1Size {
+		v := binary.BigEndian.Uint32(b)
+		if _, used := s.inUse[v]; !used && v&^low == base {
+			s.inUse[v] = struct{}{}
+			return v
+		}
+	}
+	for {
+		v := base | (s.counter & low)
+		s.counter++
+		if _, used := s.inUse[v]; !used {
+			s.inUse[v] = struct{}{}
+			return v
+		}
+	}
+}
+
+// linesFor returns the encoded notify lines and work of job, from the cache
+// when it is the published one; nil when the job cannot be validated.
+func (s *Server) linesFor(job *blocktemplate.Job) *jobLines {
+	if jl := s.current.Load(); jl != nil && jl.job == job {
+		return jl
+	}
+	jl, err := s.encodeJob(job)
+	if err != nil {
+		s.log.Error("prepare job", zap.String("job_id", job.ID), zap.Error(err))
+		return nil
+	}
+	return jl
+}
+
+func (s *Server) encodeJob(job *blocktemplate.Job) (*jobLines, error) {
+	work, err := s.cfg.Validator.NewWork(job)
+	if err != nil {
+		return nil, fmt.Errorf("prepare work for job %s: %w", job.ID, err)
+	}
+	n := notifyOf(job)
+	jl := &jobLines{job: job, work: work, line: message.AppendNotify(nil, &n)}
+	if n.CleanJobs {
+		jl.cleanLine = jl.line
+	} else {
+		n.CleanJobs = true
+		jl.cleanLine = message.AppendNotify(nil, &n)
+	}
+	return jl, nil
+}
+
+// notifyOf renders a job's mining.notify params (stratum-v1.md §4, §6.2).
+func notifyOf(j *blocktemplate.Job) message.Notify {
+	var prev [32]byte
+	for i := 0; i < 32; i += 4 {
+		prev[i], prev[i+1], prev[i+2], prev[i+3] = j.PrevHash[i+3], j.PrevHash[i+2], j.PrevHash[i+1], j.PrevHash[i]
+	}
+	branch := make([]string, len(j.MerkleBranch))
+	for i := range j.MerkleBranch {
+		branch[i] = hex.EncodeToString(j.MerkleBranch[i][:])
+	}
+	return message.Notify{
+		JobID:        j.ID,
+		PrevHash:     hex.EncodeToString(prev[:]),
+		Coinb1:       hex.EncodeToString(j.Coinb1),
+		Coinb2:       hex.EncodeToString(j.Coinb2),
+		MerkleBranch: branch,
+		Version:      string(message.AppendHex32(nil, j.Version)),
+		NBits:        string(message.AppendHex32(nil, j.Bits)),
+		NTime:        string(message.AppendHex32(nil, j.NTime)),
+		CleanJobs:    j.CleanJobs,
+	}
+}
+
+// Publish sends a new job to every session at once: the notify line is
+// encoded once and queued on every connection (after a set_difficulty where
+// that connection's difficulty changed). tipSeenAt is when the node's new
+// tip was seen (Job.TipSeenAt); for clean jobs the time from it to each
+// connection's write is recorded in Stats.TipToNotify. It never blocks on a
+// slow connection.
+func (s *Server) Publish(job *blocktemplate.Job, tipSeenAt time.Time) {
+	if job == nil {
+		return
+	}
+	jl, err := s.encodeJob(job)
+	if err != nil {
+		s.log.Error("publish job", zap.Error(err))
+		return
+	}
+	s.current.Store(jl)
+	s.stats.Broadcasts.Add(1)
+	if !job.CleanJobs {
+		tipSeenAt = time.Time{}
+	}
+	sessions := s.snapshot()
+	workers := min(runtime.GOMAXPROCS(0), (len(sessions)+255)/256)
+	if workers <= 1 {
+		for _, sess := range sessions {
+			sess.sendJob(jl, tipSeenAt)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (len(sessions) + workers - 1) / workers
+	for i := 0; i < len(sessions); i += chunk {
+		part := sessions[i:min(i+chunk, len(sessions))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, sess := range part {
+				sess.sendJob(jl, tipSeenAt)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func hostOf(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}

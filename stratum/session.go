@@ -1,0 +1,570 @@
+package stratum
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/lode-pool/lode/shares"
+	"github.com/lode-pool/lode/stratum/message"
+)
+
+// Session is one miner connection. Its protocol state belongs to the
+// reader goroutine; the fields under mu are shared with the broadcaster and
+// the writer.
+type Session struct {
+	srv       *Server
+	conn      net.Conn
+	port      *Port
+	ip        string
+	createdAt time.Time
+
+	// Owned by readLoop.
+	subscribed    bool
+	en1           uint32
+	en1Bytes      [extranonce1Size]byte
+	en2Size       int
+	userAgent     string
+	workers       []worker
+	versionMask   uint32
+	configured    bool // version rolling negotiated
+	extranonceSub bool
+	protoErrors   int
+	banStart      time.Time
+	banTotal      int
+	banRejected   int
+
+	mu       sync.Mutex
+	out      [][]byte
+	outBytes int
+	writing  bool
+	closing  bool // close once the queue is flushed
+	closed   bool
+	reason   CloseReason
+	tipSeen  time.Time       // tip time of a queued clean job, observed after its write
+	running  bool            // subscribed and authorized: jobs flow
+	diff     float64         // difficulty for the next job
+	diffSent bool            // diff has been sent to the miner
+	minDiff  float64         // miner's floor (minimum-difficulty, suggestions)
+	shares   *shares.Session // share validation state; nil before subscribe
+	jobs     []sentJob       // ring of jobs sent, for the age of stale shares
+	jobsNext int
+	vdStart  time.Time
+	vdShares int
+
+	closedCh chan struct{}
+}
+
+type worker struct {
+	name    string // as authorized
+	address string
+	suffix  string
+}
+
+type sentJob struct {
+	id string
+	at time.Time
+}
+
+func newSession(srv *Server, conn net.Conn, port *Port, ip string, now time.Time) *Session {
+	return &Session{
+		srv:       srv,
+		conn:      conn,
+		port:      port,
+		ip:        ip,
+		createdAt: now,
+		diff:      port.StartDifficulty,
+		vdStart:   now,
+		banStart:  now,
+		closedCh:  make(chan struct{}),
+	}
+}
+
+// Difficulty returns the session's current difficulty.
+func (s *Session) Difficulty() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.diff
+}
+
+// readLoop reads and handles lines until the connection ends; it must be
+// run as a goroutine and owns the session's protocol state.
+func (s *Session) readLoop() {
+	srv := s.srv
+	reason := CloseClient
+	defer func() {
+		if r := recover(); r != nil {
+			srv.log.Error("session panic", zap.Any("panic", r), zap.Stack("stack"))
+			reason = CloseProtocolViolation
+		}
+		s.mu.Lock()
+		flushing := s.closing && !s.closed
+		s.mu.Unlock()
+		if flushing {
+			<-s.closedCh // the writer closes after the last reply is out
+		} else {
+			s.close(reason)
+		}
+		s.mu.Lock()
+		reason = s.reason
+		s.mu.Unlock()
+		srv.unregister(s)
+		srv.stats.Closes[reason].Add(1)
+		if ce := srv.log.Check(zap.DebugLevel, "connection closed"); ce != nil {
+			ce.Write(zap.String("remote", s.conn.RemoteAddr().String()), zap.Stringer("reason", reason))
+		}
+		srv.wg.Done()
+	}()
+	lr := message.NewLineReader(s.conn, srv.cfg.MaxLineLength)
+	authDeadline := s.createdAt.Add(srv.cfg.AuthorizeTimeout)
+	for {
+		if lr.Buffered() == 0 {
+			deadline := time.Now().Add(srv.cfg.IdleTimeout)
+			if len(s.workers) == 0 && authDeadline.Before(deadline) {
+				deadline = authDeadline
+			}
+			_ = s.conn.SetReadDeadline(deadline)
+		}
+		// Checked after setting the deadline: Shutdown sets closing before
+		// it moves every read deadline to now, so a read cannot outlive it.
+		if srv.closing.Load() {
+			reason = CloseShutdown
+			s.closeAfterFlush(CloseShutdown)
+			<-s.closedCh
+			return
+		}
+		line, err := lr.ReadLine()
+		if err != nil {
+			reason = s.readErrorReason(err)
+			if reason == CloseShutdown {
+				s.closeAfterFlush(CloseShutdown)
+				<-s.closedCh
+			}
+			return
+		}
+		if !s.handle(line) {
+			s.mu.Lock()
+			reason = s.reason
+			s.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (s *Session) readErrorReason(err error) CloseReason {
+	s.mu.Lock()
+	closed, r := s.closed, s.reason
+	s.mu.Unlock()
+	switch {
+	case closed:
+		return r
+	case s.srv.closing.Load():
+		return CloseShutdown
+	case errors.Is(err, message.ErrLineTooLong):
+		return CloseLineTooLong
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if len(s.workers) == 0 {
+			return CloseAuthorizeTimeout
+		}
+		return CloseIdle
+	case errors.Is(err, io.EOF):
+		return CloseClient
+	default:
+		return CloseReadError
+	}
+}
+
+// send queues one line for the writer. A queue over its byte limit closes
+// the session (slow consumer) instead of growing or blocking.
+func (s *Session) send(line []byte) {
+	s.mu.Lock()
+	s.enqueueLocked(line)
+	s.mu.Unlock()
+}
+
+func (s *Session) enqueueLocked(line []byte) {
+	if s.closed {
+		return
+	}
+	if s.outBytes+len(line) > s.srv.cfg.MaxPending {
+		s.closeLocked(CloseSlowConsumer)
+		return
+	}
+	s.out = append(s.out, line)
+	s.outBytes += len(line)
+	if !s.writing {
+		s.writing = true
+		go s.writeLoop()
+	}
+}
+
+// writeLoop writes queued lines until the queue is empty; it must be run as
+// a goroutine and is the only writer to the socket while it runs. At most
+// one runs per session (guarded by writing).
+func (s *Session) writeLoop() {
+	var spare [][]byte
+	for {
+		s.mu.Lock()
+		if s.closed || len(s.out) == 0 {
+			s.writing = false
+			if s.closing && !s.closed {
+				s.closeLocked(s.reason)
+			}
+			if s.out == nil && spare != nil {
+				s.out = spare[:0]
+			}
+			s.mu.Unlock()
+			return
+		}
+		bufs := s.out
+		s.out = spare
+		s.outBytes = 0
+		tip := s.tipSeen
+		s.tipSeen = time.Time{}
+		s.mu.Unlock()
+
+		_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+		nb := net.Buffers(bufs)
+		if _, err := nb.WriteTo(s.conn); err != nil {
+			s.close(CloseWriteError)
+			continue
+		}
+		if !tip.IsZero() {
+			s.srv.stats.TipToNotify.Observe(time.Since(tip))
+		}
+		clear(bufs)
+		spare = bufs[:0]
+	}
+}
+
+// close closes the connection now with reason (the first reason wins).
+func (s *Session) close(reason CloseReason) {
+	s.mu.Lock()
+	s.closeLocked(reason)
+	s.mu.Unlock()
+}
+
+func (s *Session) closeLocked(reason CloseReason) {
+	if s.closed {
+		return
+	}
+	if !s.closing {
+		s.reason = reason
+	}
+	s.closed = true
+	s.out = nil
+	s.outBytes = 0
+	s.conn.Close()
+	close(s.closedCh)
+}
+
+// closeAfterFlush closes once queued lines are written.
+func (s *Session) closeAfterFlush(reason CloseReason) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.closing {
+		return
+	}
+	s.closing = true
+	s.reason = reason
+	if !s.writing {
+		s.closeLocked(reason)
+	}
+}
+
+// beginShutdown queues client.reconnect and wakes the reader.
+func (s *Session) beginShutdown() {
+	s.mu.Lock()
+	if !s.closed && !s.closing {
+		s.enqueueLocked(message.AppendReconnect(nil, "", 0, s.srv.cfg.ReconnectWait))
+	}
+	s.mu.Unlock()
+	// The reader notices at its next read (or right after the request it
+	// is handling) and closes once the queue is flushed.
+	_ = s.conn.SetReadDeadline(time.Now())
+}
+
+// start sends the difficulty and the current job once the miner is
+// subscribed and authorized.
+func (s *Session) start() {
+	if !s.subscribed || len(s.workers) == 0 {
+		return
+	}
+	job := s.srv.cfg.Jobs.Current()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		return
+	}
+	s.running = true
+	s.sendDifficultyLocked()
+	if job != nil {
+		if jl := s.srv.linesFor(job); jl != nil {
+			s.rememberJobLocked(jl, time.Now())
+			s.enqueueLocked(jl.cleanLine)
+		}
+	}
+}
+
+// sendJob queues a published job (called by the broadcaster).
+func (s *Session) sendJob(jl *jobLines, tipSeen time.Time) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running || s.closed || s.closing {
+		return
+	}
+	if !s.srv.cfg.Vardiff.Disabled && now.Sub(s.vdStart) >= s.srv.cfg.Vardiff.RetargetTime {
+		s.retargetLocked(now)
+	}
+	if !s.diffSent {
+		s.sendDifficultyLocked()
+	}
+	s.rememberJobLocked(jl, now)
+	if !tipSeen.IsZero() {
+		s.tipSeen = tipSeen
+	}
+	s.enqueueLocked(jl.line)
+}
+
+// sendDifficultyLocked queues set_difficulty with the current value; jobs
+// sent after it are judged at it.
+func (s *Session) sendDifficultyLocked() {
+	s.enqueueLocked(message.AppendSetDifficulty(nil, s.diff))
+	s.diffSent = true
+	if err := s.shares.SetDifficulty(s.diff); err != nil {
+		// Clamping keeps s.diff positive and finite; this is a bug.
+		s.srv.log.Error("set share difficulty", zap.Float64("difficulty", s.diff), zap.Error(err))
+	}
+}
+
+// rememberJobLocked records that a job was sent: the shares.Session judges
+// its shares at the current difficulty (and a clean job makes older ones
+// stale); the ring keeps when it was sent, for stale-share ages.
+func (s *Session) rememberJobLocked(jl *jobLines, now time.Time) {
+	s.shares.AddJob(jl.work)
+	for i := range s.jobs {
+		if s.jobs[i].id == jl.job.ID {
+			return
+		}
+	}
+	e := sentJob{id: jl.job.ID, at: now}
+	if len(s.jobs) < s.srv.cfg.JobsPerSession {
+		s.jobs = append(s.jobs, e)
+		return
+	}
+	s.jobs[s.jobsNext] = e
+	s.jobsNext = (s.jobsNext + 1) % len(s.jobs)
+}
+
+func (s *Session) sentAtLocked(id string) (time.Time, bool) {
+	for _, j := range s.jobs {
+		if j.id == id {
+			return j.at, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// setDifficulty applies a difficulty decided outside vardiff (suggestion,
+// d= password, minimum-difficulty). Before the first job it only sets the
+// start value; afterwards the new value is sent at once, followed by the
+// current job again, so the miner works at it without waiting for a new job.
+func (s *Session) setDifficulty(d float64) {
+	job := s.srv.cfg.Jobs.Current()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d = s.clampLocked(d)
+	if d == s.diff {
+		return
+	}
+	s.diff = d
+	s.vdStart, s.vdShares = time.Now(), 0
+	if !s.running {
+		return
+	}
+	s.sendDifficultyLocked()
+	if job != nil {
+		if jl := s.srv.linesFor(job); jl != nil {
+			s.rememberJobLocked(jl, time.Now())
+			s.enqueueLocked(jl.cleanLine)
+		}
+	}
+}
+
+func (s *Session) clampLocked(d float64) float64 {
+	lo := max(s.port.MinDifficulty, s.minDiff)
+	hi := s.port.MaxDifficulty
+	if lo > hi {
+		lo = hi
+	}
+	return min(max(d, lo), hi)
+}
+
+// accountShare feeds vardiff with an accepted share.
+func (s *Session) accountShare(now time.Time) {
+	if s.srv.cfg.Vardiff.Disabled {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.vdShares++
+	v := &s.srv.cfg.Vardiff
+	if s.vdShares >= v.RetargetShares || now.Sub(s.vdStart) >= v.RetargetTime {
+		s.retargetLocked(now)
+	}
+}
+
+// retargetLocked moves the difficulty toward one share per TargetInterval,
+// by at most MaxStep either way, within the port's and the miner's bounds.
+// The new value is sent before the next job and applies to it.
+func (s *Session) retargetLocked(now time.Time) {
+	v := &s.srv.cfg.Vardiff
+	elapsed := now.Sub(s.vdStart).Seconds()
+	n := s.vdShares
+	s.vdStart, s.vdShares = now, 0
+	if elapsed <= 0 {
+		return
+	}
+	var nd float64
+	if n == 0 {
+		nd = s.diff / v.MaxStep
+	} else {
+		nd = s.diff * float64(n) / elapsed * v.TargetInterval.Seconds()
+	}
+	nd = min(max(nd, s.diff/v.MaxStep), s.diff*v.MaxStep)
+	nd = s.clampLocked(nd)
+	// Hysteresis: ignore changes within a factor 1.5 either way, so random
+	// share timing does not resend set_difficulty every retarget.
+	if nd > s.diff/1.5 && nd < s.diff*1.5 {
+		return
+	}
+	s.diff = nd
+	s.diffSent = false
+}
+
+// handle processes one line; false means the session must end (its reason
+// is set).
+func (s *Session) handle(line []byte) bool {
+	if len(strings.TrimSpace(string(line))) == 0 {
+		return true
+	}
+	req, err := message.Decode(line)
+	if err != nil {
+		s.protoErrors++
+		s.send(message.AppendError(nil, req.ID, message.CodeOther, "Malformed request"))
+		if s.protoErrors >= s.srv.cfg.MaxProtocolErrors {
+			s.closeAfterFlush(CloseProtocolViolation)
+			return false
+		}
+		return true
+	}
+	switch req.Method {
+	case message.MethodSubscribe:
+		s.handleSubscribe(&req)
+	case message.MethodAuthorize:
+		s.handleAuthorize(&req)
+	case message.MethodConfigure:
+		s.handleConfigure(&req)
+	case message.MethodSuggestDifficulty:
+		s.handleSuggestDifficulty(&req)
+	case message.MethodSuggestTarget:
+		s.handleSuggestTarget(&req)
+	case message.MethodExtranonceSubscribe:
+		s.extranonceSub = true
+		s.replyTrue(&req)
+		if s.subscribed {
+			s.send(message.AppendSetExtranonce(nil, hex.EncodeToString(s.en1Bytes[:]), s.en2Size))
+		}
+	case message.MethodSubmit:
+		return s.handleSubmit(&req)
+	default:
+		s.replyError(&req, message.CodeOther, "Method not found")
+	}
+	return true
+}
+
+func (s *Session) replyTrue(req *message.Request) {
+	if req.IsNotification() {
+		return
+	}
+	s.send(message.AppendTrue(nil, req.ID))
+}
+
+func (s *Session) replyError(req *message.Request, code int, msg string) {
+	if req.IsNotification() {
+		return
+	}
+	s.send(message.AppendError(nil, req.ID, code, msg))
+}
+
+func (s *Session) handleSubscribe(req *message.Request) {
+	if !s.subscribed {
+		ua, _ := req.String(0)
+		if len(ua) > 128 {
+			ua = ua[:128]
+		}
+		s.userAgent = ua
+		resume, _ := req.String(1)
+		s.en1 = s.srv.allocExtranonce1(resume)
+		binary.BigEndian.PutUint32(s.en1Bytes[:], s.en1)
+		s.en2Size = s.srv.cfg.Extranonce2Size
+		if job := s.srv.cfg.Jobs.Current(); job != nil {
+			s.en2Size = job.Extranonce2Size
+		}
+		mask := s.srv.cfg.VersionMask // see doc.go: rolling without configure
+		if s.configured {
+			mask = s.versionMask
+		}
+		st, err := s.srv.cfg.Validator.NewSession(s.en1Bytes[:], mask)
+		if err != nil {
+			s.srv.log.Error("new share session", zap.Error(err))
+			s.replyError(req, message.CodeOther, "Internal error")
+			return
+		}
+		s.mu.Lock()
+		s.shares = st
+		s.mu.Unlock()
+		s.subscribed = true
+	}
+	en1 := hex.EncodeToString(s.en1Bytes[:])
+	var b []byte
+	b = append(b, `[[["mining.set_difficulty","`...)
+	b = append(b, en1...)
+	b = append(b, `"],["mining.notify","`...)
+	b = append(b, en1...)
+	b = append(b, `"]],"`...)
+	b = append(b, en1...)
+	b = append(b, `",`...)
+	b = strconv.AppendInt(b, int64(s.en2Size), 10)
+	b = append(b, ']')
+	if !req.IsNotification() {
+		s.send(message.AppendResult(nil, req.ID, b))
+	}
+	s.start()
+}
+
+func (s *Session) handleSuggestDifficulty(req *message.Request) {
+	d, ok := req.Number(0)
+	if !ok || !(d > 0) {
+		s.replyError(req, message.CodeOther, "Invalid difficulty")
+		return
+	}
+	s.setDifficulty(d)
+	s.replyTrue(req)
+}
+
+// recordCtx bounds how long a share may wait for the recorder.
+func (s *Session) recordCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.srv.base, 30*time.Second)
+}
