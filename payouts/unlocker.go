@@ -18,9 +18,9 @@ type Chain interface {
 	// GetBlockCount returns the height of the best chain's tip.
 	GetBlockCount(ctx context.Context) (int64, error)
 	// GetBlockHash returns the hash of the main-chain block at height.
-	GetBlockHash(ctx context.Context, height int64) (*chainhash.Hash, error)
+	GetBlockHash(ctx context.Context, height int64) (chainhash.Hash, error)
 	// GetBlock returns a block by hash.
-	GetBlock(ctx context.Context, hash *chainhash.Hash) (*wire.MsgBlock, error)
+	GetBlock(ctx context.Context, hash chainhash.Hash) (*wire.MsgBlock, error)
 }
 
 // Unlocker defaults.
@@ -168,14 +168,14 @@ func (u *Unlocker) checkBlock(ctx context.Context, b Block, tip int64, res *Step
 	if err != nil {
 		return fmt.Errorf("get block hash at %d: %w", b.Height, err)
 	}
-	if !atHeight.IsEqual(&b.Hash) {
+	if atHeight != b.Hash {
 		changed, err := u.cfg.Ledger.OrphanBlock(ctx, b.Hash, u.cfg.Now())
 		if err != nil {
 			return fmt.Errorf("orphan block: %w", err)
 		}
 		if changed {
 			res.Orphaned++
-			log.Warn("block orphaned", zap.Stringer("main_chain_hash", atHeight))
+			log.Warn("block orphaned", zap.Stringer("main_chain_hash", &atHeight))
 		}
 		return nil
 	}
@@ -206,11 +206,11 @@ func (u *Unlocker) checkBlock(ctx context.Context, b Block, tip int64, res *Step
 // prepareCredit reads the block's coinbase from the chain and splits what it
 // paid the pool by the block's snapshot.
 func (u *Unlocker) prepareCredit(ctx context.Context, b Block, confirmations int64) (BlockCredit, error) {
-	msg, err := u.cfg.Chain.GetBlock(ctx, &b.Hash)
+	msg, err := u.cfg.Chain.GetBlock(ctx, b.Hash)
 	if err != nil {
 		return BlockCredit{}, fmt.Errorf("get block: %w", err)
 	}
-	if h := msg.BlockHash(); !h.IsEqual(&b.Hash) {
+	if h := msg.BlockHash(); h != b.Hash {
 		return BlockCredit{}, fmt.Errorf("node returned block %s for %s", h, b.Hash)
 	}
 	if len(msg.Transactions) == 0 {

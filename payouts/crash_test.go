@@ -1,0 +1,211 @@
+package payouts_test
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"reflect"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/rpcclient"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lode-pool/lode/internal/redisstore"
+	"github.com/lode-pool/lode/payouts"
+)
+
+// The crash test re-executes this test binary as an unlocker process
+// (TestMain sees crashChildEnv) that SIGKILLs itself right before or right
+// after its Nth ledger call, i.e. between any two steps of the unlocker.
+const (
+	crashChildEnv = "LODE_UNLOCKER_CRASH_CHILD"
+	crashAtEnv    = "LODE_UNLOCKER_CRASH_AT" // "before:N", "after:N" or ""
+	crashRedisEnv = "LODE_UNLOCKER_CRASH_REDIS"
+	crashBtcdEnv  = "LODE_UNLOCKER_CRASH_BTCD" // host:port user pass
+	crashSpendEnv = "LODE_UNLOCKER_CRASH_SCRIPT"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(crashChildEnv) == "1" {
+		os.Exit(crashChild())
+	}
+	os.Exit(m.Run())
+}
+
+// killingLedger forwards to a Ledger and kills the process at one call.
+type killingLedger struct {
+	payouts.Ledger
+	when  string // "before" or "after"
+	at, n int
+}
+
+func (k *killingLedger) call(f func()) {
+	k.n++
+	if k.n == k.at && k.when == "before" {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal arrives asynchronously; never continue
+	}
+	f()
+	if k.n == k.at && k.when == "after" {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	}
+}
+
+func (k *killingLedger) UnconfirmedBlocks(ctx context.Context) (b []payouts.Block, err error) {
+	k.call(func() { b, err = k.Ledger.UnconfirmedBlocks(ctx) })
+	return
+}
+
+func (k *killingLedger) Contributions(ctx context.Context, h chainhash.Hash) (c []payouts.Contribution, err error) {
+	k.call(func() { c, err = k.Ledger.Contributions(ctx, h) })
+	return
+}
+
+func (k *killingLedger) MarkImmature(ctx context.Context, h chainhash.Hash, conf int64, now time.Time) (s payouts.BlockStatus, err error) {
+	k.call(func() { s, err = k.Ledger.MarkImmature(ctx, h, conf, now) })
+	return
+}
+
+func (k *killingLedger) CreditBlock(ctx context.Context, c payouts.BlockCredit) (ok bool, err error) {
+	k.call(func() { ok, err = k.Ledger.CreditBlock(ctx, c) })
+	return
+}
+
+func (k *killingLedger) OrphanBlock(ctx context.Context, h chainhash.Hash, now time.Time) (ok bool, err error) {
+	k.call(func() { ok, err = k.Ledger.OrphanBlock(ctx, h, now) })
+	return
+}
+
+// crashChild runs one unlocker step; exit 0 when it completed.
+func crashChild() int {
+	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv(crashRedisEnv)})
+	defer rdb.Close()
+	var ledger payouts.Ledger = redisstore.New(rdb, redisstore.Config{Prefix: testPrefix})
+	if at := os.Getenv(crashAtEnv); at != "" {
+		when, n, _ := strings.Cut(at, ":")
+		k, _ := strconv.Atoi(n)
+		ledger = &killingLedger{Ledger: ledger, when: when, at: k}
+	}
+	node := strings.Fields(os.Getenv(crashBtcdEnv))
+	rc, err := rpcclient.New(&rpcclient.ConnConfig{Host: node[0], User: node[1], Pass: node[2], HTTPPostMode: true, DisableTLS: true}, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 3
+	}
+	defer rc.Shutdown()
+	script, _ := hex.DecodeString(os.Getenv(crashSpendEnv))
+	u, err := payouts.NewUnlocker(payouts.UnlockerConfig{Ledger: ledger, Chain: rpcChain{rc}, PayoutScript: script, FeeBasisPoints: 100})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 3
+	}
+	if _, err := u.Step(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 4
+	}
+	return 0
+}
+
+// runChild runs the unlocker subprocess and reports whether it was killed.
+func (e *env) runChild(at string) (killed bool) {
+	e.t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashChildEnv+"=1", crashAtEnv+"="+at,
+		crashRedisEnv+"="+e.redis.Addr,
+		crashBtcdEnv+"="+e.btcd.RPCAddr+" "+e.btcd.User+" "+e.btcd.Pass,
+		crashSpendEnv+"="+hex.EncodeToString(e.script))
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+			return true
+		}
+	}
+	if err != nil {
+		e.t.Fatalf("unlocker child (%s): %v\n%s", at, err, out)
+	}
+	return false
+}
+
+// TestUnlockerCrash kills the unlocker process before and after every ledger
+// call of a step that credits one matured block and advances an immature
+// one, restarting it each time (the state carries over, as after real
+// crashes). At every point balances are either untouched or credited
+// exactly once, and a final clean run leaves each block credited once.
+func TestUnlockerCrash(t *testing.T) {
+	e := newEnv(t)
+	e.recordShares("A", 3.0, "B", 1.0)
+	matured := e.mineFound()
+	e.btcd.Generate(99) // matured: 100 confirmations
+	e.recordShares("B", 2.0)
+	young := e.mineFound() // 1 confirmation
+	want := map[string]int64{"A": 3_712_500_000, "B": 1_237_500_000}
+	kills := 0
+	for n := 1; ; n++ {
+		killedAny := false
+		for _, when := range []string{"before", "after"} {
+			if !e.runChild(fmt.Sprintf("%s:%d", when, n)) {
+				continue
+			}
+			killedAny = true
+			kills++
+			got := e.balances()
+			credited := e.status(matured.Hash) == payouts.StatusCredited
+			switch {
+			case credited && !reflect.DeepEqual(got, want):
+				t.Fatalf("killed %s call %d: credited, balances %v, want %v", when, n, got, want)
+			case !credited && len(got) != 0:
+				t.Fatalf("killed %s call %d: not credited, yet balances %v", when, n, got)
+			}
+		}
+		if !killedAny {
+			break // the step makes fewer than n ledger calls now
+		}
+	}
+	// UnconfirmedBlocks, Contributions, CreditBlock: each killed before and
+	// after at least once.
+	t.Logf("%d kills across the step", kills)
+	if kills < 6 {
+		t.Errorf("only %d kills; the step was not interrupted everywhere", kills)
+	}
+	if e.runChild("") {
+		t.Fatal("clean child killed")
+	}
+	if got := e.balances(); !reflect.DeepEqual(got, want) {
+		t.Errorf("balances = %v, want %v", got, want)
+	}
+	if f := e.fees(); f != 50_000_000 {
+		t.Errorf("fees = %d, want 50000000", f)
+	}
+	if st := e.status(matured.Hash); st != payouts.StatusCredited {
+		t.Errorf("matured block %v", st)
+	}
+	if st := e.status(young.Hash); st != payouts.StatusImmature {
+		t.Errorf("young block %v", st)
+	}
+	// Let the young block mature through more crashes, then check both.
+	e.btcd.Generate(99)
+	for _, at := range []string{"before:3", "after:3", "after:2"} {
+		e.runChild(at)
+	}
+	e.runChild("")
+	// PPLNS: the window is not reset by a block, so the second block's
+	// snapshot holds A 3 and B 1+2: 4.95e9 split evenly.
+	want["A"] += 2_475_000_000
+	want["B"] += 2_475_000_000
+	if got := e.balances(); !reflect.DeepEqual(got, want) {
+		t.Errorf("balances after second block = %v, want %v", got, want)
+	}
+	if f := e.fees(); f != 100_000_000 {
+		t.Errorf("fees = %d", f)
+	}
+}

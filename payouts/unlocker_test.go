@@ -1,0 +1,369 @@
+package payouts_test
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/rpcclient"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/lode-pool/lode/internal/redisstore"
+	"github.com/lode-pool/lode/internal/testenv"
+	"github.com/lode-pool/lode/payouts"
+	"github.com/lode-pool/lode/shares"
+	"github.com/lode-pool/lode/shares/ledger"
+)
+
+// rpcChain adapts a btcd rpcclient to payouts.Chain for tests that need a
+// client outside a testing.T (the crash child).
+type rpcChain struct{ c *rpcclient.Client }
+
+func (r rpcChain) GetBlockCount(context.Context) (int64, error) { return r.c.GetBlockCount() }
+func (r rpcChain) GetBlockHash(_ context.Context, height int64) (chainhash.Hash, error) {
+	h, err := r.c.GetBlockHash(height)
+	if err != nil {
+		return chainhash.Hash{}, err
+	}
+	return *h, nil
+}
+func (r rpcChain) GetBlock(_ context.Context, hash chainhash.Hash) (*wire.MsgBlock, error) {
+	return r.c.GetBlock(&hash)
+}
+
+var _ payouts.Chain = rpcChain{}
+
+// env is a real redis-server and btcd regtest node with a pool ledger on top.
+type env struct {
+	t      *testing.T
+	redis  *testenv.Redis
+	btcd   *testenv.Btcd
+	store  *redisstore.Store
+	chain  payouts.Chain
+	script []byte // the pool's payout script: the node's mining address
+	seq    uint64
+}
+
+const testPrefix = "lodetest"
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, redis: testenv.StartRedis(t), btcd: testenv.StartBtcd(t)}
+	e.store = e.newStore()
+	e.chain = rpcChain{e.btcd.Client()}
+	script, err := txscript.PayToAddrScript(e.btcd.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.script = script
+	return e
+}
+
+func (e *env) newStore() *redisstore.Store {
+	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr})
+	e.t.Cleanup(func() { rdb.Close() })
+	return redisstore.New(rdb, redisstore.Config{Prefix: testPrefix})
+}
+
+// recordShares writes accepted shares (address, difficulty) through the
+// share ledger's store, as the pool does.
+func (e *env) recordShares(shareList ...any) {
+	e.t.Helper()
+	b := &ledger.Batch{Instance: "test"}
+	for i := 0; i < len(shareList); i += 2 {
+		addr, diff := shareList[i].(string), shareList[i+1].(float64)
+		u, err := ledger.DiffUnits(diff)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		e.seq++
+		b.Shares = append(b.Shares, ledger.Entry{Seq: e.seq, Units: u, Share: shares.Share{
+			Worker: addr + ".rig", Address: addr, WorkerName: "rig", Difficulty: diff, Time: time.Now()}})
+	}
+	e.seq++
+	b.Seq = e.seq
+	if err := e.store.ApplyBatch(context.Background(), b, "0"); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// mineFound mines one block paying the pool and records it as found.
+func (e *env) mineFound() payouts.Block {
+	e.t.Helper()
+	hash := e.btcd.Generate(1)[0]
+	blk, err := e.btcd.Client().GetBlock(hash)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cb := blk.Transactions[0]
+	rec, err := payouts.NewRecorder(payouts.RecorderConfig{Ledger: e.store, Logger: zaptest.NewLogger(e.t)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	b, err := rec.BlockFound(context.Background(), payouts.FoundBlock{
+		Hash: *hash, Height: e.btcd.Height(), Finder: "A.rig", CoinbaseValue: cb.TxOut[0].Value,
+		CoinbaseOutpoint: wire.OutPoint{Hash: cb.TxHash(), Index: 0}, Time: blk.Header.Timestamp,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b
+}
+
+func (e *env) unlocker(maturity int64) *payouts.Unlocker {
+	e.t.Helper()
+	u, err := payouts.NewUnlocker(payouts.UnlockerConfig{
+		Ledger: e.store, Chain: e.chain, PayoutScript: e.script, FeeBasisPoints: 100,
+		Maturity: maturity, Logger: zaptest.NewLogger(e.t),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}
+
+func (e *env) step(u *payouts.Unlocker) payouts.StepResult {
+	e.t.Helper()
+	res, err := u.Step(context.Background())
+	if err != nil {
+		e.t.Fatalf("Step: %v", err)
+	}
+	return res
+}
+
+func (e *env) status(h chainhash.Hash) payouts.BlockStatus {
+	e.t.Helper()
+	b, err := e.store.Block(context.Background(), h)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b.Status
+}
+
+func (e *env) balances() map[string]int64 {
+	e.t.Helper()
+	m, err := e.store.Balances(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return m
+}
+
+func (e *env) fees() int64 {
+	e.t.Helper()
+	f, err := e.store.FeeBalance(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return f
+}
+
+func (e *env) invalidate(h chainhash.Hash) {
+	e.t.Helper()
+	param, _ := json.Marshal(h.String())
+	if _, err := e.btcd.Client().RawRequest("invalidateblock", []json.RawMessage{param}); err != nil {
+		e.t.Fatalf("invalidateblock: %v", err)
+	}
+}
+
+// replaceTip waits for the clock to move past the tip's timestamp so that a
+// block mined after an invalidateblock differs from the invalidated one
+// (btcd would otherwise rebuild the identical block), then mines n blocks.
+func (e *env) mineReplacement(n uint32) {
+	e.t.Helper()
+	time.Sleep(1100 * time.Millisecond)
+	e.btcd.Generate(n)
+}
+
+// TestUnlockerLifecycle: a pool block with a two-miner snapshot is pending,
+// immature, and after 100 more blocks credited with exactly the satoshis the
+// snapshot implies; further steps change nothing.
+func TestUnlockerLifecycle(t *testing.T) {
+	e := newEnv(t)
+	// A: 3 difficulty in two shares, B: 1. Regtest height 1 pays 50 BTC.
+	e.recordShares("A", 2.0, "B", 1.0)
+	e.recordShares("A", 1.0)
+	b := e.mineFound()
+	if b.Status != payouts.StatusPending || b.Contributors != 2 || b.WindowUnits.String() != "400000000" {
+		t.Fatalf("recorded block = %+v", b)
+	}
+	u := e.unlocker(0) // default maturity, 100
+	if res := e.step(u); res.Immature != 1 || e.status(b.Hash) != payouts.StatusImmature {
+		t.Fatalf("first step %+v, status %v", res, e.status(b.Hash))
+	}
+	e.btcd.Generate(98) // 99 confirmations: one short
+	e.step(u)
+	if got, _ := e.store.Block(context.Background(), b.Hash); got.Status != payouts.StatusImmature || got.Confirmations != 99 {
+		t.Fatalf("at 99 confirmations: %+v", got)
+	}
+	e.btcd.Generate(1)
+	if res := e.step(u); res.Credited != 1 {
+		t.Fatalf("step at 100 confirmations = %+v", res)
+	}
+	// 5e9 sat, 1% fee = 5e7; 4.95e9 split 3:1.
+	want := map[string]int64{"A": 3_712_500_000, "B": 1_237_500_000}
+	if got := e.balances(); !reflect.DeepEqual(got, want) {
+		t.Errorf("balances = %v, want %v", got, want)
+	}
+	if f := e.fees(); f != 50_000_000 {
+		t.Errorf("fee balance = %d, want 50000000", f)
+	}
+	// The same numbers from the snapshot through Split.
+	contrib, _ := e.store.Contributions(context.Background(), b.Hash)
+	alloc, _ := payouts.Split(b.CoinbaseValue, 100, contrib)
+	if alloc.Credits[0].Amount != want["A"] || alloc.Credits[1].Amount != want["B"] || alloc.Fee != 50_000_000 {
+		t.Errorf("snapshot implies %+v", alloc)
+	}
+	got, _ := e.store.Block(context.Background(), b.Hash)
+	if got.Status != payouts.StatusCredited || got.Reward != 5_000_000_000 || got.Fee != 50_000_000 {
+		t.Errorf("credited block = %+v", got)
+	}
+	utxos, _ := e.store.PoolUTXOs(context.Background())
+	if len(utxos) != 1 || utxos[0].OutPoint != b.CoinbaseOutpoint || utxos[0].Value != 5_000_000_000 {
+		t.Errorf("pool utxos = %v, want %v → 5e9", utxos, b.CoinbaseOutpoint)
+	}
+	e.btcd.Generate(1)
+	if res := e.step(u); res != (payouts.StepResult{}) {
+		t.Errorf("step after crediting = %+v", res)
+	}
+	if got := e.balances(); !reflect.DeepEqual(got, want) {
+		t.Errorf("balances changed to %v", got)
+	}
+}
+
+// TestUnlockerOrphan: a block that looked confirmed (6 confirmations) is
+// invalidated and a longer chain mined: orphaned, never credited. A block
+// that was already credited stays credited through a reorg.
+func TestUnlockerOrphan(t *testing.T) {
+	e := newEnv(t)
+	e.recordShares("A", 1.0)
+	credited := e.mineFound()
+	e.recordShares("B", 1.0)
+	orphan := e.mineFound()
+	e.btcd.Generate(4)
+	u := e.unlocker(6)
+	// credited has 6 confirmations, orphan 5.
+	if res := e.step(u); res.Credited != 1 || res.Immature != 1 {
+		t.Fatalf("step = %+v", res)
+	}
+	balances := e.balances()
+	if !reflect.DeepEqual(balances, map[string]int64{"A": 4_950_000_000}) {
+		t.Fatalf("balances = %v", balances)
+	}
+	e.invalidate(orphan.Hash)
+	e.mineReplacement(8)
+	if res := e.step(u); res.Orphaned != 1 || res.Credited != 0 {
+		t.Fatalf("step after reorg = %+v", res)
+	}
+	if st := e.status(orphan.Hash); st != payouts.StatusOrphaned {
+		t.Fatalf("orphan status = %v", st)
+	}
+	e.btcd.Generate(10)
+	e.step(u)
+	// Now reorg the credited block away too: it stays credited, balances
+	// never go back (nor negative).
+	e.invalidate(credited.Hash)
+	e.mineReplacement(20)
+	if res := e.step(u); res != (payouts.StepResult{}) {
+		t.Errorf("step after reorg of a credited block = %+v", res)
+	}
+	if st := e.status(credited.Hash); st != payouts.StatusCredited {
+		t.Errorf("credited block became %v", st)
+	}
+	if got := e.balances(); !reflect.DeepEqual(got, balances) {
+		t.Errorf("balances = %v, want %v", got, balances)
+	}
+	if st := e.status(orphan.Hash); st != payouts.StatusOrphaned {
+		t.Errorf("orphan status = %v", st)
+	}
+}
+
+// TestUnlockerConcurrent runs several unlockers, each with its own Redis
+// connection, at the same time on matured blocks: each block is credited
+// once.
+func TestUnlockerConcurrent(t *testing.T) {
+	e := newEnv(t)
+	e.recordShares("A", 1.5, "B", 0.5)
+	e.mineFound()
+	e.recordShares("B", 1.0)
+	e.mineFound()
+	e.btcd.Generate(3)
+	const n = 4
+	var wg sync.WaitGroup
+	results := make([]payouts.StepResult, n)
+	unlockers := make([]*payouts.Unlocker, n)
+	for i := range unlockers {
+		u, err := payouts.NewUnlocker(payouts.UnlockerConfig{
+			Ledger: e.newStore(), Chain: rpcChain{e.btcd.Client()}, PayoutScript: e.script,
+			FeeBasisPoints: 100, Maturity: 3,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		unlockers[i] = u
+	}
+	for i, u := range unlockers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := u.Step(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = res
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, r := range results {
+		total += r.Credited
+	}
+	if total != 2 {
+		t.Errorf("blocks credited %d times in all, want 2 (%+v)", total, results)
+	}
+	// Block 1: A 1.5, B 0.5 → 3712500000, 1237500000. Block 2's window
+	// still holds those shares (PPLNS), plus B 1.0: A 1.5, B 1.5 → 2475000000
+	// each.
+	want := map[string]int64{"A": 3_712_500_000 + 2_475_000_000, "B": 1_237_500_000 + 2_475_000_000}
+	if got := e.balances(); !reflect.DeepEqual(got, want) {
+		t.Errorf("balances = %v, want %v", got, want)
+	}
+	if f := e.fees(); f != 100_000_000 {
+		t.Errorf("fees = %d", f)
+	}
+}
+
+func TestUnlockerConfigValidate(t *testing.T) {
+	base := func() payouts.UnlockerConfig {
+		return payouts.UnlockerConfig{Ledger: fakeLedger{}, Chain: rpcChain{}, PayoutScript: []byte{0x51}}
+	}
+	cases := map[string]func(*payouts.UnlockerConfig){
+		"no ledger":         func(c *payouts.UnlockerConfig) { c.Ledger = nil },
+		"no chain":          func(c *payouts.UnlockerConfig) { c.Chain = nil },
+		"no script":         func(c *payouts.UnlockerConfig) { c.PayoutScript = nil },
+		"fee above 100%":    func(c *payouts.UnlockerConfig) { c.FeeBasisPoints = 10_001 },
+		"negative fee":      func(c *payouts.UnlockerConfig) { c.FeeBasisPoints = -1 },
+		"negative maturity": func(c *payouts.UnlockerConfig) { c.Maturity = -1 },
+	}
+	for name, mutate := range cases {
+		c := base()
+		mutate(&c)
+		if _, err := payouts.NewUnlocker(c); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	c := base()
+	if err := c.Validate(); err != nil || c.Maturity != payouts.DefaultMaturity || c.Interval != payouts.DefaultUnlockerInterval {
+		t.Errorf("defaults: %+v, %v", c, err)
+	}
+}
+
+// fakeLedger only satisfies the interface for config validation.
+type fakeLedger struct{ payouts.Ledger }
