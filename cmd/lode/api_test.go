@@ -149,6 +149,10 @@ func TestAPIWithRecordedData(t *testing.T) {
 		if len(w.Workers) != 3 || w.Workers[0].Address != minerA || w.Workers[0].Name != "rig1" {
 			t.Errorf("workers %+v", w.Workers)
 		}
+		getJSON(t, hs.URL+"/api/v1/workers?limit=2", 200, &w)
+		if len(w.Workers) != 2 || w.Workers[1].Address != minerB {
+			t.Errorf("top 2 workers by hashrate %+v", w.Workers)
+		}
 		var p struct{ Payments []api.Payment }
 		getJSON(t, hs.URL+"/api/v1/payments", 200, &p)
 		if len(p.Payments) != 1 || p.Payments[0].Address != minerA || p.Payments[0].Amount != f.paidA {

@@ -158,15 +158,19 @@ func (r *storeReader) Blocks(ctx context.Context, limit int) ([]api.Block, error
 	return out, nil
 }
 
-// Workers implements api.WorkerLister: the limit most recently active
-// workers, highest 10-minute hashrate first.
+// maxWorkerStats bounds the workers whose statistics one /workers request
+// reads (the most recently active ones).
+const maxWorkerStats = 1000
+
+// Workers implements api.WorkerLister: the active workers with the highest
+// 10-minute hashrate first, limit of them.
 func (r *storeReader) Workers(ctx context.Context, limit int) ([]api.Worker, error) {
 	active, err := r.activeWorkers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if len(active) > limit {
-		active = active[:limit]
+	if len(active) > maxWorkerStats {
+		active = active[:maxWorkerStats]
 	}
 	now := r.now()
 	out := make([]api.Worker, 0, len(active))
@@ -180,6 +184,9 @@ func (r *storeReader) Workers(ctx context.Context, limit int) ([]api.Worker, err
 		out = append(out, w)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Hashrate.TenMinutes > out[j].Hashrate.TenMinutes })
+	if len(out) > limit {
+		out = out[:limit]
+	}
 	return out, nil
 }
 
