@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lode-pool/lode/internal/redisstore"
+)
+
+func init() {
+	register("balances", "list unpaid balances and the pool fee account (Redis)", runBalances)
+	register("blocks", "list found blocks with status and reward (Redis)", runBlocks)
+	register("miner", "show one payout address: balance, workers, hashrate, recent shares (Redis)", runMiner)
+}
+
+// accountingFlags are the Redis connection flags every accounting command
+// takes.
+type accountingFlags struct {
+	addr, password, prefix string
+	timeout                time.Duration
+}
+
+func newAccountingFlags(name string, stderr io.Writer) (*flag.FlagSet, *accountingFlags) {
+	fs := flag.NewFlagSet("lodectl "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := &accountingFlags{}
+	fs.StringVar(&f.addr, "redis", "127.0.0.1:6379", "Redis address host:port")
+	fs.StringVar(&f.password, "password", "", "Redis password")
+	fs.StringVar(&f.prefix, "prefix", redisstore.DefaultPrefix, "key prefix of the pool")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up after this long")
+	return fs, f
+}
+
+// open connects to Redis; the caller closes the store's client.
+func (f *accountingFlags) open(ctx context.Context) (*redisstore.Store, error) {
+	return redisstore.Connect(ctx, redisstore.ConnectConfig{Addr: f.addr, Password: f.password, Prefix: f.prefix})
+}
+
+// accountingRun parses flags, connects, and runs body; it prints errors and
+// maps them to exit codes (2: usage, 1: failure).
+func accountingRun(name string, args []string, stdout, stderr io.Writer, nargs int, usage string,
+	body func(ctx context.Context, s *redisstore.Store, args []string, stdout io.Writer) error) int {
+	fs, f := newAccountingFlags(name, stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: lodectl %s [flags]%s\n", name, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != nargs {
+		fs.Usage()
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	s, err := f.open(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "lodectl %s: %v\n", name, err)
+		return 1
+	}
+	defer s.Client().Close()
+	if err := body(ctx, s, fs.Args(), stdout); err != nil {
+		fmt.Fprintf(stderr, "lodectl %s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+// btc formats satoshis as BTC with all 8 decimals.
+func btc(sats int64) string {
+	sign := ""
+	if sats < 0 {
+		sign, sats = "-", -sats
+	}
+	return fmt.Sprintf("%s%d.%08d", sign, sats/1e8, sats%1e8)
+}
+
+// hashrate formats hashes per second with an SI prefix.
+func hashrate(h float64) string {
+	units := []string{"H/s", "kH/s", "MH/s", "GH/s", "TH/s", "PH/s", "EH/s"}
+	i := 0
+	for h >= 1000 && i < len(units)-1 {
+		h /= 1000
+		i++
+	}
+	return fmt.Sprintf("%.2f %s", h, units[i])
+}
+
+func runBalances(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	return accountingRun("balances", args, stdout, stderr, 0, "", printBalances)
+}
+
+func printBalances(ctx context.Context, s *redisstore.Store, _ []string, stdout io.Writer) error {
+	bal, err := s.Balances(ctx)
+	if err != nil {
+		return err
+	}
+	fee, err := s.FeeBalance(ctx)
+	if err != nil {
+		return err
+	}
+	addrs := make([]string, 0, len(bal))
+	var total int64
+	for a, v := range bal {
+		addrs = append(addrs, a)
+		total += v
+	}
+	// Largest first; equal balances by address so the output is stable.
+	sort.Slice(addrs, func(i, j int) bool {
+		if bal[addrs[i]] != bal[addrs[j]] {
+			return bal[addrs[i]] > bal[addrs[j]]
+		}
+		return addrs[i] < addrs[j]
+	})
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "ADDRESS\tSATOSHIS\tBTC\t")
+	for _, a := range addrs {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t\n", a, bal[a], btc(bal[a]))
+	}
+	fmt.Fprintf(tw, "(pool fee account)\t%d\t%s\t\n", fee, btc(fee))
+	fmt.Fprintf(tw, "(total, %d addresses)\t%d\t%s\t\n", len(addrs), total+fee, btc(total+fee))
+	return tw.Flush()
+}
+
+func runBlocks(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	return accountingRun("blocks", args, stdout, stderr, 0, "", printBlocks)
+}
+
+func printBlocks(ctx context.Context, s *redisstore.Store, _ []string, stdout io.Writer) error {
+	blocks, err := s.Blocks(ctx, 0)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "HEIGHT\tHASH\tSTATUS\tCONFIRMATIONS\tREWARD\tFEE\tMINERS\tFINDER\tFOUND")
+	for _, b := range blocks {
+		reward, fee := "-", "-"
+		if b.Reward > 0 {
+			reward, fee = btc(b.Reward), btc(b.Fee)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", b.Height, b.Hash, b.Status, b.Confirmations,
+			reward, fee, b.Contributors, b.Finder, b.Time.UTC().Format(time.RFC3339))
+	}
+	if len(blocks) == 0 {
+		fmt.Fprintln(tw, "(no blocks found yet)")
+	}
+	return tw.Flush()
+}
+
+func runMiner(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	return accountingRun("miner", args, stdout, stderr, 1, " <address>", printMiner)
+}
+
+// minerRecentBlocks is how many of the latest blocks miner looks through for
+// the address's credits.
+const minerRecentBlocks = 20
+
+// minerRecentShares bounds the recent shares printed.
+const minerRecentShares = 10
+
+func printMiner(ctx context.Context, s *redisstore.Store, args []string, stdout io.Writer) error {
+	addr := args[0]
+	bal, err := s.Balance(ctx, addr)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	st, err := s.MinerStats(ctx, addr, now)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "address:   %s\n", addr)
+	fmt.Fprintf(stdout, "balance:   %d sat (%s BTC)\n", bal, btc(bal))
+	fmt.Fprintf(stdout, "hashrate:  %s (10m)  %s (1h)  %s (24h)\n",
+		hashrate(st.Hashrate10m), hashrate(st.Hashrate1h), hashrate(st.Hashrate24h))
+
+	names := make([]string, 0, len(st.Workers))
+	for n := range st.Workers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(stdout, "\nworkers (%d):\n", len(names))
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  WORKER\tLAST SHARE\tACCEPTED\tREJECTED\tSTALE\tHASHRATE (1h)")
+	for _, n := range names {
+		full := addr
+		if n != "" {
+			full = addr + "." + n
+		}
+		ws, err := s.WorkerStats(ctx, full, now)
+		if err != nil {
+			return err
+		}
+		label := n
+		if label == "" {
+			label = "(default)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%s\n", label, st.Workers[n].UTC().Format(time.RFC3339),
+			ws.Accepted, ws.Rejected, ws.Stale, hashrate(ws.Hashrate1h))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(stdout, "\nrecent shares:")
+	tw = tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TIME\tWORKER\tDIFFICULTY\tHASH DIFFICULTY")
+	for i, r := range st.Recent {
+		if i == minerRecentShares {
+			break
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%g\t%.6g\n", r.Time.UTC().Format(time.RFC3339Nano), r.WorkerName, r.Difficulty, r.HashDifficulty)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	blocks, err := s.Blocks(ctx, minerRecentBlocks)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "\ncredits from recent blocks:")
+	tw = tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "  HEIGHT\tHASH\tSTATUS\tSATOSHIS")
+	for _, b := range blocks {
+		credits, err := s.BlockCredits(ctx, b.Hash)
+		if err != nil {
+			return err
+		}
+		if v, ok := credits[addr]; ok {
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\n", b.Height, b.Hash, b.Status, v)
+		}
+	}
+	return tw.Flush()
+}
