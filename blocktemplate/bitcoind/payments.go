@@ -17,40 +17,12 @@ import (
 	"github.com/lode-pool/lode/payouts/payment"
 )
 
-// PaymentNode gives the payout processor the node RPCs it needs
-// (sendrawtransaction, getrawtransaction, gettxout, estimatesmartfee or
-// estimatefee) on top of an rpcclient.Client. It works with Bitcoin Core and
-// btcd and needs no node wallet; getrawtransaction of confirmed payouts needs
-// -txindex (btcd --txindex).
-type PaymentNode struct {
-	rpc *rpcclient.Client
-}
+// Payout RPCs: the payout processor's payment.Node (sendrawtransaction,
+// getrawtransaction, gettxout, estimatesmartfee or estimatefee). They work
+// with Bitcoin Core and btcd and need no node wallet; looking up a confirmed
+// payout needs the transaction index (Core -txindex, btcd --txindex).
 
-var _ payment.Node = (*PaymentNode)(nil)
-
-// NewPaymentNode wraps c. The client is not closed by PaymentNode.
-func NewPaymentNode(c *rpcclient.Client) *PaymentNode { return &PaymentNode{rpc: c} }
-
-// call runs a blocking rpcclient call and gives up when ctx is done (the
-// call itself finishes in the background; rpcclient has no context).
-func call[T any](ctx context.Context, f func() (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		v, err := f()
-		ch <- result{v, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, ctx.Err()
-	}
-}
+var _ payment.Node = (*Client)(nil)
 
 func rpcCode(err error) (btcjson.RPCErrorCode, bool) {
 	var re *btcjson.RPCError
@@ -62,10 +34,12 @@ func rpcCode(err error) (btcjson.RPCErrorCode, bool) {
 
 // GetTxOut returns the unspent output, or nil when it is spent (mempool
 // included) or unknown.
-func (n *PaymentNode) GetTxOut(ctx context.Context, op wire.OutPoint) (*payment.TxOut, error) {
-	res, err := call(ctx, func() (*btcjson.GetTxOutResult, error) { return n.rpc.GetTxOut(&op.Hash, op.Index, true) })
+func (c *Client) GetTxOut(ctx context.Context, op wire.OutPoint) (*payment.TxOut, error) {
+	res, err := callLane(ctx, c, laneMain, c.cfg.Timeout, "gettxout "+op.String(), func(rc *rpcclient.Client) (*btcjson.GetTxOutResult, error) {
+		return rc.GetTxOut(&op.Hash, op.Index, true)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("gettxout %s: %w", op, err)
+		return nil, err
 	}
 	if res == nil {
 		return nil, nil
@@ -96,32 +70,32 @@ func alreadyKnown(err error) bool {
 
 // SendRawTransaction broadcasts tx; a transaction the node already has is
 // not an error.
-func (n *PaymentNode) SendRawTransaction(ctx context.Context, tx *wire.MsgTx) error {
-	_, err := call(ctx, func() (*chainhash.Hash, error) { return n.rpc.SendRawTransaction(tx, false) })
+func (c *Client) SendRawTransaction(ctx context.Context, tx *wire.MsgTx) error {
+	_, err := callLane(ctx, c, laneMain, c.cfg.Timeout, "sendrawtransaction "+tx.TxHash().String(), func(rc *rpcclient.Client) (*chainhash.Hash, error) { return rc.SendRawTransaction(tx, false) })
 	if err != nil && !alreadyKnown(err) {
-		return fmt.Errorf("sendrawtransaction %s: %w", tx.TxHash(), err)
+		return err
 	}
 	return nil
 }
 
 // TxStatus looks txid up with getrawtransaction (mempool, then the chain
 // through the transaction index).
-func (n *PaymentNode) TxStatus(ctx context.Context, txid chainhash.Hash) (payment.TxStatus, error) {
-	res, err := call(ctx, func() (*btcjson.TxRawResult, error) { return n.rpc.GetRawTransactionVerbose(&txid) })
+func (c *Client) TxStatus(ctx context.Context, txid chainhash.Hash) (payment.TxStatus, error) {
+	res, err := callLane(ctx, c, laneMain, c.cfg.Timeout, "getrawtransaction "+txid.String(), func(rc *rpcclient.Client) (*btcjson.TxRawResult, error) { return rc.GetRawTransactionVerbose(&txid) })
 	if err != nil {
 		if code, ok := rpcCode(err); ok && code == btcjson.ErrRPCNoTxInfo {
 			return payment.TxStatus{}, nil
 		}
-		return payment.TxStatus{}, fmt.Errorf("getrawtransaction %s: %w", txid, err)
+		return payment.TxStatus{}, err
 	}
 	return payment.TxStatus{Found: true, Confirmations: int64(res.Confirmations), BlockHash: res.BlockHash}, nil
 }
 
 // GetRawTransaction returns the transaction txid.
-func (n *PaymentNode) GetRawTransaction(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, error) {
-	tx, err := call(ctx, func() (*btcutil.Tx, error) { return n.rpc.GetRawTransaction(&txid) })
+func (c *Client) GetRawTransaction(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, error) {
+	tx, err := callLane(ctx, c, laneMain, c.cfg.Timeout, "getrawtransaction "+txid.String(), func(rc *rpcclient.Client) (*btcutil.Tx, error) { return rc.GetRawTransaction(&txid) })
 	if err != nil {
-		return nil, fmt.Errorf("getrawtransaction %s: %w", txid, err)
+		return nil, err
 	}
 	return tx.MsgTx(), nil
 }
@@ -129,9 +103,9 @@ func (n *PaymentNode) GetRawTransaction(ctx context.Context, txid chainhash.Hash
 // EstimateFeeRate asks estimatesmartfee (Bitcoin Core) and falls back to
 // estimatefee (btcd, which lacks estimatesmartfee). The answer is converted
 // from BTC/kvB to sat/kvB.
-func (n *PaymentNode) EstimateFeeRate(ctx context.Context, target int) (int64, error) {
-	smart, err := call(ctx, func() (*btcjson.EstimateSmartFeeResult, error) {
-		return n.rpc.EstimateSmartFee(int64(target), nil)
+func (c *Client) EstimateFeeRate(ctx context.Context, target int) (int64, error) {
+	smart, err := callLane(ctx, c, laneMain, c.cfg.Timeout, "estimatesmartfee", func(rc *rpcclient.Client) (*btcjson.EstimateSmartFeeResult, error) {
+		return rc.EstimateSmartFee(int64(target), nil)
 	})
 	if err == nil {
 		if smart.FeeRate != nil && *smart.FeeRate > 0 {
@@ -140,11 +114,11 @@ func (n *PaymentNode) EstimateFeeRate(ctx context.Context, target int) (int64, e
 		return 0, fmt.Errorf("estimatesmartfee %d: no estimate: %s", target, strings.Join(smart.Errors, "; "))
 	}
 	if _, isRPC := rpcCode(err); !isRPC {
-		return 0, fmt.Errorf("estimatesmartfee %d: %w", target, err) // transport: node down
+		return 0, err // transport: node down
 	}
-	rate, ferr := call(ctx, func() (float64, error) { return n.rpc.EstimateFee(int64(target)) })
+	rate, ferr := callLane(ctx, c, laneMain, c.cfg.Timeout, "estimatefee", func(rc *rpcclient.Client) (float64, error) { return rc.EstimateFee(int64(target)) })
 	if ferr != nil {
-		return 0, fmt.Errorf("estimatefee %d (after estimatesmartfee: %v): %w", target, err, ferr)
+		return 0, fmt.Errorf("%w (after %v)", ferr, err)
 	}
 	if rate <= 0 {
 		return 0, fmt.Errorf("estimatefee %d: no estimate (%v)", target, rate)

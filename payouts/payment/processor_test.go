@@ -41,7 +41,7 @@ type env struct {
 	rdb    *redis.Client
 	store  *redisstore.Store
 	rpc    *rpcclient.Client
-	node   *bitcoind.PaymentNode
+	node   *bitcoind.Client
 	pool   btcutil.Address
 	script []byte
 	start  int64 // chain height before any payout
@@ -88,7 +88,7 @@ func newEnv(t *testing.T, kind poolKind, n int) *env {
 	t.Cleanup(func() { e.rdb.Close() })
 	e.store = redisstore.New(e.rdb, redisstore.Config{Prefix: testPrefix})
 	e.rpc = e.btcd.Client()
-	e.node = bitcoind.NewPaymentNode(e.rpc)
+	e.node = newNode(t, e.btcd.RPCURL(), e.btcd.User, e.btcd.Pass)
 	e.pool = poolAddress(t, e.btcd.Key, kind, e.btcd.Params)
 	e.script, _ = txscript.PayToAddrScript(e.pool)
 	ctx := context.Background()
@@ -440,6 +440,19 @@ func TestMinersPayFee(t *testing.T) {
 	e.checkLedger()
 }
 
+// newNode is the node client the daemon uses; rpcclient retries refused
+// connections for a long while, so a short timeout keeps node-down tests
+// quick.
+func newNode(t testing.TB, url, user, pass string) *bitcoind.Client {
+	t.Helper()
+	c, err := bitcoind.New(bitcoind.Config{URL: url, User: user, Password: pass, Timeout: 3 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
 func mustHash(t testing.TB, s string) chainhash.Hash {
 	t.Helper()
 	h, err := chainhash.NewHashFromStr(s)
@@ -495,21 +508,12 @@ func TestBadInputKeepsBalances(t *testing.T) {
 	}
 	t.Run("node down", func(t *testing.T) {
 		// A node that refuses connections: nothing listens on this port.
-		down, err := rpcclient.New(&rpcclient.ConnConfig{Host: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
-			User: "x", Pass: "y", HTTPPostMode: true, DisableTLS: true}, nil)
+		down := newNode(t, fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)), "x", "y")
+		p, err := payment.New(e.config(payment.ModeHot), e.store, down)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer down.Shutdown()
-		p, err := payment.New(e.config(payment.ModeHot), e.store, bitcoind.NewPaymentNode(down))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// rpcclient retries refused connections for a long while; the
-		// context bounds the wait.
-		short, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		_, err = p.RunOnce(short, false)
+		_, err = p.RunOnce(ctx, false)
 		if err == nil || !strings.Contains(err.Error(), "gettxout") {
 			t.Fatalf("err = %v, want a gettxout failure", err)
 		}
@@ -554,15 +558,14 @@ func child(point string) int {
 		return 3
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv("LODE_TEST_REDIS")})
-	rpc, err := rpcclient.New(&rpcclient.ConnConfig{Host: os.Getenv("LODE_TEST_BTCD"), User: "lode", Pass: "lodepass",
-		HTTPPostMode: true, DisableTLS: true}, nil)
+	node, err := bitcoind.New(bitcoind.Config{URL: "http://" + os.Getenv("LODE_TEST_BTCD"), User: "lode", Password: "lodepass"}, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 3
 	}
 	p, err := payment.New(payment.Config{Params: params, PoolAddress: os.Getenv("LODE_TEST_POOL"), Key: key,
 		Threshold: 1_000_000, MaxOutputs: 3, Logger: zap.NewNop()},
-		redisstore.New(rdb, redisstore.Config{Prefix: testPrefix}), bitcoind.NewPaymentNode(rpc))
+		redisstore.New(rdb, redisstore.Config{Prefix: testPrefix}), node)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 3
