@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/rpcclient"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lode-pool/lode/internal/redisstore"
@@ -96,14 +95,14 @@ func crashChild() int {
 		ledger = &killingLedger{Ledger: ledger, when: when, at: k}
 	}
 	node := strings.Fields(os.Getenv(crashBtcdEnv))
-	rc, err := rpcclient.New(&rpcclient.ConnConfig{Host: node[0], User: node[1], Pass: node[2], HTTPPostMode: true, DisableTLS: true}, nil)
+	chain, err := nodeClient(node[0], node[1], node[2])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 3
 	}
-	defer rc.Shutdown()
+	defer chain.Close()
 	script, _ := hex.DecodeString(os.Getenv(crashSpendEnv))
-	u, err := payouts.NewUnlocker(payouts.UnlockerConfig{Ledger: ledger, Chain: rpcChain{rc}, PayoutScript: script, FeeBasisPoints: 100})
+	u, err := payouts.NewUnlocker(payouts.UnlockerConfig{Ledger: ledger, Chain: chain, PayoutScript: script, FeeBasisPoints: 100})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 3

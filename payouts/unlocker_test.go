@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/rpcclient"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/lode-pool/lode/blocktemplate/bitcoind"
 	"github.com/lode-pool/lode/internal/redisstore"
 	"github.com/lode-pool/lode/internal/testenv"
 	"github.com/lode-pool/lode/payouts"
@@ -22,23 +22,13 @@ import (
 	"github.com/lode-pool/lode/shares/ledger"
 )
 
-// rpcChain adapts a btcd rpcclient to payouts.Chain for tests that need a
-// client outside a testing.T (the crash child).
-type rpcChain struct{ c *rpcclient.Client }
+// The daemon's node client is the unlocker's Chain.
+var _ payouts.Chain = (*bitcoind.Client)(nil)
 
-func (r rpcChain) GetBlockCount(context.Context) (int64, error) { return r.c.GetBlockCount() }
-func (r rpcChain) GetBlockHash(_ context.Context, height int64) (chainhash.Hash, error) {
-	h, err := r.c.GetBlockHash(height)
-	if err != nil {
-		return chainhash.Hash{}, err
-	}
-	return *h, nil
+// nodeClient returns the real node adapter for a btcd node.
+func nodeClient(rpcAddr, user, pass string) (*bitcoind.Client, error) {
+	return bitcoind.New(bitcoind.Config{URL: "http://" + rpcAddr, User: user, Password: pass}, nil)
 }
-func (r rpcChain) GetBlock(_ context.Context, hash chainhash.Hash) (*wire.MsgBlock, error) {
-	return r.c.GetBlock(&hash)
-}
-
-var _ payouts.Chain = rpcChain{}
 
 // env is a real redis-server and btcd regtest node with a pool ledger on top.
 type env struct {
@@ -57,7 +47,12 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, redis: testenv.StartRedis(t), btcd: testenv.StartBtcd(t)}
 	e.store = e.newStore()
-	e.chain = rpcChain{e.btcd.Client()}
+	c, err := nodeClient(e.btcd.RPCAddr, e.btcd.User, e.btcd.Pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	e.chain = c
 	script, err := txscript.PayToAddrScript(e.btcd.Address)
 	if err != nil {
 		t.Fatal(err)
@@ -301,7 +296,7 @@ func TestUnlockerConcurrent(t *testing.T) {
 	unlockers := make([]*payouts.Unlocker, n)
 	for i := range unlockers {
 		u, err := payouts.NewUnlocker(payouts.UnlockerConfig{
-			Ledger: e.newStore(), Chain: rpcChain{e.btcd.Client()}, PayoutScript: e.script,
+			Ledger: e.newStore(), Chain: e.chain, PayoutScript: e.script,
 			FeeBasisPoints: 100, Maturity: 3,
 		})
 		if err != nil {
@@ -342,7 +337,7 @@ func TestUnlockerConcurrent(t *testing.T) {
 
 func TestUnlockerConfigValidate(t *testing.T) {
 	base := func() payouts.UnlockerConfig {
-		return payouts.UnlockerConfig{Ledger: fakeLedger{}, Chain: rpcChain{}, PayoutScript: []byte{0x51}}
+		return payouts.UnlockerConfig{Ledger: fakeLedger{}, Chain: &bitcoind.Client{}, PayoutScript: []byte{0x51}}
 	}
 	cases := map[string]func(*payouts.UnlockerConfig){
 		"no ledger":         func(c *payouts.UnlockerConfig) { c.Ledger = nil },
