@@ -1,0 +1,277 @@
+package bitcoind
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/go-zeromq/zmq4"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/lode-pool/lode/blocktemplate"
+	"github.com/lode-pool/lode/internal/testenv"
+)
+
+// These tests drive blocktemplate.Manager with a real btcd through Client.
+
+func testBuilder(t *testing.T, node *testenv.Btcd) *blocktemplate.Builder {
+	t.Helper()
+	b, err := blocktemplate.NewBuilder(blocktemplate.Config{Network: node.Params, PayoutAddress: payoutAddress(t).EncodeAddress()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// startManager runs a Manager until the test ends and returns it with a
+// subscription.
+func startManager(t *testing.T, cfg blocktemplate.ManagerConfig) (*blocktemplate.Manager, <-chan *blocktemplate.Job) {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = zaptest.NewLogger(t)
+	}
+	if cfg.RetryMin == 0 {
+		cfg.RetryMin = 20 * time.Millisecond
+	}
+	m, err := blocktemplate.NewManager(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	return m, m.Subscribe(ctx)
+}
+
+func nextJob(t *testing.T, ch <-chan *blocktemplate.Job) *blocktemplate.Job {
+	t.Helper()
+	select {
+	case j, ok := <-ch:
+		if !ok {
+			t.Fatal("subscription closed")
+		}
+		return j
+	case <-time.After(30 * time.Second):
+		t.Fatal("no job within 30 s")
+		return nil
+	}
+}
+
+// checkTipJob checks a clean job for a new tip made the old job stale.
+func checkTipJob(t *testing.T, m *blocktemplate.Manager, old, j *blocktemplate.Job, tip chainhash.Hash) {
+	t.Helper()
+	if !j.CleanJobs || j.PrevHash != tip || j.Height != old.Height+1 {
+		t.Fatalf("job after new block: clean=%v prev=%s height=%d, want clean, %s, %d", j.CleanJobs, j.PrevHash, j.Height, tip, old.Height+1)
+	}
+	if _, ok := m.Lookup(old.ID); ok {
+		t.Error("job of the previous tip is still valid")
+	}
+	if got, ok := m.Lookup(j.ID); !ok || got != j {
+		t.Error("new job not found")
+	}
+	if m.Current() != j {
+		t.Error("Current is not the new job")
+	}
+	if j.TipSeenAt.IsZero() || j.TipSeenAt.After(j.CreatedAt) {
+		t.Errorf("TipSeenAt %v, CreatedAt %v", j.TipSeenAt, j.CreatedAt)
+	}
+}
+
+func TestManagerPollSeesExternalBlock(t *testing.T) {
+	node := testenv.StartBtcd(t)
+	c := newClient(t, node)
+	m, jobs := startManager(t, blocktemplate.ManagerConfig{
+		Source: c, Builder: testBuilder(t, node), PollInterval: 50 * time.Millisecond, RefreshInterval: -1,
+	})
+	first := nextJob(t, jobs)
+	if !first.CleanJobs || first.Height != 1 {
+		t.Fatalf("first job clean=%v height=%d", first.CleanJobs, first.Height)
+	}
+	tip := node.Generate(1)[0]
+	checkTipJob(t, m, first, nextJob(t, jobs), *tip)
+}
+
+func TestManagerLongPollSeesExternalBlock(t *testing.T) {
+	node := testenv.StartBtcd(t)
+	c := newClient(t, node)
+	m, jobs := startManager(t, blocktemplate.ManagerConfig{
+		Source: c, Builder: testBuilder(t, node), PollInterval: -1, RefreshInterval: -1, LongPoll: true,
+	})
+	first := nextJob(t, jobs)
+	// Polling and refresh are off: only the long poll can bring this job.
+	tip := node.Generate(1)[0]
+	checkTipJob(t, m, first, nextJob(t, jobs), *tip)
+}
+
+func TestManagerRefresh(t *testing.T) {
+	node := testenv.StartBtcd(t)
+	c := newClient(t, node)
+	ctx := testCtx(t)
+	m, jobs := startManager(t, blocktemplate.ManagerConfig{
+		Source: c, Builder: testBuilder(t, node), PollInterval: -1, RefreshInterval: -1, MaxJobs: 2,
+	})
+	first := nextJob(t, jobs)
+	if err := m.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second := nextJob(t, jobs)
+	if second.CleanJobs || second.PrevHash != first.PrevHash || second.ID == first.ID {
+		t.Fatalf("refresh job clean=%v prev=%s id=%s", second.CleanJobs, second.PrevHash, second.ID)
+	}
+	if _, ok := m.Lookup(first.ID); !ok {
+		t.Error("older job of the same tip is not valid")
+	}
+	if !second.TipSeenAt.Equal(first.TipSeenAt) {
+		t.Error("refresh job changed TipSeenAt")
+	}
+	if err := m.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	nextJob(t, jobs)
+	if _, ok := m.Lookup(first.ID); ok {
+		t.Error("job beyond MaxJobs=2 still valid")
+	}
+
+	// The refresh timer does the same on its own.
+	_, timed := startManager(t, blocktemplate.ManagerConfig{
+		Source: c, Builder: testBuilder(t, node), PollInterval: -1, RefreshInterval: 100 * time.Millisecond,
+	})
+	a := nextJob(t, timed)
+	b := nextJob(t, timed)
+	if !a.CleanJobs || b.CleanJobs || b.PrevHash != a.PrevHash {
+		t.Fatalf("timed refresh: first clean=%v, second clean=%v", a.CleanJobs, b.CleanJobs)
+	}
+}
+
+// TestManagerOwnBlock: after the pool's own block is accepted, NewBlockFound
+// issues the next job at once (polling is off, so nothing else could).
+func TestManagerOwnBlock(t *testing.T) {
+	node := testenv.StartBtcd(t)
+	c := newClient(t, node)
+	ctx := testCtx(t)
+	m, jobs := startManager(t, blocktemplate.ManagerConfig{
+		Source: c, Builder: testBuilder(t, node), PollInterval: -1, RefreshInterval: -1,
+	})
+	job := nextJob(t, jobs)
+	en1, en2 := []byte{0, 0, 0, 1}, make([]byte, 8)
+	block, err := job.Block(en1, en2, mineJob(t, job, en1, en2, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason, err := c.SubmitBlock(ctx, block); err != nil || reason != "" {
+		t.Fatalf("submit: %q %v", reason, err)
+	}
+	if err := m.NewBlockFound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkTipJob(t, m, job, nextJob(t, jobs), block.BlockHash())
+}
+
+// flakySource wraps the real node and fails getblocktemplate on demand: a
+// node error the test cannot provoke in btcd at will.
+type flakySource struct {
+	blocktemplate.TemplateSource
+	fail  atomic.Bool
+	calls atomic.Int64
+}
+
+func (f *flakySource) GetBlockTemplate(ctx context.Context, lp string) ([]byte, error) {
+	f.calls.Add(1)
+	if f.fail.Load() {
+		return nil, errors.New("injected node failure")
+	}
+	return f.TemplateSource.GetBlockTemplate(ctx, lp)
+}
+
+func TestManagerKeepsLastJobOnFailure(t *testing.T) {
+	node := testenv.StartBtcd(t)
+	c := newClient(t, node)
+	ctx := testCtx(t)
+	src := &flakySource{TemplateSource: c}
+	m, jobs := startManager(t, blocktemplate.ManagerConfig{
+		Source: src, Builder: testBuilder(t, node), PollInterval: 50 * time.Millisecond, RefreshInterval: -1,
+	})
+	first := nextJob(t, jobs)
+	src.fail.Store(true)
+	if err := m.Refresh(ctx); err == nil {
+		t.Fatal("refresh with a failing node succeeded")
+	}
+	if m.Current() != first {
+		t.Fatal("last good job replaced after a failure")
+	}
+	if _, ok := m.Lookup(first.ID); !ok {
+		t.Fatal("last good job no longer valid")
+	}
+	tip := node.Generate(1)[0]
+	// The poll sees the block, the fetch fails and is retried with backoff.
+	before := src.calls.Load()
+	for src.calls.Load() < before+3 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if m.Current() != first {
+		t.Fatal("job changed while the node fails")
+	}
+	src.fail.Store(false)
+	checkTipJob(t, m, first, nextJob(t, jobs), *tip)
+}
+
+// TestManagerZMQ plays Bitcoin Core's ZMQ notifier (btcd has none) with a
+// real ZMQ PUB socket: a hashblock message must bring the new tip's job
+// with polling and long polling off.
+func TestManagerZMQ(t *testing.T) {
+	node := testenv.StartBtcd(t)
+	c := newClient(t, node)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub := zmq4.NewPub(ctx)
+	defer pub.Close()
+	addr := fmt.Sprintf("tcp://127.0.0.1:%d", testenv.FreePort(t))
+	if err := pub.Listen(addr); err != nil {
+		t.Fatal(err)
+	}
+	m, jobs := startManager(t, blocktemplate.ManagerConfig{
+		Source: c, Builder: testBuilder(t, node), PollInterval: -1, RefreshInterval: -1, ZMQAddress: addr,
+	})
+	first := nextJob(t, jobs)
+	tip := node.Generate(1)[0]
+	display := make([]byte, 32)
+	for i := range display {
+		display[i] = tip[31-i]
+	}
+	// PUB drops messages until the subscriber has joined: publish until
+	// the job arrives.
+	var seq uint32
+	deadline := time.After(30 * time.Second)
+	for {
+		seqb := make([]byte, 4)
+		binary.LittleEndian.PutUint32(seqb, seq)
+		seq++
+		if err := pub.Send(zmq4.NewMsgFrom([]byte("hashblock"), display, seqb)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case j := <-jobs:
+			checkTipJob(t, m, first, j, *tip)
+			return
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no job after hashblock")
+		}
+	}
+}
