@@ -80,6 +80,7 @@ func BenchmarkValidate(b *testing.B) {
 			for i := range params {
 				params[i][1] = works[cur].ID()
 			}
+			var res Result
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
@@ -93,7 +94,7 @@ func BenchmarkValidate(b *testing.B) {
 					i = 0
 					b.StartTimer()
 				}
-				if _, err := s.SubmitParams(params[i]); err != nil {
+				if err := s.SubmitParams(params[i], &res); err != nil {
 					b.Fatal(err)
 				}
 				i++

@@ -105,7 +105,7 @@ func (p *pool) mine(t *testing.T) (shares.Candidate, *blocktemplate.Template) {
 	}
 	sess.AddJob(w)
 	for nonce := 0; nonce < 1<<20; nonce++ {
-		res, err := sess.SubmitParams([]string{"w", job.ID, "0000000000000007", fmt.Sprintf("%08x", job.NTime), fmt.Sprintf("%08x", nonce), "00004000"})
+		res, err := submitP(sess, []string{"w", job.ID, "0000000000000007", fmt.Sprintf("%08x", job.NTime), fmt.Sprintf("%08x", nonce), "00004000"})
 		if err != nil && !errors.Is(err, shares.ErrLowDifficulty) {
 			t.Fatal(err)
 		}
@@ -313,4 +313,10 @@ func TestNewBlockSubmitterConfig(t *testing.T) {
 			t.Errorf("config %+v accepted", cfg)
 		}
 	}
+}
+
+func submitP(s *shares.Session, params []string) (shares.Result, error) {
+	var r shares.Result
+	err := s.SubmitParams(params, &r)
+	return r, err
 }

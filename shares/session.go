@@ -165,13 +165,14 @@ func (s *Session) find(jobID string) *sessionJob {
 	return nil
 }
 
-// SubmitParams parses the mining.submit params and validates the share; see
-// ParseSubmit and Submit.
-func (s *Session) SubmitParams(params []string) (Result, error) {
+// SubmitParams parses the mining.submit params and validates the share into
+// r; see ParseSubmit and Submit.
+func (s *Session) SubmitParams(params []string, r *Result) error {
 	if err := parseSubmitInto(&s.scratchS, params); err != nil {
-		return Result{}, err
+		*r = Result{}
+		return err
 	}
-	return s.Submit(&s.scratchS)
+	return s.Submit(&s.scratchS, r)
 }
 
 // Submit validates a share in the order of stratum-v1.md §10: job known and
@@ -179,33 +180,35 @@ func (s *Session) SubmitParams(params []string) (Result, error) {
 // (ErrBadNTime), version bits within the mask (ErrBadVersionBits); then it
 // rebuilds the header, hashes it, and checks the network target (Block),
 // the share target (ErrLowDifficulty) and duplicates (ErrDuplicateShare).
-// Errors are the package's bare sentinels; after hashing, the Result is
-// filled even when the share is rejected. It does not allocate, except for
-// the duplicate filter's occasional growth.
-func (s *Session) Submit(sub *Submission) (Result, error) {
-	var r Result
+// Errors are the package's bare sentinels. r is overwritten; after hashing
+// it is filled even when the share is rejected (r.Job non-nil). The result
+// is written through a pointer because it is large (header, hash) and this
+// is the hot path: returning it by value would copy it. Submit does not
+// allocate, except for the duplicate filter's occasional growth.
+func (s *Session) Submit(sub *Submission, r *Result) error {
+	*r = Result{}
 	j := s.find(sub.JobID)
 	if j == nil {
-		return r, ErrJobNotFound
+		return ErrJobNotFound
 	}
 	w := j.work
 	if sub.Extranonce2Len != w.en2Size {
-		return r, ErrBadExtranonce2
+		return ErrBadExtranonce2
 	}
 	if sub.NTime < w.minTime || sub.NTime > w.maxTime {
-		return r, ErrBadNTime
+		return ErrBadNTime
 	}
 	version := w.version
 	if sub.HasVersionBits {
 		var err error
 		if version, err = RollVersion(w.version, s.mask, sub.VersionBits); err != nil {
-			return r, err
+			return err
 		}
 	}
 	if s.en1Len != w.en1Size {
 		// The session's extranonce1 does not fit the job's coinbase slot:
 		// a wiring error, not the miner's fault; still no panic.
-		return r, fmt.Errorf("shares: extranonce1 is %d bytes, job %s wants %d", s.en1Len, w.job.ID, w.en1Size)
+		return fmt.Errorf("shares: extranonce1 is %d bytes, job %s wants %d", s.en1Len, w.job.ID, w.en1Size)
 	}
 
 	var hdr [128]byte
@@ -228,12 +231,12 @@ func (s *Session) Submit(sub *Submission) (Result, error) {
 		// than the network's (regtest, or a tiny test network).
 		r.Difficulty = math.Max(j.diff, s.diff)
 	default:
-		return r, ErrLowDifficulty
+		return ErrLowDifficulty
 	}
 	if j.seen.insert([2]uint64{h[0], h[1]}) {
-		return r, ErrDuplicateShare
+		return ErrDuplicateShare
 	}
-	return r, nil
+	return nil
 }
 
 // NegotiateVersionMask is the BIP310 answer to a miner's version-rolling

@@ -75,7 +75,7 @@ func TestSubmitMatchesReference(t *testing.T) {
 		for i := 0; i < en2Size; i++ {
 			sub.Extranonce2[i] = byte(rng.Uint32())
 		}
-		res, err := s.Submit(&sub)
+		res, err := submitS(s, &sub)
 		if err != nil {
 			t.Fatalf("iter %d: %v", iter, err)
 		}
@@ -137,7 +137,7 @@ func TestSubmitRejections(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := s.SubmitParams(tc.params)
+			_, err := submitP(s, tc.params)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
@@ -156,7 +156,7 @@ func TestJobLifetime(t *testing.T) {
 		return mustWork(t, v, j)
 	}
 	submit := func(id string) error {
-		_, err := s.SubmitParams([]string{"w", id, "0000000000000001", "66e39966", "00000001"})
+		_, err := submitP(s, []string{"w", id, "0000000000000001", "66e39966", "00000001"})
 		return err
 	}
 	s.AddJob(job("1", true))
@@ -209,7 +209,7 @@ func TestDifficultyChange(t *testing.T) {
 	exact1e8 := blocktemplate.DifficultyToTarget(1e-8)
 	var accepted, rejected int
 	for nonce := uint32(0); nonce < 3000; nonce++ {
-		res, err := s.SubmitParams([]string{"w", "a", "0000000000000001", "66e39966", fmt.Sprintf("%08x", nonce)})
+		res, err := submitP(s, []string{"w", "a", "0000000000000001", "66e39966", fmt.Sprintf("%08x", nonce)})
 		meets := blocktemplate.HashToBig(&res.Hash).Cmp(exact1e8) <= 0
 		switch {
 		case err == nil && meets:
@@ -232,7 +232,7 @@ func TestDifficultyChange(t *testing.T) {
 	if err := s.SetDifficulty(1e-12); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.SubmitParams([]string{"w", "a", "0000000000000002", "66e39966", "00000000"})
+	res, err := submitP(s, []string{"w", "a", "0000000000000002", "66e39966", "00000000"})
 	if err != nil || res.Difficulty != 1e-12 && res.Difficulty != 1e-8 {
 		t.Fatalf("after lowering: %v credited %v", err, res.Difficulty)
 	}
@@ -240,11 +240,11 @@ func TestDifficultyChange(t *testing.T) {
 	if err := s.SetDifficulty(1e6); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SubmitParams([]string{"w", "a", "0000000000000003", "66e39966", "00000000"}); err != nil {
+	if _, err := submitP(s, []string{"w", "a", "0000000000000003", "66e39966", "00000000"}); err != nil {
 		t.Fatalf("old job after raising: %v", err)
 	}
 	s.AddJob(mustWork(t, v, benchJob("b", 0)))
-	if _, err := s.SubmitParams([]string{"w", "b", "0000000000000003", "66e39966", "00000000"}); err != ErrLowDifficulty {
+	if _, err := submitP(s, []string{"w", "b", "0000000000000003", "66e39966", "00000000"}); err != ErrLowDifficulty {
 		t.Fatalf("new job after raising: %v", err)
 	}
 	for _, bad := range []float64{0, -1} {
@@ -272,7 +272,7 @@ func TestConstructorsRejectBadInput(t *testing.T) {
 	// A session whose extranonce1 does not fit the job is an error, not a panic.
 	s, _ := v.NewSession([]byte{1, 2}, 0)
 	s.AddJob(mustWork(t, v, benchJob("x", 0)))
-	if _, err := s.SubmitParams([]string{"w", "x", "0000000000000001", "66e39966", "00000000"}); err == nil || Code(err) != 20 {
+	if _, err := submitP(s, []string{"w", "x", "0000000000000001", "66e39966", "00000000"}); err == nil || Code(err) != 20 {
 		t.Fatalf("extranonce1 size mismatch: %v", err)
 	}
 }
@@ -314,17 +314,31 @@ func TestSubmitAllocs(t *testing.T) {
 	}
 	s.AddJob(mustWork(t, v, benchJob("a", 12)))
 	params := []string{"w", "a", "0000000000000001", "66e39966", "00000000", "00002000"}
+	var res Result
 	// Warm the duplicate filter so its growth is not counted.
 	for i := 0; i < 40; i++ {
 		params[4] = fmt.Sprintf("%08x", 1000+i)
-		_, _ = s.SubmitParams(params)
+		_ = s.SubmitParams(params, &res)
 	}
 	params[4] = "00000000"
 	allocs := testing.AllocsPerRun(20, func() {
-		_, _ = s.SubmitParams(params) // the first is accepted, then duplicates
+		_ = s.SubmitParams(params, &res) // the first is accepted, then duplicates
 		params[2] = "0000000000000002"
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocs per submit", allocs)
 	}
+}
+
+// submitP and submitS return the Result by value, for test readability.
+func submitP(s *Session, params []string) (Result, error) {
+	var r Result
+	err := s.SubmitParams(params, &r)
+	return r, err
+}
+
+func submitS(s *Session, sub *Submission) (Result, error) {
+	var r Result
+	err := s.Submit(sub, &r)
+	return r, err
 }

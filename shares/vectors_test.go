@@ -180,7 +180,7 @@ func TestShareVectors(t *testing.T) {
 				t.Fatal(err)
 			}
 			sess.AddJob(w)
-			res, err := sess.SubmitParams(sv.Submit.params())
+			res, err := submitP(sess, sv.Submit.params())
 			if err != nil {
 				t.Fatalf("submit: %v", err)
 			}
@@ -207,7 +207,7 @@ func TestShareVectors(t *testing.T) {
 				t.Errorf("network target = %x, want %x", job.NetworkTarget, netTarget)
 			}
 			// The same share again is a duplicate.
-			if _, err := sess.SubmitParams(sv.Submit.params()); err != ErrDuplicateShare {
+			if _, err := submitP(sess, sv.Submit.params()); err != ErrDuplicateShare {
 				t.Errorf("resubmit: err = %v, want ErrDuplicateShare", err)
 			}
 			// At a difficulty just above the share's, it is low difficulty
@@ -217,7 +217,7 @@ func TestShareVectors(t *testing.T) {
 				t.Fatal(err)
 			}
 			sess2.AddJob(w)
-			res2, err := sess2.SubmitParams(sv.Submit.params())
+			res2, err := submitP(sess2, sv.Submit.params())
 			if sv.Expected.MeetsNetworkTarget {
 				if err != nil || !res2.Block || res2.MeetsTarget {
 					t.Errorf("block above share target: err=%v block=%v meets=%v", err, res2.Block, res2.MeetsTarget)
@@ -231,7 +231,7 @@ func TestShareVectors(t *testing.T) {
 				t.Fatal(err)
 			}
 			sess3.AddJob(w)
-			if res3, err := sess3.SubmitParams(sv.Submit.params()); err != nil || !res3.MeetsTarget {
+			if res3, err := submitP(sess3, sv.Submit.params()); err != nil || !res3.MeetsTarget {
 				t.Errorf("below share difficulty: err = %v meets = %v", err, res3.MeetsTarget)
 			}
 		})

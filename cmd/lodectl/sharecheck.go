@@ -136,7 +136,8 @@ func shareCheck(r io.Reader) (*shareCheckOutput, error) {
 		return nil, fmt.Errorf("difficulty: %w", err)
 	}
 	sess.AddJob(w)
-	res, err := sess.Submit(&sub)
+	var res shares.Result
+	err = sess.Submit(&sub, &res)
 	switch {
 	case err == nil, errors.Is(err, shares.ErrLowDifficulty):
 	case errors.Is(err, shares.ErrJobNotFound):
