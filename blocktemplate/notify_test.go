@@ -177,3 +177,30 @@ func TestBlockAssemblyVectors(t *testing.T) {
 		})
 	}
 }
+
+func FuzzJobFromNotify(f *testing.F) {
+	f.Add("bf", "4d16b6f85af6e2198f44ae2a6de67f78487ae5611b77c6c0440b921e00000000", "0100", "0000", strings.Repeat("ab", 32), "20000000", "1c2ac4af", "504e86b9", true, 4, 8)
+	f.Add("1", strings.Repeat("0", 64), "", "zz", "", "2000000", "00000000", "ffffffff", false, 0, 0)
+	f.Fuzz(func(t *testing.T, id, prev, c1, c2, branch, version, nbits, ntime string, clean bool, en1, en2 int) {
+		n := Notify{JobID: id, PrevHash: prev, Coinb1: c1, Coinb2: c2, Version: version, NBits: nbits, NTime: ntime, CleanJobs: clean}
+		if branch != "" {
+			n.MerkleBranch = strings.Split(branch, ",")
+		}
+		job, err := JobFromNotify(n, en1, en2)
+		if err != nil {
+			return
+		}
+		// What was accepted encodes back to the same params (hex lowered)
+		// and parses again to the same job.
+		back := job.Notify()
+		again, err := JobFromNotify(back, en1, en2)
+		if err != nil {
+			t.Fatalf("re-parse of %+v: %v", back, err)
+		}
+		if again.PrevHash != job.PrevHash || again.Version != job.Version || again.Bits != job.Bits ||
+			again.NTime != job.NTime || !bytes.Equal(again.Coinb1, job.Coinb1) || !bytes.Equal(again.Coinb2, job.Coinb2) ||
+			len(again.MerkleBranch) != len(job.MerkleBranch) || strings.ToLower(back.PrevHash) != strings.ToLower(prev) {
+			t.Fatalf("round trip changed the job: %+v vs %+v", again, job)
+		}
+	})
+}
