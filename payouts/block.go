@@ -1,6 +1,7 @@
 package payouts
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"go.uber.org/zap"
+
+	"github.com/lode-pool/lode/blocktemplate"
 )
 
 // ErrBlockNotFound is returned (wrapped) by a Ledger that has no record of a
@@ -161,4 +164,38 @@ func (r *Recorder) BlockFound(ctx context.Context, b FoundBlock) (Block, error) 
 		zap.String("finder", b.Finder), zap.Bool("created", created),
 		zap.Int64("contributors", blk.Contributors), zap.Stringer("window_units", blk.WindowUnits))
 	return blk, nil
+}
+
+// NewFoundBlock describes a block the node accepted, from the block itself:
+// the pool's coinbase value and first payout outpoint are read from the
+// coinbase outputs paying payoutScript, the network difficulty from the
+// header's bits (it sets the PPLNS window size), the time from the header.
+// finder is the worker that submitted it.
+func NewFoundBlock(block *wire.MsgBlock, height int64, finder string, payoutScript []byte) (FoundBlock, error) {
+	if len(block.Transactions) == 0 {
+		return FoundBlock{}, errors.New("payouts: found block has no coinbase")
+	}
+	fb := FoundBlock{
+		Hash:              block.BlockHash(),
+		Height:            height,
+		Finder:            finder,
+		NetworkDifficulty: blocktemplate.TargetToDifficulty(blocktemplate.CompactToTarget(block.Header.Bits)),
+		Time:              block.Header.Timestamp,
+	}
+	cb := block.Transactions[0]
+	txid := cb.TxHash()
+	found := false
+	for i, out := range cb.TxOut {
+		if bytes.Equal(out.PkScript, payoutScript) {
+			if !found {
+				fb.CoinbaseOutpoint = wire.OutPoint{Hash: txid, Index: uint32(i)}
+				found = true
+			}
+			fb.CoinbaseValue += out.Value
+		}
+	}
+	if !found {
+		return FoundBlock{}, fmt.Errorf("payouts: coinbase of block %s does not pay the pool's script", fb.Hash)
+	}
+	return fb, nil
 }

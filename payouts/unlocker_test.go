@@ -97,15 +97,19 @@ func (e *env) mineFound() payouts.Block {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	cb := blk.Transactions[0]
+	fb, err := payouts.NewFoundBlock(blk, e.btcd.Height(), "A.rig", e.script)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if fb.Hash != *hash || fb.CoinbaseOutpoint != (wire.OutPoint{Hash: blk.Transactions[0].TxHash(), Index: 0}) ||
+		fb.CoinbaseValue != blk.Transactions[0].TxOut[0].Value || fb.NetworkDifficulty <= 0 {
+		e.t.Fatalf("NewFoundBlock = %+v", fb)
+	}
 	rec, err := payouts.NewRecorder(payouts.RecorderConfig{Ledger: e.store, Logger: zaptest.NewLogger(e.t)})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	b, err := rec.BlockFound(context.Background(), payouts.FoundBlock{
-		Hash: *hash, Height: e.btcd.Height(), Finder: "A.rig", CoinbaseValue: cb.TxOut[0].Value,
-		CoinbaseOutpoint: wire.OutPoint{Hash: cb.TxHash(), Index: 0}, Time: blk.Header.Timestamp,
-	})
+	b, err := rec.BlockFound(context.Background(), fb)
 	if err != nil {
 		e.t.Fatal(err)
 	}
