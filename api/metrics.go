@@ -7,54 +7,71 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// Metrics holds every Prometheus collector Lode exports. Its methods are the
-// observer calls the stratum server, the share validator and the ledger make
-// (each declares the subset it uses as an interface of its own). All methods
-// are safe for concurrent use and cheap enough for the share path: they touch
-// pre-resolved atomic counters, except the reason-labelled ones, which look
-// up a label value in a small map.
+// Metrics holds every Prometheus collector Lode exports. Two kinds feed it:
+//
+//   - events, through plain methods (ShareAccepted, ShareRejected,
+//     RecordLatency, BlockCandidate, LedgerBatch) that the daemon's adapters
+//     call around the recorder, the ledger store and the block submitter;
+//   - snapshots read at scrape time (Sources): counters a component already
+//     keeps itself, like the stratum server's connection and fan-out stats,
+//     so nothing is counted twice.
+//
+// All methods are safe for concurrent use and cheap enough for the share
+// path (pre-resolved atomic counters; the reason-labelled ones look a label
+// up in a small map).
 type Metrics struct {
 	reg *prometheus.Registry
 
-	connections      prometheus.Gauge
-	connectionsTotal prometheus.Counter
-	closes           *prometheus.CounterVec
 	sharesAccepted   prometheus.Counter
 	sharesRejected   *prometheus.CounterVec
 	difficultySum    prometheus.Counter
-	submitLatency    prometheus.Histogram
-	fanout           prometheus.Histogram
-	templateAge      prometheus.GaugeFunc
-	blocks           *prometheus.CounterVec
+	recordLatency    prometheus.Histogram
 	blockAccepted    prometheus.Counter
 	blockRejected    prometheus.Counter
 	redisBatch       prometheus.Histogram
 	redisBatchShares prometheus.Histogram
-	spoolDepth       prometheus.Gauge
 }
 
+// Sources are read at scrape time; nil ones export nothing (a process
+// without the stratum role has no connections to report).
+type Sources struct {
+	// TemplateAge is the age of the block template behind the current job.
+	TemplateAge func() time.Duration
+	// Stratum returns the stratum server's counters.
+	Stratum func() StratumSnapshot
+	// SpoolBytes returns the size of the ledger's spool: shares acknowledged to miners that wait for Redis to come back.
+	SpoolBytes func() int64
+}
+
+// StratumSnapshot is the stratum server's view at one instant.
+type StratumSnapshot struct {
+	Connections int64             // open now
+	Closes      map[string]uint64 // closed connections by reason, since start
+	// Fanout is the time from a new tip to the clean job written to each
+	// connection.
+	Fanout HistogramSnapshot
+}
+
+// HistogramSnapshot is a fixed-bucket histogram: Counts[i] counts
+// observations ≤ Bounds[i] and > Bounds[i-1]; the last count is above every
+// bound.
+type HistogramSnapshot struct {
+	Bounds []time.Duration
+	Counts []uint64
+	Sum    time.Duration
+	Count  uint64
+}
+
+const ns = "lode"
+
 // NewMetrics registers Lode's collectors, plus the Go runtime and process
-// collectors, in a new registry. templateAge, when not nil, is read at scrape
-// time and returns how old the current block template is.
-func NewMetrics(templateAge func() time.Duration) *Metrics {
+// collectors, in a new registry.
+func NewMetrics(src Sources) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{reg: reg}
-	const ns = "lode"
-	m.connections = prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: ns, Name: "stratum_connections",
-		Help: "Stratum connections currently open.",
-	})
-	m.connectionsTotal = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: ns, Name: "stratum_connections_total",
-		Help: "Stratum connections accepted since start.",
-	})
-	m.closes = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: ns, Name: "stratum_disconnects_total",
-		Help: "Stratum connections closed, by reason.",
-	}, []string{"reason"})
 	m.sharesAccepted = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: ns, Name: "shares_accepted_total",
-		Help: "Shares accepted (acknowledged to the miner).",
+		Help: "Shares accepted (durable, acknowledged to the miner).",
 	})
 	m.sharesRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Name: "shares_rejected_total",
@@ -64,29 +81,17 @@ func NewMetrics(templateAge func() time.Duration) *Metrics {
 		Namespace: ns, Name: "shares_difficulty_sum",
 		Help: "Sum of the credited difficulty of accepted shares; rate() × 2^32 is the pool hashrate.",
 	})
-	m.submitLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Namespace: ns, Name: "submit_latency_seconds",
-		Help:    "Time from reading mining.submit to writing its reply (includes the ledger's group commit).",
+	m.recordLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: ns, Name: "share_record_seconds",
+		Help:    "Time an accepted share waited to become durable (group commit to Redis, or the spool) before the miner's reply.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 	})
-	m.fanout = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Namespace: ns, Name: "job_fanout_seconds",
-		Help:    "Time from a new-tip event to the clean job being queued to every connection.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-	})
-	if templateAge == nil {
-		templateAge = func() time.Duration { return 0 }
-	}
-	m.templateAge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: ns, Name: "template_age_seconds",
-		Help: "Age of the block template the current job was built from.",
-	}, func() float64 { return templateAge().Seconds() })
-	m.blocks = prometheus.NewCounterVec(prometheus.CounterOpts{
+	blocks := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: ns, Name: "block_candidates_total",
 		Help: "Block candidates submitted to the node, by result (accepted, rejected).",
 	}, []string{"result"})
-	m.blockAccepted = m.blocks.WithLabelValues("accepted")
-	m.blockRejected = m.blocks.WithLabelValues("rejected")
+	m.blockAccepted = blocks.WithLabelValues("accepted")
+	m.blockRejected = blocks.WithLabelValues("rejected")
 	m.redisBatch = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: ns, Name: "ledger_batch_seconds",
 		Help:    "Latency of one group-commit write of shares to Redis.",
@@ -97,31 +102,29 @@ func NewMetrics(templateAge func() time.Duration) *Metrics {
 		Help:    "Shares per group-commit batch.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 11),
 	})
-	m.spoolDepth = prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: ns, Name: "ledger_spool_shares",
-		Help: "Shares waiting in the local spool file for Redis to come back.",
-	})
-	reg.MustRegister(m.connections, m.connectionsTotal, m.closes, m.sharesAccepted, m.sharesRejected,
-		m.difficultySum, m.submitLatency, m.fanout, m.templateAge, m.blocks, m.redisBatch,
-		m.redisBatchShares, m.spoolDepth,
+	reg.MustRegister(m.sharesAccepted, m.sharesRejected, m.difficultySum, m.recordLatency, blocks,
+		m.redisBatch, m.redisBatchShares,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if src.TemplateAge != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Name: "template_age_seconds",
+			Help: "Age of the block template the current job was built from.",
+		}, func() float64 { return src.TemplateAge().Seconds() }))
+	}
+	if src.SpoolBytes != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Name: "ledger_spool_bytes",
+			Help: "Bytes of share batches waiting in the local spool file for Redis to come back (0 when Redis is healthy).",
+		}, func() float64 { return float64(src.SpoolBytes()) }))
+	}
+	if src.Stratum != nil {
+		reg.MustRegister(newStratumCollector(src.Stratum))
+	}
 	return m
 }
 
 // Registry is where the collectors live (served on /metrics).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
-// ConnectionOpened counts a new Stratum connection.
-func (m *Metrics) ConnectionOpened() {
-	m.connections.Inc()
-	m.connectionsTotal.Inc()
-}
-
-// ConnectionClosed counts a closed connection and why it closed.
-func (m *Metrics) ConnectionClosed(reason string) {
-	m.connections.Dec()
-	m.closes.WithLabelValues(reason).Inc()
-}
 
 // ShareAccepted counts an accepted share of the given credited difficulty.
 func (m *Metrics) ShareAccepted(difficulty float64) {
@@ -136,11 +139,8 @@ func (m *Metrics) ShareRejected(reason string) {
 	m.sharesRejected.WithLabelValues(reason).Inc()
 }
 
-// SubmitLatency observes one submit→reply time.
-func (m *Metrics) SubmitLatency(d time.Duration) { m.submitLatency.Observe(d.Seconds()) }
-
-// JobFanout observes one new-block fan-out time.
-func (m *Metrics) JobFanout(d time.Duration) { m.fanout.Observe(d.Seconds()) }
+// RecordLatency observes how long one accepted share took to become durable.
+func (m *Metrics) RecordLatency(d time.Duration) { m.recordLatency.Observe(d.Seconds()) }
 
 // BlockCandidate counts a block handed to the node and whether it took it.
 func (m *Metrics) BlockCandidate(accepted bool) {
@@ -157,5 +157,51 @@ func (m *Metrics) LedgerBatch(d time.Duration, n int) {
 	m.redisBatchShares.Observe(float64(n))
 }
 
-// SpoolDepth sets how many shares wait in the spool.
-func (m *Metrics) SpoolDepth(n int) { m.spoolDepth.Set(float64(n)) }
+// stratumCollector exports a StratumSnapshot as const metrics at scrape
+// time.
+type stratumCollector struct {
+	read                           func() StratumSnapshot
+	conns, connsTotal, closes, fan *prometheus.Desc
+}
+
+func newStratumCollector(read func() StratumSnapshot) *stratumCollector {
+	return &stratumCollector{
+		read: read,
+		conns: prometheus.NewDesc(ns+"_stratum_connections",
+			"Stratum connections currently open.", nil, nil),
+		connsTotal: prometheus.NewDesc(ns+"_stratum_connections_total",
+			"Stratum connections accepted since start.", nil, nil),
+		closes: prometheus.NewDesc(ns+"_stratum_disconnects_total",
+			"Stratum connections closed, by reason.", []string{"reason"}, nil),
+		fan: prometheus.NewDesc(ns+"_job_fanout_seconds",
+			"Time from the node's new tip to the clean job written to each connection.", nil, nil),
+	}
+}
+
+func (c *stratumCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.conns
+	ch <- c.connsTotal
+	ch <- c.closes
+	ch <- c.fan
+}
+
+func (c *stratumCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.read()
+	total := uint64(max(s.Connections, 0))
+	for reason, n := range s.Closes {
+		total += n
+		ch <- prometheus.MustNewConstMetric(c.closes, prometheus.CounterValue, float64(n), reason)
+	}
+	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.Connections))
+	ch <- prometheus.MustNewConstMetric(c.connsTotal, prometheus.CounterValue, float64(total))
+	h := s.Fanout
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var cum uint64
+	for i, b := range h.Bounds {
+		if i < len(h.Counts) {
+			cum += h.Counts[i]
+		}
+		buckets[b.Seconds()] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(c.fan, h.Count, h.Sum.Seconds(), buckets)
+}

@@ -93,7 +93,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	if cfg.Metrics == nil {
-		cfg.Metrics = NewMetrics(nil)
+		cfg.Metrics = NewMetrics(Sources{})
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, history: NewHistory(cfg.HistoryLength), mux: http.NewServeMux()}
 	s.routes()

@@ -149,21 +149,29 @@ func TestUnwiredReadersAnswer503(t *testing.T) {
 
 func TestMetricsExposition(t *testing.T) {
 	age := 42 * time.Second
-	m := NewMetrics(func() time.Duration { return age })
-	m.ConnectionOpened()
-	m.ConnectionOpened()
-	m.ConnectionClosed("idle_timeout")
+	m := NewMetrics(Sources{
+		TemplateAge: func() time.Duration { return age },
+		SpoolBytes:  func() int64 { return 5 },
+		Stratum: func() StratumSnapshot {
+			return StratumSnapshot{
+				Connections: 3,
+				Closes:      map[string]uint64{"idle_timeout": 1, "slow_consumer": 2},
+				Fanout: HistogramSnapshot{
+					Bounds: []time.Duration{time.Millisecond, 10 * time.Millisecond},
+					Counts: []uint64{4, 1, 2}, Sum: 100 * time.Millisecond, Count: 7,
+				},
+			}
+		},
+	})
 	m.ShareAccepted(0.5)
 	m.ShareAccepted(2)
 	m.ShareRejected("duplicate")
 	m.ShareRejected("stale")
 	m.ShareRejected("stale")
-	m.SubmitLatency(3 * time.Millisecond)
-	m.JobFanout(20 * time.Millisecond)
+	m.RecordLatency(3 * time.Millisecond)
 	m.BlockCandidate(true)
 	m.BlockCandidate(false)
 	m.LedgerBatch(time.Millisecond, 17)
-	m.SpoolDepth(5)
 	s, err := New(Config{Metrics: m})
 	if err != nil {
 		t.Fatal(err)
@@ -173,23 +181,27 @@ func TestMetricsExposition(t *testing.T) {
 		t.Fatalf("status %d", code)
 	}
 	for _, want := range []string{
-		"lode_stratum_connections 1",
-		"lode_stratum_connections_total 2",
+		"lode_stratum_connections 3",
+		"lode_stratum_connections_total 6",
 		`lode_stratum_disconnects_total{reason="idle_timeout"} 1`,
+		`lode_stratum_disconnects_total{reason="slow_consumer"} 2`,
+		`lode_job_fanout_seconds_bucket{le="0.001"} 4`,
+		`lode_job_fanout_seconds_bucket{le="0.01"} 5`,
+		`lode_job_fanout_seconds_bucket{le="+Inf"} 7`,
+		"lode_job_fanout_seconds_sum 0.1",
 		"lode_shares_accepted_total 2",
 		"lode_shares_difficulty_sum 2.5",
 		`lode_shares_rejected_total{reason="duplicate"} 1`,
 		`lode_shares_rejected_total{reason="stale"} 2`,
-		"lode_submit_latency_seconds_count 1",
-		`lode_submit_latency_seconds_bucket{le="0.005"} 1`,
-		`lode_submit_latency_seconds_bucket{le="0.0025"} 0`,
-		"lode_job_fanout_seconds_count 1",
+		"lode_share_record_seconds_count 1",
+		`lode_share_record_seconds_bucket{le="0.005"} 1`,
+		`lode_share_record_seconds_bucket{le="0.0025"} 0`,
 		"lode_template_age_seconds 42",
 		`lode_block_candidates_total{result="accepted"} 1`,
 		`lode_block_candidates_total{result="rejected"} 1`,
 		"lode_ledger_batch_seconds_count 1",
 		"lode_ledger_batch_shares_sum 17",
-		"lode_ledger_spool_shares 5",
+		"lode_ledger_spool_bytes 5",
 		"go_goroutines",
 	} {
 		if !strings.Contains(body, want+"\n") && !strings.Contains(body, want+" ") {

@@ -27,8 +27,9 @@ func (d *daemon) run(ctx context.Context) error {
 	defer func() { _ = store.Client().Close() }()
 
 	w := &wiring{d: d, store: store}
-	w.metrics = api.NewMetrics(w.templateAge)
 	var comps []component
+	// The stratum role comes first: it provides the job source and the
+	// snapshots the metrics and the API read.
 	for _, build := range []func(context.Context) ([]component, error){
 		w.stratum, w.unlocker, w.payouts, w.api,
 	} {
@@ -49,6 +50,24 @@ type wiring struct {
 	// jobs is the current job source, set by the stratum role; nil in a
 	// process without it.
 	jobs jobSource
+	// sources feed the metrics at scrape time; the roles fill them in.
+	sources api.Sources
+	// checks are readiness checks the roles add (node reachable, ...).
+	checks []api.Check
+	// banner is the stratum server's ban control when it offers one.
+	banner api.Banner
+}
+
+// metricsFor returns the metrics, created on first use with the sources the
+// roles registered so far (the stratum role registers before anyone asks).
+func (w *wiring) metricsFor() *api.Metrics {
+	if w.metrics == nil {
+		if w.jobs != nil {
+			w.sources.TemplateAge = w.templateAge
+		}
+		w.metrics = api.NewMetrics(w.sources)
+	}
+	return w.metrics
 }
 
 // jobSource is what the API needs from the template manager: the newest
@@ -92,7 +111,7 @@ func (w *wiring) api(ctx context.Context) ([]component, error) {
 		return nil, nil
 	}
 	params := cfg.ChainParams()
-	checks := []api.Check{{Name: "redis", Run: w.store.Ping}}
+	checks := append([]api.Check{{Name: "redis", Run: w.store.Ping}}, w.checks...)
 	if w.jobs != nil {
 		maxAge := cfg.API.TemplateMaxAge
 		checks = append(checks, api.Check{Name: "template", Run: func(ctx context.Context) error {
@@ -124,7 +143,8 @@ func (w *wiring) api(ctx context.Context) ([]component, error) {
 			return nil
 		},
 		Checks:  checks,
-		Metrics: w.metrics,
+		Metrics: w.metricsFor(),
+		Banner:  w.banner,
 		Logger:  w.d.log.Named("api"),
 	}
 	w.apiReaders(&acfg)

@@ -55,8 +55,8 @@ type ActiveWorker struct {
 
 // ActiveWorkers lists the workers whose last accepted share is at or after
 // since, newest first. The ledger keeps no index of workers, so this scans
-// the worker statistics keys (SCAN, COUNT 1000) and reads each one's address
-// and last share in pipelines: O(workers seen in the statistics TTL). The
+// the worker statistics keys (SCAN, COUNT 1000) and reads each one's last share in
+// pipelines: O(workers seen in the statistics TTL). The
 // API caches the answer for a few seconds; a pool with very many workers
 // wants an index maintained by the ledger's statistics script instead.
 func (s *Store) ActiveWorkers(ctx context.Context, since time.Time) ([]ActiveWorker, error) {
@@ -71,7 +71,7 @@ func (s *Store) ActiveWorkers(ctx context.Context, since time.Time) ([]ActiveWor
 		if len(keys) > 0 {
 			cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 				for _, k := range keys {
-					p.HMGet(ctx, k, "address", "last")
+					p.HGet(ctx, k, "last")
 				}
 				return nil
 			})
@@ -79,13 +79,7 @@ func (s *Store) ActiveWorkers(ctx context.Context, since time.Time) ([]ActiveWor
 				return nil, fmt.Errorf("redisstore: read workers: %w", err)
 			}
 			for i, c := range cmds {
-				vals := c.(*redis.SliceCmd).Val()
-				if len(vals) != 2 {
-					continue
-				}
-				addr, _ := vals[0].(string)
-				lastS, _ := vals[1].(string)
-				ms, err := strconv.ParseInt(lastS, 10, 64)
+				ms, err := strconv.ParseInt(c.(*redis.StringCmd).Val(), 10, 64)
 				if err != nil {
 					continue // rejects only: never accepted a share
 				}
@@ -93,7 +87,10 @@ func (s *Store) ActiveWorkers(ctx context.Context, since time.Time) ([]ActiveWor
 				if last.Before(since) {
 					continue
 				}
-				out = append(out, ActiveWorker{Worker: strings.TrimPrefix(keys[i], prefix), Address: addr, LastShare: last})
+				worker := strings.TrimPrefix(keys[i], prefix)
+				// The username is "address" or "address.worker" (shares.Share).
+				addr, _, _ := strings.Cut(worker, ".")
+				out = append(out, ActiveWorker{Worker: worker, Address: addr, LastShare: last})
 			}
 		}
 		cursor = next
