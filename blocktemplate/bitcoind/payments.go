@@ -32,8 +32,8 @@ func rpcCode(err error) (btcjson.RPCErrorCode, bool) {
 	return 0, false
 }
 
-// GetTxOut returns the unspent output, or nil when it is spent (mempool
-// included) or unknown.
+// GetTxOut returns the unspent output, or nil when it is spent or unknown.
+// Core also reports outputs spent in its mempool as spent; btcd does not.
 func (c *Client) GetTxOut(ctx context.Context, op wire.OutPoint) (*payment.TxOut, error) {
 	res, err := callLane(ctx, c, laneMain, c.cfg.Timeout, "gettxout "+op.String(), func(rc *rpcclient.Client) (*btcjson.GetTxOutResult, error) {
 		return rc.GetTxOut(&op.Hash, op.Index, true)
@@ -56,7 +56,8 @@ func (c *Client) GetTxOut(ctx context.Context, op wire.OutPoint) (*payment.TxOut
 }
 
 // alreadyKnown reports a sendrawtransaction refusal that means the node
-// already has the transaction (btcd: -27 "transaction already exists";
+// already has the transaction (btcd: -26 "already have transaction in
+// mempool", -27 "transaction already exists";
 // Core: -27 "already in block chain" / "outputs already in utxo set",
 // "txn-already-in-mempool", "txn-already-known").
 func alreadyKnown(err error) bool {
@@ -65,7 +66,8 @@ func alreadyKnown(err error) bool {
 	}
 	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "txn-already-in-mempool") || strings.Contains(msg, "txn-already-known") ||
-		strings.Contains(msg, "already in block chain") || strings.Contains(msg, "already exists")
+		strings.Contains(msg, "already in block chain") || strings.Contains(msg, "already exists") ||
+		strings.Contains(msg, "already have transaction")
 }
 
 // SendRawTransaction broadcasts tx; a transaction the node already has is

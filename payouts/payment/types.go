@@ -219,7 +219,8 @@ type TxStatus struct {
 // Node is the Bitcoin node RPC subset the processor needs (btcd or Core).
 type Node interface {
 	// GetTxOut returns the unspent output, or nil (and no error) when it is
-	// spent or unknown. Mempool spends count as spent.
+	// spent or unknown. (Core counts mempool spends as spent, btcd does not;
+	// a conflicting payout is then refused at broadcast and stays pending.)
 	GetTxOut(ctx context.Context, op wire.OutPoint) (*TxOut, error)
 	// SendRawTransaction broadcasts tx. A transaction the node already has
 	// (mempool or chain) is not an error.
