@@ -1,5 +1,7 @@
 package redisstore
 
+import "strconv"
+
 // Keys of the share ledger (owner: shares/ledger through this file). The
 // schema is documented in docs/redis.md; keep the two in step.
 //
@@ -38,21 +40,19 @@ func (s *Store) statsAppliedKey(instance string) string {
 // poolStatsKey is a hash of pool-wide counters (never expires).
 func (s *Store) poolStatsKey() string { return s.key(statsTag, "pool") }
 
-// poolHashrateKey is a hash: unix minute → Σ difficulty of the pool.
-func (s *Store) poolHashrateKey() string { return s.key(statsTag, "poolhr") }
+// hashrateKey is the hashrate bucket of one unix minute: a hash of
+// Σ difficulty per "w:<worker>", "m:<address>" and "pool", expiring with
+// the longest hashrate window.
+func (s *Store) hashrateKey(minute int64) string {
+	return s.key(statsTag, "hr", strconv.FormatInt(minute, 10))
+}
 
 // workerKey is a hash of one worker's counters (full username).
 func (s *Store) workerKey(worker string) string { return s.key(statsTag, "worker", worker) }
 
-// workerHashrateKey is a hash: unix minute → Σ difficulty of one worker.
-func (s *Store) workerHashrateKey(worker string) string { return s.key(statsTag, "workerhr", worker) }
-
 // minerKey is a hash: worker name ("" for the bare address) → last share
 // time (unix ms) of one payout address.
 func (s *Store) minerKey(address string) string { return s.key(statsTag, "miner", address) }
-
-// minerHashrateKey is a hash: unix minute → Σ difficulty of one address.
-func (s *Store) minerHashrateKey(address string) string { return s.key(statsTag, "minerhr", address) }
 
 // recentKey is a capped list of the latest shares of one address, newest
 // first: "unixms|worker name|difficulty|hash difficulty".

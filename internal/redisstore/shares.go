@@ -25,8 +25,6 @@ const (
 	appliedTTL = 30 * 24 * time.Hour
 	// hashrateMinutes is the longest hashrate window (24 h) in buckets.
 	hashrateMinutes = 24 * 60
-	// pruneAt is the bucket count above which old buckets are deleted.
-	pruneAt = hashrateMinutes + 60
 	// recentShares is how many latest shares are kept per address.
 	recentShares = 50
 )
@@ -134,12 +132,15 @@ return {#entries, popped}
 // statsScript applies a list of statistics operations once per batch
 // sequence. KEYS[1] is the applied key, the others are the keys the
 // operations name by index. ARGV: batch seq, applied TTL seconds, then
-// groups of four: op, key index, field, value.
+// groups of four: op, key index, field, value ("lpush" is followed by value
+// more arguments, the elements).
 var statsScript = redis.NewScript(`
 local hwm = redis.call('GET', KEYS[1])
 if hwm and hwm >= ARGV[1] then return 0 end
-for i = 3, #ARGV, 4 do
+local i = 3
+while i <= #ARGV do
   local op, k, f, v = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]
+  i = i + 4
   if op == 'hincrby' then
     redis.call('HINCRBY', k, f, v)
   elseif op == 'hincrbyfloat' then
@@ -150,17 +151,13 @@ for i = 3, #ARGV, 4 do
   elseif op == 'hset' then
     redis.call('HSET', k, f, v)
   elseif op == 'lpush' then
-    redis.call('LPUSH', k, v)
+    -- v values follow; the list is capped at f entries.
+    local n = tonumber(v)
+    redis.call('LPUSH', k, unpack(ARGV, i, i + n - 1))
     redis.call('LTRIM', k, 0, tonumber(f) - 1)
+    i = i + n
   elseif op == 'expire' then
     redis.call('EXPIRE', k, v)
-  elseif op == 'prune' then
-    if redis.call('HLEN', k) > tonumber(v) then
-      local oldest = tonumber(f)
-      for _, m in ipairs(redis.call('HKEYS', k)) do
-        if tonumber(m) < oldest then redis.call('HDEL', k, m) end
-      end
-    end
   else
     return redis.error_reply('unknown stats op ' .. op)
   end
@@ -234,11 +231,12 @@ func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit str
 }
 
 // statsOps turns a batch into the statistics script's keys and arguments,
-// aggregating per worker, per address and per minute first.
+// aggregating per worker, per address and per minute first so the script
+// runs few commands (each costs about a microsecond inside Redis).
 func (s *Store) statsOps(b *ledger.Batch, seq string) ([]string, []any) {
 	keys := []string{s.statsAppliedKey(b.Instance)}
 	index := map[string]int{}
-	args := make([]any, 0, 2+8*len(b.Shares))
+	args := make([]any, 0, 2+24*len(b.Shares))
 	args = append(args, seq, int64(appliedTTL/time.Second))
 	ttl := int64(statsTTL / time.Second)
 	k := func(key string) int {
@@ -253,15 +251,22 @@ func (s *Store) statsOps(b *ledger.Batch, seq string) ([]string, []any) {
 	op := func(name, key, field string, value any) {
 		args = append(args, name, k(key), field, value)
 	}
+	expired := map[string]bool{}
+	expire := func(key string) {
+		if !expired[key] {
+			expired[key] = true
+			op("expire", key, "", ttl)
+		}
+	}
 
 	type bucket struct {
-		key    string
 		minute int64
+		field  string
 	}
 	hr := map[bucket]float64{}
 	var hrOrder []bucket
-	addHR := func(key string, minute int64, d float64) {
-		bk := bucket{key, minute}
+	addHR := func(minute int64, field string, d float64) {
+		bk := bucket{minute, field}
 		if _, ok := hr[bk]; !ok {
 			hrOrder = append(hrOrder, bk)
 		}
@@ -277,12 +282,10 @@ func (s *Store) statsOps(b *ledger.Batch, seq string) ([]string, []any) {
 	workers := map[string]*workerAgg{}
 	var workerOrder []string
 	var poolAccepted, poolLast int64
-	var newestMinute int64
 	for i := range b.Shares {
 		sh := &b.Shares[i].Share
 		ms := sh.Time.UnixMilli()
 		minute := sh.Time.Unix() / 60
-		newestMinute = max(newestMinute, minute)
 		w := workers[sh.Worker]
 		if w == nil {
 			w = &workerAgg{address: sh.Address, name: sh.WorkerName, best: -1}
@@ -294,58 +297,54 @@ func (s *Store) statsOps(b *ledger.Batch, seq string) ([]string, []any) {
 		w.best = max(w.best, sh.HashDifficulty)
 		poolAccepted++
 		poolLast = max(poolLast, ms)
-		addHR(s.workerHashrateKey(sh.Worker), minute, sh.Difficulty)
-		addHR(s.minerHashrateKey(sh.Address), minute, sh.Difficulty)
-		addHR(s.poolHashrateKey(), minute, sh.Difficulty)
+		addHR(minute, "w:"+sh.Worker, sh.Difficulty)
+		addHR(minute, "m:"+sh.Address, sh.Difficulty)
+		addHR(minute, "pool", sh.Difficulty)
 	}
-	addresses := map[string]bool{}
 	for _, name := range workerOrder {
 		w := workers[name]
 		wk := s.workerKey(name)
 		op("hincrby", wk, "accepted", w.accepted)
-		op("hmax", wk, "last", w.last)
+		// Batches are written in time order; a late spool replay may set
+		// an older "last" for a moment, which the next live batch fixes.
+		op("hset", wk, "last", w.last)
 		if w.best >= 0 {
 			op("hmax", wk, "best", strconv.FormatFloat(w.best, 'g', -1, 64))
 		}
-		op("hset", wk, "address", w.address)
-		op("expire", wk, "", ttl)
+		expire(wk)
 		mk := s.minerKey(w.address)
-		op("hmax", mk, w.name, w.last)
-		op("expire", mk, "", ttl)
-		addresses[w.address] = true
+		op("hset", mk, w.name, w.last)
 	}
-	// Recent shares: only the newest few of each address matter.
-	perAddr := map[string]int{}
-	var recent []int
+	// Recent shares: the newest few of each address, pushed oldest first so
+	// the newest ends at the head, in one LPUSH per address.
+	recent := map[string][]string{}
+	var recentOrder []string
 	for i := len(b.Shares) - 1; i >= 0; i-- {
 		sh := &b.Shares[i].Share
-		if perAddr[sh.Address] >= recentShares {
+		r := recent[sh.Address]
+		if len(r) >= recentShares {
 			continue
 		}
-		perAddr[sh.Address]++
-		recent = append(recent, i)
-	}
-	// LPUSH oldest first, so the newest share ends at the head.
-	for j := len(recent) - 1; j >= 0; j-- {
-		sh := &b.Shares[recent[j]].Share
-		args = append(args, "lpush", k(s.recentKey(sh.Address)), strconv.Itoa(recentShares),
-			strconv.FormatInt(sh.Time.UnixMilli(), 10)+"|"+sh.WorkerName+"|"+
-				strconv.FormatFloat(sh.Difficulty, 'g', -1, 64)+"|"+strconv.FormatFloat(sh.HashDifficulty, 'g', -1, 64))
-	}
-	for addr := range addresses {
-		op("expire", s.recentKey(addr), "", ttl)
-	}
-	for _, bk := range hrOrder {
-		op("hincrbyfloat", bk.key, strconv.FormatInt(bk.minute, 10), strconv.FormatFloat(hr[bk], 'f', -1, 64))
-	}
-	seenHR := map[string]bool{}
-	for _, bk := range hrOrder {
-		if seenHR[bk.key] {
-			continue
+		if r == nil {
+			recentOrder = append(recentOrder, sh.Address)
 		}
-		seenHR[bk.key] = true
-		op("prune", bk.key, strconv.FormatInt(newestMinute-hashrateMinutes, 10), pruneAt)
-		op("expire", bk.key, "", ttl)
+		recent[sh.Address] = append(r, strconv.FormatInt(sh.Time.UnixMilli(), 10)+"|"+sh.WorkerName+"|"+
+			strconv.FormatFloat(sh.Difficulty, 'g', -1, 64)+"|"+strconv.FormatFloat(sh.HashDifficulty, 'g', -1, 64))
+	}
+	for _, addr := range recentOrder {
+		r := recent[addr]
+		rk := s.recentKey(addr)
+		args = append(args, "lpush", k(rk), recentShares, len(r))
+		for j := len(r) - 1; j >= 0; j-- {
+			args = append(args, r[j])
+		}
+		expire(rk)
+		expire(s.minerKey(addr))
+	}
+	for _, bk := range hrOrder {
+		hk := s.hashrateKey(bk.minute)
+		op("hincrbyfloat", hk, bk.field, strconv.FormatFloat(hr[bk], 'f', -1, 64))
+		expire(hk)
 	}
 	if poolAccepted > 0 {
 		op("hincrby", s.poolStatsKey(), "accepted", poolAccepted)
@@ -361,10 +360,7 @@ func (s *Store) statsOps(b *ledger.Batch, seq string) ([]string, []any) {
 		if r.Reason != ledger.ReasonStale && r.Reason != "" {
 			op("hincrby", wk, "reject:"+r.Reason, r.Count)
 		}
-		if r.Address != "" {
-			op("hset", wk, "address", r.Address)
-		}
-		op("expire", wk, "", ttl)
+		expire(wk)
 		op("hincrby", s.poolStatsKey(), field, r.Count)
 	}
 	return keys, args
@@ -467,13 +463,14 @@ func (s *Store) RoundTotals(ctx context.Context) (map[string]string, string, err
 // WorkerStats reads one worker's statistics; hashrates are computed over
 // the minute buckets ending at now.
 func (s *Store) WorkerStats(ctx context.Context, worker string, now time.Time) (ledger.WorkerStats, error) {
-	var h, hr *redis.MapStringStringCmd
+	var h *redis.MapStringStringCmd
+	var hr []*redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		h = p.HGetAll(ctx, s.workerKey(worker))
-		hr = p.HGetAll(ctx, s.workerHashrateKey(worker))
+		hr = s.hashrateBuckets(ctx, p, "w:"+worker, now)
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return ledger.WorkerStats{}, fmt.Errorf("redisstore: read worker stats: %w", err)
 	}
 	m := h.Val()
@@ -485,7 +482,7 @@ func (s *Store) WorkerStats(ctx context.Context, worker string, now time.Time) (
 		st.LastShare = time.UnixMilli(ms)
 	}
 	st.BestDifficulty, _ = strconv.ParseFloat(m["best"], 64)
-	st.Hashrate10m, st.Hashrate1h, st.Hashrate24h = hashrates(hr.Val(), now)
+	st.Hashrate10m, st.Hashrate1h, st.Hashrate24h = hashrates(hr)
 	return st, nil
 }
 
@@ -506,15 +503,16 @@ type RecentShare struct {
 
 // MinerStats reads the statistics of one payout address.
 func (s *Store) MinerStats(ctx context.Context, address string, now time.Time) (MinerStats, error) {
-	var w, hr *redis.MapStringStringCmd
+	var w *redis.MapStringStringCmd
+	var hr []*redis.StringCmd
 	var rec *redis.StringSliceCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		w = p.HGetAll(ctx, s.minerKey(address))
-		hr = p.HGetAll(ctx, s.minerHashrateKey(address))
+		hr = s.hashrateBuckets(ctx, p, "m:"+address, now)
 		rec = p.LRange(ctx, s.recentKey(address), 0, -1)
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return MinerStats{}, fmt.Errorf("redisstore: read miner stats: %w", err)
 	}
 	ms := MinerStats{Workers: map[string]time.Time{}}
@@ -523,7 +521,7 @@ func (s *Store) MinerStats(ctx context.Context, address string, now time.Time) (
 			ms.Workers[name] = time.UnixMilli(t)
 		}
 	}
-	ms.Hashrate10m, ms.Hashrate1h, ms.Hashrate24h = hashrates(hr.Val(), now)
+	ms.Hashrate10m, ms.Hashrate1h, ms.Hashrate24h = hashrates(hr)
 	for _, r := range rec.Val() {
 		p := strings.Split(r, "|")
 		if len(p) != 4 {
@@ -546,13 +544,14 @@ type PoolStats struct {
 
 // PoolStats reads the pool-wide statistics.
 func (s *Store) PoolStats(ctx context.Context, now time.Time) (PoolStats, error) {
-	var h, hr *redis.MapStringStringCmd
+	var h *redis.MapStringStringCmd
+	var hr []*redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		h = p.HGetAll(ctx, s.poolStatsKey())
-		hr = p.HGetAll(ctx, s.poolHashrateKey())
+		hr = s.hashrateBuckets(ctx, p, "pool", now)
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return PoolStats{}, fmt.Errorf("redisstore: read pool stats: %w", err)
 	}
 	m := h.Val()
@@ -563,27 +562,29 @@ func (s *Store) PoolStats(ctx context.Context, now time.Time) (PoolStats, error)
 	if ms, err := strconv.ParseInt(m["last"], 10, 64); err == nil {
 		ps.LastShare = time.UnixMilli(ms)
 	}
-	ps.Hashrate10m, ps.Hashrate1h, ps.Hashrate24h = hashrates(hr.Val(), now)
+	ps.Hashrate10m, ps.Hashrate1h, ps.Hashrate24h = hashrates(hr)
 	return ps, nil
 }
 
-// hashrates sums minute buckets (unix minute → Σ difficulty) over the last
-// 10, 60 and 1440 minutes, the current minute included, and converts each
-// sum to hashes per second: Σdifficulty × 2^32 / seconds.
-func hashrates(buckets map[string]string, now time.Time) (h10, h60, h1440 float64) {
+// hashrateBuckets queues the reads of one field of the last 24 h of minute
+// buckets, the current minute first.
+func (s *Store) hashrateBuckets(ctx context.Context, p redis.Pipeliner, field string, now time.Time) []*redis.StringCmd {
 	cur := now.Unix() / 60
+	out := make([]*redis.StringCmd, hashrateMinutes)
+	for age := range out {
+		out[age] = p.HGet(ctx, s.hashrateKey(cur-int64(age)), field)
+	}
+	return out
+}
+
+// hashrates sums the buckets (index = age in minutes, the current minute
+// included) over 10, 60 and 1440 minutes and converts each sum to hashes
+// per second: Σdifficulty × 2^32 / seconds.
+func hashrates(buckets []*redis.StringCmd) (h10, h60, h1440 float64) {
 	var s10, s60, s1440 float64
-	for k, v := range buckets {
-		m, err := strconv.ParseInt(k, 10, 64)
+	for age, c := range buckets {
+		d, err := strconv.ParseFloat(c.Val(), 64)
 		if err != nil {
-			continue
-		}
-		d, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			continue
-		}
-		age := cur - m
-		if age < 0 || age >= hashrateMinutes {
 			continue
 		}
 		s1440 += d

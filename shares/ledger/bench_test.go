@@ -1,0 +1,138 @@
+package ledger_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/lode-pool/lode/internal/testenv"
+	"github.com/lode-pool/lode/shares"
+	"github.com/lode-pool/lode/shares/ledger"
+)
+
+// BenchmarkRecord measures group-commit throughput against a real
+// redis-server with appendfsync always (every acknowledged batch is on
+// disk): 64 concurrent submitters, 1000 workers over 200 addresses. It
+// reports shares/s, the Record latency (p50, p99) and shares per pipeline.
+func BenchmarkRecord(b *testing.B) {
+	srv := testenv.StartRedis(b)
+	store := &countingStore{Store: connect(b, srv.Addr)}
+	rec, err := ledger.New(ledger.Config{Logger: zap.NewNop()}, store)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec.SetNetworkDifficulty(1e6)
+	stop := run(b, rec)
+	var next atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		local := make([]time.Duration, 0, 1024)
+		for pb.Next() {
+			i := next.Add(1)
+			w := int(i % 1000)
+			s := shares.Share{Worker: "addr" + strconv.Itoa(w%200) + ".w" + strconv.Itoa(w), Address: "addr" + strconv.Itoa(w%200),
+				WorkerName: "w" + strconv.Itoa(w), Difficulty: 1024, HashDifficulty: 2048, Time: time.Now()}
+			t0 := time.Now()
+			if err := rec.Record(context.Background(), s); err != nil {
+				b.Error(err)
+				return
+			}
+			local = append(local, time.Since(t0))
+		}
+		mu.Lock()
+		lat = append(lat, local...)
+		mu.Unlock()
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	stop()
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "shares/s")
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+		b.ReportMetric(float64(len(lat))/float64(max(store.applies.Load(), 1)), "shares/pipeline")
+	}
+}
+
+// BenchmarkRedisMemory writes b.N shares straight through the store in
+// batches of 256 (no fsync: it measures memory, not durability) and reports
+// Redis used_memory at the end. Shares are difficulty 1024 from 1000 workers
+// over 200 addresses, 10 ms apart in share time (10 million shares span
+// 28 hours, so hashrate buckets are pruned), network difficulty 10^8, so the
+// window holds N = 2×10^8 difficulty. Run it with -benchtime 10000000x.
+func BenchmarkRedisMemory(b *testing.B) {
+	srv := testenv.StartRedis(b, "--appendonly", "no")
+	store := connect(b, srv.Addr)
+	limit, _ := ledger.DiffUnits(2e8)
+	units, _ := ledger.DiffUnits(1024)
+	ctx := context.Background()
+	t0 := time.Now().Add(-30 * time.Hour)
+	batch := &ledger.Batch{Instance: "mem"}
+	var seq uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	flush := func() {
+		seq++
+		batch.Seq = seq
+		if err := store.ApplyBatch(ctx, batch, limit); err != nil {
+			b.Fatal(err)
+		}
+		batch.Shares = batch.Shares[:0]
+	}
+	for i := 0; i < b.N; i++ {
+		w := i % 1000
+		seq++
+		batch.Shares = append(batch.Shares, ledger.Entry{Seq: seq, Units: units, Share: shares.Share{
+			Worker: "bc1qaddressaddressaddressaddress" + strconv.Itoa(w%200) + ".w" + strconv.Itoa(w),
+			Address: "bc1qaddressaddressaddressaddress" + strconv.Itoa(w%200), WorkerName: "w" + strconv.Itoa(w),
+			Difficulty: 1024, HashDifficulty: 2048, Time: t0.Add(time.Duration(i) * 10 * time.Millisecond)}})
+		if len(batch.Shares) == 256 {
+			flush()
+		}
+	}
+	if len(batch.Shares) > 0 {
+		flush()
+	}
+	b.StopTimer()
+	if cs, err := store.Client().Info(ctx, "commandstats").Result(); err == nil && os.Getenv("LODE_CMDSTATS") != "" {
+		fmt.Println(cs)
+	}
+	info, err := store.Client().Info(ctx, "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	used := infoField(info, "used_memory")
+	w, err := store.Window(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, _ := store.Client().DBSize(ctx).Result()
+	b.ReportMetric(used/1e6, "redis-MB")
+	b.ReportMetric(float64(len(w.Entries)), "window-entries")
+	b.ReportMetric(float64(keys), "keys")
+}
+
+func infoField(info, name string) float64 {
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	panic(fmt.Sprintf("INFO has no %s", name))
+}
