@@ -98,7 +98,7 @@ func BenchmarkRedisMemory(b *testing.B) {
 		w := i % 1000
 		seq++
 		batch.Shares = append(batch.Shares, ledger.Entry{Seq: seq, Units: units, Share: shares.Share{
-			Worker: "bc1qaddressaddressaddressaddress" + strconv.Itoa(w%200) + ".w" + strconv.Itoa(w),
+			Worker:  "bc1qaddressaddressaddressaddress" + strconv.Itoa(w%200) + ".w" + strconv.Itoa(w),
 			Address: "bc1qaddressaddressaddressaddress" + strconv.Itoa(w%200), WorkerName: "w" + strconv.Itoa(w),
 			Difficulty: 1024, HashDifficulty: 2048, Time: t0.Add(time.Duration(i) * 10 * time.Millisecond)}})
 		if len(batch.Shares) == 256 {
