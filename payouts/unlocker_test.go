@@ -366,3 +366,33 @@ func TestUnlockerConfigValidate(t *testing.T) {
 
 // fakeLedger only satisfies the interface for config validation.
 type fakeLedger struct{ payouts.Ledger }
+
+// TestUnlockerRun: Run steps on its own until the block is credited and
+// returns nil once its context ends.
+func TestUnlockerRun(t *testing.T) {
+	e := newEnv(t)
+	e.recordShares("A", 1.0)
+	b := e.mineFound()
+	e.btcd.Generate(2)
+	u, err := payouts.NewUnlocker(payouts.UnlockerConfig{Ledger: e.store, Chain: e.chain, PayoutScript: e.script,
+		Maturity: 3, Interval: 10 * time.Millisecond, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- u.Run(ctx) }()
+	for deadline := time.Now().Add(30 * time.Second); e.status(b.Hash) != payouts.StatusCredited; {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not credit the matured block")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run returned %v", err)
+	}
+	if got := e.balances(); !reflect.DeepEqual(got, map[string]int64{"A": 5_000_000_000}) {
+		t.Errorf("balances = %v", got)
+	}
+}
