@@ -221,30 +221,22 @@ func limbsDifficulty(h *[4]uint64) float64 {
 }
 
 // hashInto double-SHA256s the share: coinbase (from the midstate), merkle
-// branch fold, header. It returns the header and its hash (internal order).
+// branch fold, header, in one sha256x.Share call. It fills hdr (the header
+// and its padding) and the hash (internal order).
 func (w *Work) hashInto(hdr *[128]byte, hash *chainhash.Hash, en1, en2 []byte, version, ntime, nonce uint32) {
 	var head [maxHeadLen]byte
 	copy(head[:w.headLen], w.cb)
 	copy(head[w.slot:], en1)
 	copy(head[w.slot+len(en1):], en2)
-	var root sha256x.State
-	if w.headLen == len(w.cb) {
-		sha256x.Double(&root, &w.mid, head[:w.headLen])
-	} else {
-		root = w.mid
-		sha256x.Blocks(&root, head[:w.headLen])
-		sha256x.Double(&root, &root, w.cb[w.headLen:])
-	}
-	sha256x.MerkleFold(&root, w.branch)
-
 	*hdr = w.header
 	binary.LittleEndian.PutUint32(hdr[0:], version)
-	for i, word := range root {
-		binary.BigEndian.PutUint32(hdr[36+4*i:], word)
-	}
 	binary.LittleEndian.PutUint32(hdr[68:], ntime)
 	binary.LittleEndian.PutUint32(hdr[76:], nonce)
-	hashHeader(hdr, hash)
+	var h sha256x.State
+	sha256x.Share(&h, &w.mid, head[:w.headLen], w.cb[w.headLen:], w.branch, hdr)
+	for i, word := range h {
+		binary.BigEndian.PutUint32(hash[4*i:], word)
+	}
 }
 
 // hashHeader double-SHA256s an 80-byte header followed by its padding.

@@ -111,3 +111,44 @@ func Sum256d(data []byte) [32]byte {
 	Double(&s, &s, padded)
 	return s.Bytes()
 }
+
+// Share computes a Stratum share's header hash in one pass. The coinbase is
+// hashed from mid over head and then rest (together, the coinbase after the
+// midstate, SHA-256 padded; head must hold at least one whole block, rest
+// may be empty), hashed again to the coinbase txid, folded with the merkle
+// branch (32-byte hashes), and the resulting root is written into hdr at
+// bytes 36..68. hdr is the 80-byte header followed by its SHA-256 padding
+// (two blocks); its other fields must be set. out receives sha256d(header).
+// It reports false, doing nothing, when head has no whole block.
+func Share(out, mid *State, head, rest, branch []byte, hdr *[128]byte) bool {
+	head = head[:len(head)&^(BlockSize-1)]
+	rest = rest[:len(rest)&^(BlockSize-1)]
+	branch = branch[:len(branch)&^31]
+	if len(head) == 0 {
+		return false
+	}
+	if useSHANI {
+		shareSHANI(out, mid, head, rest, branch, hdr)
+		return true
+	}
+	shareGeneric(out, mid, head, rest, branch, hdr)
+	return true
+}
+
+func shareGeneric(out, mid *State, head, rest, branch []byte, hdr *[128]byte) {
+	s := *mid
+	blocksGeneric(&s, head)
+	doubleOrSecond(&s, rest)
+	merkleFoldGeneric(&s, branch)
+	for i, w := range s {
+		binary.BigEndian.PutUint32(hdr[36+4*i:], w)
+	}
+	doubleGeneric(out, &IV, hdr[:])
+}
+
+// doubleOrSecond finishes the first hash over rest (possibly empty) and
+// hashes the digest again.
+func doubleOrSecond(s *State, rest []byte) {
+	blocksGeneric(s, rest)
+	*s = secondGeneric(s)
+}

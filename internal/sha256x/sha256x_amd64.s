@@ -229,6 +229,98 @@ foldloop:
 folddone:
 	RET
 
+// func shareSHANI(out *State, mid *State, head []byte, rest []byte, branch []byte, hdr *[128]byte)
+// The whole share hash in one call (see Share in sha256x.go): the coinbase
+// from mid over head then rest (both whole padded blocks, head non-empty),
+// SHA-256 again, the merkle fold over branch, the root written into hdr at
+// byte 36 (big-endian words, i.e. digest bytes), then sha256d over hdr's two
+// blocks. out receives the header hash words.
+TEXT ·shareSHANI(SB), NOSPLIT, $0-96
+	MOVQ  mid+8(FP), DI
+	MOVOU (DI), X1
+	MOVOU 16(DI), X2
+	TOSHANI
+	MOVOU bswap<>(SB), X10
+	LEAQ  k256<>(SB), R8
+	LEAQ  padwk<>(SB), R9
+
+	MOVQ head_base+16(FP), SI
+	MOVQ head_len+24(FP), DX
+	SHRQ $6, DX
+
+shareheadloop:
+	LOADMSG(SI)
+	COMPRESS
+	ADDQ $64, SI
+	DECQ DX
+	JNZ  shareheadloop
+
+	MOVQ rest_base+40(FP), SI
+	MOVQ rest_len+48(FP), DX
+	SHRQ $6, DX
+	JZ   sharerestdone
+
+sharerestloop:
+	LOADMSG(SI)
+	COMPRESS
+	ADDQ $64, SI
+	DECQ DX
+	JNZ  sharerestloop
+
+sharerestdone:
+	SECOND
+	TOWORDS
+	MOVO X1, X11
+	MOVO X2, X12
+
+	MOVQ branch_base+64(FP), SI
+	MOVQ branch_len+72(FP), DX
+	SHRQ $5, DX
+	JZ   sharefolddone
+
+sharefoldloop:
+	MOVO   X11, X3
+	MOVO   X12, X4
+	MOVOU  (SI), X5
+	PSHUFB X10, X5
+	MOVOU  16(SI), X6
+	PSHUFB X10, X6
+	MOVOU  ivabef<>(SB), X1
+	MOVOU  ivcdgh<>(SB), X2
+	COMPRESS
+	COMPRESSPAD64
+	SECOND
+	TOWORDS
+	MOVO   X1, X11
+	MOVO   X2, X12
+	ADDQ   $32, SI
+	DECQ   DX
+	JNZ    sharefoldloop
+
+sharefolddone:
+	// Root words → digest bytes in the header.
+	MOVQ   hdr+88(FP), DI
+	MOVO   X11, X3
+	PSHUFB X10, X3
+	MOVOU  X3, 36(DI)
+	MOVO   X12, X4
+	PSHUFB X10, X4
+	MOVOU  X4, 52(DI)
+
+	MOVOU ivabef<>(SB), X1
+	MOVOU ivcdgh<>(SB), X2
+	LOADMSG(DI)
+	COMPRESS
+	ADDQ  $64, DI
+	LOADMSG(DI)
+	COMPRESS
+	SECOND
+	TOWORDS
+	MOVQ  out+0(FP), DI
+	MOVOU X1, (DI)
+	MOVOU X2, 16(DI)
+	RET
+
 // func cpuidSHANI() bool
 // Reports SHA (leaf 7 EBX bit 29), SSSE3 (leaf 1 ECX bit 9) and SSE4.1 (leaf 1 ECX bit 19).
 TEXT ·cpuidSHANI(SB), NOSPLIT, $0-1

@@ -178,3 +178,71 @@ func BenchmarkStdlibSum256(b *testing.B) {
 		buf[0] = h[0]
 	}
 }
+
+// TestShare checks the fused share hash against crypto/sha256 for random
+// coinbase splits, branch lengths and headers, on every implementation.
+func TestShare(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	type shareFn func(out, mid *State, head, rest, branch []byte, hdr *[128]byte)
+	fns := map[string]shareFn{"generic": shareGeneric}
+	if useSHANI {
+		fns["shani"] = shareSHANI
+	}
+	for name, fn := range fns {
+		t.Run(name, func(t *testing.T) {
+			for iter := 0; iter < 300; iter++ {
+				cb := make([]byte, 1+rng.IntN(400))
+				for i := range cb {
+					cb[i] = byte(rng.Uint32())
+				}
+				branch := make([]byte, 32*rng.IntN(14))
+				for i := range branch {
+					branch[i] = byte(rng.Uint32())
+				}
+				var hdr [128]byte
+				for i := 0; i < 80; i++ {
+					hdr[i] = byte(rng.Uint32())
+				}
+				if _, ok := Pad(hdr[:], 80, 80); !ok {
+					t.Fatal("pad header")
+				}
+				// Reference.
+				root := refSum256d(cb)
+				for i := 0; i < len(branch); i += 32 {
+					root = refSum256d(append(root[:], branch[i:i+32]...))
+				}
+				want := hdr
+				copy(want[36:68], root[:])
+				wantHash := refSum256d(want[:80])
+
+				// Midstate over a random number of whole leading blocks,
+				// head of one or two blocks, rest the remainder.
+				full := (len(cb) / 64) * 64
+				midBlocks := rng.IntN(full/64 + 1)
+				mid := IV
+				Blocks(&mid, cb[:64*midBlocks])
+				tail := cb[64*midBlocks:]
+				padded := make([]byte, PaddedLen(len(tail)))
+				copy(padded, tail)
+				if _, ok := Pad(padded, len(tail), uint64(len(cb))); !ok {
+					t.Fatal("pad")
+				}
+				headLen := 64 * (1 + rng.IntN(len(padded)/64))
+				var out State
+				got := hdr
+				fn(&out, &mid, padded[:headLen], padded[headLen:], branch, &got)
+				if got != want {
+					t.Fatalf("iter %d: header root %x want %x", iter, got[36:68], want[36:68])
+				}
+				if out.Bytes() != wantHash {
+					t.Fatalf("iter %d: hash %x want %x", iter, out.Bytes(), wantHash)
+				}
+			}
+		})
+	}
+	var out State
+	var hdr [128]byte
+	if Share(&out, &IV, make([]byte, 63), nil, nil, &hdr) {
+		t.Fatal("Share accepted a head without a whole block")
+	}
+}
