@@ -85,6 +85,10 @@ type Config struct {
 	MaxConnectionsPerIP int           // default 0 = unlimited
 	MaxProtocolErrors   int           // malformed messages tolerated before close (default 3)
 	ReconnectWait       int           // seconds sent in client.reconnect on shutdown (default 0)
+	// WriteBuffer sets SO_SNDBUF on accepted connections (0 = the OS
+	// default). A small value bounds kernel memory per connection and makes
+	// a stalled miner reach the MaxPending limit sooner.
+	WriteBuffer int
 
 	Vardiff Vardiff
 	Ban     Ban

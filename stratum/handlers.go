@@ -318,7 +318,8 @@ func (s *Session) submit(req *message.Request, now time.Time) (int, error, time.
 			}
 		}
 	}
-	res, err := s.shares.Submit(&sub)
+	var res shares.Result
+	err = s.shares.Submit(&sub, &res)
 	var cand shares.Candidate
 	if err == nil && res.Block {
 		cand = s.shares.Candidate(&res)

@@ -298,3 +298,5 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

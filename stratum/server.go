@@ -252,6 +252,15 @@ func (s *Server) admit(conn net.Conn, port *Port) {
 		}
 		return
 	}
+	if s.cfg.WriteBuffer > 0 {
+		raw := conn
+		if tc, ok := conn.(*tls.Conn); ok {
+			raw = tc.NetConn()
+		}
+		if tcp, ok := raw.(*net.TCPConn); ok {
+			_ = tcp.SetWriteBuffer(s.cfg.WriteBuffer)
+		}
+	}
 	sess := newSession(s, conn, port, ip, now)
 	s.sessions[sess] = struct{}{}
 	s.perIP[ip]++
