@@ -307,13 +307,21 @@ type BlockInfo struct {
 
 // GetBlockInfo returns the height and confirmations of a block, and whether
 // it is in the main chain (checked with getblockhash at its height, since
-// btcd and Core report side-chain confirmations differently).
+// btcd and Core report side-chain blocks differently: Core gives -1
+// confirmations, btcd refuses verbose getblock, in which case the height is
+// found from the block's nearest main-chain ancestor and Confirmations is
+// -1 as Core would say).
 func (c *Client) GetBlockInfo(ctx context.Context, hash chainhash.Hash) (BlockInfo, error) {
-	res, err := callLane(ctx, c, laneMain, c.cfg.Timeout, "getblock", func(rc *rpcclient.Client) (*btcjson.GetBlockVerboseResult, error) {
-		return rc.GetBlockVerbose(&hash)
-	})
+	res, err := c.getBlockVerbose(ctx, hash)
+	if isNotInMainChain(err) {
+		height, err := c.sideChainHeight(ctx, hash)
+		if err != nil {
+			return BlockInfo{}, err
+		}
+		return BlockInfo{Hash: hash, Height: height, Confirmations: -1}, nil
+	}
 	if err != nil {
-		return BlockInfo{}, mapNotFound(err)
+		return BlockInfo{}, err
 	}
 	info := BlockInfo{Hash: hash, Height: res.Height, Confirmations: res.Confirmations}
 	if res.Confirmations > 0 {
@@ -324,6 +332,45 @@ func (c *Client) GetBlockInfo(ctx context.Context, hash chainhash.Hash) (BlockIn
 		info.InMainChain = err == nil && main == hash
 	}
 	return info, nil
+}
+
+func (c *Client) getBlockVerbose(ctx context.Context, hash chainhash.Hash) (*btcjson.GetBlockVerboseResult, error) {
+	res, err := callLane(ctx, c, laneMain, c.cfg.Timeout, "getblock", func(rc *rpcclient.Client) (*btcjson.GetBlockVerboseResult, error) {
+		return rc.GetBlockVerbose(&hash)
+	})
+	return res, mapNotFound(err)
+}
+
+// maxSideChainWalk bounds the walk back to the main chain.
+const maxSideChainWalk = 1000
+
+// sideChainHeight finds a side-chain block's height by walking its headers
+// back to a main-chain ancestor.
+func (c *Client) sideChainHeight(ctx context.Context, hash chainhash.Hash) (int64, error) {
+	cur := hash
+	for steps := int64(0); steps < maxSideChainWalk; steps++ {
+		hdr, err := callLane(ctx, c, laneMain, c.cfg.Timeout, "getblockheader", func(rc *rpcclient.Client) (*wire.BlockHeader, error) {
+			return rc.GetBlockHeader(&cur)
+		})
+		if err != nil {
+			return 0, mapNotFound(err)
+		}
+		cur = hdr.PrevBlock
+		res, err := c.getBlockVerbose(ctx, cur)
+		if isNotInMainChain(err) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		return res.Height + steps + 1, nil
+	}
+	return 0, fmt.Errorf("block %s: no main-chain ancestor within %d blocks", hash, maxSideChainWalk)
+}
+
+// isNotInMainChain recognises btcd's refusal to describe a side-chain block.
+func isNotInMainChain(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "not in the main chain")
 }
 
 // SubmitBlock sends a block. reason is "" when the node accepted it,

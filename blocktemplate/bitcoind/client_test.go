@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"math/big"
 	"os"
@@ -372,5 +373,34 @@ func TestSubmitBlockRejections(t *testing.T) {
 	tip, _ := c.GetBestBlockHash(ctx)
 	if tip != tpl.PrevHash {
 		t.Errorf("tip moved to %s", tip)
+	}
+}
+
+// TestBlockInfoOrphan: a block taken out of the main chain (invalidateblock,
+// then a competing block at its height) reports InMainChain=false.
+func TestBlockInfoOrphan(t *testing.T) {
+	node := testenv.StartBtcd(t)
+	c := newClient(t, node)
+	ctx := testCtx(t)
+	node.Generate(2)
+	orphan := *node.Generate(1)[0]
+	info, err := c.GetBlockInfo(ctx, orphan)
+	if err != nil || !info.InMainChain || info.Height != 3 || info.Confirmations != 1 {
+		t.Fatalf("before reorg: %+v %v", info, err)
+	}
+	param, _ := json.Marshal(orphan.String())
+	if _, err := node.Client().RawRequest("invalidateblock", []json.RawMessage{param}); err != nil {
+		t.Fatalf("invalidateblock: %v", err)
+	}
+	winner := *node.Generate(2)[0]
+	if h, err := c.GetBlockHash(ctx, 3); err != nil || h != winner {
+		t.Fatalf("height 3 is %s (%v), want %s", h, err, winner)
+	}
+	info, err = c.GetBlockInfo(ctx, orphan)
+	if err != nil {
+		t.Fatalf("orphan info: %v", err)
+	}
+	if info.InMainChain || info.Height != 3 || info.Confirmations != -1 {
+		t.Errorf("orphan: %+v", info)
 	}
 }

@@ -221,7 +221,11 @@ func TestManagerKeepsLastJobOnFailure(t *testing.T) {
 	tip := node.Generate(1)[0]
 	// The poll sees the block, the fetch fails and is retried with backoff.
 	before := src.calls.Load()
+	deadline := time.Now().Add(30 * time.Second)
 	for src.calls.Load() < before+3 {
+		if time.Now().After(deadline) {
+			t.Fatal("no retries after the node failed")
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	if m.Current() != first {
