@@ -1,0 +1,401 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+
+	"github.com/lode-pool/lode/blocktemplate/bitcoind"
+	"github.com/lode-pool/lode/internal/redisstore"
+	"github.com/lode-pool/lode/payouts/payment"
+)
+
+func init() {
+	register("payouts", "payouts: list | show <id> | run [--dry-run] | broadcast <signed.psbt> | threshold <address> <sats>", runPayouts)
+}
+
+const payoutsUsage = `usage: lodectl payouts <subcommand> [flags] [arguments]
+  list                          recent payouts (stuck ones flagged) and totals
+  show <id>                     one payout: state, txid, outputs, fee (-psbt-out FILE saves a cold PSBT)
+  run [-dry-run]                pay balances that reached their threshold now (dry: what would be paid, with the fee)
+  broadcast <signed.psbt>       finalize a signed PSBT of a cold payout, broadcast it, record it
+  threshold <address> <sats>    set an address's payout threshold (0 removes the override)
+Run "lodectl payouts <subcommand> -h" for the flags.`
+
+func runPayouts(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(stderr, payoutsUsage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	switch args[0] {
+	case "list":
+		return payoutsList(args[1:], stdout, stderr)
+	case "show":
+		return payoutsShow(args[1:], stdout, stderr)
+	case "run":
+		return payoutsRun(args[1:], stdout, stderr)
+	case "broadcast":
+		return payoutsBroadcast(args[1:], stdout, stderr)
+	case "threshold":
+		return payoutsThreshold(args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "lodectl payouts: unknown subcommand %q\n%s\n", args[0], payoutsUsage)
+	return 2
+}
+
+// nodeFlags say how to reach the node and how the processor is configured;
+// they mirror the daemon's node and payouts configuration.
+type nodeFlags struct {
+	network, rpcURL, rpcUser, rpcPasswordEnv, rpcCookie string
+	poolAddress, signing, keyEnv, keyFile, feePayer     string
+	threshold                                           int64
+	maxOutputs, confTarget                              int
+	feeFloor, feeCap                                    int64 // sat/vB
+	stuckAfter                                          time.Duration
+}
+
+func addNodeFlags(fs *flag.FlagSet) *nodeFlags {
+	n := &nodeFlags{}
+	fs.StringVar(&n.network, "network", "mainnet", "mainnet, testnet3, signet, regtest or simnet")
+	fs.StringVar(&n.rpcURL, "rpc", "http://127.0.0.1:8332", "node RPC URL")
+	fs.StringVar(&n.rpcUser, "rpc-user", "", "node RPC user")
+	fs.StringVar(&n.rpcPasswordEnv, "rpc-password-env", "LODE_RPC_PASSWORD", "environment variable holding the RPC password")
+	fs.StringVar(&n.rpcCookie, "rpc-cookie", "", "Bitcoin Core cookie file (instead of user/password)")
+	fs.StringVar(&n.poolAddress, "pool-address", "", "the pool's payout address (coinbase and change); required")
+	fs.StringVar(&n.signing, "signing", "cold", "hot (sign with the key) or cold (write PSBTs)")
+	fs.StringVar(&n.keyEnv, "key-env", "", "hot signing: environment variable holding the WIF key")
+	fs.StringVar(&n.keyFile, "key-file", "", "hot signing: file holding the WIF key")
+	fs.StringVar(&n.feePayer, "fee-payer", "pool", "pool (fee account pays) or miners (pro rata)")
+	fs.Int64Var(&n.threshold, "threshold", payment.DefaultThreshold, "default payout threshold, satoshis")
+	fs.IntVar(&n.maxOutputs, "max-outputs", payment.DefaultMaxOutputs, "outputs per transaction")
+	fs.IntVar(&n.confTarget, "conf-target", payment.DefaultConfTarget, "fee estimate target, blocks")
+	fs.Int64Var(&n.feeFloor, "fee-floor", payment.DefaultFeeRateFloor/1000, "lowest fee rate, sat/vB")
+	fs.Int64Var(&n.feeCap, "fee-cap", payment.DefaultFeeRateCap/1000, "highest fee rate, sat/vB")
+	fs.DurationVar(&n.stuckAfter, "stuck-after", payment.DefaultStuckAfter, "flag payouts unconfirmed this long")
+	return n
+}
+
+func networkParams(name string) (*chaincfg.Params, error) {
+	for _, p := range []*chaincfg.Params{&chaincfg.MainNetParams, &chaincfg.TestNet3Params, &chaincfg.SigNetParams,
+		&chaincfg.RegressionNetParams, &chaincfg.SimNetParams} {
+		if p.Name == name || (name == "regtest" && p == &chaincfg.RegressionNetParams) || (name == "testnet" && p == &chaincfg.TestNet3Params) {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown network %q", name)
+}
+
+// processor builds the processor the daemon would run, from the flags.
+// Cold mode (and dry runs) need no key.
+func (n *nodeFlags) processor(s *redisstore.Store, forceCold bool) (*payment.Processor, func(), error) {
+	params, err := networkParams(n.network)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := payment.Config{
+		Params: params, PoolAddress: n.poolAddress, Mode: payment.Mode(n.signing),
+		Threshold: n.threshold, MaxOutputs: n.maxOutputs, ConfTarget: n.confTarget,
+		FeeRateFloor: n.feeFloor * 1000, FeeRateCap: n.feeCap * 1000, FeePayer: payment.FeePayer(n.feePayer),
+		StuckAfter: n.stuckAfter,
+	}
+	if forceCold {
+		cfg.Mode = payment.ModeCold
+	}
+	if cfg.Mode == payment.ModeHot {
+		key, err := payment.LoadKey(payment.KeySource{Env: n.keyEnv, File: n.keyFile}, params, os.Getenv, os.ReadFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Key = key
+	}
+	node, err := bitcoind.New(bitcoind.Config{URL: n.rpcURL, User: n.rpcUser, Password: os.Getenv(n.rpcPasswordEnv),
+		CookieFile: n.rpcCookie}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := payment.New(cfg, s, node)
+	if err != nil {
+		node.Close()
+		return nil, nil, err
+	}
+	return p, node.Close, nil
+}
+
+// payoutsCommand parses the Redis flags (plus extra ones), connects and runs
+// body; exit codes as accountingRun: 2 usage, 1 failure.
+func payoutsCommand(name string, args []string, stdout, stderr io.Writer, nargs int, usage string,
+	extra func(fs *flag.FlagSet), body func(ctx context.Context, s *redisstore.Store, args []string) error) int {
+	fs, f := newAccountingFlags("payouts "+name, stderr)
+	if extra != nil {
+		extra(fs)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: lodectl payouts %s [flags]%s\n", name, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != nargs {
+		fs.Usage()
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	s, err := f.open(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "lodectl payouts %s: %v\n", name, err)
+		return 1
+	}
+	defer s.Client().Close()
+	if err := body(ctx, s, fs.Args()); err != nil {
+		fmt.Fprintf(stderr, "lodectl payouts %s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+func payoutsList(args []string, stdout, stderr io.Writer) int {
+	var limit int
+	return payoutsCommand("list", args, stdout, stderr, 0, "", func(fs *flag.FlagSet) {
+		fs.IntVar(&limit, "limit", 50, "show this many recent payouts")
+	}, func(ctx context.Context, s *redisstore.Store, _ []string) error {
+		list, err := s.Payouts(ctx, limit)
+		if err != nil {
+			return err
+		}
+		tot, err := s.Totals(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSTATE\tCREATED\tOUTPUTS\tPAID BTC\tFEE SAT\tCONF\tTXID\tNOTE")
+		stuck := 0
+		for _, p := range list {
+			state := string(p.State)
+			if p.State == payment.StateStuck {
+				state = "STUCK"
+				stuck++
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", p.ID, state, p.Created.UTC().Format(time.DateTime),
+				len(p.Outputs), btc(p.Paid()), p.Fee, p.Confirmations, orDash(p.TxID), p.LastError)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "total: %d payouts, %s BTC paid, %d sat fees\n", tot.Payouts, btc(tot.Paid), tot.Fees)
+		if stuck > 0 {
+			fmt.Fprintf(stdout, "%d payout(s) STUCK: see docs/payouts.md, \"Recovering a stuck payout\"\n", stuck)
+		}
+		return nil
+	})
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func payoutsShow(args []string, stdout, stderr io.Writer) int {
+	var psbtOut string
+	return payoutsCommand("show", args, stdout, stderr, 1, " <id>", func(fs *flag.FlagSet) {
+		fs.StringVar(&psbtOut, "psbt-out", "", "write the unsigned PSBT (base64) of a cold payout to this file")
+	}, func(ctx context.Context, s *redisstore.Store, args []string) error {
+		id, err := strconv.ParseInt(args[0], 10, 64)
+		if err != nil {
+			return fmt.Errorf("payout id %q is not a number", args[0])
+		}
+		p, err := s.Payout(ctx, id)
+		if err != nil {
+			return err
+		}
+		printPayout(stdout, p)
+		if psbtOut != "" {
+			if p.PSBT == "" {
+				return fmt.Errorf("payout %d has no PSBT (hot signed)", id)
+			}
+			if err := os.WriteFile(psbtOut, []byte(p.PSBT+"\n"), 0o600); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "psbt written to %s\n", psbtOut)
+		}
+		return nil
+	})
+}
+
+func printPayout(w io.Writer, p *payment.Payout) {
+	fmt.Fprintf(w, "payout %d: %s\n", p.ID, p.State)
+	fmt.Fprintf(w, "  created     %s\n", p.Created.UTC().Format(time.RFC3339))
+	if !p.BroadcastAt.IsZero() {
+		fmt.Fprintf(w, "  broadcast   %s\n", p.BroadcastAt.UTC().Format(time.RFC3339))
+	}
+	if !p.ConfirmedAt.IsZero() {
+		fmt.Fprintf(w, "  confirmed   %s (%d confirmations, block %s)\n", p.ConfirmedAt.UTC().Format(time.RFC3339), p.Confirmations, p.BlockHash)
+	}
+	fmt.Fprintf(w, "  txid        %s\n", orDash(p.TxID))
+	fmt.Fprintf(w, "  unsigned id %s\n", p.UnsignedTxID)
+	fmt.Fprintf(w, "  fee         %d sat at %d sat/kvB, paid by %s (fee account debit %d)\n", p.Fee, p.FeeRate, p.FeePayer, p.FeeAccountDebit)
+	if p.ChangeVout >= 0 {
+		fmt.Fprintf(w, "  change      %s BTC (output %d)\n", btc(p.ChangeValue), p.ChangeVout)
+	}
+	if p.LastError != "" {
+		fmt.Fprintf(w, "  last error  %s\n", p.LastError)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ADDRESS\tDEBIT BTC\tPAID BTC")
+	for _, o := range p.Outputs {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", o.Address, btc(o.Debit), btc(o.Amount))
+	}
+	fmt.Fprintln(tw, "  INPUT\tBTC\t")
+	for _, in := range p.Inputs {
+		fmt.Fprintf(tw, "  %s\t%s\t\n", in.OutPoint, btc(in.Value))
+	}
+	tw.Flush()
+}
+
+func payoutsRun(args []string, stdout, stderr io.Writer) int {
+	var n *nodeFlags
+	var dry bool
+	var psbtDir string
+	return payoutsCommand("run", args, stdout, stderr, 0, "", func(fs *flag.FlagSet) {
+		n = addNodeFlags(fs)
+		fs.BoolVar(&dry, "dry-run", false, "show what would be paid and the fees; change nothing")
+		fs.StringVar(&psbtDir, "psbt-dir", "", "cold signing: also write each new PSBT to DIR/payout-<id>.psbt")
+	}, func(ctx context.Context, s *redisstore.Store, _ []string) error {
+		p, closeNode, err := n.processor(s, dry)
+		if err != nil {
+			return err
+		}
+		defer closeNode()
+		res, runErr := p.RunOnce(ctx, dry)
+		if res == nil {
+			return runErr
+		}
+		printResult(stdout, res)
+		if psbtDir != "" && !dry {
+			for _, po := range res.Payouts {
+				if po.PSBT == "" {
+					continue
+				}
+				path := filepath.Join(psbtDir, fmt.Sprintf("payout-%d.psbt", po.ID))
+				if err := os.WriteFile(path, []byte(po.PSBT+"\n"), 0o600); err != nil {
+					return errors.Join(runErr, err)
+				}
+				fmt.Fprintf(stdout, "psbt for payout %d written to %s\n", po.ID, path)
+			}
+		}
+		return runErr
+	})
+}
+
+func printResult(w io.Writer, res *payment.Result) {
+	verb := "paid"
+	if res.DryRun {
+		verb = "would pay"
+	}
+	fmt.Fprintf(w, "fee rate %d sat/kvB (%s)\n", res.FeeRate, res.FeeRateSource)
+	for _, r := range res.Resolved {
+		fmt.Fprintf(w, "earlier payout %d is now %s (%s)\n", r.ID, r.State, orDash(r.TxID))
+	}
+	for _, po := range res.Payouts {
+		id := "-"
+		if po.ID > 0 {
+			id = strconv.FormatInt(po.ID, 10)
+		}
+		fmt.Fprintf(w, "payout %s %s %s BTC to %d addresses, fee %d sat (%s pays), %d inputs, state %s, txid %s\n",
+			id, verb, btc(po.Paid()), len(po.Outputs), po.Fee, po.FeePayer, len(po.Inputs), orDash(string(po.State)), orDash(po.TxID))
+		for _, o := range po.Outputs {
+			fmt.Fprintf(w, "    %s %s BTC\n", o.Address, btc(o.Amount))
+		}
+	}
+	for _, sk := range res.Skipped {
+		fmt.Fprintf(w, "skipped %s (balance %s BTC): %s\n", sk.Address, btc(sk.Balance), sk.Reason)
+	}
+	for _, f := range res.Failed {
+		fmt.Fprintf(w, "NOT PAID (balances intact) %s: %v\n", strings.Join(f.Addresses, " "), f.Err)
+	}
+	for _, u := range res.UnusableUTXOs {
+		fmt.Fprintf(w, "unusable pool utxo %s\n", u)
+	}
+	if !res.DryRun {
+		fmt.Fprintf(w, "%d payout(s) open, %d stuck\n", res.Open, res.Stuck)
+	}
+}
+
+func payoutsBroadcast(args []string, stdout, stderr io.Writer) int {
+	var n *nodeFlags
+	return payoutsCommand("broadcast", args, stdout, stderr, 1, " <signed.psbt>", func(fs *flag.FlagSet) {
+		n = addNodeFlags(fs)
+	}, func(ctx context.Context, s *redisstore.Store, args []string) error {
+		f, err := os.Open(args[0])
+		if err != nil {
+			return err
+		}
+		packet, err := payment.ReadPSBT(f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		p, closeNode, err := n.processor(s, true)
+		if err != nil {
+			return err
+		}
+		defer closeNode()
+		po, err := p.BroadcastPSBT(ctx, packet)
+		if po != nil {
+			fmt.Fprintf(stdout, "payout %d: %s, txid %s\n", po.ID, po.State, po.TxID)
+		}
+		return err
+	})
+}
+
+func payoutsThreshold(args []string, stdout, stderr io.Writer) int {
+	var network string
+	return payoutsCommand("threshold", args, stdout, stderr, 2, " <address> <sats>", func(fs *flag.FlagSet) {
+		fs.StringVar(&network, "network", "mainnet", "network the address must belong to")
+	}, func(ctx context.Context, s *redisstore.Store, args []string) error {
+		params, err := networkParams(network)
+		if err != nil {
+			return err
+		}
+		a, err := btcutil.DecodeAddress(args[0], params)
+		if err != nil || !a.IsForNet(params) {
+			return fmt.Errorf("%q is not a %s address", args[0], params.Name)
+		}
+		sats, err := strconv.ParseInt(args[1], 10, 64)
+		if err != nil || sats < 0 {
+			return fmt.Errorf("threshold %q: want satoshis ≥ 0", args[1])
+		}
+		if sats > 0 && sats < payment.MinThreshold {
+			return fmt.Errorf("threshold %d sat is below the minimum %d", sats, payment.MinThreshold)
+		}
+		if err := s.SetThreshold(ctx, args[0], sats); err != nil {
+			return err
+		}
+		if sats == 0 {
+			fmt.Fprintf(stdout, "%s: threshold override removed\n", args[0])
+		} else {
+			fmt.Fprintf(stdout, "%s: payout threshold %s BTC\n", args[0], btc(sats))
+		}
+		return nil
+	})
+}
