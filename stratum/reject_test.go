@@ -268,19 +268,27 @@ func TestSlowReaderIsClosed(t *testing.T) {
 	c := &client{t: t, conn: raw}
 	c.r = newReader(raw)
 	c.handshake(testAddress(t, 50))
-	// Another miner keeps reading; it must not be affected.
-	other := dial(t, h.addr)
-	other.handshake(testAddress(t, 51))
+	// Another miner keeps reading (its read loop drains every line); it
+	// must not be affected.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	other, err := miner.Dial(ctx, miner.Config{Address: h.addr, Username: testAddress(t, 51)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
 	// The slow one stops reading; jobs keep coming.
 	for i := 0; i < 20000 && h.srv.Stats().ClosedBy(CloseSlowConsumer) == 0; i++ {
 		h.srv.Publish(h.jobs.next(false), time.Time{})
-		if i%50 == 0 {
-			other.notes = nil
-		}
+		// Jobs come at a pace a reading miner keeps up with.
+		time.Sleep(time.Millisecond)
 	}
 	waitFor(t, "slow consumer closed", func() bool { return h.srv.Stats().ClosedBy(CloseSlowConsumer) == 1 })
-	if r := other.call("9", message.MethodSubscribe, `[]`); r.code() != 0 {
-		t.Fatalf("other miner: %s", r.Error)
+	if r, err := other.Call(ctx, message.MethodSubscribe, []any{}); err != nil || r.Code() != 0 {
+		t.Fatalf("other miner: %v %s", err, r.Error)
+	}
+	if h.srv.Stats().ClosedBy(CloseSlowConsumer) != 1 {
+		t.Fatal("the reading miner was closed too")
 	}
 }
 
