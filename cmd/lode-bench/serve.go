@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/lode-pool/lode/bench/load"
+	"github.com/lode-pool/lode/bench/load/lodeserver"
+	"github.com/lode-pool/lode/blocktemplate"
+	"github.com/lode-pool/lode/internal/redisstore"
+	"github.com/lode-pool/lode/shares/ledger"
+	"github.com/lode-pool/lode/stratum"
+)
+
+// serve runs a Lode Stratum server on a recorded template (network target
+// far above the share difficulty, so nothing touches a chain) until
+// interrupted; SIGUSR1 publishes a new block. It is the server process of
+// the 10k-connection measurements, which need client and server in
+// separate processes (20000 descriptors each).
+func serve(args []string) error {
+	fs := flag.NewFlagSet("lode-bench serve", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:3333", "listen address")
+	tmpl := fs.String("template", lodeserver.DefaultTemplate, "getblocktemplate result file to build jobs from")
+	diff := fs.Float64("diff", 1e-8, "fixed share difficulty of every connection")
+	redisAddr := fs.String("redis", "", "record shares in this Redis through the share ledger (default: count them in memory)")
+	prefix := fs.String("redis-prefix", "lodebench", "key prefix in -redis")
+	batch := fs.Int("batch", ledger.DefaultMaxBatch, "ledger group-commit batch size (with -redis)")
+	batchWait := fs.Duration("batch-wait", ledger.DefaultMaxDelay, "ledger group-commit wait (with -redis)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file")
+	verbose := fs.Bool("v", false, "log the server at info level to stderr")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if _, err := os.Stat(*tmpl); err != nil && !filepath.IsAbs(*tmpl) {
+		return fmt.Errorf("template %s (run from the repository root or pass -template): %w", *tmpl, err)
+	}
+	log := zap.NewNop()
+	if *verbose {
+		l, err := zap.NewProduction()
+		if err != nil {
+			return fmt.Errorf("logger: %w", err)
+		}
+		log = l
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg := lodeserver.LodeConfig{Address: *listen, Template: *tmpl, Difficulty: *diff, Logger: log}
+	var rec *ledger.Recorder
+	recDone := make(chan error, 1)
+	if *redisAddr != "" {
+		store, err := redisstore.Connect(ctx, redisstore.ConnectConfig{Addr: *redisAddr, Prefix: *prefix, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer store.Client().Close()
+		rec, err = ledger.New(ledger.Config{MaxBatch: *batch, MaxDelay: *batchWait, Instance: "bench", Logger: log}, store)
+		if err != nil {
+			return fmt.Errorf("share ledger: %w", err)
+		}
+		cfg.Recorder = rec
+	}
+	srv, err := lodeserver.StartLode(cfg)
+	if err != nil {
+		return err
+	}
+	rctx, rcancel := context.WithCancel(context.Background())
+	defer rcancel()
+	if rec != nil {
+		if j := srv.Current(); j != nil && j.NetworkTarget != nil {
+			rec.SetNetworkDifficulty(blocktemplate.TargetToDifficulty(j.NetworkTarget))
+		}
+		go func() { recDone <- rec.Run(rctx) }()
+	} else {
+		recDone <- nil
+	}
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("create cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("start cpu profile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			pf.Close()
+		}()
+	}
+	fmt.Printf("lode-bench serve: pid %d listening on %s, difficulty %g; try: lode-bench -url stratum+tcp://%s -user %s.w1 -server-pid %d\n",
+		os.Getpid(), srv.Addr, *diff, srv.Addr, load.TestnetAddress(7), os.Getpid())
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	for {
+		select {
+		case <-usr1:
+			if _, err := srv.NewBlock(); err != nil {
+				fmt.Fprintf(os.Stderr, "new block: %v\n", err)
+			}
+		case <-ctx.Done():
+			err := srv.Stop()
+			rcancel()
+			if rerr := <-recDone; err == nil {
+				err = rerr
+			}
+			printServerStats(srv.Server.Stats(), srv.Counting)
+			return err
+		}
+	}
+}
+
+func printServerStats(st *stratum.Stats, c *lodeserver.CountingRecorder) {
+	var rejected uint64
+	for i := range st.Rejected {
+		rejected += st.Rejected[i].Load()
+	}
+	fmt.Printf("lode-bench serve: accepted %d, rejected %d, blocks published %d\n", st.Accepted.Load(), rejected, st.Broadcasts.Load())
+	if c != nil {
+		fmt.Printf("lode-bench serve: %d shares recorded\n", c.Count())
+	}
+}
+
+// floor runs the fan-out floor: it accepts connections and, on each
+// SIGUSR1, writes one notify line (the size of the pool's) to all of them.
+func floor(args []string) error {
+	fs := flag.NewFlagSet("lode-bench floor", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:3334", "listen address")
+	tmpl := fs.String("template", lodeserver.DefaultTemplate, "getblocktemplate result file the notify line is built from")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	// A server instance only to render the pool's notify line for this
+	// template; it listens on a throwaway port and is stopped at once.
+	ls, err := lodeserver.StartLode(lodeserver.LodeConfig{Template: *tmpl})
+	if err != nil {
+		return err
+	}
+	job := ls.Current()
+	if err := ls.Stop(); err != nil {
+		return err
+	}
+	f, err := load.ListenFloor(*listen)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Printf("lode-bench floor: pid %d listening on %s; try: lode-bench -raw -url %s -server-pid %d -blocks 10\n",
+		os.Getpid(), f.Addr(), f.Addr(), os.Getpid())
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	for seq := 1; ; seq++ {
+		select {
+		case <-usr1:
+			line, err := load.NotifyLineFor(job, seq)
+			if err != nil {
+				return err
+			}
+			d, failed := f.Broadcast(line)
+			fmt.Printf("broadcast %d bytes to %d connections in %v (%d failed)\n", len(line), f.Conns(), d.Round(time.Microsecond), failed)
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
