@@ -437,6 +437,11 @@ func (m *Manager) pollLoop(ctx context.Context) {
 	}
 }
 
+// minLongPollSpacing is the least time between the starts of two long
+// polls, so a node that answers every long poll at once cannot make the
+// Manager spin.
+const minLongPollSpacing = 250 * time.Millisecond
+
 // longPollLoop keeps one getblocktemplate long poll open and hands each
 // template it returns to updateLoop. It must be run as a goroutine owned by
 // Run.
@@ -455,16 +460,27 @@ func (m *Manager) longPollLoop(ctx context.Context) {
 				continue
 			}
 		}
+		started := time.Now()
 		raw, err := m.cfg.Source.GetBlockTemplate(ctx, lpid)
 		seenAt := time.Now()
 		if err == nil {
 			var t *Template
 			if t, err = ParseTemplate(raw); err == nil {
+				if t.LongPollID == lpid {
+					// A node that answers at once with the id we sent does
+					// not hold long polls; polling remains.
+					m.log.Warn("node ignores longpollid; long polling disabled", zap.String("longpollid", lpid))
+					return
+				}
 				lpid = t.LongPollID
 				backoff = m.cfg.RetryMin
 				select {
 				case m.lpResult <- lpTemplate{t: t, seenAt: seenAt}:
 				case <-ctx.Done():
+					return
+				}
+				// Never spin: space long polls that return quickly.
+				if !sleep(ctx, minLongPollSpacing-time.Since(started)) {
 					return
 				}
 				continue
@@ -535,6 +551,9 @@ func (m *Manager) zmqSession(ctx context.Context) error {
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

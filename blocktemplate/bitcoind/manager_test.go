@@ -11,7 +11,9 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/go-zeromq/zmq4"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/lode-pool/lode/blocktemplate"
 	"github.com/lode-pool/lode/internal/testenv"
@@ -277,5 +279,39 @@ func TestManagerZMQ(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no job after hashblock")
 		}
+	}
+}
+
+// deafSource drops the longpollid, as a node without long-poll support
+// would: btcd then answers at once with the same id.
+type deafSource struct{ blocktemplate.TemplateSource }
+
+func (d deafSource) GetBlockTemplate(ctx context.Context, _ string) ([]byte, error) {
+	return d.TemplateSource.GetBlockTemplate(ctx, "")
+}
+
+func TestManagerLongPollUnsupported(t *testing.T) {
+	node := testenv.StartBtcd(t)
+	c := newClient(t, node)
+	core, logs := observer.New(zap.DebugLevel)
+	m, jobs := startManager(t, blocktemplate.ManagerConfig{
+		Source: deafSource{c}, Builder: testBuilder(t, node), PollInterval: -1, RefreshInterval: -1, LongPoll: true,
+		Logger: zap.New(core),
+	})
+	first := nextJob(t, jobs)
+	deadline := time.Now().Add(30 * time.Second)
+	for logs.FilterMessage("node ignores longpollid; long polling disabled").Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("long polling not disabled")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case j := <-jobs:
+		t.Fatalf("unexpected job %s (clean=%v) from an ignored long poll", j.ID, j.CleanJobs)
+	default:
+	}
+	if m.Current() != first {
+		t.Fatal("current job changed")
 	}
 }
