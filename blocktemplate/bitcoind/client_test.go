@@ -404,3 +404,55 @@ func TestBlockInfoOrphan(t *testing.T) {
 		t.Errorf("orphan: %+v", info)
 	}
 }
+
+// TestLongPollLane: a long poll blocks on its own lane while ordinary calls
+// go through, and returns the new template when a block arrives.
+func TestLongPollLane(t *testing.T) {
+	node := testenv.StartBtcd(t)
+	c := newClient(t, node)
+	ctx := testCtx(t)
+	raw, err := c.GetBlockTemplate(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := blocktemplate.ParseTemplate(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		raw []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		raw, err := c.GetBlockTemplate(ctx, tpl.LongPollID)
+		done <- result{raw, err}
+	}()
+	// Ordinary calls are not queued behind the long poll.
+	for i := 0; i < 3; i++ {
+		if _, err := c.GetBlockCount(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("long poll returned before any change: %v", r.err)
+	default:
+	}
+	tip := node.Generate(1)[0]
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	next, err := blocktemplate.ParseTemplate(r.raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.PrevHash != *tip || next.LongPollID == tpl.LongPollID {
+		t.Fatalf("long poll template prev %s lpid %q", next.PrevHash, next.LongPollID)
+	}
+	c.Close()
+	if _, err := c.GetBlockCount(ctx); err == nil {
+		t.Error("call after Close succeeded")
+	}
+}
