@@ -93,12 +93,13 @@ type Config struct {
 	Vardiff Vardiff
 	Ban     Ban
 
-	Jobs      JobSource
-	Validator ShareValidator
-	Blocks    BlockSubmitter // may be nil (shares only; block candidates are logged)
-	Recorder  Recorder
-	Observer  Observer // optional: rejections, for statistics
-	Logger    *zap.Logger
+	Jobs       JobSource
+	Validator  ShareValidator
+	Blocks     BlockSubmitter // may be nil (shares only; block candidates are logged)
+	BlockFound BlockNotifier  // optional: told after a block of ours is confirmed
+	Recorder   Recorder
+	Observer   Observer // optional: rejections, for statistics
+	Logger     *zap.Logger
 }
 
 // Default values.

@@ -1,6 +1,7 @@
 package stratum
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -342,9 +343,28 @@ func (s *Session) submit(req *message.Request, now time.Time) (int, error, time.
 		s.srv.log.Info("block candidate", zap.String("worker", w.name), zap.Int64("height", res.Job.Height),
 			zap.Stringer("hash", res.Hash))
 		if s.srv.cfg.Blocks != nil {
-			if err := s.srv.cfg.Blocks.SubmitBlock(ctx, cand); err != nil {
+			rep, err := s.srv.cfg.Blocks.Submit(ctx, cand)
+			switch {
+			case err != nil:
 				s.srv.stats.BlockErrors.Add(1)
 				s.srv.log.Error("submit block failed", zap.Int64("height", res.Job.Height), zap.Error(err))
+			case !rep.Confirmed:
+				s.srv.stats.BlockErrors.Add(1)
+				s.srv.log.Error("block not confirmed by any node", zap.Int64("height", res.Job.Height),
+					zap.Stringer("hash", rep.Hash), zap.Any("answers", rep.Answers))
+			default:
+				s.srv.stats.BlocksConfirmed.Add(1)
+				if n := s.srv.cfg.BlockFound; n != nil {
+					// The next job need not wait for the node's notice;
+					// not on this goroutine, the miner is waiting.
+					go func() {
+						ctx, cancel := context.WithTimeout(s.srv.base, 30*time.Second)
+						defer cancel()
+						if err := n.NewBlockFound(ctx); err != nil {
+							s.srv.log.Warn("refresh after own block", zap.Error(err))
+						}
+					}()
+				}
 			}
 		}
 	}

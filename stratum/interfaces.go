@@ -25,12 +25,26 @@ type ShareValidator interface {
 
 var _ ShareValidator = (*shares.Validator)(nil)
 
-// BlockSubmitter hands a block candidate to the node. It is called before
-// the miner's reply is written; an error is logged and counted, the share
-// still counts (it met the share target).
+var _ JobSource = (*blocktemplate.Manager)(nil)
+
+// BlockSubmitter hands a block candidate to the node(s). It is called before
+// the miner's reply is written; an error or an unconfirmed report is logged
+// and counted, the share still counts (it met the share target).
+// *shares.BlockSubmitter implements it.
 type BlockSubmitter interface {
-	SubmitBlock(ctx context.Context, c shares.Candidate) error
+	Submit(ctx context.Context, c shares.Candidate) (shares.BlockReport, error)
 }
+
+var _ BlockSubmitter = (*shares.BlockSubmitter)(nil)
+
+// BlockNotifier is told when the pool's own block was confirmed by a node,
+// so the next job does not wait for the node's notice.
+// *blocktemplate.Manager implements it.
+type BlockNotifier interface {
+	NewBlockFound(ctx context.Context) error
+}
+
+var _ BlockNotifier = (*blocktemplate.Manager)(nil)
 
 // Recorder makes an accepted share durable. Record blocks until it is; the
 // miner hears true only after it returns nil, and an error otherwise.

@@ -172,14 +172,13 @@ func TestStaleShareAfterNewBlock(t *testing.T) {
 	m, sh := mined(t, ctx, h, miner.Config{})
 	old := m.CurrentJob()
 	// A refresh for the same block keeps the old job valid.
-	h.srv.Publish(h.jobs.next(false), time.Time{})
+	h.srv.Publish(h.jobs.next(false))
 	waitFor(t, "refresh job", func() bool { return m.CurrentJob().ID != old.ID })
 	if r, _ := m.Submit(ctx, sh); !r.OK() {
 		t.Fatalf("share for an older job of the same block: %s", r.Error)
 	}
-	tip := time.Now()
 	clean := h.jobs.next(true)
-	h.srv.Publish(clean, tip)
+	h.srv.Publish(clean)
 	waitFor(t, "clean job", func() bool { j := m.CurrentJob(); return j.ID == clean.ID && j.Clean })
 	// A share for the previous block is stale.
 	if r, _ := m.Submit(ctx, &miner.Share{JobID: old.ID, Extranonce2: sh.Extranonce2, NTime: sh.NTime, Nonce: sh.Nonce + 1}); r.Code() != message.CodeJobNotFound {
@@ -279,7 +278,7 @@ func TestSlowReaderIsClosed(t *testing.T) {
 	defer other.Close()
 	// The slow one stops reading; jobs keep coming.
 	for i := 0; i < 20000 && h.srv.Stats().ClosedBy(CloseSlowConsumer) == 0; i++ {
-		h.srv.Publish(h.jobs.next(false), time.Time{})
+		h.srv.Publish(h.jobs.next(false))
 		// Jobs come at a pace a reading miner keeps up with.
 		time.Sleep(time.Millisecond)
 	}

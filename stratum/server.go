@@ -401,16 +401,33 @@ func notifyOf(j *blocktemplate.Job) message.Notify {
 	}
 }
 
+// Follow publishes every job from a manager subscription
+// (blocktemplate.Manager.Subscribe) until the channel closes or ctx ends.
+func (s *Server) Follow(ctx context.Context, jobs <-chan *blocktemplate.Job) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case job, ok := <-jobs:
+			if !ok {
+				return
+			}
+			s.Publish(job)
+		}
+	}
+}
+
 // Publish sends a new job to every session at once: the notify line is
 // encoded once and queued on every connection (after a set_difficulty where
-// that connection's difficulty changed). tipSeenAt is when the node's new
-// tip was seen (Job.TipSeenAt); for clean jobs the time from it to each
-// connection's write is recorded in Stats.TipToNotify. It never blocks on a
-// slow connection.
-func (s *Server) Publish(job *blocktemplate.Job, tipSeenAt time.Time) {
+// that connection's difficulty changed). For a clean job, the time from
+// Job.TipSeenAt (when the node's new tip was seen) to the write on each
+// connection is recorded in Stats.TipToNotify. It never blocks on a slow
+// connection.
+func (s *Server) Publish(job *blocktemplate.Job) {
 	if job == nil {
 		return
 	}
+	tipSeenAt := job.TipSeenAt
 	jl, err := s.encodeJob(job)
 	if err != nil {
 		s.log.Error("publish job", zap.Error(err))

@@ -111,7 +111,8 @@ type Stats struct {
 	// it can be atomic; divide by 1e8).
 	AcceptedDifficulty atomic.Uint64
 	Blocks             atomic.Uint64    // block candidates found
-	BlockErrors        atomic.Uint64    // block candidates the submitter failed
+	BlocksConfirmed    atomic.Uint64    // block candidates a node confirmed
+	BlockErrors        atomic.Uint64    // block candidates that failed or that no node confirmed
 	Rejected           [6]atomic.Uint64 // by Stratum code 20..25
 	Closes             [numCloseReasons]atomic.Uint64
 	// StaleByAge counts stale (21, previous block) shares by the age of the

@@ -33,7 +33,7 @@ func TestVardiffRaisesBeforeNextJob(t *testing.T) {
 		t.Fatalf("difficulty changed before the next job: %v", d)
 	}
 	oldJob := m.CurrentJob().ID
-	h.srv.Publish(h.jobs.next(false), time.Time{})
+	h.srv.Publish(h.jobs.next(false))
 	waitFor(t, "next job", func() bool { return m.CurrentJob().ID != oldJob })
 	// Shares arrive far faster than one per 10 s: the step is capped at ×4,
 	// and set_difficulty came before the notify.
@@ -63,11 +63,11 @@ func TestVardiffLowersIdleMinerWithinBounds(t *testing.T) {
 	})
 	c := dial(t, h.addr)
 	c.handshake(testAddress(t, 91))
-	c.notification(message.MethodNotify) // the first job, after the start difficulty
+	c.notification(message.MethodNotify)            // the first job, after the start difficulty
 	want := []string{"[0.0000025]", "[0.00000125]"} // ÷4, then the port minimum
 	for _, w := range want {
 		time.Sleep(60 * time.Millisecond)
-		h.srv.Publish(h.jobs.next(false), time.Time{})
+		h.srv.Publish(h.jobs.next(false))
 		c.notes = nil
 		for {
 			m, err := c.read()
@@ -84,7 +84,7 @@ func TestVardiffLowersIdleMinerWithinBounds(t *testing.T) {
 	}
 	// At the floor nothing more is sent: the next notify comes alone.
 	time.Sleep(60 * time.Millisecond)
-	h.srv.Publish(h.jobs.next(false), time.Time{})
+	h.srv.Publish(h.jobs.next(false))
 	for {
 		m, err := c.read()
 		if err != nil {
