@@ -504,9 +504,12 @@ func (m *Manager) longPollLoop(ctx context.Context) {
 func (m *Manager) zmqLoop(ctx context.Context) {
 	backoff := m.cfg.RetryMin
 	for ctx.Err() == nil {
-		err := m.zmqSession(ctx)
+		subscribed, err := m.zmqSession(ctx)
 		if ctx.Err() != nil {
 			return
+		}
+		if subscribed {
+			backoff = m.cfg.RetryMin
 		}
 		m.log.Warn("zmq hashblock subscription failed", zap.String("address", m.cfg.ZMQAddress), zap.Error(err), zap.Duration("retry_in", backoff))
 		if !sleep(ctx, backoff) {
@@ -516,20 +519,22 @@ func (m *Manager) zmqLoop(ctx context.Context) {
 	}
 }
 
-func (m *Manager) zmqSession(ctx context.Context) error {
+// zmqSession subscribes once and relays messages until the connection
+// fails; subscribed tells whether it got that far.
+func (m *Manager) zmqSession(ctx context.Context) (subscribed bool, err error) {
 	sub := zmq4.NewSub(ctx, zmq4.WithLogger(log.New(io.Discard, "", 0)), zmq4.WithDialerRetry(m.cfg.RetryMin))
 	defer sub.Close()
 	if err := sub.Dial(m.cfg.ZMQAddress); err != nil {
-		return fmt.Errorf("dial: %w", err)
+		return false, fmt.Errorf("dial: %w", err)
 	}
 	if err := sub.SetOption(zmq4.OptionSubscribe, "hashblock"); err != nil {
-		return fmt.Errorf("subscribe: %w", err)
+		return false, fmt.Errorf("subscribe: %w", err)
 	}
 	m.log.Info("zmq hashblock subscribed", zap.String("address", m.cfg.ZMQAddress))
 	for {
 		msg, err := sub.Recv()
 		if err != nil {
-			return fmt.Errorf("recv: %w", err)
+			return true, fmt.Errorf("recv: %w", err)
 		}
 		if len(msg.Frames) < 2 || string(msg.Frames[0]) != "hashblock" {
 			continue

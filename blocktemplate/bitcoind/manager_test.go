@@ -2,7 +2,6 @@ package bitcoind
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -255,31 +254,8 @@ func TestManagerZMQ(t *testing.T) {
 		Source: c, Builder: testBuilder(t, node), PollInterval: -1, RefreshInterval: -1, ZMQAddress: addr,
 	})
 	first := nextJob(t, jobs)
-	tip := node.Generate(1)[0]
-	display := make([]byte, 32)
-	for i := range display {
-		display[i] = tip[31-i]
-	}
-	// PUB drops messages until the subscriber has joined: publish until
-	// the job arrives.
-	var seq uint32
-	deadline := time.After(30 * time.Second)
-	for {
-		seqb := make([]byte, 4)
-		binary.LittleEndian.PutUint32(seqb, seq)
-		seq++
-		if err := pub.Send(zmq4.NewMsgFrom([]byte("hashblock"), display, seqb)); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case j := <-jobs:
-			checkTipJob(t, m, first, j, *tip)
-			return
-		case <-time.After(100 * time.Millisecond):
-		case <-deadline:
-			t.Fatal("no job after hashblock")
-		}
-	}
+	tip := *node.Generate(1)[0]
+	checkTipJob(t, m, first, publishUntilJob(t, pub, jobs, tip), tip)
 }
 
 // deafSource drops the longpollid, as a node without long-poll support
