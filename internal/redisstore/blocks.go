@@ -38,52 +38,37 @@ const (
 	fieldUpdatedAt     = "updated_at" // unix milliseconds
 )
 
-// luaBigint is decimal arithmetic on non-negative integers of any size for
-// the scripts: Lua numbers are doubles, exact only below 2^53, and a window's
-// Σ diff units on mainnet is around 10^22. Numbers are arrays of base-10^7
-// limbs, least significant first.
-const luaBigint = `
-local BASE = 10000000
-local function big(s)
-  if not string.match(s, '^%d+$') then return nil end
-  local t, i = {}, #s
-  while i >= 1 do
-    local j = math.max(1, i - 6)
-    t[#t + 1] = tonumber(string.sub(s, j, i))
-    i = j - 1
-  end
-  while #t > 1 and t[#t] == 0 do t[#t] = nil end
-  return t
+// luaUnits is exact arithmetic on diff units for the snapshot script: Lua
+// numbers are doubles, exact only below 2^53, and a window's Σ units on
+// mainnet is around 10^22. A number is a pair (hi, lo) in base 10^12, each
+// part an exact double; that covers sums up to ~9·10^27 units (9·10^19
+// difficulty) and keeps the per-entry loop free of table allocations.
+const luaUnits = `
+local B = 1000000000000
+local HMAX = 9000000000000000
+local function parse(s)
+  local n = #s
+  if n <= 12 then return 0, tonumber(s) end
+  if n > 27 then return nil end
+  return tonumber(string.sub(s, 1, n - 12)), tonumber(string.sub(s, n - 11))
 end
-local function bigadd(a, b)
-  local carry, n = 0, math.max(#a, #b)
-  for i = 1, n do
-    local v = (a[i] or 0) + (b[i] or 0) + carry
-    if v >= BASE then a[i] = v - BASE; carry = 1 else a[i] = v; carry = 0 end
-  end
-  if carry > 0 then a[n + 1] = carry end
+local function add(ah, al, bh, bl)
+  local h, l = ah + bh, al + bl
+  if l >= B then l = l - B; h = h + 1 end
+  return h, l
 end
-local function bigcmp(a, b)
-  if #a ~= #b then return (#a < #b) and -1 or 1 end
-  for i = #a, 1, -1 do
-    if a[i] ~= b[i] then return (a[i] < b[i]) and -1 or 1 end
-  end
-  return 0
+local function sub(ah, al, bh, bl)
+  local h, l = ah - bh, al - bl
+  if l < 0 then l = l + B; h = h - 1 end
+  return h, l
 end
-local function bigsub(a, b) -- a - b for a >= b, as a new number
-  local r, borrow = {}, 0
-  for i = 1, #a do
-    local v = a[i] - (b[i] or 0) - borrow
-    if v < 0 then v = v + BASE; borrow = 1 else borrow = 0 end
-    r[i] = v
-  end
-  while #r > 1 and r[#r] == 0 do r[#r] = nil end
-  return r
+local function lt(ah, al, bh, bl)
+  if ah ~= bh then return ah < bh end
+  return al < bl
 end
-local function bigstr(a)
-  local parts = {string.format('%d', a[#a])}
-  for i = #a - 1, 1, -1 do parts[#parts + 1] = string.format('%07d', a[i]) end
-  return table.concat(parts)
+local function fmt(h, l)
+  if h == 0 then return string.format('%d', l) end
+  return string.format('%d%012d', h, l)
 end
 `
 
@@ -97,39 +82,43 @@ end
 // ledger's stored limit, and without one the whole window), 4 now (ms),
 // 5.. field/value pairs of the block record.
 // Returns 1 when recorded, 0 when the block was already recorded.
-var snapshotScript = redis.NewScript(luaBigint + `
+var snapshotScript = redis.NewScript(luaUnits + `
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local limstr = ARGV[3]
 if limstr == '0' then limstr = redis.call('GET', KEYS[10]) or '0' end
-local limit = big(limstr)
-if not limit then return redis.error_reply('bad window limit') end
-local limited = not (#limit == 1 and limit[1] == 0)
-local total, sums, order, count = {0}, {}, {}, 0
-local idx, done = 0, false
+if not string.match(limstr, '^%d+$') then return redis.error_reply('bad window limit ' .. limstr) end
+local nh, nl = parse(limstr)
+if not nh then return redis.error_reply('window limit too large') end
+local limited = nh > 0 or nl > 0
+local th, tl = 0, 0
+local sh, sl, order = {}, {}, {}
+local count, idx, done = 0, 0, false
 while not done do
   local batch = redis.call('LRANGE', KEYS[1], idx, idx + 999)
   if #batch == 0 then break end
   for _, e in ipairs(batch) do
-    if limited and bigcmp(total, limit) >= 0 then done = true; break end
     local addr, units = string.match(e, '^[^|]*|([^|]+)|(%d+)$')
     if not addr then return redis.error_reply('malformed window entry: ' .. e) end
-    local u = big(units)
+    local uh, ul = parse(units)
+    if not uh then return redis.error_reply('window entry too large: ' .. e) end
     if limited then
-      local left = bigsub(limit, total)
-      if bigcmp(u, left) > 0 then u = left end
+      local lh, ll = sub(nh, nl, th, tl)
+      if lt(lh, ll, uh, ul) then uh, ul = lh, ll; done = true end
     end
-    if not sums[addr] then sums[addr] = {0}; order[#order + 1] = addr end
-    bigadd(sums[addr], u)
-    bigadd(total, u)
+    if not sh[addr] then sh[addr] = 0; sl[addr] = 0; order[#order + 1] = addr end
+    sh[addr], sl[addr] = add(sh[addr], sl[addr], uh, ul)
+    th, tl = add(th, tl, uh, ul)
+    if th > HMAX then return redis.error_reply('window total too large') end
     count = count + 1
+    if done or (limited and not lt(th, tl, nh, nl)) then done = true; break end
   end
   idx = idx + 1000
 end
 for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
-redis.call('HSET', KEYS[3], 'status', 'pending', 'window_limit', bigstr(limit),
-  'window_units', bigstr(total), 'window_shares', count, 'contributors', #order,
+redis.call('HSET', KEYS[3], 'status', 'pending', 'window_limit', limstr,
+  'window_units', fmt(th, tl), 'window_shares', count, 'contributors', #order,
   'confirmations', 0, 'updated_at', ARGV[4])
-for _, a in ipairs(order) do redis.call('HSET', KEYS[4], a, bigstr(sums[a])) end
+for _, a in ipairs(order) do redis.call('HSET', KEYS[4], a, fmt(sh[a], sl[a])) end
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[6], ARGV[2], ARGV[1])
 -- Close the round: the share ledger starts a new one when its hash is gone.

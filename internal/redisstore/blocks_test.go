@@ -185,6 +185,19 @@ func TestSnapshotRejectsMalformedWindow(t *testing.T) {
 	if _, err := s.Block(ctx, testHash(1)); !errors.Is(err, payouts.ErrBlockNotFound) {
 		t.Fatalf("a failed snapshot left a record: %v", err)
 	}
+	// Beyond the exact range (~9e27 units): refused, not rounded.
+	rdb.Del(ctx, s.windowKey())
+	rdb.LPush(ctx, s.windowKey(), "1|A|1"+strings.Repeat("0", 27))
+	if _, err := s.SnapshotBlock(ctx, payouts.FoundBlock{Hash: testHash(1), Height: 1}, nil); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("err = %v", err)
+	}
+	rdb.Del(ctx, s.windowKey())
+	for range 11 { // 11 × ~1e27
+		rdb.LPush(ctx, s.windowKey(), "1|A|"+strings.Repeat("9", 27))
+	}
+	if _, err := s.SnapshotBlock(ctx, payouts.FoundBlock{Hash: testHash(1), Height: 1}, nil); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("err = %v", err)
+	}
 }
 
 func TestBlockTransitions(t *testing.T) {
