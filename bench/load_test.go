@@ -126,8 +126,13 @@ func TestLoadAgainstLode(t *testing.T) {
 			t.Errorf("%d rejections with code %d", n, code)
 		}
 	}
-	if got := srv.Counting.Count(); got != r.Snapshot().Accepted {
-		t.Errorf("server recorded %d shares, client saw %d accepted", got, r.Snapshot().Accepted)
+	// Replies to submits in flight when mining stopped still arrive: wait
+	// (bounded) for the client's count to settle on the server's.
+	for deadline := time.Now().Add(5 * time.Second); srv.Counting.Count() != r.Snapshot().Accepted && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if got, saw := srv.Counting.Count(), r.Snapshot().Accepted; got != saw {
+		t.Errorf("server recorded %d shares, client saw %d accepted", got, saw)
 	}
 	if fo.Event != at || fo.Received != conns || fo.Last.Before(at) {
 		t.Errorf("fan-out %+v for block at %v", fo, at)

@@ -259,6 +259,16 @@ func (c *conn) readLoop() {
 				}
 			}
 		}
+		// Fast path for notify on connections that do not mine: only the
+		// prevhash is needed, and a full decode on 10k connections would
+		// make the client, not the pool, the fan-out bottleneck.
+		if (c.r.cfg.Idle || c.r.cfg.Raw) && c.job.Load() != nil {
+			if prev, ok := notifyPrevHash(line); ok {
+				c.r.jobs.Add(1)
+				c.newPrev(prev, now)
+				continue
+			}
+		}
 		var msg struct {
 			ID     json.RawMessage `json:"id"`
 			Method string          `json:"method"`
@@ -321,15 +331,7 @@ func (c *conn) onNotification(method string, params json.RawMessage, now time.Ti
 			return
 		}
 		c.r.jobs.Add(1)
-		if j.PrevHex != c.prev {
-			// First job of a new block on this connection (the first job
-			// after connecting is counted too, but only fan-outs the caller
-			// marked or that reach every connection are reported).
-			if c.prev != "" || c.r.cfg.Raw {
-				c.r.fan.seen(j.PrevHex, now)
-			}
-			c.prev = j.PrevHex
-		}
+		c.newPrev([]byte(j.PrevHex), now)
 		c.job.Store(j)
 		c.signalJob()
 	case "mining.set_difficulty":
@@ -343,6 +345,42 @@ func (c *conn) onNotification(method string, params json.RawMessage, now time.Ti
 		// a changed mask would make version bits wrong, so count it.
 		c.r.maskChanges.Add(1)
 	}
+}
+
+// newPrev notes a notify's prevhash: the first job of a new block on this
+// connection is a fan-out receipt. The first job after connecting is not,
+// except on raw connections, which only ever see broadcasts.
+func (c *conn) newPrev(prev []byte, now time.Time) {
+	if string(prev) == c.prev {
+		return
+	}
+	if c.prev != "" || c.r.cfg.Raw {
+		c.r.fan.seen(string(prev), now)
+	}
+	c.prev = string(prev)
+}
+
+var notifyHead = []byte(`"method":"mining.notify","params":["`)
+
+// notifyPrevHash extracts the prevhash (second param) of a notify line
+// without decoding it; ok is false for any other shape.
+func notifyPrevHash(line []byte) (prev []byte, ok bool) {
+	i := bytes.Index(line, notifyHead)
+	if i < 0 {
+		return nil, false
+	}
+	rest := line[i+len(notifyHead):]
+	// Skip the job id string (ids never contain quotes in practice; an
+	// escaped one makes this fail over to the full decode).
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 || bytes.IndexByte(rest[:j], '\\') >= 0 || !bytes.HasPrefix(rest[j:], []byte(`","`)) {
+		return nil, false
+	}
+	rest = rest[j+3:]
+	if len(rest) < 65 || rest[64] != '"' {
+		return nil, false
+	}
+	return rest[:64], true
 }
 
 func (c *conn) signalJob() {

@@ -106,3 +106,22 @@ func TestConnectRefused(t *testing.T) {
 		t.Fatalf("conn errors %d", s.ConnErrors)
 	}
 }
+
+func TestNotifyPrevHash(t *testing.T) {
+	prev := "00000000000000000000000000000000000000000000000000000000000000ab"
+	for _, tc := range []struct {
+		line string
+		ok   bool
+	}{
+		{`{"id":null,"method":"mining.notify","params":["1a","` + prev + `","01","02",[],"20000000","1d00ffff","65000000",true]}`, true},
+		{`{"id":null,"method":"mining.notify","params":["1\"a","` + prev + `","01"]}`, false},
+		{`{"id":null,"method":"mining.notify","params":["1a","00ab","01"]}`, false},
+		{`{"id":null,"method":"mining.set_difficulty","params":[1]}`, false},
+		{`{"id":null,"method":"mining.notify","params":["1a"`, false},
+	} {
+		got, ok := notifyPrevHash([]byte(tc.line))
+		if ok != tc.ok || (ok && string(got) != prev) {
+			t.Errorf("notifyPrevHash(%s) = %s, %v", tc.line, got, ok)
+		}
+	}
+}

@@ -169,10 +169,11 @@ func (s *LodeServer) NewBlock() (time.Time, error) {
 		s.mu.Unlock()
 		return time.Time{}, fmt.Errorf("build job: %w", err)
 	}
+	at := time.Now()
+	job.TipSeenAt = at
 	s.tmpl, s.cur = &t, job
 	s.mu.Unlock()
-	at := time.Now()
-	s.Server.Publish(job, at)
+	s.Server.Publish(job)
 	return at, nil
 }
 
