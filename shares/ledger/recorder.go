@@ -179,8 +179,10 @@ type Recorder struct {
 	seq        uint64
 	replayOff  int64
 	nextReplay time.Time
-	reqs       []*request
-	batch      Batch
+	// replayFailures counts failed replay attempts in a row (log sampling).
+	replayFailures int
+	reqs           []*request
+	batch          Batch
 
 	batches, sharesN, spooled, replayed, failed atomic.Uint64
 	spoolBytes                                  atomic.Int64
@@ -362,7 +364,23 @@ func (r *Recorder) Run(ctx context.Context) error {
 		if r.spool != nil && r.spool.pending() {
 			d := time.Until(r.nextReplay)
 			if d <= 0 {
+				// Replay a chunk, then serve whatever is queued before the
+				// next chunk, so a long spool does not stall recording.
 				r.drain(ctx)
+				select {
+				case <-ctx.Done():
+					r.shutdown(ctx)
+					return nil
+				case req := <-r.queue:
+					r.reqs = append(r.reqs[:0], req)
+					r.collect(ctx, timer)
+					r.commit(ctx)
+				case <-r.kick:
+					r.reqs = r.reqs[:0]
+					r.collect(ctx, timer)
+					r.commit(ctx)
+				default:
+				}
 				continue
 			}
 			timer.Reset(d)
@@ -540,11 +558,16 @@ func (r *Recorder) drain(ctx context.Context) {
 		err = r.store.ApplyBatch(wctx, b, r.WindowLimit())
 		cancel()
 		if err != nil {
-			r.log.Debug("spool replay failed; retrying later", zap.Error(err))
+			r.replayFailures++
+			if r.replayFailures == 1 || r.replayFailures%100 == 0 {
+				r.log.Warn("spool replay failed; retrying", zap.Int("attempts", r.replayFailures),
+					zap.Int64("offset", r.replayOff), zap.Error(err))
+			}
 			r.nextReplay = time.Now().Add(r.cfg.RetryInterval)
 			return
 		}
 		r.replayOff = next
+		r.replayFailures = 0
 		r.batches.Add(1)
 		r.replayed.Add(1)
 	}
