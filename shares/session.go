@@ -3,6 +3,7 @@ package shares
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
@@ -55,6 +56,26 @@ type Result struct {
 	Nonce          uint32
 	Extranonce2    [blocktemplate.MaxExtranonce2Size]byte
 	Extranonce2Len int
+}
+
+// Share returns the ledger record of an accepted share (or block) for the
+// given authorized worker. worker is the full username, address and
+// workerName its parts as the stratum layer split them.
+func (r *Result) Share(worker, address, workerName string, now time.Time) Share {
+	var height int64
+	if r.Job != nil {
+		height = r.Job.Height
+	}
+	return Share{
+		Worker:         worker,
+		Address:        address,
+		WorkerName:     workerName,
+		Difficulty:     r.Difficulty,
+		HashDifficulty: r.HashDifficulty,
+		JobHeight:      height,
+		Time:           now,
+		Block:          r.Block,
+	}
 }
 
 // NewSession returns the state of a new connection. extranonce1 is the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
@@ -341,4 +342,25 @@ func submitS(s *Session, sub *Submission) (Result, error) {
 	var r Result
 	err := s.Submit(sub, &r)
 	return r, err
+}
+
+func TestResultShare(t *testing.T) {
+	v, s := newTestSession(t, Config{}, 0)
+	if err := s.SetDifficulty(1e-12); err != nil {
+		t.Fatal(err)
+	}
+	j := benchJob("a", 1)
+	j.Height = 840000
+	s.AddJob(mustWork(t, v, j))
+	res, err := submitP(s, []string{"addr.rig", "a", "0000000000000001", "66e39966", "00000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1700000000, 0)
+	got := res.Share("addr.rig", "addr", "rig", now)
+	want := Share{Worker: "addr.rig", Address: "addr", WorkerName: "rig", Difficulty: 1e-12,
+		HashDifficulty: res.HashDifficulty, JobHeight: 840000, Time: now, Block: res.Block}
+	if got != want {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
 }

@@ -203,3 +203,24 @@ func TestShareCheckMalformed(t *testing.T) {
 		t.Fatalf("extra argument: exit %d %q", code, stdout.String())
 	}
 }
+
+// FuzzShareCheck feeds arbitrary stdin: share-check must print exactly one
+// JSON object (a result with exit 0, or an error with exit 1), never panic.
+func FuzzShareCheck(f *testing.F) {
+	f.Add([]byte(`{"notify":["bf","4d16b6f85af6e2198f44ae2a6de67f78487ae5611b77c6c0440b921e00000000","01000000010000000000000000000000000000000000000000000000000000000000000000ffffffff20020862062f503253482f04b8864e5008","072f736c7573682f000000000100f2052a010000001976a914d23fcdf86f7e756a64a7a9688ef9903327048ed988ac00000000",[],"00000002","1c2ac4af","504e86b9",false],"extranonce1":"08000002","submit":["slush.miner1","bf","00000001","504e86ed","b2957c02"]}`))
+	f.Add([]byte(`{"notify":null}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"notify":["a","","","",[],"","","",true],"extranonce1":"","submit":[],"difficulty":1e-300}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"share-check"}, bytes.NewReader(in), &stdout, &stderr)
+		var out map[string]any
+		if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+			t.Fatalf("stdout %q is not JSON", stdout.String())
+		}
+		_, isErr := out["error"]
+		if (code == 1) != isErr || (code != 0 && code != 1) {
+			t.Fatalf("exit %d with %v", code, out)
+		}
+	})
+}
