@@ -17,7 +17,9 @@ var ErrNoTemplate = errors.New("job has no template")
 // coinbase (coinb1 ‖ extranonce1 ‖ extranonce2 ‖ coinb2, given the 32-byte
 // zero witness reserved value when the job commits to witnesses) and the
 // template's transactions in template order. The header is used as given;
-// Block does not check its proof of work or merkle root.
+// Block does not check its proof of work or merkle root. The returned block
+// shares the template's decoded transactions: serialize it, do not modify
+// it.
 func (j *Job) Block(extranonce1, extranonce2 []byte, header [80]byte) (*wire.MsgBlock, error) {
 	if j.Template == nil {
 		return nil, fmt.Errorf("assemble block for job %s: %w", j.ID, ErrNoTemplate)

@@ -199,7 +199,7 @@ func FuzzJobFromNotify(f *testing.F) {
 		}
 		if again.PrevHash != job.PrevHash || again.Version != job.Version || again.Bits != job.Bits ||
 			again.NTime != job.NTime || !bytes.Equal(again.Coinb1, job.Coinb1) || !bytes.Equal(again.Coinb2, job.Coinb2) ||
-			len(again.MerkleBranch) != len(job.MerkleBranch) || strings.ToLower(back.PrevHash) != strings.ToLower(prev) {
+			len(again.MerkleBranch) != len(job.MerkleBranch) || !strings.EqualFold(back.PrevHash, prev) {
 			t.Fatalf("round trip changed the job: %+v vs %+v", again, job)
 		}
 	})
