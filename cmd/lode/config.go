@@ -16,8 +16,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Roles a process can run. Several stratum frontends may share one Redis;
-// unlocker and payouts take a Redis lease so only one process holds each.
+// Roles a process can run. Several stratum frontends may share one Redis.
+// Unlockers are safe to run in several processes (every block transition is
+// checked atomically in Redis); run the payouts role in one process only.
 const (
 	RoleStratum  = "stratum"
 	RoleAPI      = "api"
@@ -120,6 +121,10 @@ type PoolConfig struct {
 	FeePercent    float64 `yaml:"fee_percent"`
 	// PPLNSWindow is X in N = X × network difficulty.
 	PPLNSWindow float64 `yaml:"pplns_window"`
+	// PPLNSMinWindow is a floor for N, in difficulty (0: none). On regtest
+	// X × network difficulty is far below one share; a floor keeps a
+	// useful window there.
+	PPLNSMinWindow float64 `yaml:"pplns_min_window"`
 }
 
 // StratumConfig is the miners' side.
@@ -167,7 +172,6 @@ type LedgerConfig struct {
 type UnlockerConfig struct {
 	Interval time.Duration `yaml:"interval"`
 	Maturity int           `yaml:"maturity"`
-	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
 // PayoutsConfig pays balances on chain.
@@ -175,14 +179,12 @@ type PayoutsConfig struct {
 	Interval         time.Duration `yaml:"interval"`
 	Threshold        int64         `yaml:"threshold"` // satoshis
 	MaxOutputs       int           `yaml:"max_outputs"`
-	Signing          string        `yaml:"signing"` // hot or cold
-	Key              Secret        `yaml:"key"`     // WIF, hot signing only
-	PSBTDir          string        `yaml:"psbt_dir"`
+	Signing          string        `yaml:"signing"`        // hot or cold
+	Key              Secret        `yaml:"key"`            // WIF, hot signing only
 	FeeRateFloor     int64         `yaml:"fee_rate_floor"` // sat/vB
 	FeeRateCap       int64         `yaml:"fee_rate_cap"`   // sat/vB
 	FeePayer         string        `yaml:"fee_payer"`      // pool or miners
 	UnconfirmedAlert time.Duration `yaml:"unconfirmed_alert"`
-	LeaseTTL         time.Duration `yaml:"lease_ttl"`
 }
 
 // APIConfig is the HTTP side.
@@ -222,10 +224,10 @@ func Defaults() Config {
 			Ban:              BanConfig{Enabled: true, Window: 10 * time.Minute, MinShares: 100, RejectRatio: 0.5, Duration: time.Hour},
 		},
 		Ledger:   LedgerConfig{BatchSize: 256, BatchWait: 2 * time.Millisecond, SpoolDir: "spool"},
-		Unlocker: UnlockerConfig{Interval: time.Minute, Maturity: 100, LeaseTTL: 30 * time.Second},
+		Unlocker: UnlockerConfig{Interval: time.Minute, Maturity: 100},
 		Payouts: PayoutsConfig{
-			Interval: time.Hour, Threshold: 1_000_000, MaxOutputs: 100, Signing: "cold", PSBTDir: "psbt",
-			FeeRateFloor: 1, FeeRateCap: 200, FeePayer: "pool", UnconfirmedAlert: 24 * time.Hour, LeaseTTL: 30 * time.Second,
+			Interval: time.Hour, Threshold: 1_000_000, MaxOutputs: 100, Signing: "cold",
+			FeeRateFloor: 1, FeeRateCap: 200, FeePayer: "pool", UnconfirmedAlert: 24 * time.Hour,
 		},
 		API:             APIConfig{Listen: "127.0.0.1:8080", TemplateMaxAge: 2 * time.Minute, HistoryInterval: time.Minute},
 		ShutdownTimeout: 15 * time.Second,
@@ -411,6 +413,9 @@ func (c Config) Validate() error {
 	if c.Pool.PPLNSWindow <= 0 || c.Pool.PPLNSWindow > 100 {
 		bad("pool.pplns_window", "must be in (0, 100], got %v", c.Pool.PPLNSWindow)
 	}
+	if c.Pool.PPLNSMinWindow < 0 {
+		bad("pool.pplns_min_window", "must be >= 0, got %v", c.Pool.PPLNSMinWindow)
+	}
 
 	if c.Has(RoleStratum) && len(c.Stratum.Ports) == 0 {
 		bad("stratum.ports", "at least one port is needed for the stratum role")
@@ -475,7 +480,6 @@ func (c Config) Validate() error {
 	if c.Unlocker.Maturity < 1 {
 		bad("unlocker.maturity", "must be >= 1, got %d", c.Unlocker.Maturity)
 	}
-	positive(bad, "unlocker.lease_ttl", c.Unlocker.LeaseTTL)
 
 	positive(bad, "payouts.interval", c.Payouts.Interval)
 	if c.Payouts.Threshold < 1 {
@@ -490,9 +494,6 @@ func (c Config) Validate() error {
 			bad("payouts.key", "hot signing needs the key from env or file")
 		}
 	case "cold":
-		if c.Payouts.PSBTDir == "" {
-			bad("payouts.psbt_dir", "cold signing writes PSBTs there; required")
-		}
 	default:
 		bad("payouts.signing", "must be hot or cold, got %q", c.Payouts.Signing)
 	}
@@ -507,7 +508,6 @@ func (c Config) Validate() error {
 		bad("payouts.fee_payer", "must be pool or miners, got %q", c.Payouts.FeePayer)
 	}
 	positive(bad, "payouts.unconfirmed_alert", c.Payouts.UnconfirmedAlert)
-	positive(bad, "payouts.lease_ttl", c.Payouts.LeaseTTL)
 
 	checkHostPort(bad, "api.listen", c.API.Listen)
 	checkSecret(bad, "api.admin_token", c.API.AdminToken)

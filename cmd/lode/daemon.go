@@ -119,6 +119,10 @@ func (d *daemon) reload() {
 		d.log.Error("SIGHUP: config not reloaded", zap.Error(err))
 		return
 	}
+	if len(d.reloaders) == 0 {
+		d.log.Warn("SIGHUP: config is valid, but nothing in this process can be reloaded; restart to apply changes")
+		return
+	}
 	for _, r := range d.reloaders {
 		if err := r.reload(cfg); err != nil {
 			d.log.Error("SIGHUP: reload failed", zap.String("component", r.name), zap.Error(err))
@@ -126,5 +130,10 @@ func (d *daemon) reload() {
 		}
 		d.log.Info("SIGHUP: reloaded", zap.String("component", r.name))
 	}
-	d.cfg.Stratum = cfg.Stratum
 }
+
+// getenv and readFile are the process's environment and file system, as
+// payment.LoadKey takes them.
+func getenv(name string) string { return os.Getenv(name) }
+
+func readFile(path string) ([]byte, error) { return os.ReadFile(path) }

@@ -23,11 +23,22 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	// SIGINT/SIGTERM cancel the root context: every component then shuts
+	// down gracefully within shutdown_timeout.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	code := run(ctx, args(), hup, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-// run is main without the process exit, for tests.
-func run(args []string, stdout, stderr io.Writer) int {
+func args() []string { return os.Args[1:] }
+
+// run is main without the process and its signals, for tests: ctx ends the
+// daemon, a value on hup reloads the config.
+func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lode", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "lode.yaml", "path of the YAML config file")
@@ -59,12 +70,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer func() { _ = log.Sync() }()
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 
 	d := &daemon{cfg: cfg, secrets: secrets, path: *path, log: log, hup: hup}
 	if err := d.run(ctx); err != nil {

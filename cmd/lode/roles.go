@@ -2,8 +2,25 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/txscript"
+	"go.uber.org/zap"
 
 	"github.com/lode-pool/lode/api"
+	"github.com/lode-pool/lode/blocktemplate"
+	"github.com/lode-pool/lode/blocktemplate/bitcoind"
+	"github.com/lode-pool/lode/payouts"
+	"github.com/lode-pool/lode/payouts/payment"
+	"github.com/lode-pool/lode/shares"
+	"github.com/lode-pool/lode/shares/ledger"
+	"github.com/lode-pool/lode/stratum"
 )
 
 // apiReaders sets the API's readers from the Redis store.
@@ -12,6 +29,447 @@ func (w *wiring) apiReaders(c *api.Config) {
 	c.Pool, c.Blocks, c.Miners, c.Payments, c.Workers, c.Thresholds = r, r, r, r, r, r
 }
 
-func (w *wiring) stratum(ctx context.Context) ([]component, error)  { return nil, nil }
-func (w *wiring) unlocker(ctx context.Context) ([]component, error) { return nil, nil }
-func (w *wiring) payouts(ctx context.Context) ([]component, error)  { return nil, nil }
+// node returns the process's node client, made on first use and shared by
+// the roles (each RPC purpose has its own connection lane inside).
+func (w *wiring) node() (*bitcoind.Client, error) {
+	if w.nodeClient != nil {
+		return w.nodeClient, nil
+	}
+	cfg := w.d.cfg.Node
+	scheme := "http"
+	if cfg.TLS {
+		scheme = "https"
+	}
+	bc := bitcoind.Config{URL: scheme + "://" + cfg.RPCAddress, Timeout: cfg.Timeout}
+	if cfg.RPCCookieFile != "" {
+		// Left to the client so it re-reads the cookie when Core restarts.
+		bc.CookieFile = cfg.RPCCookieFile
+	} else {
+		bc.User, bc.Password = w.d.secrets.NodeUser, w.d.secrets.NodePassword
+	}
+	c, err := bitcoind.New(bc, w.d.log.Named("node"))
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	w.nodeClient = c
+	w.checks = append(w.checks, api.Check{Name: "node", Run: func(ctx context.Context) error {
+		_, err := c.GetBlockCount(ctx)
+		return err
+	}})
+	return c, nil
+}
+
+// payoutScript is the output script of pool.payout_address.
+func (w *wiring) payoutScript() ([]byte, error) {
+	cfg := w.d.cfg
+	addr, err := btcutil.DecodeAddress(cfg.Pool.PayoutAddress, cfg.ChainParams())
+	if err != nil {
+		return nil, fmt.Errorf("pool.payout_address: %w", err)
+	}
+	return txscript.PayToAddrScript(addr)
+}
+
+// feeBasisPoints converts pool.fee_percent to 1/100 percent.
+func (w *wiring) feeBasisPoints() int64 { return int64(math.Round(w.d.cfg.Pool.FeePercent * 100)) }
+
+// stratum builds the miners' side: node client, template manager, share
+// validator, block submitter, share ledger and the Stratum server, plus the
+// job fan-out between the manager and the server.
+func (w *wiring) stratum(ctx context.Context) ([]component, error) {
+	cfg := w.d.cfg
+	if !cfg.Has(RoleStratum) {
+		return nil, nil
+	}
+	log := w.d.log
+	node, err := w.node()
+	if err != nil {
+		return nil, err
+	}
+	mask, _ := cfg.VersionMask() // validated with the config
+	builder, err := blocktemplate.NewBuilder(blocktemplate.Config{
+		Network: cfg.ChainParams(), PayoutAddress: cfg.Pool.PayoutAddress, PoolTag: cfg.Pool.Tag,
+		Extranonce2Size: cfg.Stratum.Extranonce2Size, VersionMask: mask,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("coinbase builder: %w", err)
+	}
+	mgr, err := blocktemplate.NewManager(blocktemplate.ManagerConfig{
+		Source: node, Builder: builder, PollInterval: cfg.Node.PollInterval,
+		RefreshInterval: cfg.Node.RefreshInterval, LongPoll: true, ZMQAddress: cfg.Node.ZMQHashBlock,
+		Logger: log.Named("templates"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("template manager: %w", err)
+	}
+	validator, err := shares.New(shares.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("share validator: %w", err)
+	}
+	submitter, err := shares.NewBlockSubmitter(shares.SubmitterConfig{
+		Nodes:       []shares.NamedNode{{Name: "node", Node: node}},
+		JournalPath: filepath.Join(cfg.Ledger.SpoolDir, "blocks.journal"),
+		Logger:      log.Named("blocks"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	rec, err := ledger.New(ledger.Config{
+		MaxBatch: cfg.Ledger.BatchSize, MaxDelay: cfg.Ledger.BatchWait,
+		WindowFactor: cfg.Pool.PPLNSWindow, MinWindow: cfg.Pool.PPLNSMinWindow,
+		SpoolPath: filepath.Join(cfg.Ledger.SpoolDir, "shares.spool"),
+		Logger:    log.Named("ledger"),
+	}, &timedStore{Store: w.store, metrics: w.metricsFor})
+	if err != nil {
+		return nil, fmt.Errorf("share ledger: %w", err)
+	}
+	script, err := w.payoutScript()
+	if err != nil {
+		return nil, err
+	}
+	blockRec, err := payouts.NewRecorder(payouts.RecorderConfig{
+		Ledger: w.store, WindowFactor: cfg.Pool.PPLNSWindow, Logger: log.Named("blocks"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	found := &foundBlocks{
+		submitter: submitter, recorder: blockRec, node: node, script: script,
+		metrics: w.metricsFor, log: log.Named("blocks"), pending: map[int64]*shares.Candidate{},
+	}
+	srvCfg := stratumConfig(cfg, mask)
+	srvCfg.Jobs = mgr
+	srvCfg.Validator = validator
+	srvCfg.Blocks = found
+	srvCfg.BlockFound = mgr
+	srvCfg.Recorder = &shareRecorder{rec: rec, found: found, metrics: w.metricsFor}
+	srvCfg.Observer = &rejectObserver{rec: rec, metrics: w.metricsFor}
+	srvCfg.Logger = log.Named("stratum")
+	srv, err := stratum.New(srvCfg)
+	if err != nil {
+		return nil, err
+	}
+	// Bind now so a taken port fails the start, not a minute later.
+	if err := srv.Listen(); err != nil {
+		return nil, fmt.Errorf("stratum: %w", err)
+	}
+	for _, a := range srv.Addrs() {
+		log.Info("stratum listening", zap.String("addr", a.String()))
+	}
+
+	w.jobs = managerJobs{mgr}
+	w.sources.Stratum = func() api.StratumSnapshot { return stratumSnapshot(srv.Stats()) }
+	w.sources.SpoolBytes = func() int64 { return rec.Stats().SpoolBytes }
+	if b, ok := any(srv).(api.Banner); ok {
+		w.banner = b
+	}
+	if r, ok := any(srv).(stratumReloader); ok {
+		w.d.reloaders = append(w.d.reloaders, reloader{name: "stratum", reload: func(c Config) error {
+			m, _ := c.VersionMask()
+			return r.Reload(stratumConfig(c, m))
+		}})
+	}
+
+	fanout := func(ctx context.Context) error {
+		for job := range mgr.Subscribe(ctx) {
+			if job.NetworkTarget != nil {
+				rec.SetNetworkDifficulty(blocktemplate.TargetToDifficulty(job.NetworkTarget))
+			}
+			srv.Publish(job)
+		}
+		return nil
+	}
+	recover := func(ctx context.Context) error {
+		found.recoverJournal(ctx)
+		<-ctx.Done()
+		return nil
+	}
+	return []component{
+		{name: "ledger", run: rec.Run},
+		{name: "templates", run: mgr.Run},
+		{name: "fanout", run: fanout},
+		{name: "stratum", run: srv.Run},
+		{name: "block-journal", run: recover},
+	}, nil
+}
+
+// stratumReloader is what SIGHUP needs from the stratum server: apply the
+// reloadable part (difficulty settings, bans, limits) of a new config.
+type stratumReloader interface {
+	Reload(stratum.Config) error
+}
+
+// stratumConfig maps the file's stratum section to the server's Config
+// (without the wired components).
+func stratumConfig(cfg Config, mask uint32) stratum.Config {
+	sc := cfg.Stratum
+	out := stratum.Config{
+		Network:             cfg.ChainParams(),
+		InstanceID:          []byte{byte(cfg.Pool.InstanceID)},
+		VersionMask:         mask,
+		Extranonce2Size:     sc.Extranonce2Size,
+		MaxLineLength:       sc.MaxLineBytes,
+		AuthorizeTimeout:    sc.AuthorizeTimeout,
+		IdleTimeout:         sc.IdleTimeout,
+		MaxConnections:      sc.MaxConnections,
+		MaxConnectionsPerIP: sc.MaxPerIP,
+		Vardiff:             stratum.Vardiff{TargetInterval: sc.ShareInterval, RetargetTime: sc.RetargetInterval},
+		Ban: stratum.Ban{Disabled: !sc.Ban.Enabled, Window: sc.Ban.Window, MinShares: sc.Ban.MinShares,
+			RejectRatio: sc.Ban.RejectRatio, Duration: sc.Ban.Duration},
+	}
+	for _, p := range sc.Ports {
+		out.Ports = append(out.Ports, stratum.Port{Address: p.Listen, StartDifficulty: p.StartDifficulty,
+			MinDifficulty: p.MinDifficulty, MaxDifficulty: p.MaxDifficulty, TLSCertFile: p.TLSCert, TLSKeyFile: p.TLSKey})
+	}
+	return out
+}
+
+// stratumSnapshot copies the server's counters for a scrape.
+func stratumSnapshot(st *stratum.Stats) api.StratumSnapshot {
+	s := api.StratumSnapshot{Connections: st.Connections.Load(), Closes: map[string]uint64{}}
+	for _, r := range stratum.CloseReasons() {
+		if n := st.ClosedBy(r); n > 0 {
+			s.Closes[r.String()] = n
+		}
+	}
+	bounds, counts, sum, n := st.TipToNotify.Snapshot()
+	s.Fanout = api.HistogramSnapshot{Bounds: bounds, Counts: counts, Sum: sum, Count: n}
+	return s
+}
+
+// managerJobs adapts the template manager to the API's job source.
+type managerJobs struct{ m *blocktemplate.Manager }
+
+func (j managerJobs) Current() *jobInfo {
+	job := j.m.Current()
+	if job == nil {
+		return nil
+	}
+	info := &jobInfo{Height: job.Height, Received: job.CreatedAt}
+	if job.Template != nil {
+		info.Received = job.Template.ReceivedAt
+	}
+	if job.NetworkTarget != nil {
+		info.Difficulty = blocktemplate.TargetToDifficulty(job.NetworkTarget)
+	}
+	return info
+}
+
+// rejectReason names a Stratum error code for metrics and worker stats.
+func rejectReason(code int) string {
+	switch code {
+	case 21:
+		return ledger.ReasonStale
+	case 22:
+		return "duplicate"
+	case 23:
+		return "low_difficulty"
+	case 24:
+		return "unauthorized"
+	case 25:
+		return "not_subscribed"
+	}
+	return "other"
+}
+
+// rejectObserver counts rejected shares in the metrics and, for authorized
+// workers, in the worker's ledger statistics.
+type rejectObserver struct {
+	rec     *ledger.Recorder
+	metrics func() *api.Metrics
+}
+
+func (o *rejectObserver) ShareRejected(r stratum.Rejection) {
+	reason := rejectReason(r.Code)
+	o.metrics().ShareRejected(reason)
+	if r.Address != "" {
+		o.rec.RecordReject(r.Worker, r.Address, reason)
+	}
+}
+
+// shareRecorder is the stratum server's Recorder: the ledger's group
+// commit, timed, and the hand-off of a block-finding share to foundBlocks
+// (which needs the worker that the block submitter does not see).
+type shareRecorder struct {
+	rec     *ledger.Recorder
+	found   *foundBlocks
+	metrics func() *api.Metrics
+}
+
+func (s *shareRecorder) Record(ctx context.Context, sh shares.Share) error {
+	start := time.Now()
+	err := s.rec.Record(ctx, sh)
+	m := s.metrics()
+	m.RecordLatency(time.Since(start))
+	if err == nil {
+		m.ShareAccepted(sh.Difficulty)
+	}
+	if sh.Block {
+		// Also when recording failed: the node has the block, and its
+		// PPLNS snapshot must not be lost with the share.
+		s.found.recordFinder(context.WithoutCancel(ctx), sh)
+	}
+	return err
+}
+
+// timedStore measures each group-commit batch the ledger writes.
+type timedStore struct {
+	ledger.Store
+	metrics func() *api.Metrics
+}
+
+func (t *timedStore) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit string) error {
+	start := time.Now()
+	err := t.Store.ApplyBatch(ctx, b, windowLimit)
+	if err == nil {
+		t.metrics().LedgerBatch(time.Since(start), len(b.Shares))
+	}
+	return err
+}
+
+// foundBlocks submits block candidates and records the blocks the node
+// took (the PPLNS snapshot, payouts.Recorder.BlockFound). The stratum
+// server calls Submit and then records the share
+// on the same goroutine; the share carries the finder, so the snapshot is
+// taken when the share arrives (recordFinder), after the finder's own share
+// is in the window.
+type foundBlocks struct {
+	submitter *shares.BlockSubmitter
+	recorder  *payouts.Recorder
+	node      *bitcoind.Client
+	script    []byte
+	metrics   func() *api.Metrics
+	log       *zap.Logger
+
+	mu      sync.Mutex
+	pending map[int64]*shares.Candidate // accepted candidates by height, waiting for their share
+}
+
+// Submit implements stratum.BlockSubmitter: the block submitter's journal
+// and submission, counted, and remembered for the PPLNS snapshot when the
+// node took the block.
+func (f *foundBlocks) Submit(ctx context.Context, c shares.Candidate) (shares.BlockReport, error) {
+	report, err := f.submitter.Submit(ctx, c)
+	f.metrics().BlockCandidate(err == nil && report.Confirmed)
+	if err == nil && report.Confirmed {
+		f.mu.Lock()
+		f.pending[c.Job.Height] = &c
+		f.mu.Unlock()
+	}
+	return report, err
+}
+
+// recordFinder takes the PPLNS snapshot of the block the share found.
+func (f *foundBlocks) recordFinder(ctx context.Context, sh shares.Share) {
+	f.mu.Lock()
+	c := f.pending[sh.JobHeight]
+	delete(f.pending, sh.JobHeight)
+	f.mu.Unlock()
+	if c == nil {
+		return // the node did not take it
+	}
+	block, err := c.Job.Block(c.Extranonce1, c.Extranonce2, c.Header)
+	if err != nil {
+		f.log.Error("rebuild found block", zap.Error(err))
+		return
+	}
+	f.record(ctx, block.BlockHash().String(), func() (payouts.FoundBlock, error) {
+		return payouts.NewFoundBlock(block, c.Job.Height, sh.Worker, f.script)
+	})
+}
+
+func (f *foundBlocks) record(ctx context.Context, hash string, build func() (payouts.FoundBlock, error)) {
+	fb, err := build()
+	if err != nil {
+		f.log.Error("found block record", zap.String("hash", hash), zap.Error(err))
+		return
+	}
+	if _, err := f.recorder.BlockFound(ctx, fb); err != nil {
+		f.log.Error("found block not recorded", zap.String("hash", hash), zap.Error(err))
+	}
+}
+
+// recoverJournal resubmits the blocks a previous run journaled but may not
+// have delivered, and records those the chain has (idempotent: a block
+// recorded before keeps its first record). The finder of such a block is
+// unknown ("").
+func (f *foundBlocks) recoverJournal(ctx context.Context) {
+	reports, err := f.submitter.Recover(ctx)
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			f.log.Error("block journal recovery", zap.Error(err))
+		}
+		return
+	}
+	for _, r := range reports {
+		if !r.Confirmed {
+			continue
+		}
+		f.record(ctx, r.Hash.String(), func() (payouts.FoundBlock, error) {
+			block, err := f.node.GetBlock(ctx, r.Hash)
+			if err != nil {
+				return payouts.FoundBlock{}, err
+			}
+			return payouts.NewFoundBlock(block, r.Height, "", f.script)
+		})
+	}
+}
+
+// unlocker follows found blocks to maturity and credits them. Several
+// unlockers may run at once safely (each transition is checked inside one
+// atomic store call), so it needs no lease.
+func (w *wiring) unlocker(ctx context.Context) ([]component, error) {
+	cfg := w.d.cfg
+	if !cfg.Has(RoleUnlocker) {
+		return nil, nil
+	}
+	node, err := w.node()
+	if err != nil {
+		return nil, err
+	}
+	script, err := w.payoutScript()
+	if err != nil {
+		return nil, err
+	}
+	u, err := payouts.NewUnlocker(payouts.UnlockerConfig{
+		Ledger: w.store, Chain: node, PayoutScript: script, FeeBasisPoints: w.feeBasisPoints(),
+		Maturity: int64(cfg.Unlocker.Maturity), Interval: cfg.Unlocker.Interval, Logger: w.d.log.Named("unlocker"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unlocker: %w", err)
+	}
+	return []component{{name: "unlocker", run: u.Run}}, nil
+}
+
+// payouts pays balances on chain. Two processors never pay the same debit
+// (CommitPayout checks and debits balances atomically), but they could
+// contend for the same UTXOs, so run the role in one process.
+func (w *wiring) payouts(ctx context.Context) ([]component, error) {
+	cfg := w.d.cfg
+	if !cfg.Has(RolePayouts) {
+		return nil, nil
+	}
+	node, err := w.node()
+	if err != nil {
+		return nil, err
+	}
+	pc := payment.Config{
+		Params: cfg.ChainParams(), PoolAddress: cfg.Pool.PayoutAddress, Mode: payment.Mode(cfg.Payouts.Signing),
+		Interval: cfg.Payouts.Interval, Threshold: cfg.Payouts.Threshold, MaxOutputs: cfg.Payouts.MaxOutputs,
+		FeeRateFloor: cfg.Payouts.FeeRateFloor * 1000, FeeRateCap: cfg.Payouts.FeeRateCap * 1000,
+		FeePayer: payment.FeePayer(cfg.Payouts.FeePayer), StuckAfter: cfg.Payouts.UnconfirmedAlert,
+		Logger: w.d.log.Named("payouts"),
+	}
+	if pc.Mode == payment.ModeHot {
+		key, err := payment.LoadKey(payment.KeySource{Env: cfg.Payouts.Key.Env, File: cfg.Payouts.Key.File},
+			pc.Params, getenv, readFile)
+		if err != nil {
+			return nil, &ConfigError{Key: "payouts.key", Problem: err.Error()}
+		}
+		pc.Key = key
+	}
+	p, err := payment.New(pc, w.store, node)
+	if err != nil {
+		return nil, fmt.Errorf("payouts: %w", err)
+	}
+	return []component{{name: "payouts", run: p.Run}}, nil
+}

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/lode-pool/lode/api"
+	"github.com/lode-pool/lode/blocktemplate/bitcoind"
 	"github.com/lode-pool/lode/internal/redisstore"
 )
 
@@ -17,6 +18,7 @@ import (
 func (d *daemon) run(ctx context.Context) error {
 	cfg := d.cfg
 	d.log.Info("lode starting", zap.String("network", cfg.Network), zap.Strings("roles", cfg.Roles))
+	w := &wiring{d: d}
 	store, err := redisstore.Connect(ctx, redisstore.ConnectConfig{
 		Addr: cfg.Redis.Address, Password: d.secrets.RedisPassword, DB: cfg.Redis.DB,
 		Prefix: cfg.Redis.Prefix, Logger: d.log.Named("redis"),
@@ -24,9 +26,14 @@ func (d *daemon) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	w.store = store
 	defer func() { _ = store.Client().Close() }()
+	defer func() {
+		if w.nodeClient != nil {
+			w.nodeClient.Close()
+		}
+	}()
 
-	w := &wiring{d: d, store: store}
 	var comps []component
 	// The stratum role comes first: it provides the job source and the
 	// snapshots the metrics and the API read.
@@ -56,6 +63,8 @@ type wiring struct {
 	checks []api.Check
 	// banner is the stratum server's ban control when it offers one.
 	banner api.Banner
+	// nodeClient is shared by the roles that talk to the node.
+	nodeClient *bitcoind.Client
 }
 
 // metricsFor returns the metrics, created on first use with the sources the

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# `make run`: a whole local pool on regtest, for trying Lode out.
+#
+# Starts, each on a free loopback port with its state under ./run/:
+#   - redis-server (the share ledger and accounting),
+#   - btcd in regtest (./bin/btcd), mining 101 blocks so a coinbase matures,
+#   - lode with lode.regtest.yaml (all roles; stratum at difficulty 0.001),
+#   - simulated miners (./bin/lode-bench: two connections for miner A, one
+#     with version rolling for miner B),
+# then prints the stratum and dashboard URLs. Ctrl-C (or SIGTERM) stops
+# everything it started, lode first so it shuts down gracefully.
+#
+# Environment:
+#   LODE_RUN_MINERS=0   start no simulated miners (connect your own)
+#   LODE_RUN_FRESH=1    wipe ./run/ first (chain, Redis data, spool)
+#
+# Every regtest key below is a throwaway derived from a public string: the
+# coins have no value and nothing here may be reused on a real network.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bin="$root/bin"
+run="$root/run"
+[ "${LODE_RUN_FRESH:-0}" = 1 ] && rm -rf "$run"
+mkdir -p "$run/redis" "$run/btcd" "$run/lode"
+
+for tool in redis-server "$bin/btcd" "$bin/btcctl" "$bin/lode" "$bin/lode-bench"; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "run-local: $tool is missing: run 'make run' (it installs and builds what is needed)" >&2
+    exit 1
+  fi
+done
+
+# Regtest keys: the pool's coinbase/payout key (sha256("lode run key")),
+# the node's own mining address and two miners' payout addresses.
+pool_address=mgf7FHaRYnTyaaGgcXCabtqL3tg7uQVYhX
+pool_wif=cMm8MoBbHU8v7zuJakad4XW5CjK7ZfJwcJC1jcnneyGTq11WH75c
+node_address=muEg6aDf6mWpRr8WGwFr6YzpX52QdjtKyP
+miner_a=miRPLXFu5L6sm7j7MVcfKffYzVuYEfRerY
+miner_b=n4CY32EkxDYq6zQJchn18ufm1vdbRTdVqP
+
+pids=()
+stopping=0
+stop_all() {
+  [ "$stopping" = 1 ] && return
+  stopping=1
+  trap - INT TERM
+  echo
+  echo "run-local: stopping"
+  # Newest first: miners, lode (graceful: it sends client.reconnect and
+  # flushes the share queue), then btcd and Redis.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -INT "${pids[i]}" 2>/dev/null || true
+    for _ in $(seq 1 300); do
+      kill -0 "${pids[i]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+  echo "run-local: stopped"
+}
+trap 'stop_all; exit 0' INT TERM
+trap stop_all EXIT
+
+# free_port prints a loopback TCP port nothing listens on.
+used_ports=" "
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    case "$used_ports" in *" $p "*) continue ;; esac
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      used_ports="$used_ports$p "
+      echo "$p"
+      return
+    fi
+  done
+}
+
+# wait_for <what> <seconds> <command...>: poll until the command succeeds.
+wait_for() {
+  local what=$1 limit=$2
+  shift 2
+  for _ in $(seq 1 $((limit * 10))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "run-local: $what did not come up within ${limit}s; logs are in $run" >&2
+  exit 1
+}
+
+redis_port=$(free_port)
+rpc_port=$(free_port)
+p2p_port=$(free_port)
+stratum_port=$(free_port)
+api_port=$(free_port)
+rpc_pass=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+echo "run-local: redis-server on 127.0.0.1:$redis_port"
+redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run/redis" --save "" \
+  --appendonly yes --daemonize no --logfile "$run/redis/redis.log" &
+pids+=($!)
+wait_for "redis-server" 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$redis_port"
+
+echo "run-local: btcd regtest, RPC on 127.0.0.1:$rpc_port"
+"$bin/btcd" --regtest --notls --txindex --nobanning \
+  --datadir="$run/btcd/data" --logdir="$run/btcd/logs" \
+  --rpclisten="127.0.0.1:$rpc_port" --rpcuser=lode --rpcpass="$rpc_pass" \
+  --listen="127.0.0.1:$p2p_port" --miningaddr="$node_address" --debuglevel=warn \
+  >"$run/btcd/btcd.out" 2>&1 &
+pids+=($!)
+btcctl() { "$bin/btcctl" --regtest --notls --rpcserver="127.0.0.1:$rpc_port" --rpcuser=lode --rpcpass="$rpc_pass" "$@"; }
+wait_for "btcd RPC" 30 btcctl getblockcount
+height=$(btcctl getblockcount)
+if [ "$height" -lt 101 ]; then
+  echo "run-local: mining $((101 - height)) blocks so a coinbase matures"
+  btcctl generate $((101 - height)) >/dev/null
+fi
+
+export LODE_NODE_ADDR="127.0.0.1:$rpc_port" LODE_NODE_PASSWORD="$rpc_pass"
+export LODE_REDIS_ADDR="127.0.0.1:$redis_port" LODE_STRATUM="127.0.0.1:$stratum_port"
+export LODE_API="127.0.0.1:$api_port" LODE_PAYOUT_ADDRESS="$pool_address" LODE_PAYOUT_KEY="$pool_wif"
+export LODE_RUN_DIR="$run/lode" LODE_ADMIN_TOKEN="${LODE_ADMIN_TOKEN:-regtest-admin}"
+
+echo "run-local: lode (log: $run/lode/lode.log)"
+"$bin/lode" -config "$root/lode.regtest.yaml" >>"$run/lode/lode.log" 2>&1 &
+lode_pid=$!
+pids+=($lode_pid)
+wait_for "lode API" 30 curl -sf "http://127.0.0.1:$api_port/healthz"
+
+if [ "${LODE_RUN_MINERS:-1}" != 0 ]; then
+  echo "run-local: simulated miners (log: $run/miners.log)"
+  "$bin/lode-bench" -url "stratum+tcp://127.0.0.1:$stratum_port" -user "$miner_a.rig1" -conns 2 \
+    -report 0 -quiet >>"$run/miners.log" 2>&1 &
+  pids+=($!)
+  "$bin/lode-bench" -url "stratum+tcp://127.0.0.1:$stratum_port" -user "$miner_b.rig1" -conns 1 \
+    -version-rolling -report 0 -quiet >>"$run/miners.log" 2>&1 &
+  pids+=($!)
+fi
+
+cat <<MSG
+
+  Lode is running on regtest.
+    stratum    stratum+tcp://127.0.0.1:$stratum_port   (user: <regtest address>.<worker>, any password)
+    dashboard  http://127.0.0.1:$api_port/
+    API        http://127.0.0.1:$api_port/api/v1/pool   (admin token: $LODE_ADMIN_TOKEN)
+    metrics    http://127.0.0.1:$api_port/metrics
+    miners     http://127.0.0.1:$api_port/#miner=$miner_a
+               http://127.0.0.1:$api_port/#miner=$miner_b
+    node       bin/btcctl --regtest --notls --rpcserver=127.0.0.1:$rpc_port --rpcuser=lode --rpcpass=$rpc_pass getblockcount
+
+  Every share at this difficulty is also a regtest block: blocks mature as the
+  pool mines, then balances are credited and paid. Ctrl-C stops everything.
+
+MSG
+
+# Stay in the foreground until Ctrl-C, or until lode exits by itself.
+while kill -0 "$lode_pid" 2>/dev/null; do
+  sleep 1
+done
+echo "run-local: lode exited; see $run/lode/lode.log" >&2
+exit 1
