@@ -104,6 +104,7 @@ func (s *Session) readLoop() {
 	reason := CloseClient
 	defer func() {
 		if r := recover(); r != nil {
+			srv.stats.Panics.Add(1)
 			srv.log.Error("session panic", zap.Any("panic", r), zap.Stack("stack"))
 			reason = CloseProtocolViolation
 		}

@@ -122,6 +122,9 @@ type Stats struct {
 	// TipToNotify is the time from the node's new tip (Job.TipSeenAt as
 	// given to Publish) to the clean job being written to each connection.
 	TipToNotify *Histogram
+	// Panics counts sessions ended by a recovered panic (a bug; the
+	// connection is closed as a protocol violation).
+	Panics atomic.Uint64
 	// Broadcasts counts published jobs.
 	Broadcasts atomic.Uint64
 }
