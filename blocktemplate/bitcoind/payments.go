@@ -33,10 +33,11 @@ func rpcCode(err error) (btcjson.RPCErrorCode, bool) {
 }
 
 // GetTxOut returns the unspent output, or nil when it is spent or unknown.
-// Core also reports outputs spent in its mempool as spent; btcd does not.
-func (c *Client) GetTxOut(ctx context.Context, op wire.OutPoint) (*payment.TxOut, error) {
+// With mempool true Core also reports outputs spent in its mempool as
+// spent; btcd does not.
+func (c *Client) GetTxOut(ctx context.Context, op wire.OutPoint, mempool bool) (*payment.TxOut, error) {
 	res, err := callLane(ctx, c, laneMain, c.cfg.Timeout, "gettxout "+op.String(), func(rc *rpcclient.Client) (*btcjson.GetTxOutResult, error) {
-		return rc.GetTxOut(&op.Hash, op.Index, true)
+		return rc.GetTxOut(&op.Hash, op.Index, mempool)
 	})
 	if err != nil {
 		return nil, err

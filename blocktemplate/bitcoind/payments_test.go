@@ -38,7 +38,7 @@ func TestPaymentRPCs(t *testing.T) {
 	// processor never relies on either.)
 	spent := tx.TxIn[0].PreviousOutPoint
 	node.Generate(1)
-	if out, err := c.GetTxOut(ctx, spent); err != nil || out != nil {
+	if out, err := c.GetTxOut(ctx, spent, true); err != nil || out != nil {
 		t.Fatalf("gettxout of an output spent on chain = %+v, %v; want nil", out, err)
 	}
 	st, err = c.TxStatus(ctx, txid)
@@ -48,7 +48,7 @@ func TestPaymentRPCs(t *testing.T) {
 	if err := c.SendRawTransaction(ctx, tx); err != nil {
 		t.Fatalf("re-broadcast of a mined tx: %v", err)
 	}
-	out, err := c.GetTxOut(ctx, wire.OutPoint{Hash: txid, Index: 0})
+	out, err := c.GetTxOut(ctx, wire.OutPoint{Hash: txid, Index: 0}, false)
 	if err != nil || out == nil || out.Value != 123_456_789 || string(out.PkScript) != string(script) || out.Coinbase || out.Confirmations != 1 {
 		t.Fatalf("gettxout = %+v, %v", out, err)
 	}

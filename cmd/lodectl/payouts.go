@@ -22,7 +22,7 @@ import (
 )
 
 func init() {
-	register("payouts", "payouts: list | show <id> | run [--dry-run] | broadcast <signed.psbt> | threshold <address> <sats>", runPayouts)
+	register("payouts", "payouts: list | show <id> | run [--dry-run] | broadcast <signed.psbt> | threshold <address> <sats> | abandon <id>", runPayouts)
 }
 
 const payoutsUsage = `usage: lodectl payouts <subcommand> [flags] [arguments]
@@ -31,6 +31,7 @@ const payoutsUsage = `usage: lodectl payouts <subcommand> [flags] [arguments]
   run [-dry-run]                pay balances that reached their threshold now (dry: what would be paid, with the fee)
   broadcast <signed.psbt>       finalize a signed PSBT of a cold payout, broadcast it, record it
   threshold <address> <sats>    set an address's payout threshold (0 removes the override)
+  abandon <id>                  give a payout's debits back, only if its transaction can never be mined
 Run "lodectl payouts <subcommand> -h" for the flags.`
 
 func runPayouts(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -52,6 +53,8 @@ func runPayouts(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return payoutsBroadcast(args[1:], stdout, stderr)
 	case "threshold":
 		return payoutsThreshold(args[1:], stdout, stderr)
+	case "abandon":
+		return payoutsAbandon(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "lodectl payouts: unknown subcommand %q\n%s\n", args[0], payoutsUsage)
 	return 2
@@ -395,6 +398,32 @@ func payoutsThreshold(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "%s: threshold override removed\n", args[0])
 		} else {
 			fmt.Fprintf(stdout, "%s: payout threshold %s BTC\n", args[0], btc(sats))
+		}
+		return nil
+	})
+}
+
+func payoutsAbandon(args []string, stdout, stderr io.Writer) int {
+	var n *nodeFlags
+	return payoutsCommand("abandon", args, stdout, stderr, 1, " <id>", func(fs *flag.FlagSet) {
+		n = addNodeFlags(fs)
+	}, func(ctx context.Context, s *redisstore.Store, args []string) error {
+		id, err := strconv.ParseInt(args[0], 10, 64)
+		if err != nil {
+			return fmt.Errorf("payout id %q is not a number", args[0])
+		}
+		p, closeNode, err := n.processor(s, true)
+		if err != nil {
+			return err
+		}
+		defer closeNode()
+		po, lost, err := p.Abandon(ctx, id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "payout %d abandoned: %s BTC credited back to %d addresses\n", po.ID, btc(po.Debited()), len(po.Outputs))
+		for _, in := range lost {
+			fmt.Fprintf(stdout, "input %s (%s BTC) was spent elsewhere and is no longer a pool UTXO\n", in.OutPoint, btc(in.Value))
 		}
 		return nil
 	})

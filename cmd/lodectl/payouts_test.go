@@ -102,6 +102,10 @@ func TestPayoutsColdRoundTrip(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "payout 1: broadcast") {
 		t.Fatalf("broadcast: %d\n%s\n%s", code, out, errs)
 	}
+	out, errs, code = runCtl(t, append(append([]string{"payouts", "abandon"}, nodeArgs...), "1")...)
+	if code != 1 || !strings.Contains(errs, "may still confirm") {
+		t.Fatalf("abandon of a broadcast payout: %d\n%s\n%s", code, out, errs)
+	}
 	node.Generate(1)
 	out, errs, code = runCtl(t, append([]string{"payouts", "run"}, nodeArgs...)...)
 	if code != 0 || !strings.Contains(out, "earlier payout 1 is now confirmed") || !strings.Contains(out, "0 payout(s) open") {

@@ -96,6 +96,42 @@ end
 return 'OK'
 `)
 
+// abandonPayoutScript gives a payout's debits back if its state is one of
+// the allowed ones: credits balances and the fee account, reduces the
+// totals, returns inputs to the UTXOs, closes and rewrites the payout.
+//
+// KEYS: payout, open payouts, balances, fees, utxos, totals.
+// ARGV: id, new state, data, fee account credit, paid, fee, n allowed
+// states, the states, m outputs, m pairs (address, debit), then pairs
+// (outpoint, value) of the inputs to restore.
+var abandonPayoutScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return redis.error_reply('NOTFOUND payout ' .. ARGV[1]) end
+local ns = tonumber(ARGV[7])
+local ok = false
+for k = 8, 7 + ns do
+  if ARGV[k] == cur then ok = true end
+end
+if not ok then return redis.error_reply('WRONGSTATE payout ' .. ARGV[1] .. ' is ' .. cur) end
+local i = 8 + ns
+local m = tonumber(ARGV[i])
+i = i + 1
+for k = 1, m do
+  redis.call('HINCRBY', KEYS[3], ARGV[i], ARGV[i+1])
+  i = i + 2
+end
+while i <= #ARGV do
+  redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[i+1])
+  i = i + 2
+end
+if tonumber(ARGV[4]) > 0 then redis.call('INCRBY', KEYS[4], ARGV[4]) end
+redis.call('HINCRBY', KEYS[6], 'paid', '-' .. ARGV[5])
+redis.call('HINCRBY', KEYS[6], 'fees', '-' .. ARGV[6])
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'data', ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 'OK'
+`)
+
 // scriptErr maps the scripts' error replies onto payment's sentinels.
 func scriptErr(op string, err error) error {
 	msg := err.Error()
@@ -184,8 +220,8 @@ func (s *Store) CommitPayout(ctx context.Context, p *payment.Payout) error {
 
 // UpdatePayout writes p if its stored state is one of from.
 func (s *Store) UpdatePayout(ctx context.Context, p *payment.Payout, from ...payment.State) error {
-	if p.State == payment.StateConfirmed {
-		return errors.New("redisstore: update payout: use ConfirmPayout to confirm")
+	if p.State == payment.StateConfirmed || p.State == payment.StateAbandoned {
+		return fmt.Errorf("redisstore: update payout: use ConfirmPayout or AbandonPayout for %s", p.State)
 	}
 	return s.writePayout(ctx, "update payout", p, "", 0, from)
 }
@@ -202,6 +238,33 @@ func (s *Store) ConfirmPayout(ctx context.Context, p *payment.Payout, from ...pa
 		op, val = c.Key(), c.Value
 	}
 	return s.writePayout(ctx, "confirm payout", p, op, val, from)
+}
+
+// AbandonPayout gives p's debits back and closes it (see payment.Store).
+func (s *Store) AbandonPayout(ctx context.Context, p *payment.Payout, restore []payment.UTXO, from ...payment.State) error {
+	if p.State != payment.StateAbandoned || len(from) == 0 {
+		return fmt.Errorf("redisstore: abandon payout: state %q from %v", p.State, from)
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("redisstore: encode payout: %w", err)
+	}
+	args := []any{p.ID, string(p.State), data, p.FeeAccountDebit, p.Paid(), p.Fee, len(from)}
+	for _, st := range from {
+		args = append(args, string(st))
+	}
+	args = append(args, len(p.Outputs))
+	for _, o := range p.Outputs {
+		args = append(args, o.Address, o.Debit)
+	}
+	for _, u := range restore {
+		args = append(args, u.Key(), u.Value)
+	}
+	keys := []string{s.payoutKey(p.ID), s.openPayoutsKey(), s.BalancesKey(), s.FeeBalanceKey(), s.UTXOsKey(), s.payoutTotalsKey()}
+	if err := abandonPayoutScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+		return scriptErr("abandon payout", err)
+	}
+	return nil
 }
 
 func (s *Store) writePayout(ctx context.Context, what string, p *payment.Payout, changeOp string, changeVal int64, from []payment.State) error {

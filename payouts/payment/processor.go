@@ -237,7 +237,7 @@ func (p *Processor) feeRate(ctx context.Context) (int64, string) {
 func (p *Processor) usableUTXOs(ctx context.Context, utxos []UTXO, res *Result) ([]UTXO, error) {
 	var usable []UTXO
 	for _, u := range utxos {
-		out, err := p.node.GetTxOut(ctx, u.OutPoint)
+		out, err := p.node.GetTxOut(ctx, u.OutPoint, true)
 		if err != nil {
 			return nil, fmt.Errorf("payment: check pool utxo %s: %w", u.Key(), err)
 		}
@@ -529,4 +529,77 @@ func (p *Processor) flagStuck(ctx context.Context, po *Payout, now time.Time) {
 	}
 	p.log.Warn("payout stuck: unconfirmed past the limit; operator attention needed",
 		zap.Int64("payout", po.ID), zap.String("txid", po.TxID), zap.String("last_error", po.LastError))
+}
+
+// Abandon gives a payout's debits back: the balances and fee account are
+// credited again, the totals reduced, and the inputs that are still unspent
+// return to the pool's UTXOs; the payout ends in StateAbandoned. It is
+// refused unless it is certain the payout transaction can never be mined:
+//   - an unsigned (cold) payout whose inputs are all still unspent (no
+//     signed version was broadcast), or
+//   - a pending, broadcast or stuck payout the node does not know (not in
+//     its mempool nor its chain) with at least one input already spent by
+//     another transaction in the chain.
+//
+// A payout that is merely slow is never abandoned: that is how pools pay
+// twice. It returns the inputs that were spent elsewhere (lost to the pool).
+func (p *Processor) Abandon(ctx context.Context, id int64) (*Payout, []Input, error) {
+	po, err := p.store.Payout(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !po.State.Open() {
+		return nil, nil, fmt.Errorf("%w: payout %d is %s", ErrWrongState, id, po.State)
+	}
+	var restore []UTXO
+	var lost []Input
+	for _, in := range po.Inputs {
+		op, err := wire.NewOutPointFromString(in.OutPoint)
+		if err != nil {
+			return nil, nil, fmt.Errorf("payment: payout %d input %q: %w", id, in.OutPoint, err)
+		}
+		// Unsigned: any spend, even in the mempool, may be a signed version
+		// of this payout, so it blocks. Signed: only a spend in the chain is
+		// final; a conflicting mempool spend could still be evicted and this
+		// payout mined after all.
+		out, err := p.node.GetTxOut(ctx, *op, po.State == StateUnsigned)
+		if err != nil {
+			return nil, nil, fmt.Errorf("payment: check input %s: %w", in.OutPoint, err)
+		}
+		if out == nil {
+			lost = append(lost, in)
+		} else {
+			restore = append(restore, UTXO{OutPoint: *op, Value: in.Value})
+		}
+	}
+	if po.TxID != "" {
+		txid, err := chainhash.NewHashFromStr(po.TxID)
+		if err != nil {
+			return nil, nil, fmt.Errorf("payment: payout %d: bad txid %q", id, po.TxID)
+		}
+		st, err := p.node.TxStatus(ctx, *txid)
+		if err != nil {
+			return nil, nil, fmt.Errorf("payment: look up payout %d: %w", id, err)
+		}
+		if st.Found {
+			return nil, nil, fmt.Errorf("%w: payout %d's transaction is known to the node (%d confirmations); it may still confirm",
+				ErrWrongState, id, st.Confirmations)
+		}
+	}
+	switch {
+	case po.State == StateUnsigned && len(lost) > 0:
+		return nil, nil, fmt.Errorf("%w: %d input(s) of unsigned payout %d are spent: a signed version may have been broadcast",
+			ErrWrongState, len(lost), id)
+	case po.State != StateUnsigned && len(lost) == 0:
+		return nil, nil, fmt.Errorf("%w: every input of payout %d is unspent, so its transaction could still confirm; see docs/payouts.md",
+			ErrWrongState, id)
+	}
+	from := po.State
+	po.State, po.Updated = StateAbandoned, p.cfg.Now()
+	if err := p.store.AbandonPayout(ctx, po, restore, from); err != nil {
+		return nil, nil, fmt.Errorf("payment: abandon payout %d: %w", id, err)
+	}
+	p.log.Warn("payout abandoned; balances credited back", zap.Int64("payout", id), zap.String("txid", po.TxID),
+		zap.Int("inputs_restored", len(restore)), zap.Int("inputs_lost", len(lost)))
+	return po, lost, nil
 }

@@ -379,7 +379,7 @@ func TestHotPayoutsEndToEnd(t *testing.T) {
 		t.Fatalf("pool utxos after confirmation = %v, want 3 change outputs", utxos)
 	}
 	for _, u := range utxos {
-		out, err := e.node.GetTxOut(ctx, u.OutPoint)
+		out, err := e.node.GetTxOut(ctx, u.OutPoint, false)
 		if err != nil || out == nil || out.Value != u.Value {
 			t.Fatalf("change %s: node says %+v, %v", u.Key(), out, err)
 		}

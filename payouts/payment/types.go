@@ -44,10 +44,13 @@ const (
 	// StateConfirmed: the transaction has Config.Confirmations confirmations;
 	// its change output (if any) is a pool UTXO again.
 	StateConfirmed State = "confirmed"
+	// StateAbandoned: the operator gave the debits back (Processor.Abandon)
+	// because the transaction was never broadcast or can never confirm.
+	StateAbandoned State = "abandoned"
 )
 
 // Open reports whether the payout still needs the processor's attention.
-func (s State) Open() bool { return s != StateConfirmed }
+func (s State) Open() bool { return s != StateConfirmed && s != StateAbandoned }
 
 // FeePayer says who bears the network fee of a payout transaction.
 type FeePayer string
@@ -191,6 +194,11 @@ type Store interface {
 	// ConfirmPayout writes p (state confirmed) and adds its change output
 	// to the UTXO set, if the stored state is one of from.
 	ConfirmPayout(ctx context.Context, p *Payout, from ...State) error
+	// AbandonPayout writes p (state abandoned), closes it, credits every
+	// output's Debit back to its balance and FeeAccountDebit to the fee
+	// account, subtracts it from the totals and returns the given inputs
+	// to the UTXO set, if the stored state is one of from.
+	AbandonPayout(ctx context.Context, p *Payout, restore []UTXO, from ...State) error
 	// Payout returns one payout (ErrNotFound if absent).
 	Payout(ctx context.Context, id int64) (*Payout, error)
 	// Payouts returns up to limit payouts, newest first.
@@ -219,9 +227,10 @@ type TxStatus struct {
 // Node is the Bitcoin node RPC subset the processor needs (btcd or Core).
 type Node interface {
 	// GetTxOut returns the unspent output, or nil (and no error) when it is
-	// spent or unknown. (Core counts mempool spends as spent, btcd does not;
-	// a conflicting payout is then refused at broadcast and stays pending.)
-	GetTxOut(ctx context.Context, op wire.OutPoint) (*TxOut, error)
+	// spent or unknown. With mempool false only spends in the chain count;
+	// with true Core also counts spends in its mempool (btcd does not; a
+	// conflicting payout is then refused at broadcast and stays pending).
+	GetTxOut(ctx context.Context, op wire.OutPoint, mempool bool) (*TxOut, error)
 	// SendRawTransaction broadcasts tx. A transaction the node already has
 	// (mempool or chain) is not an error.
 	SendRawTransaction(ctx context.Context, tx *wire.MsgTx) error

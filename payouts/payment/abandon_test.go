@@ -1,0 +1,136 @@
+package payment_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/lode-pool/lode/payouts/payment"
+)
+
+func TestAbandon(t *testing.T) {
+	e := newEnv(t, p2pkh, 2)
+	ctx := context.Background()
+	want := map[string]int64{}
+	for i := 0; i < 2; i++ {
+		want[recipient(t, i, e.btcd.Params)] = int64(7_000_000 + i)
+	}
+	e.seed(want)
+	balances := func() map[string]int64 {
+		b, err := e.store.Balances(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+
+	// An unsigned cold payout nobody signed: safe to give back.
+	cold := e.processor(e.config(payment.ModeCold))
+	res, err := cold.RunOnce(ctx, false)
+	if err != nil || len(res.Payouts) != 1 {
+		t.Fatalf("cold run: %v, %+v", err, res)
+	}
+	id := res.Payouts[0].ID
+	if len(balances()) != 0 {
+		t.Fatalf("balances not debited: %v", balances())
+	}
+	po, lost, err := cold.Abandon(ctx, id)
+	if err != nil || po.State != payment.StateAbandoned || len(lost) != 0 {
+		t.Fatalf("abandon unsigned: %+v, lost %v, %v", po, lost, err)
+	}
+	if b := balances(); len(b) != 2 || b[recipient(t, 0, e.btcd.Params)] != want[recipient(t, 0, e.btcd.Params)] {
+		t.Fatalf("balances after abandon: %v", b)
+	}
+	if tot := e.checkLedger(); tot.Paid != 0 || tot.Fees != 0 {
+		t.Fatalf("totals after abandon: %+v", tot)
+	}
+	if _, _, err := cold.Abandon(ctx, id); !errors.Is(err, payment.ErrWrongState) {
+		t.Fatalf("second abandon: %v, want ErrWrongState", err)
+	}
+
+	// A hot payout in the mempool could still confirm: refused.
+	hot := e.processor(e.config(payment.ModeHot))
+	res, err = hot.RunOnce(ctx, false)
+	if err != nil || len(res.Payouts) != 1 || res.Payouts[0].State != payment.StateBroadcast {
+		t.Fatalf("hot run: %v, %+v", err, res)
+	}
+	if _, _, err := hot.Abandon(ctx, res.Payouts[0].ID); !errors.Is(err, payment.ErrWrongState) {
+		t.Fatalf("abandon of a broadcast payout: %v, want ErrWrongState", err)
+	}
+	e.btcd.Generate(1)
+	if res, err := hot.RunOnce(ctx, false); err != nil || res.Open != 0 {
+		t.Fatalf("confirm: %v, %+v", err, res)
+	}
+	if got := e.received(); got[recipient(t, 0, e.btcd.Params)] != want[recipient(t, 0, e.btcd.Params)] {
+		t.Fatalf("on chain: %v", got)
+	}
+	e.checkLedger()
+}
+
+// TestAbandonAfterConflict: someone spends a pool UTXO outside Lode right
+// after the payout was committed; the payout can never confirm, stays
+// pending with the node's refusal, and only then may be abandoned.
+func TestAbandonAfterConflict(t *testing.T) {
+	e := newEnv(t, p2pkh, 1)
+	ctx := context.Background()
+	a := recipient(t, 3, e.btcd.Params)
+	e.seed(map[string]int64{a: 9_000_000})
+	p := e.processor(e.config(payment.ModeHot))
+	var thief *wire.MsgTx
+	payment.SetTestHooks(p, func(po *payment.Payout) {
+		op, err := wire.NewOutPointFromString(po.Inputs[0].OutPoint)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		thief = wire.NewMsgTx(2)
+		thief.AddTxIn(wire.NewTxIn(op, nil, nil))
+		thief.AddTxOut(wire.NewTxOut(po.Inputs[0].Value-100_000, e.script))
+		sig, err := txscript.SignatureScript(thief, 0, e.script, txscript.SigHashAll, e.btcd.Key, true)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		thief.TxIn[0].SignatureScript = sig
+		if _, err := e.rpc.SendRawTransaction(thief, true); err != nil {
+			t.Errorf("conflicting spend: %v", err)
+		}
+	}, nil)
+	res, err := p.RunOnce(ctx, false)
+	if err != nil || len(res.Payouts) != 1 {
+		t.Fatalf("run: %v, %+v", err, res)
+	}
+	po := res.Payouts[0]
+	if po.State != payment.StatePending || po.LastError == "" {
+		t.Fatalf("payout after a refused broadcast: state %s, last error %q", po.State, po.LastError)
+	}
+	// Still unspent on chain (the conflict is only in the mempool): refused.
+	if _, _, err := p.Abandon(ctx, po.ID); !errors.Is(err, payment.ErrWrongState) {
+		t.Fatalf("abandon before the conflict confirmed: %v, want ErrWrongState", err)
+	}
+	e.btcd.Generate(1)
+	got, lost, err := p.Abandon(ctx, po.ID)
+	if err != nil || got.State != payment.StateAbandoned || len(lost) != 1 {
+		t.Fatalf("abandon: %+v, lost %v, %v", got, lost, err)
+	}
+	bal, _ := e.store.Balances(ctx)
+	if bal[a] != 9_000_000 {
+		t.Fatalf("balance after abandon = %d, want 9000000", bal[a])
+	}
+	tot, _ := e.store.Totals(ctx)
+	if tot.Paid != 0 || tot.Fees != 0 {
+		t.Fatalf("totals after abandon: %+v", tot)
+	}
+	if u, _ := e.store.UTXOs(ctx); len(u) != 0 {
+		t.Fatalf("the stolen input came back: %v", u)
+	}
+	if open, _ := e.store.OpenPayouts(ctx); len(open) != 0 {
+		t.Fatalf("open after abandon: %+v", open)
+	}
+	if thief == nil {
+		t.Fatal("hook did not run")
+	}
+}
