@@ -47,6 +47,11 @@ func (f *accountingFlags) open(ctx context.Context) (*redisstore.Store, error) {
 func accountingRun(name string, args []string, stdout, stderr io.Writer, nargs int, usage string,
 	body func(ctx context.Context, s *redisstore.Store, args []string, stdout io.Writer) error) int {
 	fs, f := newAccountingFlags(name, stderr)
+	return accountingRunFlags(name, fs, f, args, stdout, stderr, nargs, usage, body)
+}
+
+func accountingRunFlags(name string, fs *flag.FlagSet, f *accountingFlags, args []string, stdout, stderr io.Writer,
+	nargs int, usage string, body func(ctx context.Context, s *redisstore.Store, args []string, stdout io.Writer) error) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: lodectl %s [flags]%s\n", name, usage)
 		fs.PrintDefaults()
@@ -133,11 +138,19 @@ func printBalances(ctx context.Context, s *redisstore.Store, _ []string, stdout 
 }
 
 func runBlocks(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	return accountingRun("blocks", args, stdout, stderr, 0, "", printBlocks)
+	// -n is parsed here, before the shared flags, so that it stays local to
+	// this command.
+	limit := 50
+	fs, f := newAccountingFlags("blocks", stderr)
+	fs.IntVar(&limit, "n", limit, "show the latest n blocks (0: all)")
+	return accountingRunFlags("blocks", fs, f, args, stdout, stderr, 0, "",
+		func(ctx context.Context, s *redisstore.Store, _ []string, stdout io.Writer) error {
+			return printBlocks(ctx, s, limit, stdout)
+		})
 }
 
-func printBlocks(ctx context.Context, s *redisstore.Store, _ []string, stdout io.Writer) error {
-	blocks, err := s.Blocks(ctx, 0)
+func printBlocks(ctx context.Context, s *redisstore.Store, limit int, stdout io.Writer) error {
+	blocks, err := s.Blocks(ctx, limit)
 	if err != nil {
 		return err
 	}

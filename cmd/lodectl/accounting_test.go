@@ -124,6 +124,10 @@ func TestBlocks(t *testing.T) {
 			t.Errorf("line %d = %q, want %q", i+1, got, want)
 		}
 	}
+	out, _, _ = runCtl(t, append([]string{"blocks", "-n", "1"}, redisFlags(t)...)...)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || !strings.Contains(lines[1], pending.String()) {
+		t.Errorf("blocks -n 1:\n%s", out)
+	}
 }
 
 func TestMiner(t *testing.T) {
