@@ -207,4 +207,13 @@ func TestUnlockerCrash(t *testing.T) {
 	if f := e.fees(); f != 100_000_000 {
 		t.Errorf("fees = %d", f)
 	}
+	for _, h := range []chainhash.Hash{matured.Hash, young.Hash} {
+		ctx := context.Background()
+		b, _ := e.store.Block(ctx, h)
+		contrib, _ := e.store.Contributions(ctx, h)
+		credits, _ := e.store.BlockCredits(ctx, h)
+		if err := payouts.AuditCredit(b, contrib, credits); err != nil {
+			t.Error(err)
+		}
+	}
 }

@@ -172,3 +172,47 @@ func Split(reward, feeBasisPoints int64, contributions []Contribution) (Allocati
 	}
 	return a, nil
 }
+
+// ErrCreditMismatch is returned (wrapped) by AuditCredit.
+var ErrCreditMismatch = errors.New("payouts: credits do not match the snapshot")
+
+// AuditCredit checks a credited block against its snapshot: the recorded
+// credits plus the fee add up to the reward, and they are exactly what Split
+// gives for the reward less the fee (the fee rate is not recorded; splitting
+// reward − fee at 0% divides the miners' part the same way). Tests and
+// operators use it to confirm a block paid what its snapshot implies.
+func AuditCredit(b Block, contributions []Contribution, credited map[string]int64) error {
+	if b.Status != StatusCredited {
+		return fmt.Errorf("%w: block %s is %s", ErrCreditMismatch, b.Hash, b.Status)
+	}
+	var sum int64
+	for _, v := range credited {
+		sum += v
+	}
+	if sum+b.Fee != b.Reward {
+		return fmt.Errorf("%w: block %s: credits %d + fee %d != reward %d", ErrCreditMismatch, b.Hash, sum, b.Fee, b.Reward)
+	}
+	if b.Reward < b.Fee {
+		return fmt.Errorf("%w: block %s: fee %d above reward %d", ErrCreditMismatch, b.Hash, b.Fee, b.Reward)
+	}
+	want, err := Split(b.Reward-b.Fee, 0, contributions)
+	if err != nil {
+		return fmt.Errorf("audit block %s: %w", b.Hash, err)
+	}
+	if want.Fee != 0 {
+		// An empty snapshot: everything must have gone to the fee account.
+		if len(credited) != 0 || b.Fee != b.Reward {
+			return fmt.Errorf("%w: block %s: empty snapshot but %d sat credited to miners", ErrCreditMismatch, b.Hash, sum)
+		}
+		return nil
+	}
+	if len(want.Credits) != len(credited) {
+		return fmt.Errorf("%w: block %s: %d addresses credited, snapshot implies %d", ErrCreditMismatch, b.Hash, len(credited), len(want.Credits))
+	}
+	for _, c := range want.Credits {
+		if got, ok := credited[c.Address]; !ok || got != c.Amount {
+			return fmt.Errorf("%w: block %s: %s credited %d, snapshot implies %d", ErrCreditMismatch, b.Hash, c.Address, got, c.Amount)
+		}
+	}
+	return nil
+}

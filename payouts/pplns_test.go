@@ -269,3 +269,32 @@ func FuzzSplit(f *testing.F) {
 		}
 	})
 }
+
+func TestAuditCredit(t *testing.T) {
+	contrib := []Contribution{ct("A", "300000000"), ct("B", "100000000")}
+	ok := Block{Status: StatusCredited, Reward: 5_000_000_000, Fee: 50_000_000}
+	good := map[string]int64{"A": 3_712_500_000, "B": 1_237_500_000}
+	if err := AuditCredit(ok, contrib, good); err != nil {
+		t.Fatalf("good credit: %v", err)
+	}
+	empty := Block{Status: StatusCredited, Reward: 100, Fee: 100}
+	if err := AuditCredit(empty, nil, map[string]int64{}); err != nil {
+		t.Errorf("empty snapshot: %v", err)
+	}
+	bad := []struct {
+		name    string
+		b       Block
+		credits map[string]int64
+	}{
+		{"not credited", Block{Status: StatusImmature, Reward: 5_000_000_000, Fee: 50_000_000}, good},
+		{"sum off by one", ok, map[string]int64{"A": 3_712_500_001, "B": 1_237_500_000}},
+		{"moved between miners", ok, map[string]int64{"A": 3_712_499_999, "B": 1_237_500_001}},
+		{"missing miner", Block{Status: StatusCredited, Reward: 5_000_000_000, Fee: 1_287_500_000}, map[string]int64{"A": 3_712_500_000}},
+		{"unknown miner", ok, map[string]int64{"A": 3_712_500_000, "C": 1_237_500_000}},
+	}
+	for _, tc := range bad {
+		if err := AuditCredit(tc.b, contrib, tc.credits); !errors.Is(err, ErrCreditMismatch) {
+			t.Errorf("%s: err = %v, want ErrCreditMismatch", tc.name, err)
+		}
+	}
+}

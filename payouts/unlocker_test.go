@@ -224,6 +224,10 @@ func TestUnlockerLifecycle(t *testing.T) {
 	if got.Status != payouts.StatusCredited || got.Reward != 5_000_000_000 || got.Fee != 50_000_000 {
 		t.Errorf("credited block = %+v", got)
 	}
+	credits, _ := e.store.BlockCredits(context.Background(), b.Hash)
+	if err := payouts.AuditCredit(got, contrib, credits); err != nil {
+		t.Error(err)
+	}
 	utxos, _ := e.store.PoolUTXOs(context.Background())
 	if len(utxos) != 1 || utxos[0].OutPoint != b.CoinbaseOutpoint || utxos[0].Value != 5_000_000_000 {
 		t.Errorf("pool utxos = %v, want %v → 5e9", utxos, b.CoinbaseOutpoint)
