@@ -31,7 +31,9 @@
 // # Errors
 //
 // ErrBlockNotFound is returned (wrapped) when a Ledger has no record of a
-// block. Split and SumWindow report invalid input with ErrInvalidSplit.
+// block. Split and SumWindow report invalid input with ErrInvalidSplit;
+// AuditCredit reports a credited block that does not match its snapshot with
+// ErrCreditMismatch.
 //
 // # Concurrency
 //

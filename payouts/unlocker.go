@@ -38,10 +38,13 @@ type UnlockerConfig struct {
 	// plus fees as the chain has them). Required.
 	PayoutScript []byte
 	// FeeBasisPoints is the pool fee in 1/100 percent (100 = 1%), applied
-	// when a block is credited.
+	// when a block is credited (a changed fee applies to blocks not yet
+	// credited).
 	FeeBasisPoints int64
 	// Maturity is the number of confirmations (the block itself counts as
-	// one) after which a block is credited (default 100).
+	// one) after which a block is credited (default 100). Below 100 is for
+	// tests: balances are credited early and the recorded pool UTXOs are not
+	// yet spendable (the payout processor checks that before spending).
 	Maturity int64
 	// Interval is the time between steps in Run (default 30s).
 	Interval time.Duration
