@@ -12,7 +12,9 @@
 #
 # Environment:
 #   LODE_RUN_MINERS=0   start no simulated miners (connect your own)
-#   LODE_RUN_FRESH=1    wipe ./run/ first (chain, Redis data, spool)
+#   LODE_RUN_FRESH=1    wipe the state directory first (chain, Redis data, spool)
+#   LODE_RUN_STATE=dir  state directory (default ./run)
+#   LODE_RUN_BIN=dir    where lode, lode-bench, btcd and btcctl are (default ./bin)
 #
 # Every regtest key below is a throwaway derived from a public string: the
 # coins have no value and nothing here may be reused on a real network.
@@ -20,8 +22,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bin="$root/bin"
-run="$root/run"
+bin="${LODE_RUN_BIN:-$root/bin}"
+run="${LODE_RUN_STATE:-$root/run}"
 [ "${LODE_RUN_FRESH:-0}" = 1 ] && rm -rf "$run"
 mkdir -p "$run/redis" "$run/btcd" "$run/lode"
 
@@ -48,10 +50,11 @@ stop_all() {
   trap - INT TERM
   echo
   echo "run-local: stopping"
-  # Newest first: miners, lode (graceful: it sends client.reconnect and
+  # Newest first, each with SIGTERM (background jobs of a script ignore
+  # SIGINT): miners, lode (graceful: it sends client.reconnect and
   # flushes the share queue), then btcd and Redis.
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -INT "${pids[i]}" 2>/dev/null || true
+    kill -TERM "${pids[i]}" 2>/dev/null || true
     for _ in $(seq 1 300); do
       kill -0 "${pids[i]}" 2>/dev/null || break
       sleep 0.1
@@ -105,13 +108,14 @@ pids+=($!)
 wait_for "redis-server" 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$redis_port"
 
 echo "run-local: btcd regtest, RPC on 127.0.0.1:$rpc_port"
-"$bin/btcd" --regtest --notls --txindex --nobanning \
+touch "$run/btcd/btcd.conf"
+"$bin/btcd" --configfile="$run/btcd/btcd.conf" --regtest --notls --txindex --nobanning \
   --datadir="$run/btcd/data" --logdir="$run/btcd/logs" \
   --rpclisten="127.0.0.1:$rpc_port" --rpcuser=lode --rpcpass="$rpc_pass" \
   --listen="127.0.0.1:$p2p_port" --miningaddr="$node_address" --debuglevel=warn \
   >"$run/btcd/btcd.out" 2>&1 &
 pids+=($!)
-btcctl() { "$bin/btcctl" --regtest --notls --rpcserver="127.0.0.1:$rpc_port" --rpcuser=lode --rpcpass="$rpc_pass" "$@"; }
+btcctl() { "$bin/btcctl" --configfile="$run/btcd/btcd.conf" --regtest --notls --rpcserver="127.0.0.1:$rpc_port" --rpcuser=lode --rpcpass="$rpc_pass" "$@"; }
 wait_for "btcd RPC" 30 btcctl getblockcount
 height=$(btcctl getblockcount)
 if [ "$height" -lt 101 ]; then
@@ -140,6 +144,21 @@ if [ "${LODE_RUN_MINERS:-1}" != 0 ]; then
   pids+=($!)
 fi
 
+# Coinbases mature after 100 blocks. The pool extends the chain itself, but
+# to show credited balances and payouts within a minute the node mines 100
+# blocks once, right after the pool's first block.
+(
+  for _ in $(seq 1 600); do
+    if curl -sf "http://127.0.0.1:$api_port/api/v1/blocks?limit=1" | grep -q '"height"'; then
+      echo "run-local: the pool found a block; the node mines 100 blocks so it matures"
+      btcctl generate 100 >/dev/null
+      exit 0
+    fi
+    sleep 1
+  done
+) &
+pids+=($!)
+
 cat <<MSG
 
   Lode is running on regtest.
@@ -149,7 +168,7 @@ cat <<MSG
     metrics    http://127.0.0.1:$api_port/metrics
     miners     http://127.0.0.1:$api_port/#miner=$miner_a
                http://127.0.0.1:$api_port/#miner=$miner_b
-    node       bin/btcctl --regtest --notls --rpcserver=127.0.0.1:$rpc_port --rpcuser=lode --rpcpass=$rpc_pass getblockcount
+    node       $bin/btcctl --configfile=$run/btcd/btcd.conf --regtest --notls --rpcserver=127.0.0.1:$rpc_port --rpcuser=lode --rpcpass=$rpc_pass getblockcount
 
   Every share at this difficulty is also a regtest block: blocks mature as the
   pool mines, then balances are credited and paid. Ctrl-C stops everything.
