@@ -73,7 +73,8 @@ type Config struct {
 	// (default 8); otherwise the current job's size is used.
 	Extranonce2Size int
 	// JobsPerSession bounds the jobs a session remembers for stale-share
-	// ages (default 16; share validity is the ShareValidator's).
+	// ages (default 8, the job manager's default; share validity is the
+	// ShareValidator's).
 	JobsPerSession int
 
 	MaxLineLength       int           // default 16 KiB; a longer line closes the connection
@@ -109,7 +110,7 @@ const (
 	DefaultMinDifficulty    = 1e-8
 	DefaultMaxDifficulty    = 1e15
 	extranonce1Size         = 4
-	defaultJobsPerSession   = 16
+	defaultJobsPerSession   = 8
 	defaultMaxPending       = 256 << 10
 	defaultMaxConnections   = 100000
 	defaultMaxProtocolError = 3

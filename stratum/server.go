@@ -40,6 +40,7 @@ type Server struct {
 	counter   uint32               // next extranonce1 counter value
 
 	current atomic.Pointer[jobLines]
+	tasks   chan *task // idle handler goroutines receive here (dispatch.go)
 
 	closing  atomic.Bool
 	quit     chan struct{} // closed when shutdown starts
@@ -74,6 +75,7 @@ func New(cfg Config) (*Server, error) {
 		bans:       make(map[string]time.Time),
 		inUse:      make(map[uint32]struct{}),
 		quit:       make(chan struct{}),
+		tasks:      make(chan *task),
 	}
 	// Start the counter at a random-ish point so a restarted process does
 	// not hand out the extranonce1 values its previous life used.
@@ -351,14 +353,18 @@ func (s *Server) allocExtranonce1(resume string) uint32 {
 // linesFor returns the encoded notify lines and work of job, from the cache
 // when it is the published one; nil when the job cannot be validated.
 func (s *Server) linesFor(job *blocktemplate.Job) *jobLines {
-	if jl := s.current.Load(); jl != nil && jl.job == job {
-		return jl
+	cached := s.current.Load()
+	if cached != nil && cached.job == job {
+		return cached
 	}
 	jl, err := s.encodeJob(job)
 	if err != nil {
 		s.log.Error("prepare job", zap.String("job_id", job.ID), zap.Error(err))
 		return nil
 	}
+	// Cache it unless Publish stored a newer job meanwhile, so sessions
+	// share one Work and one notify line even before the first Publish.
+	s.current.CompareAndSwap(cached, jl)
 	return jl
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // DefaultMaxLine is the default maximum length of one client line. Client
@@ -24,11 +25,23 @@ type LineReader struct {
 	start int // first unconsumed byte
 	end   int // end of valid data
 	scan  int // bytes in buf[start:end] already searched for '\n'
+	// wait receives the first bytes after the reader has drained: an idle
+	// connection blocks in Read on this small array and holds no buffer.
+	wait [waitSize]byte
 }
 
-// initialSize is the buffer a connection gets; most client lines (subscribe,
-// authorize, submit) fit in it.
+// initialSize is the buffer a connection gets while it has data pending;
+// most client lines (subscribe, authorize, submit) fit in it. Buffers of
+// this size are pooled, so idle connections share none.
 const initialSize = 512
+
+// waitSize is the read an idle connection blocks on. Small, because every
+// idle connection carries it; the rest of a line arrives with the next Read
+// (one extra read call per burst of lines, the price of not holding a
+// buffer per idle connection).
+const waitSize = 16
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, initialSize); return &b }}
 
 // NewLineReader returns a reader of lines of at most maxLine bytes (newline
 // excluded); maxLine <= 0 means DefaultMaxLine.
@@ -77,13 +90,17 @@ func (l *LineReader) ReadLine() ([]byte, error) {
 func (l *LineReader) fill() error {
 	if l.start == l.end {
 		l.start, l.end, l.scan = 0, 0, 0
-		// Give a grown buffer back while nothing is pending.
-		if cap(l.buf) > initialSize {
-			l.buf = nil
-		}
+		l.release()
 	}
 	if l.buf == nil {
-		l.buf = make([]byte, initialSize)
+		// Idle: block on the small array, take a buffer once data is here.
+		n, err := l.r.Read(l.wait[:])
+		if n == 0 {
+			return err
+		}
+		l.buf = *bufPool.Get().(*[]byte)
+		l.end = copy(l.buf, l.wait[:n])
+		return nil
 	}
 	if l.start > 0 && l.end == len(l.buf) {
 		n := copy(l.buf, l.buf[l.start:l.end])
@@ -108,8 +125,18 @@ func (l *LineReader) fill() error {
 	if n > 0 {
 		return nil
 	}
-	if err == nil {
-		return nil
-	}
 	return err
+}
+
+// release gives the buffer back while nothing is pending: initial-size
+// buffers to the pool, grown ones to the garbage collector.
+func (l *LineReader) release() {
+	if l.buf == nil {
+		return
+	}
+	if cap(l.buf) == initialSize {
+		b := l.buf[:initialSize]
+		bufPool.Put(&b)
+	}
+	l.buf = nil
 }
