@@ -72,15 +72,6 @@ func (n notifyVector) notify() blocktemplate.Notify {
 		MerkleBranch: n.MerkleBranch, Version: n.Version, NBits: n.NBits, NTime: n.NTime, CleanJobs: n.CleanJobs}
 }
 
-// params returns the notify as the 9 JSON params of mining.notify.
-func (n notifyVector) params() []any {
-	branch := n.MerkleBranch
-	if branch == nil {
-		branch = []string{}
-	}
-	return []any{n.JobID, n.PrevHash, n.Coinb1, n.Coinb2, branch, n.Version, n.NBits, n.NTime, n.CleanJobs}
-}
-
 type submitVector struct {
 	Worker      string `json:"worker"`
 	JobID       string `json:"job_id"`
