@@ -13,6 +13,7 @@
 //	pending ──in main chain──▶ immature ──Maturity confirmations──▶ credited
 //	   │                          │
 //	   └──hash at height differs──┴──────────────────────────────▶ orphaned
+//	      (and the main chain is OrphanDepth blocks deep past it)
 //
 // Crediting and the status change happen in one atomic Ledger call that
 // checks the transition itself, so a block is credited exactly once even when

@@ -27,6 +27,7 @@ type Chain interface {
 const (
 	DefaultMaturity         = 100 // confirmations, the consensus coinbase maturity
 	DefaultUnlockerInterval = 30 * time.Second
+	DefaultOrphanDepth      = 3 // blocks of the competing chain, from the block's height
 )
 
 // UnlockerConfig configures an Unlocker.
@@ -46,6 +47,11 @@ type UnlockerConfig struct {
 	// tests: balances are credited early and the recorded pool UTXOs are not
 	// yet spendable (the payout processor checks that before spending).
 	Maturity int64
+	// OrphanDepth is how deep the main chain must be past a block's height,
+	// counting the competing block at that height, before a block whose
+	// height holds another hash is orphaned (default 3). Orphaned is final;
+	// the wait covers a one- or two-block fork that swings back.
+	OrphanDepth int64
 	// Interval is the time between steps in Run (default 30s).
 	Interval time.Duration
 	Logger   *zap.Logger // nil: no logging
@@ -66,11 +72,16 @@ func (c *UnlockerConfig) Validate() error {
 		return fmt.Errorf("payouts: fee %d basis points outside 0–%d", c.FeeBasisPoints, MaxFeeBasisPoints)
 	case c.Maturity < 0:
 		return fmt.Errorf("payouts: maturity %d is negative", c.Maturity)
+	case c.OrphanDepth < 0:
+		return fmt.Errorf("payouts: orphan depth %d is negative", c.OrphanDepth)
 	case c.Interval < 0:
 		return fmt.Errorf("payouts: unlocker interval %v is negative", c.Interval)
 	}
 	if c.Maturity == 0 {
 		c.Maturity = DefaultMaturity
+	}
+	if c.OrphanDepth == 0 {
+		c.OrphanDepth = DefaultOrphanDepth
 	}
 	if c.Interval == 0 {
 		c.Interval = DefaultUnlockerInterval
@@ -106,6 +117,7 @@ type StepResult struct {
 	Immature int // blocks seen in the main chain, not yet mature
 	Credited int // blocks credited by this step
 	Orphaned int // blocks orphaned by this step
+	Forked   int // blocks off the main chain, not yet OrphanDepth deep
 }
 
 // Run calls Step every Interval until ctx ends. Step errors are logged and
@@ -172,6 +184,12 @@ func (u *Unlocker) checkBlock(ctx context.Context, b Block, tip int64, res *Step
 		return fmt.Errorf("get block hash at %d: %w", b.Height, err)
 	}
 	if atHeight != b.Hash {
+		if depth := tip - b.Height + 1; depth < u.cfg.OrphanDepth {
+			res.Forked++
+			log.Info("block off the main chain; waiting before orphaning it",
+				zap.Stringer("main_chain_hash", &atHeight), zap.Int64("depth", depth))
+			return nil
+		}
 		changed, err := u.cfg.Ledger.OrphanBlock(ctx, b.Hash, u.cfg.Now())
 		if err != nil {
 			return fmt.Errorf("orphan block: %w", err)

@@ -261,7 +261,14 @@ func TestUnlockerOrphan(t *testing.T) {
 		t.Fatalf("balances = %v", balances)
 	}
 	e.invalidate(orphan.Hash)
-	e.mineReplacement(8)
+	// The replacement chain reaches only 2 blocks past the orphan's height
+	// (heights 2..3 with the tip at 3): under the default OrphanDepth of 3,
+	// so the block keeps its status for now.
+	e.mineReplacement(2)
+	if res := e.step(u); res.Forked != 1 || res.Orphaned != 0 || e.status(orphan.Hash) != payouts.StatusImmature {
+		t.Fatalf("step on a 2-deep fork = %+v, status %v", res, e.status(orphan.Hash))
+	}
+	e.btcd.Generate(6)
 	if res := e.step(u); res.Orphaned != 1 || res.Credited != 0 {
 		t.Fatalf("step after reorg = %+v", res)
 	}
@@ -348,12 +355,14 @@ func TestUnlockerConfigValidate(t *testing.T) {
 		return payouts.UnlockerConfig{Ledger: fakeLedger{}, Chain: &bitcoind.Client{}, PayoutScript: []byte{0x51}}
 	}
 	cases := map[string]func(*payouts.UnlockerConfig){
-		"no ledger":         func(c *payouts.UnlockerConfig) { c.Ledger = nil },
-		"no chain":          func(c *payouts.UnlockerConfig) { c.Chain = nil },
-		"no script":         func(c *payouts.UnlockerConfig) { c.PayoutScript = nil },
-		"fee above 100%":    func(c *payouts.UnlockerConfig) { c.FeeBasisPoints = 10_001 },
-		"negative fee":      func(c *payouts.UnlockerConfig) { c.FeeBasisPoints = -1 },
-		"negative maturity": func(c *payouts.UnlockerConfig) { c.Maturity = -1 },
+		"no ledger":             func(c *payouts.UnlockerConfig) { c.Ledger = nil },
+		"no chain":              func(c *payouts.UnlockerConfig) { c.Chain = nil },
+		"no script":             func(c *payouts.UnlockerConfig) { c.PayoutScript = nil },
+		"fee above 100%":        func(c *payouts.UnlockerConfig) { c.FeeBasisPoints = 10_001 },
+		"negative fee":          func(c *payouts.UnlockerConfig) { c.FeeBasisPoints = -1 },
+		"negative maturity":     func(c *payouts.UnlockerConfig) { c.Maturity = -1 },
+		"negative orphan depth": func(c *payouts.UnlockerConfig) { c.OrphanDepth = -1 },
+		"negative interval":     func(c *payouts.UnlockerConfig) { c.Interval = -1 },
 	}
 	for name, mutate := range cases {
 		c := base()
@@ -363,7 +372,8 @@ func TestUnlockerConfigValidate(t *testing.T) {
 		}
 	}
 	c := base()
-	if err := c.Validate(); err != nil || c.Maturity != payouts.DefaultMaturity || c.Interval != payouts.DefaultUnlockerInterval {
+	if err := c.Validate(); err != nil || c.Maturity != payouts.DefaultMaturity || c.Interval != payouts.DefaultUnlockerInterval ||
+		c.OrphanDepth != payouts.DefaultOrphanDepth {
 		t.Errorf("defaults: %+v, %v", c, err)
 	}
 }
