@@ -19,7 +19,8 @@
 // node and re-broadcasting the very same raw transaction; a second
 // transaction for the same debits is never built. A payout that stays
 // unconfirmed longer than Config.StuckAfter is flagged StateStuck for the
-// operator and is never repaid automatically.
+// operator and is never repaid automatically; Processor.Abandon gives the
+// debits back only when the node shows the transaction can never be mined.
 //
 // The package does not talk to Redis or the node directly: it declares the
 // Store and Node interfaces it consumes; internal/redisstore and
@@ -38,6 +39,6 @@
 // # Concurrency
 //
 // A Processor is safe for one Run loop plus concurrent one-shot calls
-// (RunOnce, BroadcastPSBT, Resolve) from the same or other processes: all
+// (RunOnce, BroadcastPSBT, Resolve, Abandon) from the same or other processes: all
 // safety rests on the store's atomic state checks, not on in-process locks.
 package payment
