@@ -362,9 +362,17 @@ func (s *BlockSubmitter) append(e journalEntry) error {
 	line = append(line, '\n')
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, err := os.OpenFile(s.cfg.JournalPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(s.cfg.JournalPath, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("block journal: open: %w", err)
+	}
+	// A crash in mid-write can leave a torn last line without its newline;
+	// start on a fresh line so this record is not glued to it.
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], fi.Size()-1); err == nil && last[0] != '\n' {
+			line = append([]byte{'\n'}, line...)
+		}
 	}
 	if _, err := f.Write(line); err != nil {
 		f.Close()
@@ -397,6 +405,9 @@ func (s *BlockSubmitter) readPending() ([]journalEntry, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 64<<20)
 	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
 		var e journalEntry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil || e.Hash == "" {
 			s.log.Warn("block journal: skipping unreadable line", zap.Error(err))
