@@ -70,3 +70,9 @@ type Rejection struct {
 type Observer interface {
 	ShareRejected(r Rejection)
 }
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(Rejection)
+
+// ShareRejected calls f(r).
+func (f ObserverFunc) ShareRejected(r Rejection) { f(r) }

@@ -292,12 +292,13 @@ func (s *Session) beginShutdown() {
 }
 
 // start sends the difficulty and the current job once the miner is
-// subscribed and authorized.
+// subscribed and authorized. running is set before the job is chosen, under
+// mu: a Publish racing with it either finds the session running (and queues
+// its job after ours) or has already stored its job where we read it.
 func (s *Session) start() {
 	if !s.subscribed || len(s.workers) == 0 {
 		return
 	}
-	job := s.srv.cfg.Jobs.Current()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.running {
@@ -305,11 +306,15 @@ func (s *Session) start() {
 	}
 	s.running = true
 	s.sendDifficultyLocked()
-	if job != nil {
-		if jl := s.srv.linesFor(job); jl != nil {
-			s.rememberJobLocked(jl, time.Now())
-			s.enqueueLocked(jl.cleanLine)
+	jl := s.srv.current.Load()
+	if jl == nil {
+		if job := s.srv.cfg.Jobs.Current(); job != nil {
+			jl = s.srv.linesFor(job)
 		}
+	}
+	if jl != nil {
+		s.rememberJobLocked(jl, time.Now())
+		s.enqueueLocked(jl.cleanLine)
 	}
 }
 
