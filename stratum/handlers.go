@@ -383,7 +383,7 @@ func (s *Session) submit(req *message.Request, now time.Time) (int, error, time.
 		return message.CodeOther, fmt.Errorf("%w: %v", ErrNotRecorded, err), 0
 	}
 	s.srv.stats.Accepted.Add(1)
-	s.srv.stats.AcceptedDifficulty.Add(uint64(res.Difficulty * 1e8))
+	s.srv.stats.addAcceptedDifficulty(res.Difficulty)
 	s.accountShare(now)
 	return 0, nil, 0
 }

@@ -342,6 +342,21 @@ func TestBanOnRejectRatio(t *testing.T) {
 	if h.srv.Stats().ClosedBy(CloseBanned) != 2 {
 		t.Fatal("banned IP was admitted")
 	}
+	// From another address the IP ban does not apply, the worker ban does.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	conn, err := d.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := &client{t: t, conn: conn, r: bufio.NewReader(conn)}
+	defer conn.Close()
+	other.call("1", message.MethodSubscribe, `[]`)
+	if r := other.call("2", message.MethodAuthorize, `["`+user+`","x"]`); r.code() != message.CodeUnauthorized {
+		t.Fatalf("banned worker authorized: %s %s", r.Result, r.Error)
+	}
+	if r := other.call("3", message.MethodAuthorize, `["`+testAddress(t, 71)+`","x"]`); string(r.Result) != "true" {
+		t.Fatalf("other worker: %s", r.Error)
+	}
 }
 
 func TestRecorderFailureIsAnError(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -74,6 +75,9 @@ func TestMinersMineThroughPool(t *testing.T) {
 	}
 	if got := h.srv.Stats().Accepted.Load(); got != 9 {
 		t.Fatalf("stats accepted %d", got)
+	}
+	if got := h.srv.Stats().AcceptedDifficulty(); math.Abs(got-9*testDiff) > 1e-15 {
+		t.Fatalf("accepted difficulty %v", got)
 	}
 }
 

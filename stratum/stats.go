@@ -1,6 +1,7 @@
 package stratum
 
 import (
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -105,16 +106,14 @@ var StaleAgeBuckets = []time.Duration{
 // Stats are the server's counters, safe to read at any time. The metrics
 // layer exports them; stratum imports no metrics library.
 type Stats struct {
-	Connections atomic.Int64  // currently open
-	Accepted    atomic.Uint64 // accepted shares
-	// AcceptedDifficulty is the sum of credited difficulty ×1e8 (integer so
-	// it can be atomic; divide by 1e8).
-	AcceptedDifficulty atomic.Uint64
-	Blocks             atomic.Uint64    // block candidates found
-	BlocksConfirmed    atomic.Uint64    // block candidates a node confirmed
-	BlockErrors        atomic.Uint64    // block candidates that failed or that no node confirmed
-	Rejected           [6]atomic.Uint64 // by Stratum code 20..25
-	Closes             [numCloseReasons]atomic.Uint64
+	Connections     atomic.Int64     // currently open
+	Accepted        atomic.Uint64    // accepted shares
+	acceptedDiff    atomic.Uint64    // float64 bits of the sum of credited difficulty
+	Blocks          atomic.Uint64    // block candidates found
+	BlocksConfirmed atomic.Uint64    // block candidates a node confirmed
+	BlockErrors     atomic.Uint64    // block candidates that failed or that no node confirmed
+	Rejected        [6]atomic.Uint64 // by Stratum code 20..25
+	Closes          [numCloseReasons]atomic.Uint64
 	// StaleByAge counts stale (21, previous block) shares by the age of the
 	// job they were for; index i counts ages ≤ StaleAgeBuckets[i], the last
 	// index ages above every bound.
@@ -131,6 +130,21 @@ type Stats struct {
 
 func newStats() *Stats {
 	return &Stats{TipToNotify: newHistogram(FanoutBuckets)}
+}
+
+// AcceptedDifficulty returns the sum of the difficulty credited to accepted
+// shares (the pool's accepted work, in difficulty-1 units).
+func (s *Stats) AcceptedDifficulty() float64 {
+	return math.Float64frombits(s.acceptedDiff.Load())
+}
+
+func (s *Stats) addAcceptedDifficulty(d float64) {
+	for {
+		old := s.acceptedDiff.Load()
+		if s.acceptedDiff.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+d)) {
+			return
+		}
+	}
 }
 
 // RejectedByCode returns the rejected count for a Stratum code 20..25.
