@@ -510,7 +510,12 @@ func TestBadInputKeepsBalances(t *testing.T) {
 	}
 	t.Run("node down", func(t *testing.T) {
 		// A node that refuses connections: nothing listens on this port.
-		down := newNode(t, fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)), "x", "y")
+		down, err := bitcoind.New(bitcoind.Config{URL: fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)),
+			User: "x", Password: "y", Timeout: 500 * time.Millisecond}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer down.Close()
 		p, err := payment.New(e.config(payment.ModeHot), e.store, down)
 		if err != nil {
 			t.Fatal(err)
