@@ -241,11 +241,8 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("open config: %w", err)
 	}
 	defer f.Close()
-	cfg, err := ParseConfig(f)
-	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return cfg, nil
+	// The caller names the file; each line of err names a key.
+	return ParseConfig(f)
 }
 
 // ParseConfig decodes YAML over Defaults (unknown keys are errors) and

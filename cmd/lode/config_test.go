@@ -234,3 +234,45 @@ func TestResolveSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckConfigFlag(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	noSecret := filepath.Join(dir, "nosecret.yaml")
+	t.Setenv("LODE_TEST_RPC_PASSWORD", "pw")
+	for path, text := range map[string]string{
+		good:     minimal,
+		bad:      minimal + "api: {listen: nowhere}\n",
+		noSecret: strings.Replace(minimal, "LODE_TEST_RPC_PASSWORD", "LODE_TEST_RPC_PASSWORD_UNSET", 1),
+	} {
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"valid", []string{"-config", good, "-check-config"}, 0, "OK (network mainnet, roles stratum, api, unlocker, payouts)"},
+		{"invalid key", []string{"-config", bad, "-check-config"}, 1, `api.listen: want host:port, got "nowhere"`},
+		{"missing secret", []string{"-config", noSecret, "-check-config"}, 1, "node.rpc_password: environment variable LODE_TEST_RPC_PASSWORD_UNSET is not set"},
+		{"missing file", []string{"-config", filepath.Join(dir, "none.yaml"), "-check-config"}, 1, "no such file"},
+		{"stray argument", []string{"-config", good, "extra"}, 2, "unexpected arguments: extra"},
+		{"unknown flag", []string{"-nope"}, 2, "flag provided but not defined"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut strings.Builder
+			code := run(t.Context(), tc.args, nil, &out, &errOut)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stdout %q stderr %q", code, tc.code, out.String(), errOut.String())
+			}
+			if got := out.String() + errOut.String(); !strings.Contains(got, tc.want) {
+				t.Errorf("output %q lacks %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -54,6 +54,8 @@ func (d *daemon) runComponents(ctx context.Context, comps []component) error {
 	var mu sync.Mutex
 	for _, c := range comps {
 		running[c.name] = true
+	}
+	for _, c := range comps {
 		go func() {
 			err := c.run(ctx)
 			if err != nil && ctx.Err() == nil {

@@ -51,13 +51,14 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 		return 2
 	}
 	cfg, err := LoadConfig(*path)
-	if err != nil {
-		fmt.Fprintf(stderr, "lode: invalid config:\n%s\n", indent(err))
-		return 1
+	var secrets Secrets
+	if err == nil {
+		// Secrets are read now, so -check-config also finds a missing
+		// environment variable or an unreadable file.
+		secrets, err = cfg.ResolveSecrets()
 	}
-	secrets, err := cfg.ResolveSecrets()
 	if err != nil {
-		fmt.Fprintf(stderr, "lode: invalid config:\n%s\n", indent(err))
+		fmt.Fprintf(stderr, "lode: invalid config %s:\n%s\n", *path, indent(err))
 		return 1
 	}
 	if *check {
