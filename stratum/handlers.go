@@ -49,7 +49,9 @@ func (s *Session) handleAuthorize(req *message.Request) {
 			s.replyError(req, message.CodeUnauthorized, "Too many workers on this connection")
 			return
 		}
+		s.mu.Lock() // Server.Ban reads the names from another goroutine
 		s.workers = append(s.workers, w)
+		s.mu.Unlock()
 	}
 	if pass, ok := req.String(1); ok {
 		if d, ok := passwordDifficulty(pass); ok {
@@ -235,7 +237,7 @@ func rejectMessage(err error) string {
 // window; over the threshold the IP and worker are banned and the session
 // ends.
 func (s *Session) countForBan(rejected bool, workerName string) bool {
-	cfg := &s.srv.cfg.Ban
+	cfg := &s.srv.t().ban
 	if cfg.Disabled {
 		return true
 	}

@@ -445,3 +445,62 @@ func TestGarbageConnectionsThenGoodMiner(t *testing.T) {
 	}
 	waitFor(t, "garbage sessions gone", func() bool { return h.srv.Stats().Connections.Load() == 1 })
 }
+
+func TestAdminBanAndReload(t *testing.T) {
+	h := startServer(t, nil)
+	var _ interface {
+		Ban(context.Context, string, time.Duration) error
+		Unban(context.Context, string) error
+		Reload(Config) error
+	} = h.srv
+	ctx := context.Background()
+	user := testAddress(t, 75)
+	c := dial(t, h.addr)
+	c.handshake(user)
+	if err := h.srv.Ban(ctx, user, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	c.expectClosed()
+	again := dial(t, h.addr)
+	again.call("1", message.MethodSubscribe, `[]`)
+	if r := again.call("2", message.MethodAuthorize, `["`+user+`","x"]`); r.code() != message.CodeUnauthorized {
+		t.Fatalf("banned worker: %s", r.Error)
+	}
+	if err := h.srv.Unban(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	if r := again.call("3", message.MethodAuthorize, `["`+user+`","x"]`); string(r.Result) != "true" {
+		t.Fatalf("after unban: %s", r.Error)
+	}
+	if err := h.srv.Ban(ctx, "127.0.0.1", 0); err != nil {
+		t.Fatal(err)
+	}
+	again.expectClosed()
+	dial(t, h.addr).expectClosed()
+	if err := h.srv.Unban(ctx, "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Reload: new port bounds apply to new sessions; the address may not change.
+	cfg := h.srv.cfg
+	cfg.Ports = []Port{{Address: cfg.Ports[0].Address, StartDifficulty: 0.5, MinDifficulty: 0.25, MaxDifficulty: 2}}
+	if err := h.srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	n := dial(t, h.addr)
+	n.handshake(testAddress(t, 76))
+	if m := n.notification(message.MethodSetDifficulty); string(m.Params) != "[0.5]" {
+		t.Fatalf("start difficulty after reload %s", m.Params)
+	}
+	if r := n.call("9", message.MethodSuggestDifficulty, `[100]`); r.code() != 0 {
+		t.Fatal(r.Error)
+	}
+	if m := n.notification(message.MethodSetDifficulty); string(m.Params) != "[2]" {
+		t.Fatalf("clamped to reloaded max: %s", m.Params)
+	}
+	bad := cfg
+	bad.Ports = []Port{{Address: "127.0.0.1:1"}}
+	if err := h.srv.Reload(bad); err == nil {
+		t.Fatal("reload changed a port address")
+	}
+}

@@ -39,8 +39,9 @@ type Server struct {
 	inUse     map[uint32]struct{}  // extranonce1 values of live sessions
 	counter   uint32               // next extranonce1 counter value
 
-	current atomic.Pointer[jobLines]
-	tasks   chan *task // idle handler goroutines receive here (dispatch.go)
+	current  atomic.Pointer[jobLines]
+	settings atomic.Pointer[tunables] // what Reload may change
+	tasks    chan *task               // idle handler goroutines receive here (dispatch.go)
 
 	closing  atomic.Bool
 	quit     chan struct{} // closed when shutdown starts
@@ -77,6 +78,7 @@ func New(cfg Config) (*Server, error) {
 		quit:       make(chan struct{}),
 		tasks:      make(chan *task),
 	}
+	s.settings.Store(tunablesOf(cfg))
 	// Start the counter at a random-ish point so a restarted process does
 	// not hand out the extranonce1 values its previous life used.
 	s.counter = uint32(time.Now().UnixNano())
@@ -147,7 +149,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	for i, l := range ls {
 		s.wg.Add(1)
-		go s.acceptLoop(l, &s.cfg.Ports[i])
+		go s.acceptLoop(l, i)
 	}
 	select {
 	case <-ctx.Done():
@@ -205,7 +207,7 @@ func (s *Server) snapshot() []*Session {
 
 // acceptLoop accepts connections on one listener; it must be run as a
 // goroutine and ends when the listener closes.
-func (s *Server) acceptLoop(l net.Listener, port *Port) {
+func (s *Server) acceptLoop(l net.Listener, port int) {
 	defer s.wg.Done()
 	var backoff time.Duration
 	for {
@@ -230,9 +232,10 @@ func (s *Server) acceptLoop(l net.Listener, port *Port) {
 }
 
 // admit applies the connection limits and bans, then starts the session.
-func (s *Server) admit(conn net.Conn, port *Port) {
+func (s *Server) admit(conn net.Conn, port int) {
 	ip := hostOf(conn.RemoteAddr())
 	now := time.Now()
+	t := s.t()
 	s.mu.Lock()
 	reason := CloseReason(-1)
 	switch {
@@ -240,9 +243,9 @@ func (s *Server) admit(conn net.Conn, port *Port) {
 		reason = CloseShutdown
 	case s.bannedLocked("ip:"+ip, now):
 		reason = CloseBanned
-	case len(s.sessions) >= s.cfg.MaxConnections:
+	case len(s.sessions) >= t.maxConnections:
 		reason = CloseTooManyConnections
-	case s.cfg.MaxConnectionsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnectionsPerIP:
+	case t.maxPerIP > 0 && s.perIP[ip] >= t.maxPerIP:
 		reason = CloseTooManyPerIP
 	}
 	if reason >= 0 {
@@ -307,7 +310,7 @@ func (s *Server) banned(key string) bool {
 }
 
 func (s *Server) ban(keys ...string) {
-	until := time.Now().Add(s.cfg.Ban.Duration)
+	until := time.Now().Add(s.t().ban.Duration)
 	s.mu.Lock()
 	for _, k := range keys {
 		s.bans[k] = until

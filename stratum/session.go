@@ -25,7 +25,7 @@ import (
 type Session struct {
 	srv       *Server
 	conn      net.Conn
-	port      *Port
+	port      int // index in Config.Ports
 	ip        string
 	createdAt time.Time
 
@@ -76,18 +76,30 @@ type sentJob struct {
 	at int64 // unix nanoseconds; smaller than time.Time, kept per job per session
 }
 
-func newSession(srv *Server, conn net.Conn, port *Port, ip string, now time.Time) *Session {
+func newSession(srv *Server, conn net.Conn, port int, ip string, now time.Time) *Session {
 	return &Session{
 		srv:       srv,
 		conn:      conn,
 		port:      port,
 		ip:        ip,
 		createdAt: now,
-		diff:      port.StartDifficulty,
+		diff:      srv.t().ports[port].StartDifficulty,
 		vdStart:   now,
 		banStart:  now,
 		closedCh:  make(chan struct{}),
 	}
+}
+
+// hasWorker reports whether name is authorized on the session.
+func (s *Session) hasWorker(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.workers {
+		if w.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Difficulty returns the session's current difficulty.
@@ -123,10 +135,10 @@ func (s *Session) readLoop() {
 		srv.wg.Done()
 	}()
 	lr := message.NewLineReader(s.conn, srv.cfg.MaxLineLength)
-	authDeadline := s.createdAt.Add(srv.cfg.AuthorizeTimeout)
+	authDeadline := s.createdAt.Add(srv.t().authorizeTimeout)
 	for {
 		if lr.Buffered() == 0 {
-			deadline := time.Now().Add(srv.cfg.IdleTimeout)
+			deadline := time.Now().Add(srv.t().idleTimeout)
 			if len(s.workers) == 0 && authDeadline.Before(deadline) {
 				deadline = authDeadline
 			}
@@ -193,7 +205,7 @@ func (s *Session) enqueueLocked(line []byte) {
 	if s.closed {
 		return
 	}
-	if s.outBytes+len(line) > s.srv.cfg.MaxPending {
+	if s.outBytes+len(line) > s.srv.cfg.MaxPending { // fixed: queues are sized by it
 		s.closeLocked(CloseSlowConsumer)
 		return
 	}
@@ -326,7 +338,7 @@ func (s *Session) sendJob(jl *jobLines, tipSeen time.Time) {
 	if !s.running || s.closed || s.closing {
 		return
 	}
-	if !s.srv.cfg.Vardiff.Disabled && now.Sub(s.vdStart) >= s.srv.cfg.Vardiff.RetargetTime {
+	if v := &s.srv.t().vardiff; !v.Disabled && now.Sub(s.vdStart) >= v.RetargetTime {
 		s.retargetLocked(now)
 	}
 	if !s.diffSent {
@@ -405,8 +417,9 @@ func (s *Session) setDifficulty(d float64) {
 }
 
 func (s *Session) clampLocked(d float64) float64 {
-	lo := max(s.port.MinDifficulty, s.minDiff)
-	hi := s.port.MaxDifficulty
+	p := &s.srv.t().ports[s.port]
+	lo := max(p.MinDifficulty, s.minDiff)
+	hi := p.MaxDifficulty
 	if lo > hi {
 		lo = hi
 	}
@@ -415,13 +428,13 @@ func (s *Session) clampLocked(d float64) float64 {
 
 // accountShare feeds vardiff with an accepted share.
 func (s *Session) accountShare(now time.Time) {
-	if s.srv.cfg.Vardiff.Disabled {
+	v := &s.srv.t().vardiff
+	if v.Disabled {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.vdShares++
-	v := &s.srv.cfg.Vardiff
 	if s.vdShares >= v.RetargetShares || now.Sub(s.vdStart) >= v.RetargetTime {
 		s.retargetLocked(now)
 	}
@@ -431,7 +444,7 @@ func (s *Session) accountShare(now time.Time) {
 // by at most MaxStep either way, within the port's and the miner's bounds.
 // The new value is sent before the next job and applies to it.
 func (s *Session) retargetLocked(now time.Time) {
-	v := &s.srv.cfg.Vardiff
+	v := &s.srv.t().vardiff
 	elapsed := now.Sub(s.vdStart).Seconds()
 	n := s.vdShares
 	s.vdStart, s.vdShares = now, 0
@@ -465,7 +478,7 @@ func (s *Session) handle(line []byte) bool {
 	if err != nil {
 		s.protoErrors++
 		s.send(message.AppendError(nil, req.ID, message.CodeOther, "Malformed request"))
-		if s.protoErrors >= s.srv.cfg.MaxProtocolErrors {
+		if s.protoErrors >= s.srv.t().maxProtocolErrors {
 			s.closeAfterFlush(CloseProtocolViolation)
 			return false
 		}
