@@ -16,16 +16,20 @@
 // package shares' *shares.RejectError. StratumCode maps any of them to its
 // Stratum code in one table.
 //
-// Concurrency: each connection has one reader goroutine (readLoop) that owns
-// the session's protocol state, and at most one writer goroutine (writeLoop)
-// at a time, started when the bounded outbound queue gets data and ending
-// when it drains, so an idle connection costs one parked goroutine. A session
-// whose queue exceeds its byte limit is closed as a slow consumer; a
-// broadcast never blocks on it. Session.mu guards the outbound queue and the
-// difficulty state the broadcaster reads; Server.mu guards the session set,
-// per-IP counts, bans and extranonce1 allocation. The two are never held
-// together except Server.mu → nothing; Session.mu is never held while taking
-// Server.mu.
+// Concurrency: each connection has one reader goroutine (readLoop) and at
+// most one writer goroutine (writeLoop) at a time, started when the bounded
+// outbound queue gets data and ending when it drains. The reader hands each
+// line to a shared, elastic pool of handler goroutines and waits for it
+// (dispatch.go): requests are handled in order, one at a time per session,
+// and the reader itself stays shallow so an idle connection parks on a
+// 2 KiB stack with no read buffer. A session whose queue exceeds MaxPending
+// bytes is closed as a slow consumer; a broadcast never blocks on it.
+//
+// Locks: Session.mu guards the outbound queue, the difficulty and job state
+// the broadcaster touches, and the shares.Session; Server.mu guards the
+// session set, per-IP counts, bans and extranonce1 allocation. Server.mu is
+// never taken while a Session.mu is held. Reloadable settings are an
+// immutable snapshot behind an atomic pointer.
 //
 // Version bits from a miner that never sent mining.configure are accepted
 // within the pool's mask (Config.VersionMask): several ASIC firmwares roll
