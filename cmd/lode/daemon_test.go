@@ -251,6 +251,47 @@ func TestDaemonEndToEnd(t *testing.T) {
 		t.Errorf("/readyz %d", code)
 	}
 
+	// Admin: ban miner B's worker (its connection closes), then unban it.
+	admin := func(path, body string) int {
+		req, _ := http.NewRequest(http.MethodPost, e.api+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer admin-secret")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := admin("/api/v1/admin/ban", `{"target":"`+minerB+`","duration":"1h"}`); code != 200 {
+		t.Fatalf("ban: %d", code)
+	}
+	e.waitFor(t, "the banned miner disconnected", 30*time.Second, func() bool {
+		res, err := http.Get(e.api + "/metrics")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return strings.Contains(string(b), `lode_stratum_disconnects_total{reason="banned"} 1`) &&
+			strings.Contains(string(b), "lode_stratum_connections 1")
+	})
+	if code := admin("/api/v1/admin/unban", `{"target":"`+minerB+`"}`); code != 200 {
+		t.Fatalf("unban: %d", code)
+	}
+
+	// SIGHUP with a changed file reloads the stratum settings.
+	orig, err := os.ReadFile(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.cfgPath, []byte(strings.Replace(string(orig), "share_interval: 1s", "share_interval: 2s", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.hup <- syscall.SIGHUP
+	e.waitFor(t, "the reload logged", 10*time.Second, func() bool {
+		return strings.Contains(e.log.String(), "SIGHUP: reloaded")
+	})
+
 	// SIGHUP with a broken file keeps the running config and the pool.
 	if err := os.WriteFile(e.cfgPath, []byte("stratum: {ports: nope}\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -159,15 +159,12 @@ func (w *wiring) stratum(ctx context.Context) ([]component, error) {
 	w.jobs = managerJobs{mgr}
 	w.sources.Stratum = func() api.StratumSnapshot { return stratumSnapshot(srv.Stats()) }
 	w.sources.SpoolBytes = func() int64 { return rec.Stats().SpoolBytes }
-	if b, ok := any(srv).(api.Banner); ok {
-		w.banner = b
-	}
-	if r, ok := any(srv).(stratumReloader); ok {
-		w.d.reloaders = append(w.d.reloaders, reloader{name: "stratum", reload: func(c Config) error {
-			m, _ := c.VersionMask()
-			return r.Reload(stratumConfig(c, m))
-		}})
-	}
+	w.banner = srv
+	// SIGHUP: difficulty bounds, vardiff, bans, timeouts and limits.
+	w.d.reloaders = append(w.d.reloaders, reloader{name: "stratum", reload: func(c Config) error {
+		m, _ := c.VersionMask()
+		return srv.Reload(stratumConfig(c, m))
+	}})
 
 	fanout := func(ctx context.Context) error {
 		for job := range mgr.Subscribe(ctx) {
@@ -192,11 +189,7 @@ func (w *wiring) stratum(ctx context.Context) ([]component, error) {
 	}, nil
 }
 
-// stratumReloader is what SIGHUP needs from the stratum server: apply the
-// reloadable part (difficulty settings, bans, limits) of a new config.
-type stratumReloader interface {
-	Reload(stratum.Config) error
-}
+var _ api.Banner = (*stratum.Server)(nil)
 
 // stratumConfig maps the file's stratum section to the server's Config
 // (without the wired components).
