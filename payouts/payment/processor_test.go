@@ -475,9 +475,12 @@ func TestBadInputKeepsBalances(t *testing.T) {
 	a, b := recipient(t, 1, e.btcd.Params), recipient(t, 2, e.btcd.Params)
 	e.seed(map[string]int64{a: 30 * btcutil.SatoshiPerBitcoin, b: 19 * btcutil.SatoshiPerBitcoin})
 	snapshot := func() string {
-		bal, _ := e.store.Balances(ctx)
-		fee, _ := e.store.FeeBalance(ctx)
-		u, _ := e.store.UTXOs(ctx)
+		bal, err1 := e.store.Balances(ctx)
+		fee, err2 := e.store.FeeBalance(ctx)
+		u, err3 := e.store.UTXOs(ctx)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			t.Fatalf("snapshot: %v", err)
+		}
 		return fmt.Sprint(bal, fee, u)
 	}
 	before := snapshot()
@@ -530,7 +533,19 @@ func TestBadInputKeepsBalances(t *testing.T) {
 	}
 	t.Run("redis down", func(t *testing.T) {
 		e.redis.Stop()
-		defer e.redis.Restart()
+		defer func() {
+			e.redis.Restart()
+			// Redis accepts connections while it reloads its append-only
+			// file and answers LOADING meanwhile: wait until it serves.
+			for i := 0; ; i++ {
+				if _, err := e.store.Balances(ctx); err == nil {
+					return
+				} else if i == 200 {
+					t.Fatalf("redis not serving after restart: %v", err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
 		_, err := e.processor(e.config(payment.ModeHot)).RunOnce(ctx, false)
 		if err == nil || !strings.Contains(err.Error(), "read balances") {
 			t.Fatalf("err = %v, want a read balances failure", err)
