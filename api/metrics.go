@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +51,14 @@ type StratumSnapshot struct {
 	// Fanout is the time from a new tip to the clean job written to each
 	// connection.
 	Fanout HistogramSnapshot
+	// StaleByJobAge counts stale shares (for the previous block) by the age
+	// of their job when submitted: StaleCounts[i] counts ages ≤
+	// StaleBounds[i] (and above the previous bound), the last count ages
+	// above every bound.
+	StaleBounds []time.Duration
+	StaleCounts []uint64
+	// Panics counts sessions ended by a recovered panic (always a bug).
+	Panics uint64
 }
 
 // HistogramSnapshot is a fixed-bucket histogram: Counts[i] counts
@@ -160,8 +169,8 @@ func (m *Metrics) LedgerBatch(d time.Duration, n int) {
 // stratumCollector exports a StratumSnapshot as const metrics at scrape
 // time.
 type stratumCollector struct {
-	read                           func() StratumSnapshot
-	conns, connsTotal, closes, fan *prometheus.Desc
+	read                                          func() StratumSnapshot
+	conns, connsTotal, closes, fan, stale, panics *prometheus.Desc
 }
 
 func newStratumCollector(read func() StratumSnapshot) *stratumCollector {
@@ -175,6 +184,11 @@ func newStratumCollector(read func() StratumSnapshot) *stratumCollector {
 			"Stratum connections closed, by reason.", []string{"reason"}, nil),
 		fan: prometheus.NewDesc(ns+"_job_fanout_seconds",
 			"Time from the node's new tip to the clean job written to each connection.", nil, nil),
+		stale: prometheus.NewDesc(ns+"_shares_stale_by_job_age_total",
+			"Stale shares (previous block) by the age of their job, in buckets up to job_age_le seconds (not cumulative).",
+			[]string{"job_age_le"}, nil),
+		panics: prometheus.NewDesc(ns+"_stratum_session_panics_total",
+			"Sessions ended by a recovered panic (a bug: please report it).", nil, nil),
 	}
 }
 
@@ -183,6 +197,8 @@ func (c *stratumCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.connsTotal
 	ch <- c.closes
 	ch <- c.fan
+	ch <- c.stale
+	ch <- c.panics
 }
 
 func (c *stratumCollector) Collect(ch chan<- prometheus.Metric) {
@@ -204,4 +220,12 @@ func (c *stratumCollector) Collect(ch chan<- prometheus.Metric) {
 		buckets[b.Seconds()] = cum
 	}
 	ch <- prometheus.MustNewConstHistogram(c.fan, h.Count, h.Sum.Seconds(), buckets)
+	for i, n := range s.StaleCounts {
+		le := "+Inf"
+		if i < len(s.StaleBounds) {
+			le = strconv.FormatFloat(s.StaleBounds[i].Seconds(), 'g', -1, 64)
+		}
+		ch <- prometheus.MustNewConstMetric(c.stale, prometheus.CounterValue, float64(n), le)
+	}
+	ch <- prometheus.MustNewConstMetric(c.panics, prometheus.CounterValue, float64(s.Panics))
 }

@@ -160,6 +160,8 @@ func TestMetricsExposition(t *testing.T) {
 					Bounds: []time.Duration{time.Millisecond, 10 * time.Millisecond},
 					Counts: []uint64{4, 1, 2}, Sum: 100 * time.Millisecond, Count: 7,
 				},
+				StaleBounds: []time.Duration{100 * time.Millisecond, time.Second},
+				StaleCounts: []uint64{3, 0, 1},
 			}
 		},
 	})
@@ -189,6 +191,10 @@ func TestMetricsExposition(t *testing.T) {
 		`lode_job_fanout_seconds_bucket{le="0.01"} 5`,
 		`lode_job_fanout_seconds_bucket{le="+Inf"} 7`,
 		"lode_job_fanout_seconds_sum 0.1",
+		`lode_shares_stale_by_job_age_total{job_age_le="0.1"} 3`,
+		`lode_shares_stale_by_job_age_total{job_age_le="1"} 0`,
+		`lode_shares_stale_by_job_age_total{job_age_le="+Inf"} 1`,
+		"lode_stratum_session_panics_total 0",
 		"lode_shares_accepted_total 2",
 		"lode_shares_difficulty_sum 2.5",
 		`lode_shares_rejected_total{reason="duplicate"} 1`,

@@ -218,7 +218,13 @@ func stratumConfig(cfg Config, mask uint32) stratum.Config {
 
 // stratumSnapshot copies the server's counters for a scrape.
 func stratumSnapshot(st *stratum.Stats) api.StratumSnapshot {
-	s := api.StratumSnapshot{Connections: st.Connections.Load(), Closes: map[string]uint64{}}
+	s := api.StratumSnapshot{
+		Connections: st.Connections.Load(), Closes: map[string]uint64{}, Panics: st.Panics.Load(),
+		StaleBounds: stratum.StaleAgeBuckets,
+	}
+	for i := range st.StaleByAge {
+		s.StaleCounts = append(s.StaleCounts, st.StaleByAge[i].Load())
+	}
 	for _, r := range stratum.CloseReasons() {
 		if n := st.ClosedBy(r); n > 0 {
 			s.Closes[r.String()] = n
