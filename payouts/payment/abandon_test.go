@@ -134,3 +134,33 @@ func TestAbandonAfterConflict(t *testing.T) {
 		t.Fatal("hook did not run")
 	}
 }
+
+// TestRunLoop runs the daemon's loop until its first run is reported.
+func TestRunLoop(t *testing.T) {
+	e := newEnv(t, p2pkh, 1)
+	a := recipient(t, 5, e.btcd.Params)
+	e.seed(map[string]int64{a: 2_000_000})
+	c := e.config(payment.ModeCold)
+	done := make(chan *payment.Result, 1)
+	c.AfterRun = func(res *payment.Result, err error) {
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+		select {
+		case done <- res:
+		default:
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error)
+	p := e.processor(c)
+	go func() { stopped <- p.Run(ctx) }()
+	res := <-done
+	cancel()
+	if err := <-stopped; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if res == nil || len(res.Payouts) != 1 || res.Payouts[0].State != payment.StateUnsigned || res.Payouts[0].PSBT == "" {
+		t.Fatalf("first run: %+v", res)
+	}
+}

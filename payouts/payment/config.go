@@ -85,6 +85,11 @@ type Config struct {
 	// broadcast (default 6h).
 	StuckAfter time.Duration
 
+	// AfterRun, if set, is called by Run after every run with its result
+	// (nil if the run failed early) and error: the daemon writes new cold
+	// PSBTs to its psbt_dir and updates metrics there.
+	AfterRun func(*Result, error)
+
 	Logger *zap.Logger
 	// Now is the clock (default time.Now); tests replace it.
 	Now func() time.Time

@@ -99,6 +99,9 @@ func (p *Processor) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			p.log.Error("payout run failed", zap.Error(err))
 		}
+		if p.cfg.AfterRun != nil {
+			p.cfg.AfterRun(res, err)
+		}
 		if res != nil {
 			p.log.Info("payout run", zap.Int("payouts", len(res.Payouts)), zap.Int("resolved", len(res.Resolved)),
 				zap.Int("open", res.Open), zap.Int("stuck", res.Stuck), zap.Int("skipped", len(res.Skipped)),
