@@ -90,6 +90,9 @@ type Config struct {
 	// default). A small value bounds kernel memory per connection and makes
 	// a stalled miner reach the MaxPending limit sooner.
 	WriteBuffer int
+	// ShutdownTimeout bounds the graceful shutdown Run performs when its
+	// context ends (default 5 s).
+	ShutdownTimeout time.Duration
 
 	Vardiff Vardiff
 	Ban     Ban
@@ -146,6 +149,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConnections == 0 {
 		c.MaxConnections = defaultMaxConnections
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if c.MaxProtocolErrors == 0 {
 		c.MaxProtocolErrors = defaultMaxProtocolError

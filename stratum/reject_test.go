@@ -228,6 +228,8 @@ func TestMalformedJSONThenClose(t *testing.T) {
 	if r := c.reply("null"); r.code() != message.CodeOther {
 		t.Fatalf("malformed: %s", r.Error)
 	}
+	// A response to a server request is ignored, not a violation.
+	c.write(`{"id":77,"result":"cgminer/4.12","error":null}` + "\n")
 	c.write(`{"id":5,"params":[]}` + "\n")
 	if r := c.reply("5"); r.code() != message.CodeOther {
 		t.Fatalf("no method: %s", r.Error)

@@ -134,12 +134,11 @@ func (s *Server) Addrs() []net.Addr {
 	return out
 }
 
-// DefaultShutdownTimeout bounds the graceful shutdown Run performs when its
-// context ends.
+// DefaultShutdownTimeout is the default of Config.ShutdownTimeout.
 const DefaultShutdownTimeout = 5 * time.Second
 
 // Run accepts connections until ctx ends, then shuts down gracefully within
-// DefaultShutdownTimeout. It returns nil after a clean shutdown.
+// Config.ShutdownTimeout. It returns nil after a clean shutdown.
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.Listen(); err != nil {
 		return err
@@ -155,7 +154,7 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case <-s.quit:
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), DefaultShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	return s.Shutdown(sctx)
 }

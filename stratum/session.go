@@ -475,6 +475,9 @@ func (s *Session) handle(line []byte) bool {
 		return true
 	}
 	req, err := message.Decode(line)
+	if errors.Is(err, message.ErrResponse) {
+		return true // an answer to a request we never send; ignore it
+	}
 	if err != nil {
 		s.protoErrors++
 		s.send(message.AppendError(nil, req.ID, message.CodeOther, "Malformed request"))

@@ -44,6 +44,11 @@ const (
 // ErrMalformed is wrapped by Decode for input that is not a Stratum request.
 var ErrMalformed = errors.New("malformed stratum message")
 
+// ErrResponse is returned by Decode for a response (an object with a result
+// or error member and no method): a client answering a server request such
+// as client.get_version. It is not a protocol violation.
+var ErrResponse = errors.New("stratum response, not a request")
+
 // Request is a decoded client message. ID is the raw JSON of the id member
 // (any JSON type) so it can be echoed back byte for byte; it is nil when the
 // member is absent. Params holds each positional parameter as raw JSON.
@@ -59,6 +64,8 @@ type rawRequest struct {
 	ID     json.RawMessage `json:"id"`
 	Method *string         `json:"method"`
 	Params json.RawMessage `json:"params"`
+	Result json.RawMessage `json:"result"`
+	Error  json.RawMessage `json:"error"`
 }
 
 // Decode parses one line (without its newline). A line that is valid JSON
@@ -71,6 +78,9 @@ func Decode(line []byte) (Request, error) {
 	}
 	req := Request{ID: raw.ID}
 	if raw.Method == nil {
+		if raw.Result != nil || raw.Error != nil {
+			return req, ErrResponse
+		}
 		return req, fmt.Errorf("decode request: %w: no method", ErrMalformed)
 	}
 	req.Method = *raw.Method

@@ -30,6 +30,7 @@ func TestDecode(t *testing.T) {
 		{name: "params null", line: `{"id":2,"method":"m","params":null}`, method: "m", id: "2"},
 		{name: "not json", line: `{"id":1,"method":`, wantErr: true},
 		{name: "no method", line: `{"id":7,"params":[]}`, wantErr: true, id: "7"},
+		{name: "response", line: `{"id":7,"result":"cgminer/4.12","error":null}`, wantErr: true, id: "7"},
 		{name: "method not string", line: `{"id":7,"method":5}`, wantErr: true},
 		{name: "array", line: `[1,2]`, wantErr: true},
 		{name: "bad params", line: `{"id":1,"method":"m","params":[1,}`, wantErr: true},
@@ -38,6 +39,9 @@ func TestDecode(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			req, err := Decode([]byte(tc.line))
 			if tc.wantErr {
+				if errors.Is(err, ErrResponse) {
+					return
+				}
 				if !errors.Is(err, ErrMalformed) {
 					t.Fatalf("err = %v, want ErrMalformed", err)
 				}
