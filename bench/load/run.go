@@ -184,8 +184,12 @@ func (r *Runner) snapshotConns() []*conn {
 	return slices.Clone(r.conns)
 }
 
-// WaitJobs waits until every connection has received a job.
+// WaitJobs waits until every connection has received a job (at once for
+// Raw connections, which get nothing before the first broadcast).
 func (r *Runner) WaitJobs(ctx context.Context) error {
+	if r.cfg.Raw {
+		return nil
+	}
 	for _, c := range r.snapshotConns() {
 		if _, err := c.waitJob(ctx); err != nil {
 			return err

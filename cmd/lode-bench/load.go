@@ -177,6 +177,7 @@ func runLoad(args []string) error {
 		}
 	}
 	begin := r.Snapshot()
+	selfBegin := selfCPU()
 	var procBegin load.ProcSample
 	if f.serverPID != 0 {
 		procBegin, _ = load.ReadProc(f.serverPID)
@@ -211,6 +212,7 @@ loop:
 		}
 	}
 	final := r.Snapshot()
+	selfUsed := selfCPU() - selfBegin
 	var procEnd load.ProcSample
 	if f.serverPID != 0 {
 		procEnd, _ = load.ReadProc(f.serverPID)
@@ -221,6 +223,9 @@ loop:
 	fmt.Fprintf(out, "\n%d connections, %v measured: %v\n", final.Live, st.Elapsed.Round(time.Millisecond), st)
 	if final.ConnErrors > 0 || final.ProtocolErrors > 0 {
 		fmt.Fprintf(out, "connection errors %d, protocol errors %d\n", final.ConnErrors, final.ProtocolErrors)
+	}
+	if st.Accepted > 0 {
+		fmt.Fprintf(out, "client CPU %v: %.1f µs per accepted share\n", selfUsed.Round(time.Millisecond), float64(selfUsed.Microseconds())/float64(st.Accepted))
 	}
 	if f.serverPID != 0 && procEnd.CPU > 0 && st.Accepted > 0 {
 		cpu := procEnd.CPU - procBegin.CPU
@@ -258,6 +263,15 @@ func signalBlocks(ctx context.Context, r *load.Runner, pid, n int, every time.Du
 			return
 		}
 	}
+}
+
+// selfCPU returns this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
