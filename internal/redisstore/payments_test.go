@@ -226,3 +226,50 @@ func TestThresholds(t *testing.T) {
 		t.Fatalf("Thresholds = %v, %v", m, err)
 	}
 }
+
+func TestAbandonPayoutRestores(t *testing.T) {
+	s, rdb := paymentsTestStore(t)
+	ctx := context.Background()
+	seedPayments(t, s, rdb)
+	before := snapshot(t, s, rdb)
+	p := testPayout(1)
+	if err := s.CommitPayout(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	p.State = payment.StateAbandoned
+	if err := s.UpdatePayout(ctx, p, payment.StatePending); err == nil {
+		t.Fatal("UpdatePayout wrote an abandoned state")
+	}
+	if err := s.AbandonPayout(ctx, p, nil, payment.StateUnsigned); !errors.Is(err, payment.ErrWrongState) {
+		t.Fatalf("abandon from a state it is not in = %v, want ErrWrongState", err)
+	}
+	restore := []payment.UTXO{}
+	for _, in := range p.Inputs {
+		op, _ := wire.NewOutPointFromString(in.OutPoint)
+		restore = append(restore, payment.UTXO{OutPoint: *op, Value: in.Value})
+	}
+	if err := s.AbandonPayout(ctx, p, restore, payment.StatePending); err != nil {
+		t.Fatal(err)
+	}
+	after := snapshot(t, s, rdb)
+	// Everything is back except the payout's place in the index and the
+	// totals' zeroed fields.
+	for _, k := range []string{s.BalancesKey(), s.UTXOsKey(), "fee"} {
+		if !equalSnap(map[string]any{k: before[k]}, map[string]any{k: after[k]}) {
+			t.Fatalf("%s: before %v, after %v", k, before[k], after[k])
+		}
+	}
+	tot, _ := s.Totals(ctx)
+	if tot.Paid != 0 || tot.Fees != 0 {
+		t.Fatalf("totals after abandon: %+v", tot)
+	}
+	if open, _ := s.OpenPayouts(ctx); len(open) != 0 {
+		t.Fatalf("open after abandon: %v", open)
+	}
+	if got, _ := s.Payout(ctx, 1); got.State != payment.StateAbandoned {
+		t.Fatalf("state = %s", got.State)
+	}
+	if err := s.AbandonPayout(ctx, p, restore, payment.StatePending); !errors.Is(err, payment.ErrWrongState) {
+		t.Fatalf("second abandon = %v, want ErrWrongState", err)
+	}
+}
