@@ -82,6 +82,19 @@ free_port() {
   done
 }
 
+# http_get <port> <path>: print the body of a GET on loopback, fail unless
+# the status is 200 (bash only: no curl needed on a fresh machine).
+http_get() {
+  local reply
+  reply=$(
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+    cat <&3
+  ) || return 1
+  case "$reply" in "HTTP/1."?" 200 "*) ;; *) return 1 ;; esac
+  printf '%s\n' "${reply#*$'\r\n\r\n'}"
+}
+
 # wait_for <what> <seconds> <command...>: poll until the command succeeds.
 wait_for() {
   local what=$1 limit=$2
@@ -132,7 +145,7 @@ echo "run-local: lode (log: $run/lode/lode.log)"
 "$bin/lode" -config "$root/lode.regtest.yaml" >>"$run/lode/lode.log" 2>&1 &
 lode_pid=$!
 pids+=($lode_pid)
-wait_for "lode API" 30 curl -sf "http://127.0.0.1:$api_port/healthz"
+wait_for "lode API" 30 http_get "$api_port" /healthz
 
 if [ "${LODE_RUN_MINERS:-1}" != 0 ]; then
   echo "run-local: simulated miners (log: $run/miners.log)"
@@ -149,7 +162,7 @@ fi
 # blocks once, right after the pool's first block.
 (
   for _ in $(seq 1 600); do
-    if curl -sf "http://127.0.0.1:$api_port/api/v1/blocks?limit=1" | grep -q '"height"'; then
+    if http_get "$api_port" "/api/v1/blocks?limit=1" | grep -q '"height"'; then
       echo "run-local: the pool found a block; the node mines 100 blocks so it matures"
       btcctl generate 100 >/dev/null
       exit 0
