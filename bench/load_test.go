@@ -104,11 +104,10 @@ func TestLoadAgainstLode(t *testing.T) {
 	for r.Snapshot().Accepted < 200 && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
-	at, err := srv.NewBlock()
+	at, err := srv.NewBlock(r.MarkBlock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.MarkBlock(at)
 	fo := waitFanout(t, r, 0, conns)
 	for n := r.Snapshot().Accepted + 100; r.Snapshot().Accepted < n && ctx.Err() == nil; {
 		time.Sleep(5 * time.Millisecond)
@@ -189,11 +188,9 @@ func BenchmarkFanout(b *testing.B) {
 		r := connect(b, load.Config{Address: srv.Addr, Username: load.TestnetAddress(5) + ".w1", Conns: conns, Idle: true})
 		b.ResetTimer()
 		for i := range b.N {
-			at, err := srv.NewBlock()
-			if err != nil {
+			if _, err := srv.NewBlock(r.MarkBlock); err != nil {
 				b.Fatal(err)
 			}
-			r.MarkBlock(at)
 			waitFanout(b, r, i, conns)
 		}
 		b.StopTimer()

@@ -107,7 +107,7 @@ func serve(args []string) error {
 	for {
 		select {
 		case <-usr1:
-			if _, err := srv.NewBlock(); err != nil {
+			if _, err := srv.NewBlock(nil); err != nil {
 				fmt.Fprintf(os.Stderr, "new block: %v\n", err)
 			}
 		case <-ctx.Done():

@@ -155,8 +155,10 @@ func StartLode(cfg LodeConfig) (*LodeServer, error) {
 }
 
 // NewBlock builds a clean job on a new prevhash and publishes it; it
-// returns the time of the block event (just before Publish).
-func (s *LodeServer) NewBlock() (time.Time, error) {
+// returns the time of the block event (just before Publish). mark, when
+// not nil, is called with that time before Publish, so a load client can
+// attribute the receipts to the event (load.Runner.MarkBlock).
+func (s *LodeServer) NewBlock(mark func(time.Time)) (time.Time, error) {
 	s.mu.Lock()
 	t := *s.tmpl
 	t.PrevHash[0]++
@@ -173,6 +175,9 @@ func (s *LodeServer) NewBlock() (time.Time, error) {
 	job.TipSeenAt = at
 	s.tmpl, s.cur = &t, job
 	s.mu.Unlock()
+	if mark != nil {
+		mark(at)
+	}
 	s.Server.Publish(job)
 	return at, nil
 }
