@@ -30,6 +30,10 @@ type daemon struct {
 type component struct {
 	name string
 	run  func(ctx context.Context) error
+	// late components are stopped only after every other component has
+	// returned: the share ledger must outlive the stratum server, whose
+	// shutdown still records the shares of requests in flight.
+	late bool
 }
 
 // reloader applies the reloadable part of a new config.
@@ -38,33 +42,44 @@ type reloader struct {
 	reload func(Config) error
 }
 
-// runComponents runs every component until ctx ends or one of them fails,
-// then cancels the rest and waits for them for at most the shutdown
-// timeout. A failure of any component stops the daemon: running half a pool
-// (say, stratum without its ledger) would accept shares it cannot record.
+// runComponents runs every component until ctx ends or one of them fails.
+// Then it stops them in two waves, the others first and the late ones when
+// the others have returned, all within the shutdown timeout. A failure of
+// any component stops the daemon: running half a pool (say, stratum
+// without its ledger) would accept shares it cannot record.
 func (d *daemon) runComponents(ctx context.Context, comps []component) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	early, stopEarly := context.WithCancelCause(ctx)
+	defer stopEarly(nil)
+	late, stopLate := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLate()
 	type result struct {
-		name string
-		err  error
+		c   component
+		err error
 	}
 	results := make(chan result, len(comps))
 	running := map[string]bool{}
-	var mu sync.Mutex
+	earlyLeft := 0
 	for _, c := range comps {
 		running[c.name] = true
+		if !c.late {
+			earlyLeft++
+		}
 	}
+	var mu sync.Mutex
 	for _, c := range comps {
+		cctx := early
+		if c.late {
+			cctx = late
+		}
 		go func() {
-			err := c.run(ctx)
-			if err != nil && ctx.Err() == nil {
-				cancel(fmt.Errorf("%s: %w", c.name, err))
+			err := c.run(cctx)
+			if err != nil && cctx.Err() == nil {
+				stopEarly(fmt.Errorf("%s: %w", c.name, err))
 			}
 			mu.Lock()
 			delete(running, c.name)
 			mu.Unlock()
-			results <- result{c.name, err}
+			results <- result{c, err}
 		}()
 		d.log.Info("started", zap.String("component", c.name))
 	}
@@ -73,21 +88,25 @@ func (d *daemon) runComponents(ctx context.Context, comps []component) error {
 	remaining := len(comps)
 	collect := func(r result) {
 		remaining--
-		if r.err != nil && !errors.Is(r.err, context.Canceled) {
-			errs = append(errs, fmt.Errorf("%s: %w", r.name, r.err))
+		if !r.c.late {
+			earlyLeft--
 		}
-		d.log.Info("stopped", zap.String("component", r.name), zap.Error(r.err))
+		if r.err != nil && !errors.Is(r.err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("%s: %w", r.c.name, r.err))
+		}
+		d.log.Info("stopped", zap.String("component", r.c.name), zap.Error(r.err))
 	}
-	for ctx.Err() == nil && remaining > 0 {
+	for early.Err() == nil && remaining > 0 {
 		select {
-		case <-ctx.Done():
+		case <-early.Done():
 		case r := <-results:
 			collect(r)
 		case <-d.hup:
 			d.reload()
 		}
 	}
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+	stopEarly(nil)
+	if cause := context.Cause(early); cause != nil && !errors.Is(cause, context.Canceled) {
 		d.log.Error("component failed; shutting down", zap.Error(cause))
 	} else if remaining > 0 {
 		d.log.Info("shutting down", zap.Duration("deadline", d.cfg.ShutdownTimeout))
@@ -95,6 +114,9 @@ func (d *daemon) runComponents(ctx context.Context, comps []component) error {
 	deadline := time.NewTimer(d.cfg.ShutdownTimeout)
 	defer deadline.Stop()
 	for remaining > 0 {
+		if earlyLeft == 0 {
+			stopLate()
+		}
 		select {
 		case r := <-results:
 			collect(r)

@@ -181,7 +181,7 @@ func (w *wiring) stratum(ctx context.Context) ([]component, error) {
 		return nil
 	}
 	return []component{
-		{name: "ledger", run: rec.Run},
+		{name: "ledger", run: rec.Run, late: true},
 		{name: "templates", run: mgr.Run},
 		{name: "fanout", run: fanout},
 		{name: "stratum", run: srv.Run},

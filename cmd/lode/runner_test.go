@@ -26,7 +26,7 @@ func TestRunComponents(t *testing.T) {
 		started := make(chan struct{}, 2)
 		comp := func(ctx context.Context) error { started <- struct{}{}; <-ctx.Done(); return nil }
 		done := make(chan error, 1)
-		go func() { done <- d.runComponents(ctx, []component{{"a", comp}, {"b", comp}}) }()
+		go func() { done <- d.runComponents(ctx, []component{{name: "a", run: comp}, {name: "b", run: comp}}) }()
 		<-started
 		<-started
 		cancel()
@@ -38,8 +38,8 @@ func TestRunComponents(t *testing.T) {
 		d := testDaemon(t, 5*time.Second)
 		boom := errors.New("boom")
 		err := d.runComponents(t.Context(), []component{
-			{"healthy", waitCtx},
-			{"broken", func(context.Context) error { return boom }},
+			{name: "healthy", run: waitCtx},
+			{name: "broken", run: func(context.Context) error { return boom }},
 		})
 		if !errors.Is(err, boom) || !strings.Contains(err.Error(), "broken: boom") {
 			t.Fatalf("error %v", err)
@@ -53,8 +53,8 @@ func TestRunComponents(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
 			done <- d.runComponents(ctx, []component{
-				{"quick", waitCtx},
-				{"stuck", func(context.Context) error { <-release; return nil }},
+				{name: "quick", run: waitCtx},
+				{name: "stuck", run: func(context.Context) error { <-release; return nil }},
 			})
 		}()
 		cancel()
@@ -63,9 +63,53 @@ func TestRunComponents(t *testing.T) {
 			t.Fatalf("error %v", err)
 		}
 	})
+	t.Run("late components stop after the others", func(t *testing.T) {
+		d := testDaemon(t, 5*time.Second)
+		ctx, cancel := context.WithCancel(t.Context())
+		frontStopped := make(chan struct{})
+		lateSawFront := make(chan bool, 1)
+		front := func(ctx context.Context) error {
+			<-ctx.Done()
+			time.Sleep(20 * time.Millisecond) // a graceful shutdown still using the ledger
+			close(frontStopped)
+			return nil
+		}
+		ledger := func(ctx context.Context) error {
+			<-ctx.Done()
+			select {
+			case <-frontStopped:
+				lateSawFront <- true
+			default:
+				lateSawFront <- false
+			}
+			return nil
+		}
+		done := make(chan error, 1)
+		go func() {
+			done <- d.runComponents(ctx, []component{{name: "ledger", run: ledger, late: true}, {name: "stratum", run: front}})
+		}()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if !<-lateSawFront {
+			t.Error("the late component was stopped before the stratum component returned")
+		}
+	})
+	t.Run("a failing late component stops everything", func(t *testing.T) {
+		d := testDaemon(t, 5*time.Second)
+		boom := errors.New("redis gone and spool full")
+		err := d.runComponents(t.Context(), []component{
+			{name: "stratum", run: waitCtx},
+			{name: "ledger", run: func(context.Context) error { return boom }, late: true},
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("error %v", err)
+		}
+	})
 	t.Run("components that end on their own", func(t *testing.T) {
 		d := testDaemon(t, time.Second)
-		err := d.runComponents(t.Context(), []component{{"oneshot", func(context.Context) error { return nil }}})
+		err := d.runComponents(t.Context(), []component{{name: "oneshot", run: func(context.Context) error { return nil }}})
 		if err != nil {
 			t.Fatal(err)
 		}
