@@ -88,3 +88,49 @@ func FuzzDecodeLines(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeFastMatchesJSON checks that whenever the hand-written fast
+// path accepts a line, encoding/json decodes it to the same request.
+func FuzzDecodeFastMatchesJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"id":1,"method":"mining.submit","params":["w","bf","00000001","504e86ed","b2957c02"]}`,
+		`{"jsonrpc":"2.0","id":"a\"b","method":"mining.subscribe","params":[]}`,
+		`{"params":[[1.5e-3],{"a":[true,null]}],"method":"x","id":-0.5E+2}`,
+		`{"id":1,"method":"m","params":null,"Method":"y"}`,
+		`{"id":01,"method":"m"}`,
+		` {"method":"m"} `,
+		`{"id":1,"method":"m","params":["\u00e9\n"]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		fast, ok := decodeFast(line)
+		if !ok {
+			return
+		}
+		var raw rawRequest
+		if err := json.Unmarshal(line, &raw); err != nil {
+			t.Fatalf("fast path accepted invalid JSON %q: %v", line, err)
+		}
+		if raw.Method == nil || *raw.Method != fast.Method {
+			t.Fatalf("method %q vs %v for %q", fast.Method, raw.Method, line)
+		}
+		if !bytes.Equal(raw.ID, fast.ID) {
+			t.Fatalf("id %q vs %q for %q", fast.ID, raw.ID, line)
+		}
+		var params []json.RawMessage
+		if p := bytes.TrimSpace(raw.Params); len(p) > 0 && p[0] == '[' {
+			if err := json.Unmarshal(p, &params); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(params) != len(fast.Params) {
+			t.Fatalf("%d params vs %d for %q", len(fast.Params), len(params), line)
+		}
+		for i := range params {
+			if !bytes.Equal(params[i], fast.Params[i]) {
+				t.Fatalf("param %d %q vs %q for %q", i, fast.Params[i], params[i], line)
+			}
+		}
+	})
+}

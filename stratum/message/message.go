@@ -70,8 +70,12 @@ type rawRequest struct {
 
 // Decode parses one line (without its newline). A line that is valid JSON
 // but not a request (no string method) is ErrMalformed; the partially decoded
-// ID is still returned so the caller can answer it with an error.
+// ID is still returned so the caller can answer it with an error. The
+// returned ID and Params may alias line: use them before line is reused.
 func Decode(line []byte) (Request, error) {
+	if req, ok := decodeFast(line); ok {
+		return req, nil
+	}
 	var raw rawRequest
 	if err := json.Unmarshal(line, &raw); err != nil {
 		return Request{}, fmt.Errorf("decode request: %w: %v", ErrMalformed, err)
