@@ -315,3 +315,63 @@ func TestDaemonEndToEnd(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// TestAPIRoleAlone runs a process with only the api role (the shape of a
+// dashboard frontend next to separate stratum processes): it needs Redis
+// only, serves the readers, and reports no stratum metrics.
+func TestAPIRoleAlone(t *testing.T) {
+	redis := testenv.StartRedis(t)
+	dir := t.TempDir()
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	path := filepath.Join(dir, "lode.yaml")
+	cfg := fmt.Sprintf("roles: [api]\nnetwork: regtest\nredis: {address: %s}\napi: {listen: %q}\nlog: {format: console}\n", redis.Addr, apiAddr)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	log := &syncBuffer{}
+	go func() { done <- run(ctx, []string{"-config", path}, nil, io.Discard, log) }()
+	e := &daemonEnv{api: "http://" + apiAddr}
+	e.waitFor(t, "API up", 30*time.Second, func() bool {
+		res, err := http.Get(e.api + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return true
+	})
+	var pool api.PoolResponse
+	if code := e.get(t, "/api/v1/pool", &pool); code != 200 || pool.SharesAccepted != 0 || pool.Network.Height != 0 {
+		t.Errorf("pool: %d %+v", code, pool)
+	}
+	var ready struct {
+		Ready  bool
+		Checks []struct{ Name string }
+	}
+	if code := e.get(t, "/readyz", &ready); code != 200 || len(ready.Checks) != 1 || ready.Checks[0].Name != "redis" {
+		t.Errorf("readyz: %d %+v", code, ready)
+	}
+	res, err := http.Get(e.api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if strings.Contains(string(body), "lode_stratum_connections") || !strings.Contains(string(body), "lode_shares_accepted_total") {
+		t.Errorf("metrics of an api-only process:\n%s", body)
+	}
+	// The admin ban needs the stratum role.
+	req, _ := http.NewRequest(http.MethodPost, e.api+"/api/v1/admin/ban", strings.NewReader(`{"target":"1.2.3.4"}`))
+	req.Header.Set("Authorization", "Bearer x")
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+		if res.StatusCode != 403 {
+			t.Errorf("ban without a configured token: %d", res.StatusCode)
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d\n%s", code, log.String())
+	}
+}
