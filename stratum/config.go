@@ -72,10 +72,6 @@ type Config struct {
 	// Extranonce2Size is announced in subscribe when no job exists yet
 	// (default 8); otherwise the current job's size is used.
 	Extranonce2Size int
-	// JobsPerSession bounds the jobs a session remembers for stale-share
-	// ages (default 8, the job manager's default; share validity is the
-	// ShareValidator's).
-	JobsPerSession int
 
 	MaxLineLength       int           // default 16 KiB; a longer line closes the connection
 	AuthorizeTimeout    time.Duration // default 15 s from connect to first successful authorize
@@ -113,7 +109,6 @@ const (
 	DefaultMinDifficulty    = 1e-8
 	DefaultMaxDifficulty    = 1e15
 	extranonce1Size         = 4
-	defaultJobsPerSession   = 8
 	defaultMaxPending       = 256 << 10
 	defaultMaxConnections   = 100000
 	defaultMaxProtocolError = 3
@@ -128,9 +123,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Extranonce2Size == 0 {
 		c.Extranonce2Size = DefaultExtranonce2Size
-	}
-	if c.JobsPerSession == 0 {
-		c.JobsPerSession = defaultJobsPerSession
 	}
 	if c.MaxLineLength == 0 {
 		c.MaxLineLength = message.DefaultMaxLine

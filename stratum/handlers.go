@@ -329,7 +329,7 @@ func (s *Session) submit(req *message.Request, now time.Time) (int, error, time.
 	}
 	var age time.Duration
 	if errors.Is(err, shares.ErrJobNotFound) {
-		if at, ok := s.sentAtLocked(sub.JobID); ok {
+		if at, ok := s.srv.jobCreated(sub.JobID); ok {
 			age = max(now.Sub(at), time.Nanosecond)
 		}
 	}

@@ -59,8 +59,8 @@ type Rejection struct {
 	Remote  string // ip:port
 	Code    int
 	Err     error
-	// JobAge is how long ago the job was sent to this connection, for a
-	// stale share (code 21); zero otherwise.
+	// JobAge is the age of the job (since Job.CreatedAt) for a stale share
+	// of a recently published job (code 21); zero otherwise.
 	JobAge time.Duration
 	Time   time.Time
 }

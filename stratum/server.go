@@ -41,7 +41,11 @@ type Server struct {
 
 	current  atomic.Pointer[jobLines]
 	settings atomic.Pointer[tunables] // what Reload may change
-	tasks    chan *task               // idle handler goroutines receive here (dispatch.go)
+
+	recentMu   sync.Mutex
+	recent     [recentJobs]recentJob // jobs prepared lately, for the age of stale shares
+	recentNext int
+	tasks      chan *task // idle handler goroutines receive here (dispatch.go)
 
 	closing  atomic.Bool
 	quit     chan struct{} // closed when shutdown starts
@@ -375,6 +379,7 @@ func (s *Server) encodeJob(job *blocktemplate.Job) (*jobLines, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare work for job %s: %w", job.ID, err)
 	}
+	s.noteJob(job)
 	n := notifyOf(job)
 	jl := &jobLines{job: job, work: work, line: message.AppendNotify(nil, &n)}
 	if n.CleanJobs {
@@ -384,6 +389,40 @@ func (s *Server) encodeJob(job *blocktemplate.Job) (*jobLines, error) {
 		jl.cleanLine = message.AppendNotify(nil, &n)
 	}
 	return jl, nil
+}
+
+// recentJobs is how many prepared jobs are remembered for stale-share ages;
+// far more than the job manager keeps valid.
+const recentJobs = 64
+
+type recentJob struct {
+	id      string
+	created time.Time
+}
+
+func (s *Server) noteJob(job *blocktemplate.Job) {
+	s.recentMu.Lock()
+	defer s.recentMu.Unlock()
+	for _, r := range s.recent {
+		if r.id == job.ID {
+			return
+		}
+	}
+	s.recent[s.recentNext] = recentJob{id: job.ID, created: job.CreatedAt}
+	s.recentNext = (s.recentNext + 1) % recentJobs
+}
+
+// jobCreated returns when a recently prepared job was created; a stale
+// share's job age is measured from it.
+func (s *Server) jobCreated(id string) (time.Time, bool) {
+	s.recentMu.Lock()
+	defer s.recentMu.Unlock()
+	for _, r := range s.recent {
+		if r.id == id && !r.created.IsZero() {
+			return r.created, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // notifyOf renders a job's mining.notify params (stratum-v1.md §4, §6.2).

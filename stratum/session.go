@@ -57,8 +57,6 @@ type Session struct {
 	diffSent bool            // diff has been sent to the miner
 	minDiff  float64         // miner's floor (minimum-difficulty, suggestions)
 	shares   *shares.Session // share validation state; nil before subscribe
-	jobs     []sentJob       // ring of jobs sent, for the age of stale shares
-	jobsNext int
 	vdStart  time.Time
 	vdShares int
 
@@ -69,11 +67,6 @@ type worker struct {
 	name    string // as authorized
 	address string
 	suffix  string
-}
-
-type sentJob struct {
-	id string
-	at int64 // unix nanoseconds; smaller than time.Time, kept per job per session
 }
 
 func newSession(srv *Server, conn net.Conn, port int, ip string, now time.Time) *Session {
@@ -325,7 +318,7 @@ func (s *Session) start() {
 		}
 	}
 	if jl != nil {
-		s.rememberJobLocked(jl, time.Now())
+		s.rememberJobLocked(jl)
 		s.enqueueLocked(jl.cleanLine)
 	}
 }
@@ -344,7 +337,7 @@ func (s *Session) sendJob(jl *jobLines, tipSeen time.Time) {
 	if !s.diffSent {
 		s.sendDifficultyLocked()
 	}
-	s.rememberJobLocked(jl, now)
+	s.rememberJobLocked(jl)
 	if !tipSeen.IsZero() {
 		s.tipSeen = tipSeen
 	}
@@ -363,31 +356,10 @@ func (s *Session) sendDifficultyLocked() {
 }
 
 // rememberJobLocked records that a job was sent: the shares.Session judges
-// its shares at the current difficulty (and a clean job makes older ones
-// stale); the ring keeps when it was sent, for stale-share ages.
-func (s *Session) rememberJobLocked(jl *jobLines, now time.Time) {
+// its shares at the current difficulty, and a clean job makes older ones
+// stale.
+func (s *Session) rememberJobLocked(jl *jobLines) {
 	s.shares.AddJob(jl.work)
-	for i := range s.jobs {
-		if s.jobs[i].id == jl.job.ID {
-			return
-		}
-	}
-	e := sentJob{id: jl.job.ID, at: now.UnixNano()}
-	if len(s.jobs) < s.srv.cfg.JobsPerSession {
-		s.jobs = append(s.jobs, e)
-		return
-	}
-	s.jobs[s.jobsNext] = e
-	s.jobsNext = (s.jobsNext + 1) % len(s.jobs)
-}
-
-func (s *Session) sentAtLocked(id string) (time.Time, bool) {
-	for _, j := range s.jobs {
-		if j.id == id {
-			return time.Unix(0, j.at), true
-		}
-	}
-	return time.Time{}, false
 }
 
 // setDifficulty applies a difficulty decided outside vardiff (suggestion,
@@ -410,7 +382,7 @@ func (s *Session) setDifficulty(d float64) {
 	s.sendDifficultyLocked()
 	if job != nil {
 		if jl := s.srv.linesFor(job); jl != nil {
-			s.rememberJobLocked(jl, time.Now())
+			s.rememberJobLocked(jl)
 			s.enqueueLocked(jl.cleanLine)
 		}
 	}

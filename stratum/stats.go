@@ -114,8 +114,8 @@ type Stats struct {
 	BlockErrors     atomic.Uint64    // block candidates that failed or that no node confirmed
 	Rejected        [6]atomic.Uint64 // by Stratum code 20..25
 	Closes          [numCloseReasons]atomic.Uint64
-	// StaleByAge counts stale (21, previous block) shares by the age of the
-	// job they were for; index i counts ages ≤ StaleAgeBuckets[i], the last
+	// StaleByAge counts stale shares (21 for a job that existed: a previous
+	// block's, or aged out) by the age of the job (since Job.CreatedAt); index i counts ages ≤ StaleAgeBuckets[i], the last
 	// index ages above every bound.
 	StaleByAge [7]atomic.Uint64
 	// TipToNotify is the time from the node's new tip (Job.TipSeenAt as
