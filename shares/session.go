@@ -201,13 +201,16 @@ func (s *Session) SubmitParams(params []string, r *Result) error {
 // (ErrBadNTime), version bits within the mask (ErrBadVersionBits); then it
 // rebuilds the header, hashes it, and checks the network target (Block),
 // the share target (ErrLowDifficulty) and duplicates (ErrDuplicateShare).
-// Errors are the package's bare sentinels. r is overwritten; after hashing
-// it is filled even when the share is rejected (r.Job non-nil). The result
+// Errors are the package's bare sentinels. After hashing, r is filled even
+// when the share is rejected (r.Job non-nil); a share rejected before
+// hashing leaves r.Job nil and the other fields meaningless. The result
 // is written through a pointer because it is large (header, hash) and this
 // is the hot path: returning it by value would copy it. Submit does not
 // allocate, except for the duplicate filter's occasional growth.
 func (s *Session) Submit(sub *Submission, r *Result) error {
-	*r = Result{}
+	// Every field is overwritten once the share is hashed; before that only
+	// these say "not hashed" (zeroing the whole Result costs more).
+	r.Job, r.Block, r.MeetsTarget, r.Difficulty, r.HashDifficulty = nil, false, false, 0, 0
 	j := s.find(sub.JobID)
 	if j == nil {
 		return ErrJobNotFound
