@@ -70,8 +70,8 @@ type Config struct {
 	// SpoolPath is the spool file used while the Store is unreachable. Empty
 	// disables the spool: Record then fails while the Store does.
 	SpoolPath string
-	// MaxSpoolBytes bounds the spool (default 1 GiB); a full spool makes
-	// Record fail.
+	// MaxSpoolBytes bounds the spool (default 1 GiB, negative: no bound);
+	// a full spool makes Record fail.
 	MaxSpoolBytes int64
 	// WriteTimeout bounds one Store write (default 2s).
 	WriteTimeout time.Duration
@@ -264,6 +264,9 @@ func (r *Recorder) Record(ctx context.Context, s shares.Share) error {
 	}
 	if s.Time.IsZero() {
 		s.Time = time.Now()
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if !r.running.Load() {
 		select {

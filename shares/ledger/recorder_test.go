@@ -250,13 +250,14 @@ func TestRecordRejectsAndInvalid(t *testing.T) {
 	rec.RecordReject("A.w", "A", ledger.ReasonStale)
 	rec.RecordReject("A.w", "A", ledger.ReasonStale)
 	rec.RecordReject("A.w", "A", "duplicate")
-	if err := rec.Record(ctx, mkShare("A", "w", 2)); err != nil {
-		t.Fatal(err)
-	}
+	// Rejects alone are written too (the flusher is woken for them).
 	waitFor(t, 10*time.Second, "rejects written", func() bool {
 		ws, err := store.WorkerStats(ctx, "A.w", time.Now())
 		return err == nil && ws.Stale == 2 && ws.Rejected == 1
 	})
+	if err := rec.Record(ctx, mkShare("A", "w", 2)); err != nil {
+		t.Fatal(err)
+	}
 	ws, _ := store.WorkerStats(ctx, "A.w", time.Now())
 	if ws.Accepted != 1 || ws.BestDifficulty != 3 {
 		t.Fatalf("worker stats %+v", ws)
@@ -264,6 +265,28 @@ func TestRecordRejectsAndInvalid(t *testing.T) {
 	stop()
 	if err := rec.Record(ctx, mkShare("A", "w", 1)); !errors.Is(err, ledger.ErrClosed) {
 		t.Fatalf("Record after Run returned: %v, want ErrClosed", err)
+	}
+}
+
+// TestRecordBeforeRunAndCancel: a Record issued before Run starts is served
+// once it does; a Record whose ctx has ended returns the ctx error.
+func TestRecordBeforeRunAndCancel(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	store := connect(t, srv.Addr)
+	rec := newRecorder(t, ledger.Config{}, store)
+	done := make(chan error, 1)
+	go func() { done <- rec.Record(context.Background(), mkShare("A", "w", 1)) }()
+	run(t, rec)
+	if err := <-done; err != nil {
+		t.Fatalf("Record issued before Run: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := rec.Record(ctx, mkShare("B", "w", 1)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Record with a cancelled ctx: %v, want context.Canceled", err)
+	}
+	if round, _, _ := store.RoundTotals(context.Background()); round["B"] != "" {
+		t.Fatalf("a share refused for its ctx was recorded: %v", round)
 	}
 }
 
