@@ -270,37 +270,59 @@ func ParseConfig(r io.Reader) (Config, error) {
 
 // expandEnv replaces ${NAME} with the environment variable NAME, so one file
 // can serve several hosts (lode.regtest.yaml uses it for ports chosen at
-// start). An unset variable is an error naming it; a lone $ is left alone.
-// Secrets should still come through the env:/file: keys, which never place
-// the value in the parsed text.
+// start). An unset variable is an error naming it. YAML comments are left
+// alone, so a comment may mention ${NAME}. Secrets should still come
+// through the env:/file: keys, which never place the value in the text.
 func expandEnv(data []byte) ([]byte, error) {
 	var missing []string
 	var b strings.Builder
-	s := string(data)
-	for {
-		i := strings.Index(s, "${")
-		if i < 0 {
-			b.WriteString(s)
-			break
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		code, comment := splitComment(line)
+		for {
+			i := strings.Index(code, "${")
+			if i < 0 {
+				break
+			}
+			j := strings.IndexByte(code[i:], '}')
+			if j < 0 {
+				break
+			}
+			name := code[i+2 : i+j]
+			v, ok := os.LookupEnv(name)
+			if !ok && !slices.Contains(missing, name) {
+				missing = append(missing, name)
+			}
+			b.WriteString(code[:i])
+			b.WriteString(v)
+			code = code[i+j+1:]
 		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 {
-			b.WriteString(s)
-			break
-		}
-		name := s[i+2 : i+j]
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			missing = append(missing, name)
-		}
-		b.WriteString(s[:i])
-		b.WriteString(v)
-		s = s[i+j+1:]
+		b.WriteString(code)
+		b.WriteString(comment)
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("config uses unset environment variables: %s", strings.Join(missing, ", "))
 	}
 	return []byte(b.String()), nil
+}
+
+// splitComment splits a YAML line before its comment: a '#' at the start or
+// after a blank, outside quotes.
+func splitComment(line string) (code, comment string) {
+	var quote byte
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
+			return line[:i], line[i:]
+		}
+	}
+	return line, ""
 }
 
 // ChainParams returns the btcd parameters of the configured network.

@@ -128,7 +128,7 @@ stratum:
 
 func TestEnvPlaceholders(t *testing.T) {
 	t.Setenv("LODE_TEST_API", "127.0.0.1:9999")
-	c, err := ParseConfig(strings.NewReader(minimal + "api: {listen: '${LODE_TEST_API}'}\n"))
+	c, err := ParseConfig(strings.NewReader(minimal + "# ${NOT_EXPANDED} in a comment\napi: {listen: '${LODE_TEST_API}'} # ${NOR_HERE}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,4 +275,24 @@ func TestCheckConfigFlag(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseConfig: any file gives a Config or an error, never a panic, and
+// a Config it accepts validates.
+func FuzzParseConfig(f *testing.F) {
+	f.Add(minimal)
+	f.Add("roles: [api]\n")
+	f.Add("stratum: {ports: [{listen: ':1', start_difficulty: 1e-8, min_difficulty: 1e-8, max_difficulty: 1}]}\n")
+	f.Add("api: {listen: '${HOME}'} # ${X}\n")
+	if data, err := os.ReadFile("../../lode.example.yaml"); err == nil {
+		f.Add(string(data))
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		c, err := ParseConfig(strings.NewReader(text))
+		if err == nil {
+			if verr := c.Validate(); verr != nil {
+				t.Fatalf("accepted config fails validation: %v", verr)
+			}
+		}
+	})
 }
