@@ -3,7 +3,9 @@ package shares
 import (
 	"fmt"
 	"math/big"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
@@ -98,6 +100,79 @@ func BenchmarkValidate(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkValidateOverFloor reads "validation ÷ floor" robustly on a busy
+// machine: it alternates chunks of 64 validations and 64 floor runs, times
+// each chunk, and reports the medians of the per-chunk costs and of the
+// per-pair ratio, so that both sides see the same load.
+func BenchmarkValidateOverFloor(b *testing.B) {
+	for _, branch := range []int{0, 6, 12} {
+		b.Run(fmt.Sprintf("branch=%d", branch), func(b *testing.B) {
+			v, err := New(Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var works [2]*Work
+			var params [2][][]string
+			for k := range works {
+				if works[k], err = v.NewWork(benchJob(fmt.Sprintf("j%d", k), branch)); err != nil {
+					b.Fatal(err)
+				}
+				params[k] = make([][]string, benchShares)
+				for i := range params[k] {
+					params[k][i] = []string{"w", works[k].ID(), "0000000000000001", "66e39966", fmt.Sprintf("%08x", i), "00002000"}
+				}
+			}
+			s, err := v.NewSession([]byte{1, 2, 3, 4}, 0x1fffe000)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.SetDifficulty(1e-12); err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, floorBlocks(branch)*sha256x.BlockSize)
+			st := sha256x.IV
+			const chunk = 64
+			cur, i := 0, 0
+			s.AddJob(works[cur])
+			var res Result
+			var vals, floors, ratios []float64
+			for b.Loop() {
+				t0 := time.Now()
+				for range chunk {
+					if i == benchShares {
+						cur ^= 1
+						s.AddJob(works[cur])
+						i = 0
+					}
+					if err := s.SubmitParams(params[cur][i], &res); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+				t1 := time.Now()
+				for range chunk {
+					sha256x.Blocks(&st, buf)
+				}
+				t2 := time.Now()
+				val, fl := float64(t1.Sub(t0))/chunk, float64(t2.Sub(t1))/chunk
+				vals, floors, ratios = append(vals, val), append(floors, fl), append(ratios, val/fl)
+			}
+			b.ReportMetric(median(vals), "validate-ns")
+			b.ReportMetric(median(floors), "floor-ns")
+			b.ReportMetric(median(ratios), "ratio")
+		})
+	}
+}
+
+func median(x []float64) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	x = slices.Clone(x)
+	slices.Sort(x)
+	return x[len(x)/2]
 }
 
 // BenchmarkFloor hashes, as one contiguous run of 64-byte blocks through the

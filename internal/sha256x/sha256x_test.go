@@ -3,6 +3,7 @@ package sha256x
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -244,5 +245,37 @@ func TestShare(t *testing.T) {
 	var hdr [128]byte
 	if Share(&out, &IV, make([]byte, 63), nil, nil, &hdr) {
 		t.Fatal("Share accepted a head without a whole block")
+	}
+}
+
+// BenchmarkShare is the fused share hash for a coinbase of 1+3 blocks after
+// the midstate and the given branch length; BenchmarkBlocksRun hashes the
+// same number of blocks (5 + 3·branch + 3) contiguously.
+func BenchmarkShare(b *testing.B) {
+	for _, n := range []int{0, 12} {
+		b.Run(fmt.Sprintf("branch=%d", n), func(b *testing.B) {
+			head := make([]byte, 64)
+			rest := make([]byte, 192)
+			branch := make([]byte, 32*n)
+			var hdr [128]byte
+			var out State
+			b.ReportAllocs()
+			for b.Loop() {
+				Share(&out, &IV, head, rest, branch, &hdr)
+			}
+		})
+	}
+}
+
+func BenchmarkBlocksRun(b *testing.B) {
+	for _, n := range []int{0, 12} {
+		b.Run(fmt.Sprintf("branch=%d", n), func(b *testing.B) {
+			buf := make([]byte, 64*(8+3*n))
+			s := IV
+			b.ReportAllocs()
+			for b.Loop() {
+				Blocks(&s, buf)
+			}
+		})
 	}
 }
