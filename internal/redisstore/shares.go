@@ -23,8 +23,12 @@ const (
 	// appliedTTL is how long an idle instance's high-water marks live; a
 	// spool older than that would be replayed without the duplicate guard.
 	appliedTTL = 30 * 24 * time.Hour
-	// hashrateMinutes is the longest hashrate window (24 h) in buckets.
-	hashrateMinutes = 24 * 60
+	// minuteTTL keeps minute buckets past the 1-hour hashrate window.
+	minuteTTL = 2 * time.Hour
+	// slotSeconds is the width of the buckets of the 24-hour hashrate;
+	// daySlots of them cover the 24 hours.
+	slotSeconds = 600
+	daySlots    = 24 * 3600 / slotSeconds
 	// recentShares is how many latest shares are kept per address.
 	recentShares = 50
 )
@@ -252,25 +256,30 @@ func (s *Store) statsOps(b *ledger.Batch, seq string) ([]string, []any) {
 		args = append(args, name, k(key), field, value)
 	}
 	expired := map[string]bool{}
-	expire := func(key string) {
+	expireIn := func(key string, seconds int64) {
 		if !expired[key] {
 			expired[key] = true
-			op("expire", key, "", ttl)
+			op("expire", key, "", seconds)
 		}
 	}
+	expire := func(key string) { expireIn(key, ttl) }
 
 	type bucket struct {
-		minute int64
-		field  string
+		slot  bool // a 10-minute slot, else a minute
+		n     int64
+		field string
 	}
 	hr := map[bucket]float64{}
 	var hrOrder []bucket
-	addHR := func(minute int64, field string, d float64) {
-		bk := bucket{minute, field}
+	add1 := func(bk bucket, d float64) {
 		if _, ok := hr[bk]; !ok {
 			hrOrder = append(hrOrder, bk)
 		}
 		hr[bk] += d
+	}
+	addHR := func(t time.Time, field string, d float64) {
+		add1(bucket{false, t.Unix() / 60, field}, d)
+		add1(bucket{true, t.Unix() / slotSeconds, field}, d)
 	}
 	type workerAgg struct {
 		address  string
@@ -285,7 +294,6 @@ func (s *Store) statsOps(b *ledger.Batch, seq string) ([]string, []any) {
 	for i := range b.Shares {
 		sh := &b.Shares[i].Share
 		ms := sh.Time.UnixMilli()
-		minute := sh.Time.Unix() / 60
 		w := workers[sh.Worker]
 		if w == nil {
 			w = &workerAgg{address: sh.Address, name: sh.WorkerName, best: -1}
@@ -297,9 +305,9 @@ func (s *Store) statsOps(b *ledger.Batch, seq string) ([]string, []any) {
 		w.best = max(w.best, sh.HashDifficulty)
 		poolAccepted++
 		poolLast = max(poolLast, ms)
-		addHR(minute, "w:"+sh.Worker, sh.Difficulty)
-		addHR(minute, "m:"+sh.Address, sh.Difficulty)
-		addHR(minute, "pool", sh.Difficulty)
+		addHR(sh.Time, "w:"+sh.Worker, sh.Difficulty)
+		addHR(sh.Time, "m:"+sh.Address, sh.Difficulty)
+		addHR(sh.Time, "pool", sh.Difficulty)
 	}
 	for _, name := range workerOrder {
 		w := workers[name]
@@ -342,9 +350,15 @@ func (s *Store) statsOps(b *ledger.Batch, seq string) ([]string, []any) {
 		expire(s.minerKey(addr))
 	}
 	for _, bk := range hrOrder {
-		hk := s.hashrateKey(bk.minute)
-		op("hincrbyfloat", hk, bk.field, strconv.FormatFloat(hr[bk], 'f', -1, 64))
-		expire(hk)
+		if bk.slot {
+			hk := s.hashrateSlotKey(bk.n)
+			op("hincrbyfloat", hk, bk.field, strconv.FormatFloat(hr[bk], 'f', -1, 64))
+			expire(hk)
+		} else {
+			hk := s.hashrateKey(bk.n)
+			op("hincrbyfloat", hk, bk.field, strconv.FormatFloat(hr[bk], 'f', -1, 64))
+			expireIn(hk, int64(minuteTTL/time.Second))
+		}
 	}
 	if poolAccepted > 0 {
 		op("hincrby", s.poolStatsKey(), "accepted", poolAccepted)
@@ -566,33 +580,40 @@ func (s *Store) PoolStats(ctx context.Context, now time.Time) (PoolStats, error)
 	return ps, nil
 }
 
-// hashrateBuckets queues the reads of one field of the last 24 h of minute
-// buckets, the current minute first.
+// hashrateBuckets queues the reads of one field of the last 60 minute
+// buckets (current minute first) and the last 144 10-minute slots (current
+// slot first).
 func (s *Store) hashrateBuckets(ctx context.Context, p redis.Pipeliner, field string, now time.Time) []*redis.StringCmd {
-	cur := now.Unix() / 60
-	out := make([]*redis.StringCmd, hashrateMinutes)
-	for age := range out {
-		out[age] = p.HGet(ctx, s.hashrateKey(cur-int64(age)), field)
+	minute, slot := now.Unix()/60, now.Unix()/slotSeconds
+	out := make([]*redis.StringCmd, 0, 60+daySlots)
+	for age := range int64(60) {
+		out = append(out, p.HGet(ctx, s.hashrateKey(minute-age), field))
+	}
+	for age := range int64(daySlots) {
+		out = append(out, p.HGet(ctx, s.hashrateSlotKey(slot-age), field))
 	}
 	return out
 }
 
-// hashrates sums the buckets (index = age in minutes, the current minute
-// included) over 10, 60 and 1440 minutes and converts each sum to hashes
-// per second: Σdifficulty × 2^32 / seconds.
+// hashrates turns the buckets read by hashrateBuckets into hashes per
+// second, Σdifficulty × 2^32 / seconds: the last 10 and 60 minutes (the
+// current, partial minute included) and the last 144 10-minute slots (the
+// current slot included).
 func hashrates(buckets []*redis.StringCmd) (h10, h60, h1440 float64) {
 	var s10, s60, s1440 float64
-	for age, c := range buckets {
+	for i, c := range buckets {
 		d, err := strconv.ParseFloat(c.Val(), 64)
 		if err != nil {
 			continue
 		}
-		s1440 += d
-		if age < 60 {
-			s60 += d
-		}
-		if age < 10 {
+		switch {
+		case i >= 60:
+			s1440 += d
+		case i < 10:
 			s10 += d
+			s60 += d
+		default:
+			s60 += d
 		}
 	}
 	const two32 = 4294967296.0

@@ -369,6 +369,11 @@ func TestShareStatistics(t *testing.T) {
 	if err != nil || ttl <= 0 {
 		t.Fatalf("worker stats TTL %v, %v; want an expiry", ttl, err)
 	}
+	minuteTTL, _ := rdb.TTL(ctx, fmt.Sprintf("t:{stats}:hr:%d", now.Unix()/60)).Result()
+	slotTTL, _ := rdb.TTL(ctx, fmt.Sprintf("t:{stats}:hr10:%d", now.Unix()/600)).Result()
+	if minuteTTL <= 0 || minuteTTL > 2*time.Hour || slotTTL <= 2*time.Hour || slotTTL > 25*time.Hour {
+		t.Fatalf("hashrate bucket TTLs: minute %v, 10-minute slot %v; want ≤ 2h and ≤ 25h", minuteTTL, slotTTL)
+	}
 	if ttl, _ := rdb.TTL(ctx, "t:{acct}:window").Result(); ttl != -1 {
 		t.Fatalf("window TTL %v, want none", ttl)
 	}
