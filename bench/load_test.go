@@ -234,3 +234,26 @@ func reportFanout(b *testing.B, r *load.Runner, conns int) {
 	b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
 	b.ReportMetric(float64(maxD.Microseconds()), "max-µs")
 }
+
+// TestPacedLoad checks that Interval bounds each connection's submit rate:
+// within a window W at most W/Interval+1 submits per connection are made,
+// however fast shares are found.
+func TestPacedLoad(t *testing.T) {
+	srv := startLode(t, lodeserver.LodeConfig{Logger: zaptest.NewLogger(t)})
+	const conns, iv, window = 4, 50 * time.Millisecond, 500 * time.Millisecond
+	r := connect(t, load.Config{Address: srv.Addr, Username: load.TestnetAddress(6) + ".w1", Conns: conns, Interval: iv})
+	ctx, cancel := context.WithTimeout(context.Background(), window)
+	defer cancel()
+	start := time.Now()
+	r.Mine(ctx)
+	elapsed := time.Since(start)
+	s := r.Snapshot()
+	limit := int64(conns) * (int64(elapsed/iv) + 1)
+	t.Logf("%d submits in %v (limit %d)", s.Submitted, elapsed, limit)
+	if s.Submitted == 0 || s.Submitted > limit {
+		t.Fatalf("%d submits by %d connections paced at %v in %v", s.Submitted, conns, iv, elapsed)
+	}
+	if s.Rejected != 0 {
+		t.Fatalf("rejections: %v", s.RejectedByCode)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
@@ -494,8 +495,15 @@ func (c *conn) submit(ctx context.Context, s *Share) error {
 }
 
 // mine submits shares until ctx ends, the connection fails (an error) or
-// SharesPerConn submits were made (nil).
+// SharesPerConn submits were made (nil). With an Interval, submits are
+// paced to one per interval at a random phase per connection, so that
+// thousands of connections do not submit in lockstep.
 func (c *conn) mine(ctx context.Context) error {
+	iv := c.r.cfg.Interval
+	next := time.Now()
+	if iv > 0 {
+		next = next.Add(time.Duration(rand.Int64N(int64(iv))))
+	}
 	for n := 0; ; n++ {
 		if lim := c.r.cfg.SharesPerConn; lim > 0 && n >= lim {
 			return nil
@@ -504,21 +512,35 @@ func (c *conn) mine(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if iv > 0 {
+			if err := c.sleepUntil(ctx, next); err != nil {
+				return err
+			}
+			next = next.Add(iv)
+			if now := time.Now(); next.Before(now) {
+				next = now // fell behind: no catch-up burst
+			}
+		}
 		if err := c.submit(ctx, s); err != nil {
 			return err
 		}
-		if iv := c.r.cfg.Interval; iv > 0 {
-			t := time.NewTimer(iv)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-c.done:
-				t.Stop()
-				return fmt.Errorf("connection closed: %w", c.err)
-			}
-		}
+	}
+}
+
+func (c *conn) sleepUntil(ctx context.Context, at time.Time) error {
+	d := time.Until(at)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return fmt.Errorf("connection closed: %w", c.err)
 	}
 }
 

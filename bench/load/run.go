@@ -41,8 +41,9 @@ type Config struct {
 	// Raw connects without any handshake and only reads lines: the clients
 	// of the fan-out floor (FloorServer).
 	Raw bool
-	// Interval is a pause after each reply before the next submit on a
-	// connection (0: submit as soon as the next share is found).
+	// Interval paces each connection to one submit per interval, at a
+	// random phase per connection (0: submit as soon as the next share is
+	// found and the previous reply arrived).
 	Interval time.Duration
 	// SharesPerConn, when > 0, stops a connection after that many submits
 	// (benchmarks submit a fixed amount of work).

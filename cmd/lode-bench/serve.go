@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -101,6 +102,8 @@ func serve(args []string) error {
 	}
 	fmt.Printf("lode-bench serve: pid %d listening on %s, difficulty %g; try: lode-bench -url stratum+tcp://%s -user %s.w1 -server-pid %d\n",
 		os.Getpid(), srv.Addr, *diff, srv.Addr, load.TestnetAddress(7), os.Getpid())
+	var ms0 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
@@ -116,18 +119,27 @@ func serve(args []string) error {
 			if rerr := <-recDone; err == nil {
 				err = rerr
 			}
-			printServerStats(srv.Server.Stats(), srv.Counting)
+			printServerStats(srv.Server.Stats(), srv.Counting, &ms0)
 			return err
 		}
 	}
 }
 
-func printServerStats(st *stratum.Stats, c *lodeserver.CountingRecorder) {
+func printServerStats(st *stratum.Stats, c *lodeserver.CountingRecorder, ms0 *runtime.MemStats) {
 	var rejected uint64
 	for i := range st.Rejected {
 		rejected += st.Rejected[i].Load()
 	}
-	fmt.Printf("lode-bench serve: accepted %d, rejected %d, blocks published %d\n", st.Accepted.Load(), rejected, st.Broadcasts.Load())
+	acc := st.Accepted.Load()
+	fmt.Printf("lode-bench serve: accepted %d, rejected %d, blocks published %d\n", acc, rejected, st.Broadcasts.Load())
+	if acc > 0 {
+		// Whole-process allocations, handshakes and jobs included: an
+		// upper bound on the submit path's allocations.
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Printf("lode-bench serve: %.1f allocations and %.0f bytes allocated per accepted share (whole process)\n",
+			float64(ms.Mallocs-ms0.Mallocs)/float64(acc), float64(ms.TotalAlloc-ms0.TotalAlloc)/float64(acc))
+	}
 	if c != nil {
 		fmt.Printf("lode-bench serve: %d shares recorded\n", c.Count())
 	}
