@@ -1,6 +1,7 @@
 package load
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,12 @@ type FloorServer struct {
 	mu   sync.Mutex
 	cs   []net.Conn
 	done chan struct{}
+
+	// Echo mode (ListenEcho): answer requests, no validation.
+	echo   bool
+	notify []byte
+	diff   float64
+	wg     sync.WaitGroup
 }
 
 // ListenFloor starts a floor server on addr (e.g. 127.0.0.1:0).
@@ -48,6 +55,66 @@ func (f *FloorServer) accept() {
 		f.mu.Lock()
 		f.cs = append(f.cs, c)
 		f.mu.Unlock()
+		if f.echo {
+			f.wg.Add(1)
+			go f.serveEcho(c)
+		}
+	}
+}
+
+// ListenEcho starts the submit-path floor: a bare JSON line server with one
+// goroutine and a 4 KiB buffer per connection that decodes each request
+// with encoding/json and answers it (subscribe with a fixed extranonce1,
+// configure granting version rolling, everything else true), sending
+// set_difficulty diff and the notify line after authorize. It validates
+// nothing: the cost of line handling alone, to compare a pool's share path
+// against on the same machine.
+func ListenEcho(addr string, notify []byte, diff float64) (*FloorServer, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen echo server %s: %w", addr, err)
+	}
+	f := &FloorServer{l: l, done: make(chan struct{}), echo: true, notify: notify, diff: diff}
+	go f.accept()
+	return f, nil
+}
+
+func (f *FloorServer) serveEcho(c net.Conn) {
+	defer f.wg.Done()
+	br := bufio.NewReaderSize(c, 4096)
+	var out []byte
+	var n uint32
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return
+		}
+		var req struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Params json.RawMessage `json:"params"`
+		}
+		if json.Unmarshal(line, &req) != nil {
+			return
+		}
+		out = append(out[:0], `{"id":`...)
+		out = append(out, req.ID...)
+		switch req.Method {
+		case "mining.subscribe":
+			n++
+			out = fmt.Appendf(out, `,"result":[[["mining.notify","%08x"]],"%08x",8],"error":null}`+"\n", n, n)
+		case "mining.configure":
+			out = append(out, `,"result":{"version-rolling":true,"version-rolling.mask":"1fffe000"},"error":null}`+"\n"...)
+		default:
+			out = append(out, `,"result":true,"error":null}`+"\n"...)
+		}
+		if req.Method == "mining.authorize" {
+			out = fmt.Appendf(out, `{"id":null,"method":"mining.set_difficulty","params":[%g]}`+"\n", f.diff)
+			out = append(out, f.notify...)
+		}
+		if _, err := c.Write(out); err != nil {
+			return
+		}
 	}
 }
 
@@ -99,11 +166,12 @@ func (f *FloorServer) Close() {
 	f.l.Close()
 	<-f.done
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	for _, c := range f.cs {
 		c.Close()
 	}
 	f.cs = nil
+	f.mu.Unlock()
+	f.wg.Wait()
 }
 
 // NotifyLineFor renders job's notify line with prevhash bytes 28..31 set

@@ -53,6 +53,11 @@ for c in 1000 "$CONNS"; do
 	stop_server
 done
 
+echo; echo "== submit-path floor: bare JSON line server (lode-bench floor -echo), same client"
+start_server floor 23335 -echo
+run -url 127.0.0.1:23335 -user $USER_ -conns 1000 -premine 200 -duration 8s -version-rolling -server-pid "$SRV_PID"
+stop_server
+
 echo; echo "== paced: $CONNS connections, one share per connection per second"
 start_server serve 23333
 run -url 127.0.0.1:23333 -user $USER_ -conns "$CONNS" -premine 20 -interval 1s -warmup 3s -duration 10s -version-rolling -server-pid "$SRV_PID"

@@ -125,3 +125,34 @@ func TestNotifyPrevHash(t *testing.T) {
 		}
 	}
 }
+
+// TestEchoFloor mines and submits against the echo floor: the handshake,
+// difficulty and notify it sends are enough for the load client.
+func TestEchoFloor(t *testing.T) {
+	line, err := NotifyLineFor(testJob(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ListenEcho("127.0.0.1:0", line, 1e-8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := New(Config{Address: f.Addr(), Username: "u.w1", Conns: 3, VersionRolling: true, SharesPerConn: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.WaitJobs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.Mine(ctx)
+	if s := r.Snapshot(); s.Accepted != 60 || s.Rejected != 0 || s.ProtocolErrors != 0 {
+		t.Fatalf("snapshot %+v", s)
+	}
+}

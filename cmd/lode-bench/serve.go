@@ -147,9 +147,12 @@ func printServerStats(st *stratum.Stats, c *lodeserver.CountingRecorder, ms0 *ru
 
 // floor runs the fan-out floor: it accepts connections and, on each
 // SIGUSR1, writes one notify line (the size of the pool's) to all of them.
+// With -echo it is instead the submit-path floor (load.ListenEcho).
 func floor(args []string) error {
 	fs := flag.NewFlagSet("lode-bench floor", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:3334", "listen address")
+	echo := fs.Bool("echo", false, "answer requests like a pool without validating anything (submit-path floor) instead of broadcasting")
+	diff := fs.Float64("diff", 1e-8, "difficulty sent with -echo")
 	tmpl := fs.String("template", lodeserver.DefaultTemplate, "getblocktemplate result file the notify line is built from")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -167,8 +170,17 @@ func floor(args []string) error {
 	if err := ls.Stop(); err != nil {
 		return err
 	}
-	f, err := load.ListenFloor(*listen)
-	if err != nil {
+	var f *load.FloorServer
+	if *echo {
+		line, err := load.NotifyLineFor(job, 0)
+		if err != nil {
+			return err
+		}
+		f, err = load.ListenEcho(*listen, line, *diff)
+		if err != nil {
+			return err
+		}
+	} else if f, err = load.ListenFloor(*listen); err != nil {
 		return err
 	}
 	defer f.Close()
