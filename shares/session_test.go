@@ -364,3 +364,61 @@ func TestResultShare(t *testing.T) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 }
+
+// FuzzSubmit compares the hot path with the reference construction
+// (Job.Header, chainhash) for arbitrary coinbase halves, extranonces,
+// branch lengths and submit fields.
+func FuzzSubmit(f *testing.F) {
+	f.Add([]byte("coinb1"), []byte("coinb2"), []byte{1, 2, 3, 4}, []byte{5, 6, 7, 8, 9, 10, 11, 12}, uint8(3), uint32(5), uint32(7), uint32(0x2000))
+	f.Add(make([]byte, 64), make([]byte, 200), []byte{1}, []byte{2}, uint8(0), uint32(0), uint32(0), uint32(0))
+	f.Add(make([]byte, 63), make([]byte, 1), make([]byte, 16), make([]byte, 16), uint8(12), uint32(7200), uint32(1), uint32(0x1fffe000))
+	v, _ := New(Config{})
+	f.Fuzz(func(t *testing.T, coinb1, coinb2, en1, en2 []byte, branch uint8, dt, nonce, vbits uint32) {
+		if len(coinb1) == 0 || len(coinb2) == 0 || len(en1) > 16 || len(en2) == 0 || len(en2) > 16 {
+			return
+		}
+		j := benchJob("f", int(branch%16))
+		j.Coinb1, j.Coinb2 = coinb1, coinb2
+		j.Extranonce1Size, j.Extranonce2Size = len(en1), len(en2)
+		for i := range j.MerkleBranch {
+			j.MerkleBranch[i] = chainhash.DoubleHashH(append(coinb2, byte(i)))
+		}
+		w, err := v.NewWork(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := v.NewSession(en1, 0x1fffe000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetDifficulty(1e-12); err != nil {
+			t.Fatal(err)
+		}
+		s.AddJob(w)
+		sub := Submission{JobID: "f", Extranonce2Len: len(en2), NTime: j.NTime + dt%8000, Nonce: nonce, VersionBits: vbits, HasVersionBits: true}
+		copy(sub.Extranonce2[:], en2)
+		var res Result
+		err = s.Submit(&sub, &res)
+		switch {
+		case dt%8000 > 7200:
+			if err != ErrBadNTime {
+				t.Fatalf("ntime +%d: %v", dt%8000, err)
+			}
+			return
+		case vbits&^0x1fffe000 != 0:
+			if err != ErrBadVersionBits {
+				t.Fatalf("bits %08x: %v", vbits, err)
+			}
+			return
+		case err != nil:
+			t.Fatal(err)
+		}
+		want, err := j.Header(en1, en2, j.Version|vbits, sub.NTime, nonce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Header != want || res.Hash != chainhash.DoubleHashH(want[:]) {
+			t.Fatalf("header %x\nwant   %x", res.Header, want)
+		}
+	})
+}
