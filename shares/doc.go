@@ -12,6 +12,21 @@
 // hash with the share and network targets as 256-bit integers. A valid share
 // does not allocate.
 //
+// Use:
+//
+//	v, _ := shares.New(shares.Config{})        // once per process
+//	w, _ := v.NewWork(job)                      // once per job, shared by all sessions
+//	sess, _ := v.NewSession(extranonce1, mask)  // once per connection
+//	sess.SetDifficulty(d)                       // mining.set_difficulty
+//	sess.AddJob(w)                              // mining.notify sent to this connection
+//	var res shares.Result
+//	err := sess.SubmitParams(params, &res)      // mining.submit; shares.Code(err) for the reply
+//	if res.Block { submitter.Submit(ctx, sess.Candidate(&res)) }
+//
+// BlockSubmitter journals each block (fsync) before it submits it to every
+// configured node; call Recover once at start-up to resubmit journaled
+// blocks the chain does not have yet.
+//
 // It does not speak Stratum (package stratum decodes messages and maps the
 // errors here to replies) nor store shares (package shares/ledger).
 //
