@@ -21,7 +21,7 @@
 //	sess.AddJob(w)                              // mining.notify sent to this connection
 //	var res shares.Result
 //	err := sess.SubmitParams(params, &res)      // mining.submit; shares.Code(err) for the reply
-//	if res.Block { submitter.Submit(ctx, sess.Candidate(&res)) }
+//	if err == nil && res.Block { submitter.Submit(ctx, sess.Candidate(&res)) }
 //
 // BlockSubmitter journals each block (fsync) before it submits it to every
 // configured node; call Recover once at start-up to resubmit journaled
