@@ -2,6 +2,7 @@ package shares
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -86,10 +87,10 @@ func FuzzParseSubmit(f *testing.F) {
 		if !strings.EqualFold(hexString(s.Extranonce2Bytes()), en2) {
 			t.Fatalf("extranonce2 %x from %q", s.Extranonce2Bytes(), en2)
 		}
-		if !strings.EqualFold(hex8(s.NTime), ntime) || !strings.EqualFold(hex8(s.Nonce), nonce) {
+		if !strings.EqualFold(hex8s(s.NTime), ntime) || !strings.EqualFold(hex8s(s.Nonce), nonce) {
 			t.Fatalf("ntime/nonce %08x %08x from %q %q", s.NTime, s.Nonce, ntime, nonce)
 		}
-		if six && !strings.EqualFold(hex8(s.VersionBits), vbits) {
+		if six && !strings.EqualFold(hex8s(s.VersionBits), vbits) {
 			t.Fatalf("version bits %08x from %q", s.VersionBits, vbits)
 		}
 	})
@@ -104,6 +105,64 @@ func hexString(b []byte) string {
 	return string(out)
 }
 
-func hex8(v uint32) string {
+func hex8s(v uint32) string {
 	return hexString([]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// TestHex8Exhaustive checks the SWAR decoder against a byte-at-a-time one
+// for every byte value in every position, and for random strings.
+func TestHex8Exhaustive(t *testing.T) {
+	ref := func(s string) (uint32, bool) {
+		var v uint32
+		for i := 0; i < len(s); i++ {
+			d, ok := unhex(s[i])
+			if !ok {
+				return 0, false
+			}
+			v = v<<4 | uint32(d)
+		}
+		return v, true
+	}
+	check := func(s string) {
+		t.Helper()
+		got, ok := hex32(s)
+		want, wantOK := ref(s)
+		if ok != wantOK || (ok && got != want) {
+			t.Fatalf("hex32(%q) = %08x %v, want %08x %v", s, got, ok, want, wantOK)
+		}
+	}
+	for _, base := range []string{"0123abcd", "FFFFffff", "9a0fA5e1"} {
+		for pos := 0; pos < 8; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(base)
+				b[pos] = byte(c)
+				check(string(b))
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(13, 14))
+	const alphabet = "0123456789abcdefABCDEFgG/:@`\x00\xff "
+	for i := 0; i < 200000; i++ {
+		b := make([]byte, 8)
+		for k := range b {
+			if rng.IntN(10) == 0 {
+				b[k] = byte(rng.Uint32())
+			} else {
+				b[k] = alphabet[rng.IntN(22)]
+			}
+		}
+		check(string(b))
+	}
+	var dst [8]byte
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{{"0011223344556677", true}, {"00112233445566", true}, {"001122334455667g", false}, {"0g11223344556677", false}, {"00", true}, {"0x", false}} {
+		if got := decodeHex(dst[:len(tc.in)/2], tc.in); got != tc.ok {
+			t.Fatalf("decodeHex(%q) = %v", tc.in, got)
+		}
+		if tc.ok && hexString(dst[:len(tc.in)/2]) != tc.in {
+			t.Fatalf("decodeHex(%q) = %x", tc.in, dst[:len(tc.in)/2])
+		}
+	}
 }
