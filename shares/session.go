@@ -160,9 +160,9 @@ func (s *Session) dropOldest(n int) {
 		s.spare = append(s.spare, j)
 	}
 	// Keep only as many spares as jobs can be alive, so memory stays bounded.
-	if max := s.v.cfg.MaxJobs; len(s.spare) > max {
-		clear(s.spare[max:])
-		s.spare = s.spare[:max]
+	if limit := s.v.cfg.MaxJobs; len(s.spare) > limit {
+		clear(s.spare[limit:])
+		s.spare = s.spare[:limit]
 	}
 	m := copy(s.jobs, s.jobs[n:])
 	clear(s.jobs[m:])
