@@ -17,8 +17,9 @@ import (
 )
 
 // Roles a process can run. Several stratum frontends may share one Redis.
-// Unlockers are safe to run in several processes (every block transition is
-// checked atomically in Redis); run the payouts role in one process only.
+// The unlocker and payouts roles run under a Redis lease (redis.lease_ttl):
+// list them in as many processes as you like, one process at a time holds
+// each and the others stand by to take over.
 const (
 	RoleStratum  = "stratum"
 	RoleAPI      = "api"
@@ -111,6 +112,10 @@ type RedisConfig struct {
 	Password Secret `yaml:"password"`
 	DB       int    `yaml:"db"`
 	Prefix   string `yaml:"prefix"`
+	// LeaseTTL is how long the unlocker and payouts leases last without
+	// renewal: a process that dies holding one is replaced this long after
+	// its last renewal (renewed every third of it).
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
 // PoolConfig is what makes the coinbase and the accounting.
@@ -208,7 +213,7 @@ func Defaults() Config {
 			RefreshInterval: 30 * time.Second,
 			Timeout:         10 * time.Second,
 		},
-		Redis: RedisConfig{Address: "127.0.0.1:6379", Prefix: "lode"},
+		Redis: RedisConfig{Address: "127.0.0.1:6379", Prefix: "lode", LeaseTTL: 15 * time.Second},
 		Pool:  PoolConfig{Tag: "/lode/", FeePercent: 1, PPLNSWindow: 2},
 		Stratum: StratumConfig{
 			Ports:            []PortConfig{{Listen: "0.0.0.0:3333", StartDifficulty: 1024, MinDifficulty: 64, MaxDifficulty: 1 << 40}},
@@ -409,6 +414,9 @@ func (c Config) Validate() error {
 	}
 	if c.Redis.Prefix == "" || strings.ContainsAny(c.Redis.Prefix, " {}") {
 		bad("redis.prefix", "must be non-empty without spaces or braces, got %q", c.Redis.Prefix)
+	}
+	if c.Redis.LeaseTTL < time.Second {
+		bad("redis.lease_ttl", "must be at least 1s, got %v", c.Redis.LeaseTTL)
 	}
 
 	if c.Has(RoleStratum) || c.Has(RolePayouts) {

@@ -99,6 +99,7 @@ stratum:
 		{name: "signing mode", yaml: minimal + "payouts: {signing: warm}\n", errs: []string{`payouts.signing: must be hot or cold, got "warm"`}},
 		{name: "fee rates", yaml: minimal + "payouts: {fee_rate_floor: 10, fee_rate_cap: 5}\n", errs: []string{"payouts.fee_rate_cap: must be >= fee_rate_floor"}},
 		{name: "fee payer", yaml: minimal + "payouts: {fee_payer: nobody}\n", errs: []string{"payouts.fee_payer"}},
+		{name: "lease ttl", yaml: minimal + "redis: {lease_ttl: 500ms}\n", errs: []string{"redis.lease_ttl: must be at least 1s"}},
 		{name: "batch", yaml: minimal + "ledger: {batch_size: 0, batch_wait: 2s}\n", errs: []string{"ledger.batch_size", "ledger.batch_wait"}},
 		{name: "unset env placeholder", yaml: minimal + "api: {listen: '${LODE_TEST_SURELY_UNSET}'}\n", errs: []string{"unset environment variables: LODE_TEST_SURELY_UNSET"}},
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/lode-pool/lode/api"
 	"github.com/lode-pool/lode/blocktemplate"
 	"github.com/lode-pool/lode/blocktemplate/bitcoind"
+	"github.com/lode-pool/lode/internal/lease"
 	"github.com/lode-pool/lode/payouts"
 	"github.com/lode-pool/lode/payouts/payment"
 	"github.com/lode-pool/lode/shares"
@@ -414,8 +415,9 @@ func (f *foundBlocks) recoverJournal(ctx context.Context) {
 }
 
 // unlocker follows found blocks to maturity and credits them. Several
-// unlockers may run at once safely (each transition is checked inside one
-// atomic store call), so it needs no lease.
+// unlockers could run at once safely (each transition is checked inside one
+// atomic store call); the lease still keeps it to one process, so the node
+// is asked once and the logs tell one story.
 func (w *wiring) unlocker(ctx context.Context) ([]component, error) {
 	cfg := w.d.cfg
 	if !cfg.Has(RoleUnlocker) {
@@ -436,12 +438,17 @@ func (w *wiring) unlocker(ctx context.Context) ([]component, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unlocker: %w", err)
 	}
-	return []component{{name: "unlocker", run: u.Run}}, nil
+	run, err := w.leased(RoleUnlocker, u.Run)
+	if err != nil {
+		return nil, err
+	}
+	return []component{{name: "unlocker", run: run}}, nil
 }
 
 // payouts pays balances on chain. Two processors never pay the same debit
 // (CommitPayout checks and debits balances atomically), but they could
-// contend for the same UTXOs, so run the role in one process.
+// contend for the same UTXOs, so the role runs under a lease: one process at
+// a time pays.
 func (w *wiring) payouts(ctx context.Context) ([]component, error) {
 	cfg := w.d.cfg
 	if !cfg.Has(RolePayouts) {
@@ -470,5 +477,21 @@ func (w *wiring) payouts(ctx context.Context) ([]component, error) {
 	if err != nil {
 		return nil, fmt.Errorf("payouts: %w", err)
 	}
-	return []component{{name: "payouts", run: p.Run}}, nil
+	run, err := w.leased(RolePayouts, p.Run)
+	if err != nil {
+		return nil, err
+	}
+	return []component{{name: "payouts", run: run}}, nil
+}
+
+// leased wraps a role's Run so it runs only while this process holds the
+// role's Redis lease (key <prefix>:lease:<role>); without the lease the
+// component stands by and retries.
+func (w *wiring) leased(role string, run func(context.Context) error) (func(context.Context) error, error) {
+	l, err := w.store.Lease(role, w.d.cfg.Redis.LeaseTTL)
+	if err != nil {
+		return nil, err
+	}
+	cfg := lease.Config{Name: role, Logger: w.d.log.Named("lease")}
+	return func(ctx context.Context) error { return lease.Run(ctx, l, cfg, run) }, nil
 }
