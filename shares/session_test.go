@@ -3,6 +3,7 @@ package shares
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -421,4 +422,39 @@ func FuzzSubmit(f *testing.F) {
 			t.Fatalf("header %x\nwant   %x", res.Header, want)
 		}
 	})
+}
+
+// TestLimbsDifficulty compares the hot path's float difficulty with the
+// exactly rounded quotient for hashes of every magnitude.
+func TestLimbsDifficulty(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	exact := 0
+	const n = 20000
+	for i := 0; i < n; i++ {
+		var h chainhash.Hash
+		for k := range h {
+			h[k] = byte(rng.Uint32())
+		}
+		// Clear a random number of leading (display-order) bytes.
+		for k := 31; k >= 32-rng.IntN(32); k-- {
+			h[k] = 0
+		}
+		got, want := HashDifficulty(&h), blocktemplate.HashDifficulty(&h)
+		if got == want {
+			exact++
+		} else if math.Nextafter(got, want) != want {
+			t.Fatalf("hash %v: %v, exact %v (more than one ulp)", h, got, want)
+		}
+	}
+	if exact < n/2 {
+		t.Fatalf("only %d of %d exact", exact, n)
+	}
+	var zero chainhash.Hash
+	if !math.IsInf(HashDifficulty(&zero), 1) {
+		t.Fatal("zero hash")
+	}
+	one := chainhash.Hash{1}
+	if got, want := HashDifficulty(&one), blocktemplate.HashDifficulty(&one); got != want {
+		t.Fatalf("hash 1: %v want %v", got, want)
+	}
 }

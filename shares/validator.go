@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"math/bits"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -207,17 +208,27 @@ func lessOrEqual(a, b *[4]uint64) bool {
 	return true
 }
 
-// diff1 is the difficulty-1 target 0xFFFF·2^208 as a float64 (exact).
-const diff1 = 65535 * 0x1p208
-
-// limbsDifficulty returns diff1 / h as a float64 (within a few ulps of the
-// exact quotient; the accept/reject decisions use exact integer compares).
+// limbsDifficulty returns diff1 / h as a float64 within one ulp of the
+// exact quotient (the accept/reject decisions use exact integer compares;
+// this is the reported difficulty). h is normalized to its top 64 bits,
+// converted once and divided once, then scaled by a power of two.
 func limbsDifficulty(h *[4]uint64) float64 {
-	f := float64(h[3])*0x1p192 + float64(h[2])*0x1p128 + float64(h[1])*0x1p64 + float64(h[0])
-	if f == 0 {
+	k := 3
+	for k >= 0 && h[k] == 0 {
+		k--
+	}
+	if k < 0 {
 		return math.Inf(1)
 	}
-	return diff1 / f
+	lz := bits.LeadingZeros64(h[k])
+	top := h[k] << lz
+	if lz > 0 && k > 0 {
+		top |= h[k-1] >> (64 - lz)
+	}
+	// h ≈ top · 2^(64k − lz), top in [2^63, 2^64): diff1/h = (65535/top) · 2^(208 − 64k + lz),
+	// and the exponent stays within 16..271, so the scaling is exact.
+	e := 208 - 64*k + lz
+	return 65535 / float64(top) * math.Float64frombits(uint64(1023+e)<<52)
 }
 
 // hashInto double-SHA256s the share: coinbase (from the midstate), merkle
