@@ -51,6 +51,9 @@ type StratumSnapshot struct {
 	// Fanout is the time from a new tip to the clean job written to each
 	// connection.
 	Fanout HistogramSnapshot
+	// Submit is the time from a mining.submit decoded to its reply queued
+	// for the miner (accepted or rejected), exported as lode_submit_seconds.
+	Submit HistogramSnapshot
 	// StaleByJobAge counts stale shares (for the previous block) by the age
 	// of their job when submitted: StaleCounts[i] counts ages ≤
 	// StaleBounds[i] (and above the previous bound), the last count ages
@@ -169,8 +172,8 @@ func (m *Metrics) LedgerBatch(d time.Duration, n int) {
 // stratumCollector exports a StratumSnapshot as const metrics at scrape
 // time.
 type stratumCollector struct {
-	read                                          func() StratumSnapshot
-	conns, connsTotal, closes, fan, stale, panics *prometheus.Desc
+	read                                                  func() StratumSnapshot
+	conns, connsTotal, closes, fan, submit, stale, panics *prometheus.Desc
 }
 
 func newStratumCollector(read func() StratumSnapshot) *stratumCollector {
@@ -184,6 +187,9 @@ func newStratumCollector(read func() StratumSnapshot) *stratumCollector {
 			"Stratum connections closed, by reason.", []string{"reason"}, nil),
 		fan: prometheus.NewDesc(ns+"_job_fanout_seconds",
 			"Time from the node's new tip to the clean job written to each connection.", nil, nil),
+		submit: prometheus.NewDesc(ns+"_submit_seconds",
+			"Time from a mining.submit decoded to its reply queued for the miner (validation, block submission, "+
+				"the wait for the share to be durable), accepted and rejected shares alike.", nil, nil),
 		stale: prometheus.NewDesc(ns+"_shares_stale_by_job_age_total",
 			"Stale shares (previous block) by the age of their job, in buckets up to job_age_le seconds (not cumulative).",
 			[]string{"job_age_le"}, nil),
@@ -197,6 +203,7 @@ func (c *stratumCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.connsTotal
 	ch <- c.closes
 	ch <- c.fan
+	ch <- c.submit
 	ch <- c.stale
 	ch <- c.panics
 }
@@ -210,16 +217,8 @@ func (c *stratumCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(s.Connections))
 	ch <- prometheus.MustNewConstMetric(c.connsTotal, prometheus.CounterValue, float64(total))
-	h := s.Fanout
-	buckets := make(map[float64]uint64, len(h.Bounds))
-	var cum uint64
-	for i, b := range h.Bounds {
-		if i < len(h.Counts) {
-			cum += h.Counts[i]
-		}
-		buckets[b.Seconds()] = cum
-	}
-	ch <- prometheus.MustNewConstHistogram(c.fan, h.Count, h.Sum.Seconds(), buckets)
+	ch <- constHistogram(c.fan, s.Fanout)
+	ch <- constHistogram(c.submit, s.Submit)
 	for i, n := range s.StaleCounts {
 		le := "+Inf"
 		if i < len(s.StaleBounds) {
@@ -228,4 +227,18 @@ func (c *stratumCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.stale, prometheus.CounterValue, float64(n), le)
 	}
 	ch <- prometheus.MustNewConstMetric(c.panics, prometheus.CounterValue, float64(s.Panics))
+}
+
+// constHistogram turns a snapshot's per-bucket counts into Prometheus's
+// cumulative buckets (in seconds).
+func constHistogram(d *prometheus.Desc, h HistogramSnapshot) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	var cum uint64
+	for i, b := range h.Bounds {
+		if i < len(h.Counts) {
+			cum += h.Counts[i]
+		}
+		buckets[b.Seconds()] = cum
+	}
+	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum.Seconds(), buckets)
 }

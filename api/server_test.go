@@ -160,6 +160,10 @@ func TestMetricsExposition(t *testing.T) {
 					Bounds: []time.Duration{time.Millisecond, 10 * time.Millisecond},
 					Counts: []uint64{4, 1, 2}, Sum: 100 * time.Millisecond, Count: 7,
 				},
+				Submit: HistogramSnapshot{
+					Bounds: []time.Duration{500 * time.Microsecond, 5 * time.Millisecond},
+					Counts: []uint64{6, 3, 1}, Sum: 40 * time.Millisecond, Count: 10,
+				},
 				StaleBounds: []time.Duration{100 * time.Millisecond, time.Second},
 				StaleCounts: []uint64{3, 0, 1},
 			}
@@ -191,6 +195,11 @@ func TestMetricsExposition(t *testing.T) {
 		`lode_job_fanout_seconds_bucket{le="0.01"} 5`,
 		`lode_job_fanout_seconds_bucket{le="+Inf"} 7`,
 		"lode_job_fanout_seconds_sum 0.1",
+		`lode_submit_seconds_bucket{le="0.0005"} 6`,
+		`lode_submit_seconds_bucket{le="0.005"} 9`,
+		`lode_submit_seconds_bucket{le="+Inf"} 10`,
+		"lode_submit_seconds_sum 0.04",
+		"lode_submit_seconds_count 10",
 		`lode_shares_stale_by_job_age_total{job_age_le="0.1"} 3`,
 		`lode_shares_stale_by_job_age_total{job_age_le="1"} 0`,
 		`lode_shares_stale_by_job_age_total{job_age_le="+Inf"} 1`,

@@ -209,6 +209,7 @@ func (s *Session) handleSubmit(req *message.Request) bool {
 	code, err, age := s.submit(req, now)
 	if err == nil {
 		s.replyTrue(req)
+		s.srv.stats.Submit.Observe(time.Since(now))
 		return s.countForBan(false, workerName)
 	}
 	s.srv.stats.Rejected[code-20].Add(1)
@@ -222,6 +223,7 @@ func (s *Session) handleSubmit(req *message.Request) bool {
 		ce.Write(zap.String("worker", workerName), zap.String("job_id", jobID), zap.Int("code", code), zap.Error(err))
 	}
 	s.replyError(req, code, rejectMessage(err))
+	s.srv.stats.Submit.Observe(time.Since(now))
 	return s.countForBan(true, workerName)
 }
 

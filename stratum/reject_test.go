@@ -94,9 +94,14 @@ func TestShareRejections(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			_, _, _, before := h.srv.Stats().Submit.Snapshot()
 			r := submitParams(t, ctx, m, tc.params)
 			if r.Code() != tc.code {
 				t.Fatalf("code %d (%s), want %d", r.Code(), r.Error, tc.code)
+			}
+			// Accepted or rejected, every answered submit is timed.
+			if _, _, _, after := h.srv.Stats().Submit.Snapshot(); after != before+1 {
+				t.Fatalf("submit latency count %d → %d, want +1", before, after)
 			}
 		})
 	}

@@ -79,6 +79,14 @@ func TestMinersMineThroughPool(t *testing.T) {
 	if got := h.srv.Stats().AcceptedDifficulty(); math.Abs(got-9*testDiff) > 1e-15 {
 		t.Fatalf("accepted difficulty %v", got)
 	}
+	bounds, counts, sum, n := h.srv.Stats().Submit.Snapshot()
+	var inBuckets uint64
+	for _, c := range counts {
+		inBuckets += c
+	}
+	if n != 9 || inBuckets != n || len(counts) != len(bounds)+1 || sum <= 0 {
+		t.Fatalf("submit latency: count %d, buckets %v (sum %d), total %v", n, counts, inBuckets, sum)
+	}
 }
 
 func TestSubscribe(t *testing.T) {

@@ -98,6 +98,15 @@ var FanoutBuckets = []time.Duration{
 	time.Second, 2500 * time.Millisecond, 5 * time.Second,
 }
 
+// SubmitBuckets are the bounds of the submit-latency histogram. The group
+// commit to Redis (ledger batch_wait, 2 ms by default) dominates a healthy
+// accepted share; rejected shares answer in microseconds.
+var SubmitBuckets = []time.Duration{
+	50 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, time.Second,
+}
+
 // StaleAgeBuckets are the job-age bounds of the stale-share counters.
 var StaleAgeBuckets = []time.Duration{
 	100 * time.Millisecond, 500 * time.Millisecond, time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute,
@@ -121,6 +130,11 @@ type Stats struct {
 	// TipToNotify is the time from the node's new tip (Job.TipSeenAt as
 	// given to Publish) to the clean job being written to each connection.
 	TipToNotify *Histogram
+	// Submit is the time from a mining.submit line decoded to its reply
+	// (true or an error) queued to the connection's writer: validation,
+	// block submission and the wait for the share to become durable. Every
+	// submit with a reply is observed, accepted or rejected.
+	Submit *Histogram
 	// Panics counts sessions ended by a recovered panic (a bug; the
 	// connection is closed as a protocol violation).
 	Panics atomic.Uint64
@@ -129,7 +143,7 @@ type Stats struct {
 }
 
 func newStats() *Stats {
-	return &Stats{TipToNotify: newHistogram(FanoutBuckets)}
+	return &Stats{TipToNotify: newHistogram(FanoutBuckets), Submit: newHistogram(SubmitBuckets)}
 }
 
 // AcceptedDifficulty returns the sum of the difficulty credited to accepted

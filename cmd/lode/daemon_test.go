@@ -242,7 +242,8 @@ func TestDaemonEndToEnd(t *testing.T) {
 	metrics, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	for _, want := range []string{"lode_stratum_connections 2", "lode_shares_accepted_total", `lode_block_candidates_total{result="accepted"}`,
-		"lode_template_age_seconds", "lode_ledger_batch_seconds_count", "lode_job_fanout_seconds_count"} {
+		"lode_template_age_seconds", "lode_ledger_batch_seconds_count", "lode_job_fanout_seconds_count",
+		"lode_submit_seconds_count"} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -233,6 +233,8 @@ func stratumSnapshot(st *stratum.Stats) api.StratumSnapshot {
 	}
 	bounds, counts, sum, n := st.TipToNotify.Snapshot()
 	s.Fanout = api.HistogramSnapshot{Bounds: bounds, Counts: counts, Sum: sum, Count: n}
+	bounds, counts, sum, n = st.Submit.Snapshot()
+	s.Submit = api.HistogramSnapshot{Bounds: bounds, Counts: counts, Sum: sum, Count: n}
 	return s
 }
 
