@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -256,4 +257,55 @@ func TestPacedLoad(t *testing.T) {
 	if s.Rejected != 0 {
 		t.Fatalf("rejections: %v", s.RejectedByCode)
 	}
+}
+
+// BenchmarkFanoutVsFloor alternates one Lode new block and one floor
+// broadcast per iteration, to the same number of idle connections
+// (LODE_BENCH_CONNS, default 1000; both sets live in this process, so at
+// most about 4500), so that load from other processes on the machine hits
+// both alike. It reports the medians of each and the median of the
+// per-iteration ratio Lode ÷ floor.
+func BenchmarkFanoutVsFloor(b *testing.B) {
+	conns := benchConns(b, 1000)
+	b.ReportAllocs()
+	srv := startLode(b, lodeserver.LodeConfig{})
+	lr := connect(b, load.Config{Address: srv.Addr, Username: load.TestnetAddress(5) + ".w1", Conns: conns, Idle: true})
+	f, err := load.ListenFloor("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	fr := connect(b, load.Config{Address: f.Addr(), Conns: conns, Raw: true})
+	for f.Conns() < conns {
+		time.Sleep(time.Millisecond)
+	}
+	lines := make([][]byte, b.N)
+	for i := range lines {
+		if lines[i], err = srv.NotifyLine(1<<20 + i); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lode := make([]time.Duration, b.N)
+	floor := make([]time.Duration, b.N)
+	ratio := make([]float64, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := srv.NewBlock(lr.MarkBlock); err != nil {
+			b.Fatal(err)
+		}
+		lode[i] = waitFanout(b, lr, i, conns).Duration()
+		fr.MarkBlock(time.Now())
+		f.Broadcast(lines[i])
+		floor[i] = waitFanout(b, fr, i, conns).Duration()
+		ratio[i] = float64(lode[i]) / float64(floor[i])
+	}
+	b.StopTimer()
+	slices.Sort(lode)
+	slices.Sort(floor)
+	slices.Sort(ratio)
+	b.ReportMetric(float64(lode[b.N/2].Microseconds()), "lode-p50-µs")
+	b.ReportMetric(float64(floor[b.N/2].Microseconds()), "floor-p50-µs")
+	b.ReportMetric(float64(lode[b.N-1].Microseconds()), "lode-max-µs")
+	b.ReportMetric(float64(floor[b.N-1].Microseconds()), "floor-max-µs")
+	b.ReportMetric(ratio[b.N/2], "lode/floor")
 }
