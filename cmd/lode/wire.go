@@ -19,12 +19,21 @@ func (d *daemon) run(ctx context.Context) error {
 	cfg := d.cfg
 	d.log.Info("lode starting", zap.String("network", cfg.Network), zap.Strings("roles", cfg.Roles))
 	w := &wiring{d: d}
+	// A stratum process keeps mining while Redis is down: the share ledger
+	// spools (ledger.spool_dir is required with the stratum role), so it
+	// may also start without Redis. The other roles retry on their own
+	// (leases, unlocker steps, API reads), so they come along.
+	spools := cfg.Has(RoleStratum) && cfg.Ledger.SpoolDir != ""
 	store, err := redisstore.Connect(ctx, redisstore.ConnectConfig{
 		Addr: cfg.Redis.Address, Password: d.secrets.RedisPassword, DB: cfg.Redis.DB,
-		Prefix: cfg.Redis.Prefix, Logger: d.log.Named("redis"),
+		Prefix: cfg.Redis.Prefix, Logger: d.log.Named("redis"), AllowUnreachable: spools,
 	})
-	if err != nil {
+	if store == nil {
 		return err
+	}
+	if err != nil {
+		d.log.Error("redis unreachable at start; shares go to the spool until it answers",
+			zap.String("spool_dir", cfg.Ledger.SpoolDir), zap.Error(err))
 	}
 	w.store = store
 	defer func() { _ = store.Client().Close() }()

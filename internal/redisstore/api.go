@@ -22,10 +22,21 @@ type ConnectConfig struct {
 	Logger   *zap.Logger
 	// DialTimeout bounds the first ping (default 5 s).
 	DialTimeout time.Duration
+	// AllowUnreachable returns the Store even when Redis does not answer
+	// the first ping (no connection, or no reply in time), together with an
+	// error wrapping ErrUnreachable: the client connects once Redis is up.
+	// For a process that can work without Redis for a while (the share
+	// ledger spools). A Redis that answers with an error (wrong password,
+	// bad db) still fails: that is a configuration mistake.
+	AllowUnreachable bool
 }
 
+// ErrUnreachable means Redis did not answer at all, as opposed to answering
+// with an error.
+var ErrUnreachable = errors.New("redisstore: redis unreachable")
+
 // Connect opens a client for cfg, checks that Redis answers and returns a
-// Store over it. Close it with Store.Client().Close(). It exists so that the
+// Store over it (see AllowUnreachable for a Redis that is down). Close it with Store.Client().Close(). It exists so that the
 // daemon, which must not import go-redis, can make a Store.
 func Connect(ctx context.Context, cfg ConnectConfig) (*Store, error) {
 	if cfg.DialTimeout <= 0 {
@@ -40,6 +51,10 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*Store, error) {
 	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	if err := s.Ping(pctx); err != nil {
+		var reply redis.Error
+		if cfg.AllowUnreachable && !errors.As(err, &reply) {
+			return s, fmt.Errorf("%w: %s: %w", ErrUnreachable, cfg.Addr, err)
+		}
 		_ = rdb.Close()
 		return nil, fmt.Errorf("redisstore: connect %s: %w", cfg.Addr, err)
 	}
