@@ -202,6 +202,7 @@ func (r *Runner) WaitJobs(ctx context.Context) error {
 // PreMine stocks n shares per connection for its current job, using every
 // CPU, so that a following Mine measures the pool rather than the client's
 // hashing. Stocked shares are dropped when the job or difficulty changes.
+// It must not run while Mine does (both use each connection's worker).
 func (r *Runner) PreMine(ctx context.Context, n, workers int) error {
 	conns := r.snapshotConns()
 	if workers < 1 {
