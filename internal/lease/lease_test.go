@@ -201,7 +201,7 @@ func mustLease(t *testing.T, s *redisstore.Store, ttl time.Duration) *redisstore
 // holds the role only until the key expires.
 func TestDeadHolderTakenOver(t *testing.T) {
 	s, _ := newStore(t)
-	dead := mustLease(t, s, 300*time.Millisecond)
+	dead := mustLease(t, s, time.Second)
 	if ok, err := dead.Acquire(context.Background()); err != nil || !ok {
 		t.Fatalf("dead holder acquire: %v %v", ok, err)
 	}
