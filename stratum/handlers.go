@@ -208,8 +208,10 @@ func (s *Session) handleSubmit(req *message.Request) bool {
 	jobID, _ := req.String(1)
 	code, err, age := s.submit(req, now)
 	if err == nil {
-		s.replyTrue(req)
+		// Observed before the reply is queued, so a miner that has its
+		// answer also sees it counted.
 		s.srv.stats.Submit.Observe(time.Since(now))
+		s.replyTrue(req)
 		return s.countForBan(false, workerName)
 	}
 	s.srv.stats.Rejected[code-20].Add(1)
@@ -222,8 +224,8 @@ func (s *Session) handleSubmit(req *message.Request) bool {
 	if ce := s.srv.log.Check(zap.DebugLevel, "share rejected"); ce != nil {
 		ce.Write(zap.String("worker", workerName), zap.String("job_id", jobID), zap.Int("code", code), zap.Error(err))
 	}
-	s.replyError(req, code, rejectMessage(err))
 	s.srv.stats.Submit.Observe(time.Since(now))
+	s.replyError(req, code, rejectMessage(err))
 	return s.countForBan(true, workerName)
 }
 
