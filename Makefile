@@ -21,8 +21,9 @@ deps:
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-#? test: install missing test dependencies, then run every test with -race
-test: deps
+#? test: install missing test dependencies (also chromium), then run every test with -race
+test:
+	@./scripts/install-deps.sh --browser
 	$(GO) test -race -timeout 25m $(PKGS)
 
 #? bench: run the benchmarks (share validation, end-to-end load)
