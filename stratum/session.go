@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,6 +26,7 @@ import (
 type Session struct {
 	srv       *Server
 	conn      net.Conn
+	raw       syscall.RawConn // conn's socket for direct writes; nil for TLS
 	port      int // index in Config.Ports
 	ip        string
 	createdAt time.Time
@@ -73,6 +75,7 @@ func newSession(srv *Server, conn net.Conn, port int, ip string, now time.Time) 
 	return &Session{
 		srv:       srv,
 		conn:      conn,
+		raw:       rawConnOf(conn),
 		port:      port,
 		ip:        ip,
 		createdAt: now,
@@ -186,17 +189,42 @@ func (s *Session) readErrorReason(err error) CloseReason {
 	}
 }
 
-// send queues one line for the writer. A queue over its byte limit closes
-// the session (slow consumer) instead of growing or blocking.
+// send writes one line to the miner, or queues it for the writer. A queue
+// over its byte limit closes the session (slow consumer) instead of growing
+// or blocking.
 func (s *Session) send(line []byte) {
 	s.mu.Lock()
 	s.enqueueLocked(line)
 	s.mu.Unlock()
 }
 
+// enqueueLocked writes line straight to the socket from the calling
+// goroutine (the broadcaster, or the handler answering a request) when
+// nothing is queued and no writer goroutine runs: one non-blocking write,
+// which saves waking a writer goroutine per line. Whatever the kernel does
+// not take at once is queued for the writer, which owns the socket (and
+// its write deadline) until the queue is empty again, so lines stay in
+// order and a stalled miner still fills its queue and is closed rather than
+// blocking the caller.
 func (s *Session) enqueueLocked(line []byte) {
 	if s.closed {
 		return
+	}
+	if !s.writing && len(s.out) == 0 && s.raw != nil {
+		n, err := writeNow(s.raw, line)
+		if err != nil && err != errWouldBlock {
+			s.closeLocked(CloseWriteError)
+			return
+		}
+		if n == len(line) {
+			s.srv.stats.DirectWrites.Add(1)
+			if !s.tipSeen.IsZero() {
+				s.srv.stats.TipToNotify.Observe(time.Since(s.tipSeen))
+				s.tipSeen = time.Time{}
+			}
+			return
+		}
+		line = line[n:] // the shared notify line is only read, never written
 	}
 	if s.outBytes+len(line) > s.srv.cfg.MaxPending { // fixed: queues are sized by it
 		s.closeLocked(CloseSlowConsumer)
@@ -221,6 +249,11 @@ func (s *Session) writeLoop() {
 			s.writing = false
 			if s.closing && !s.closed {
 				s.closeLocked(s.reason)
+			} else if !s.closed && s.raw != nil {
+				// Clear our deadline while we still own the socket: an
+				// expired one would make the next direct write fall back
+				// to the queue (see writeNow).
+				_ = s.conn.SetWriteDeadline(time.Time{})
 			}
 			if s.out == nil && spare != nil {
 				s.out = spare[:0]
@@ -236,6 +269,7 @@ func (s *Session) writeLoop() {
 		s.mu.Unlock()
 
 		_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
+		s.srv.stats.WriterFlushes.Add(1)
 		nb := net.Buffers(bufs)
 		if _, err := nb.WriteTo(s.conn); err != nil {
 			s.close(CloseWriteError)
@@ -310,7 +344,7 @@ func (s *Session) start() {
 		return
 	}
 	s.running = true
-	s.sendDifficultyLocked()
+	b := s.difficultyLineLocked(nil)
 	jl := s.srv.current.Load()
 	if jl == nil {
 		if job := s.srv.cfg.Jobs.Current(); job != nil {
@@ -319,8 +353,9 @@ func (s *Session) start() {
 	}
 	if jl != nil {
 		s.rememberJobLocked(jl)
-		s.enqueueLocked(jl.cleanLine)
+		b = append(b, jl.cleanLine...) // one write for both lines
 	}
+	s.enqueueLocked(b)
 }
 
 // sendJob queues a published job (called by the broadcaster).
@@ -334,25 +369,28 @@ func (s *Session) sendJob(jl *jobLines, tipSeen time.Time) {
 	if v := &s.srv.t().vardiff; !v.Disabled && now.Sub(s.vdStart) >= v.RetargetTime {
 		s.retargetLocked(now)
 	}
+	line := jl.line // shared by every session: only read
 	if !s.diffSent {
-		s.sendDifficultyLocked()
+		// set_difficulty and the job in one write.
+		line = append(s.difficultyLineLocked(make([]byte, 0, 64+len(jl.line))), jl.line...)
 	}
 	s.rememberJobLocked(jl)
 	if !tipSeen.IsZero() {
 		s.tipSeen = tipSeen
 	}
-	s.enqueueLocked(jl.line)
+	s.enqueueLocked(line)
 }
 
-// sendDifficultyLocked queues set_difficulty with the current value; jobs
-// sent after it are judged at it.
-func (s *Session) sendDifficultyLocked() {
-	s.enqueueLocked(message.AppendSetDifficulty(nil, s.diff))
+// difficultyLineLocked appends set_difficulty with the current value to b
+// for the caller to send; jobs sent after it are judged at it.
+func (s *Session) difficultyLineLocked(b []byte) []byte {
+	b = message.AppendSetDifficulty(b, s.diff)
 	s.diffSent = true
 	if err := s.shares.SetDifficulty(s.diff); err != nil {
 		// Clamping keeps s.diff positive and finite; this is a bug.
 		s.srv.log.Error("set share difficulty", zap.Float64("difficulty", s.diff), zap.Error(err))
 	}
+	return b
 }
 
 // rememberJobLocked records that a job was sent: the shares.Session judges
@@ -379,13 +417,14 @@ func (s *Session) setDifficulty(d float64) {
 	if !s.running {
 		return
 	}
-	s.sendDifficultyLocked()
+	b := s.difficultyLineLocked(nil)
 	if job != nil {
 		if jl := s.srv.linesFor(job); jl != nil {
 			s.rememberJobLocked(jl)
-			s.enqueueLocked(jl.cleanLine)
+			b = append(b, jl.cleanLine...) // one write for both lines
 		}
 	}
+	s.enqueueLocked(b)
 }
 
 func (s *Session) clampLocked(d float64) float64 {

@@ -140,6 +140,12 @@ type Stats struct {
 	Panics atomic.Uint64
 	// Broadcasts counts published jobs.
 	Broadcasts atomic.Uint64
+	// DirectWrites counts lines written whole by the goroutine that sent
+	// them (the socket was idle); WriterFlushes counts writes made by a
+	// connection's writer goroutine (lines queued behind a busy or full
+	// socket, possibly several per write).
+	DirectWrites  atomic.Uint64
+	WriterFlushes atomic.Uint64
 }
 
 func newStats() *Stats {

@@ -1,0 +1,17 @@
+//go:build !unix
+
+package stratum
+
+import (
+	"errors"
+	"net"
+	"syscall"
+)
+
+// Direct writes are unix-only; elsewhere every line goes through the
+// writer goroutine.
+func rawConnOf(net.Conn) syscall.RawConn { return nil }
+
+var errWouldBlock = errors.New("socket buffer full")
+
+func writeNow(syscall.RawConn, []byte) (int, error) { return 0, errWouldBlock }
