@@ -32,6 +32,10 @@ func TestJournalTornLine(t *testing.T) {
 	if err := s.append(journalEntry{Hash: "aa", Height: 1, Done: "confirmed"}); err != nil {
 		t.Fatal(err)
 	}
+	// A confirmed block leaves the journal only once it is recorded too.
+	if err := s.append(journalEntry{Hash: "aa", Height: 1, Done: doneRecorded}); err != nil {
+		t.Fatal(err)
+	}
 	got, err := s.Pending()
 	if err != nil {
 		t.Fatal(err)

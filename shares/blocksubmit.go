@@ -125,7 +125,10 @@ const (
 // BlockSubmitter makes found blocks durable and submits them to every
 // node: each block is appended to a journal and fsynced before the first
 // submitblock, so a crash cannot lose it, and Recover resubmits what the
-// chain does not have yet after a restart. It is safe for concurrent use.
+// chain does not have yet after a restart. A block a node accepted stays in
+// the journal until the pool's record of it is taken (MarkRecorded), so
+// that record can be retried after a store outage or a crash (Unrecorded).
+// It is safe for concurrent use.
 type BlockSubmitter struct {
 	cfg SubmitterConfig
 	log *zap.Logger
@@ -133,14 +136,21 @@ type BlockSubmitter struct {
 }
 
 // journalEntry is one line of the journal. A block line has Hex; a
-// resolution line (Done) says the block needs no more submitting.
+// resolution line (Done "confirmed" or "stale") says the block needs no more
+// submitting; a finder line (Finder only) names the worker that found it; a
+// "recorded" line says the pool's record of it was taken.
 type journalEntry struct {
 	Hash   string    `json:"hash"` // display order
 	Height int64     `json:"height"`
 	Hex    string    `json:"hex,omitempty"`
 	Time   time.Time `json:"time"`
-	Done   string    `json:"done,omitempty"` // "confirmed" or "stale"
+	Done   string    `json:"done,omitempty"` // "confirmed" or "stale"; "recorded" (doneRecorded)
+	Finder string    `json:"finder,omitempty"`
 }
+
+// doneRecorded marks a block whose pool record (the PPLNS snapshot) was
+// taken; until then a confirmed block survives compaction.
+const doneRecorded = "recorded"
 
 // NewBlockSubmitter checks cfg and returns a submitter. The journal file is
 // created on first use.
@@ -278,7 +288,9 @@ func (s *BlockSubmitter) submitOne(ctx context.Context, n NamedNode, block *wire
 // confirmed; a block whose height the chain has already passed with another
 // block is marked stale; the others (height still current) are submitted
 // again. It returns a report for each resubmitted block, and rewrites the
-// journal keeping only unresolved blocks.
+// journal keeping only unresolved blocks and those a node has whose record
+// is not taken yet (see Unrecorded: a block found in the main chain here is
+// one of them until MarkRecorded).
 func (s *BlockSubmitter) Recover(ctx context.Context) ([]BlockReport, error) {
 	s.mu.Lock()
 	pending, err := s.readPending()
@@ -288,13 +300,9 @@ func (s *BlockSubmitter) Recover(ctx context.Context) ([]BlockReport, error) {
 	}
 	var reports []BlockReport
 	for _, e := range pending {
-		raw, err := hex.DecodeString(e.Hex)
+		block, err := decodeBlock(e.Hex)
 		if err != nil {
-			return reports, fmt.Errorf("recover block %s: journal hex: %w", e.Hash, err)
-		}
-		var block wire.MsgBlock
-		if err := block.Deserialize(bytes.NewReader(raw)); err != nil {
-			return reports, fmt.Errorf("recover block %s: decode: %w", e.Hash, err)
+			return reports, fmt.Errorf("recover block %s: %w", e.Hash, err)
 		}
 		hash := block.BlockHash()
 		state, err := s.chainState(ctx, hash, e.Height)
@@ -309,7 +317,7 @@ func (s *BlockSubmitter) Recover(ctx context.Context) ([]BlockReport, error) {
 			}
 		default:
 			s.log.Warn("resubmitting journaled block", zap.String("hash", e.Hash), zap.Int64("height", e.Height))
-			reports = append(reports, s.submitAll(ctx, &block, e.Height))
+			reports = append(reports, s.submitAll(ctx, block, e.Height))
 		}
 	}
 	s.mu.Lock()
@@ -388,10 +396,26 @@ func (s *BlockSubmitter) append(e journalEntry) error {
 	return nil
 }
 
-// readPending returns the journaled blocks without a resolution line, in
-// journal order. A missing journal is empty. A torn last line (crash in
-// mid-write, before its fsync returned) is ignored.
-func (s *BlockSubmitter) readPending() ([]journalEntry, error) {
+// journalBlock is one block's state folded from its journal lines.
+type journalBlock struct {
+	entry    journalEntry // the block line (Hex set); Hex is "" if it was never written
+	finder   string
+	resolved string // "", "confirmed" or "stale": the submission's outcome
+	recorded bool   // the pool's record of the block was taken (MarkRecorded)
+}
+
+// pendingSubmit: the chain's answer is still to be found (Recover).
+func (b *journalBlock) pendingSubmit() bool { return b.entry.Hex != "" && b.resolved == "" }
+
+// unrecorded: a node has the block, the pool's record of it is not taken yet.
+func (b *journalBlock) unrecorded() bool {
+	return b.entry.Hex != "" && b.resolved == "confirmed" && !b.recorded
+}
+
+// readJournal folds the journal into one state per block, in the order the
+// blocks first appeared. A missing journal is empty. A torn last line (crash
+// in mid-write, before its fsync returned) is ignored.
+func (s *BlockSubmitter) readJournal() ([]*journalBlock, error) {
 	f, err := os.Open(s.cfg.JournalPath)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -400,8 +424,8 @@ func (s *BlockSubmitter) readPending() ([]journalEntry, error) {
 		return nil, fmt.Errorf("block journal: open: %w", err)
 	}
 	defer f.Close()
-	var order []string
-	blocks := map[string]journalEntry{}
+	var order []*journalBlock
+	blocks := map[string]*journalBlock{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 64<<20)
 	for sc.Scan() {
@@ -413,36 +437,63 @@ func (s *BlockSubmitter) readPending() ([]journalEntry, error) {
 			s.log.Warn("block journal: skipping unreadable line", zap.Error(err))
 			continue
 		}
-		if e.Done != "" {
-			delete(blocks, e.Hash)
-			continue
+		b := blocks[e.Hash]
+		if b == nil {
+			b = &journalBlock{entry: journalEntry{Hash: e.Hash, Height: e.Height}}
+			blocks[e.Hash] = b
+			order = append(order, b)
 		}
-		if _, seen := blocks[e.Hash]; !seen {
-			order = append(order, e.Hash)
+		if e.Finder != "" {
+			b.finder = e.Finder
 		}
-		blocks[e.Hash] = e
+		switch {
+		case e.Done == doneRecorded:
+			b.recorded = true
+		case e.Done != "":
+			b.resolved = e.Done
+		case e.Hex != "":
+			// The block journaled (again): its submission starts over.
+			b.entry, b.resolved = e, ""
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("block journal: read: %w", err)
 	}
+	return order, nil
+}
+
+// readPending returns the journaled blocks without a submission outcome, in
+// journal order.
+func (s *BlockSubmitter) readPending() ([]journalEntry, error) {
+	blocks, err := s.readJournal()
+	if err != nil {
+		return nil, err
+	}
 	var out []journalEntry
-	for _, h := range order {
-		if e, ok := blocks[h]; ok {
-			out = append(out, e)
-			delete(blocks, h)
+	for _, b := range blocks {
+		if b.pendingSubmit() {
+			out = append(out, b.entry)
 		}
 	}
 	return out, nil
 }
 
-// compact rewrites the journal with only the pending blocks (write to a
-// temporary file, fsync, rename, fsync the directory). Called with s.mu held.
+// compact rewrites the journal with only the blocks still needing work:
+// those whose submission is unresolved and those a node has whose record is
+// not taken yet (write to a temporary file, fsync, rename, fsync the
+// directory). Called with s.mu held.
 func (s *BlockSubmitter) compact() error {
-	pending, err := s.readPending()
+	blocks, err := s.readJournal()
 	if err != nil {
 		return err
 	}
-	if len(pending) == 0 {
+	var keep []*journalBlock
+	for _, b := range blocks {
+		if b.pendingSubmit() || b.unrecorded() {
+			keep = append(keep, b)
+		}
+	}
+	if len(keep) == 0 {
 		if err := os.Remove(s.cfg.JournalPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("block journal: remove: %w", err)
 		}
@@ -454,10 +505,17 @@ func (s *BlockSubmitter) compact() error {
 		return fmt.Errorf("block journal: compact: %w", err)
 	}
 	w := bufio.NewWriter(f)
-	for _, e := range pending {
+	for _, b := range keep {
+		e := b.entry
+		e.Finder = b.finder
 		line, _ := json.Marshal(e)
 		w.Write(line)
 		w.WriteByte('\n')
+		if b.resolved != "" {
+			line, _ = json.Marshal(journalEntry{Hash: e.Hash, Height: e.Height, Time: e.Time, Done: b.resolved})
+			w.Write(line)
+			w.WriteByte('\n')
+		}
 	}
 	if err := w.Flush(); err != nil {
 		f.Close()
@@ -502,4 +560,83 @@ func (s *BlockSubmitter) Pending() ([]string, error) {
 		out[i] = e.Hash
 	}
 	return out, nil
+}
+
+// AcceptedBlock is a block a node has (its submission was confirmed) whose
+// pool record is not taken yet: see BlockSubmitter.Unrecorded.
+type AcceptedBlock struct {
+	Hash   chainhash.Hash // internal order
+	Height int64
+	Block  *wire.MsgBlock
+	Finder string    // the worker that found it; "" when it was never noted
+	Time   time.Time // when the block was journaled
+}
+
+// NoteFinder journals (fsync) the worker that found a block, so that a
+// record taken later, after a crash or while the store is down, still names
+// the finder.
+func (s *BlockSubmitter) NoteFinder(hash chainhash.Hash, height int64, finder string) error {
+	if finder == "" {
+		return nil
+	}
+	if err := s.append(journalEntry{Hash: hash.String(), Height: height, Time: time.Now().UTC(), Finder: finder}); err != nil {
+		return fmt.Errorf("note finder of block %s: %w", hash, err)
+	}
+	return nil
+}
+
+// MarkRecorded journals (fsync) that the pool's record of a block was taken:
+// the block stops being returned by Unrecorded and leaves the journal at the
+// next compaction.
+func (s *BlockSubmitter) MarkRecorded(hash chainhash.Hash, height int64) error {
+	if err := s.append(journalEntry{Hash: hash.String(), Height: height, Time: time.Now().UTC(), Done: doneRecorded}); err != nil {
+		return fmt.Errorf("mark block %s recorded: %w", hash, err)
+	}
+	return nil
+}
+
+// Unrecorded returns the journaled blocks a node accepted (at Submit, or
+// found in the main chain by Recover) that MarkRecorded has not marked yet,
+// in journal order. A block whose journaled data no longer decodes is
+// logged and left out.
+func (s *BlockSubmitter) Unrecorded() ([]AcceptedBlock, error) {
+	s.mu.Lock()
+	blocks, err := s.readJournal()
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	var out []AcceptedBlock
+	for _, b := range blocks {
+		if !b.unrecorded() {
+			continue
+		}
+		block, err := decodeBlock(b.entry.Hex)
+		if err != nil {
+			s.log.Error("block journal: unreadable block", zap.String("hash", b.entry.Hash), zap.Error(err))
+			continue
+		}
+		out = append(out, AcceptedBlock{Hash: block.BlockHash(), Height: b.entry.Height, Block: block, Finder: b.finder, Time: b.entry.Time})
+	}
+	return out, nil
+}
+
+// Compact rewrites the journal without the blocks that need nothing more
+// (resolved and recorded, or stale).
+func (s *BlockSubmitter) Compact() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.compact()
+}
+
+func decodeBlock(h string) (*wire.MsgBlock, error) {
+	raw, err := hex.DecodeString(h)
+	if err != nil {
+		return nil, fmt.Errorf("journal hex: %w", err)
+	}
+	var block wire.MsgBlock
+	if err := block.Deserialize(bytes.NewReader(raw)); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	return &block, nil
 }
