@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -10,7 +9,9 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
 	"go.uber.org/zap"
 
 	"github.com/lode-pool/lode/api"
@@ -133,10 +134,8 @@ func (w *wiring) stratum(ctx context.Context) ([]component, error) {
 	if err != nil {
 		return nil, err
 	}
-	found := &foundBlocks{
-		submitter: submitter, recorder: blockRec, node: node, script: script,
-		metrics: w.metricsFor, log: log.Named("blocks"), pending: map[int64]*shares.Candidate{},
-	}
+	found := newFoundBlocks(submitter, blockRec, script, w.metricsFor,
+		func() int64 { return rec.Stats().SpoolBytes }, log.Named("blocks"))
 	srvCfg := stratumConfig(cfg, mask)
 	srvCfg.Jobs = mgr
 	srvCfg.Validator = validator
@@ -176,17 +175,12 @@ func (w *wiring) stratum(ctx context.Context) ([]component, error) {
 		}
 		return nil
 	}
-	recover := func(ctx context.Context) error {
-		found.recoverJournal(ctx)
-		<-ctx.Done()
-		return nil
-	}
 	return []component{
 		{name: "ledger", run: rec.Run, late: true},
 		{name: "templates", run: mgr.Run},
 		{name: "fanout", run: fanout},
 		{name: "stratum", run: srv.Run},
-		{name: "block-journal", run: recover},
+		{name: "block-journal", run: found.run},
 	}, nil
 }
 
@@ -298,6 +292,12 @@ type shareRecorder struct {
 }
 
 func (s *shareRecorder) Record(ctx context.Context, sh shares.Share) error {
+	var c *shares.Candidate
+	if sh.Block {
+		// Journaled before the share is recorded (which can wait on the
+		// store), so a crash in between still knows the finder.
+		c = s.found.noteFinder(sh)
+	}
 	start := time.Now()
 	err := s.rec.Record(ctx, sh)
 	m := s.metrics()
@@ -305,10 +305,10 @@ func (s *shareRecorder) Record(ctx context.Context, sh shares.Share) error {
 	if err == nil {
 		m.ShareAccepted(sh.Difficulty)
 	}
-	if sh.Block {
+	if c != nil {
 		// Also when recording failed: the node has the block, and its
 		// PPLNS snapshot must not be lost with the share.
-		s.found.recordFinder(context.WithoutCancel(ctx), sh)
+		s.found.recordFinder(context.WithoutCancel(ctx), c, sh.Worker)
 	}
 	return err
 }
@@ -330,20 +330,55 @@ func (t *timedStore) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimi
 
 // foundBlocks submits block candidates and records the blocks the node
 // took (the PPLNS snapshot, payouts.Recorder.BlockFound). The stratum
-// server calls Submit and then records the share
-// on the same goroutine; the share carries the finder, so the snapshot is
-// taken when the share arrives (recordFinder), after the finder's own share
-// is in the window.
+// server calls Submit and then records the share on the same goroutine; the
+// share carries the finder, so the snapshot is taken when the share arrives
+// (recordFinder), after the finder's own share is in the window.
+//
+// A block worth a block reward must not go unrecorded because the store was
+// down or the process died after the node took it: the block submitter's
+// journal keeps every accepted block "unrecorded" (with its finder, noted
+// before the share is recorded) until its snapshot is taken, and run
+// retries the snapshot with backoff until it is, also after a restart. A
+// snapshot taken late counts the PPLNS window as it is then, so it includes
+// the shares recorded after the block was found (and the round they start
+// counts them again); to keep the shares accepted during an outage in it, a
+// late snapshot waits for the share spool to drain, up to spoolWait.
 type foundBlocks struct {
 	submitter *shares.BlockSubmitter
 	recorder  *payouts.Recorder
-	node      *bitcoind.Client
 	script    []byte
 	metrics   func() *api.Metrics
 	log       *zap.Logger
+	// spoolBytes is the share ledger's spool size (nil: no spool).
+	spoolBytes func() int64
+
+	wake    chan struct{} // a record failed or a block was accepted: run looks at the journal
+	started time.Time     // when run started
 
 	mu      sync.Mutex
-	pending map[int64]*shares.Candidate // accepted candidates by height, waiting for their share
+	pending map[int64]*shares.Candidate  // accepted candidates by height, waiting for their share
+	live    map[chainhash.Hash]time.Time // accepted blocks recordFinder handles, since when
+}
+
+// Retry and wait bounds of foundBlocks.run.
+const (
+	recordRetryMin = 500 * time.Millisecond
+	recordRetryMax = 30 * time.Second
+	// liveGrace: how long run leaves an accepted block to recordFinder (whose
+	// share, recorded through the ledger, names the finder).
+	liveGrace = time.Minute
+	// spoolWait bounds how long a late snapshot waits for the share spool
+	// to drain.
+	spoolWait = 2 * time.Minute
+)
+
+func newFoundBlocks(submitter *shares.BlockSubmitter, recorder *payouts.Recorder, script []byte,
+	metrics func() *api.Metrics, spoolBytes func() int64, log *zap.Logger) *foundBlocks {
+	return &foundBlocks{
+		submitter: submitter, recorder: recorder, script: script, metrics: metrics, spoolBytes: spoolBytes,
+		log: log, wake: make(chan struct{}, 1), started: time.Now(),
+		pending: map[int64]*shares.Candidate{}, live: map[chainhash.Hash]time.Time{},
+	}
 }
 
 // Submit implements stratum.BlockSubmitter: the block submitter's journal
@@ -355,64 +390,179 @@ func (f *foundBlocks) Submit(ctx context.Context, c shares.Candidate) (shares.Bl
 	if err == nil && report.Confirmed {
 		f.mu.Lock()
 		f.pending[c.Job.Height] = &c
+		f.live[c.Hash] = time.Now()
 		f.mu.Unlock()
+		// If the share never arrives, run records the block after liveGrace.
+		f.poke()
 	}
 	return report, err
 }
 
-// recordFinder takes the PPLNS snapshot of the block the share found.
-func (f *foundBlocks) recordFinder(ctx context.Context, sh shares.Share) {
+func (f *foundBlocks) poke() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// noteFinder journals the worker of a block-finding share before the share
+// is recorded, and returns the block's candidate (nil when the node did not
+// take a block at that height).
+func (f *foundBlocks) noteFinder(sh shares.Share) *shares.Candidate {
 	f.mu.Lock()
 	c := f.pending[sh.JobHeight]
 	delete(f.pending, sh.JobHeight)
 	f.mu.Unlock()
 	if c == nil {
-		return // the node did not take it
+		return nil
 	}
+	if err := f.submitter.NoteFinder(c.Hash, c.Job.Height, sh.Worker); err != nil {
+		f.log.Error("found block: finder not journaled", zap.Stringer("hash", c.Hash), zap.Error(err))
+	}
+	return c
+}
+
+// recordFinder takes the PPLNS snapshot of the block c, found by worker. On
+// failure the block stays unrecorded in the journal and run retries it.
+func (f *foundBlocks) recordFinder(ctx context.Context, c *shares.Candidate, worker string) {
+	defer func() {
+		f.mu.Lock()
+		delete(f.live, c.Hash)
+		f.mu.Unlock()
+	}()
 	block, err := c.Job.Block(c.Extranonce1, c.Extranonce2, c.Header)
 	if err != nil {
 		f.log.Error("rebuild found block", zap.Error(err))
+		f.poke() // run records it from the journal
 		return
 	}
-	f.record(ctx, block.BlockHash().String(), func() (payouts.FoundBlock, error) {
-		return payouts.NewFoundBlock(block, c.Job.Height, sh.Worker, f.script)
-	})
+	if err := f.record(ctx, block, c.Job.Height, worker); err != nil {
+		f.poke()
+	}
 }
 
-func (f *foundBlocks) record(ctx context.Context, hash string, build func() (payouts.FoundBlock, error)) {
-	fb, err := build()
+// record snapshots one accepted block and marks it recorded in the journal.
+func (f *foundBlocks) record(ctx context.Context, block *wire.MsgBlock, height int64, finder string) error {
+	hash := block.BlockHash()
+	fb, err := payouts.NewFoundBlock(block, height, finder, f.script)
 	if err != nil {
-		f.log.Error("found block record", zap.String("hash", hash), zap.Error(err))
-		return
+		f.log.Error("found block record", zap.Stringer("hash", hash), zap.Error(err))
+		return err
 	}
 	if _, err := f.recorder.BlockFound(ctx, fb); err != nil {
-		f.log.Error("found block not recorded", zap.String("hash", hash), zap.Error(err))
+		f.log.Error("found block not recorded yet; will retry", zap.Stringer("hash", hash), zap.Int64("height", height), zap.Error(err))
+		return err
+	}
+	// A failed mark only means the (idempotent) snapshot is taken again.
+	if err := f.submitter.MarkRecorded(hash, height); err != nil {
+		f.log.Error("found block recorded but not marked in the journal", zap.Stringer("hash", hash), zap.Error(err))
+	}
+	return nil
+}
+
+// run resubmits the blocks a previous run journaled but may not have
+// delivered (Recover, retried until it gets through), then records every
+// accepted block the journal holds unrecorded, retrying with backoff until
+// ctx ends. BlockFound is idempotent on the block hash: a block recorded
+// twice keeps its first record.
+func (f *foundBlocks) run(ctx context.Context) error {
+	delay := recordRetryMin
+	for {
+		_, err := f.submitter.Recover(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		f.log.Error("block journal recovery; will retry", zap.Error(err), zap.Duration("in", delay))
+		if !sleepCtx(ctx, delay) {
+			return nil
+		}
+		delay = min(2*delay, recordRetryMax)
+	}
+	delay = recordRetryMin
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	woke := false
+	for {
+		retry.Stop()
+		left, recorded := f.recordUnrecorded(ctx)
+		if left > 0 {
+			retry.Reset(delay)
+			delay = min(2*delay, recordRetryMax)
+		} else {
+			delay = recordRetryMin
+		}
+		if recorded > 0 || (woke && left == 0) {
+			// Recorded blocks leave the journal, also those recordFinder
+			// recorded (a block's hex is megabytes on mainnet).
+			if err := f.submitter.Compact(); err != nil {
+				f.log.Warn("block journal compaction", zap.Error(err))
+			}
+		}
+		woke = false
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-f.wake:
+			woke = true
+		case <-retry.C:
+		}
 	}
 }
 
-// recoverJournal resubmits the blocks a previous run journaled but may not
-// have delivered, and records those the chain has (idempotent: a block
-// recorded before keeps its first record). The finder of such a block is
-// unknown ("").
-func (f *foundBlocks) recoverJournal(ctx context.Context) {
-	reports, err := f.submitter.Recover(ctx)
+// recordUnrecorded records the journal's unrecorded blocks and returns how
+// many are left to try again and how many it recorded.
+func (f *foundBlocks) recordUnrecorded(ctx context.Context) (left, recorded int) {
+	blocks, err := f.submitter.Unrecorded()
 	if err != nil {
-		if !errors.Is(err, context.Canceled) {
-			f.log.Error("block journal recovery", zap.Error(err))
-		}
-		return
+		f.log.Error("block journal", zap.Error(err))
+		return 1, 0
 	}
-	for _, r := range reports {
-		if !r.Confirmed {
+	for _, b := range blocks {
+		if ctx.Err() != nil {
+			return left, recorded
+		}
+		f.mu.Lock()
+		since, live := f.live[b.Hash]
+		f.mu.Unlock()
+		if live && time.Since(since) < liveGrace {
+			left++ // recordFinder is on it; look again later
 			continue
 		}
-		f.record(ctx, r.Hash.String(), func() (payouts.FoundBlock, error) {
-			block, err := f.node.GetBlock(ctx, r.Hash)
-			if err != nil {
-				return payouts.FoundBlock{}, err
+		if f.spoolBytes != nil && f.spoolBytes() > 0 && time.Since(later(b.Time, f.started)) < spoolWait {
+			left++ // shares accepted during the outage are still to be replayed into the window
+			continue
+		}
+		if err := f.record(ctx, b.Block, b.Height, b.Finder); err != nil {
+			if _, bad := payouts.NewFoundBlock(b.Block, b.Height, b.Finder, f.script); bad == nil {
+				left++ // the store, not the block: try again
 			}
-			return payouts.NewFoundBlock(block, r.Height, "", f.script)
-		})
+			continue
+		}
+		recorded++
+		f.log.Info("found block recorded late", zap.Stringer("hash", b.Hash), zap.Int64("height", b.Height), zap.String("finder", b.Finder))
+	}
+	return left, recorded
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// sleepCtx waits d; false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
