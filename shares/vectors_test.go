@@ -2,119 +2,23 @@ package shares
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"math"
 	"math/big"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
 	"github.com/lode-pool/lode/blocktemplate"
+	"github.com/lode-pool/lode/internal/testvectors"
 )
 
-// vectorFile mirrors the parts of testdata/vectors.json these tests use.
-type vectorFile struct {
-	ShareVectors []shareVector `json:"share_vectors"`
-	HeaderVecs   []struct {
-		Name      string `json:"name"`
-		HeaderHex string `json:"header_hex"`
-		BlockHash string `json:"block_hash"`
-	} `json:"header_vectors"`
-	HashDifficulty []struct {
-		Name            string  `json:"name"`
-		Hash            string  `json:"hash"`
-		ShareDifficulty float64 `json:"share_difficulty"`
-	} `json:"hash_difficulty_vectors"`
-	Difficulty []struct {
-		Name       string  `json:"name"`
-		Bits       string  `json:"bits"`
-		Target     string  `json:"target"`
-		Difficulty float64 `json:"difficulty"`
-	} `json:"difficulty_vectors"`
-	VersionRolling []struct {
-		Name           string `json:"name"`
-		ServerMask     string `json:"server_mask"`
-		MinerMask      string `json:"miner_mask"`
-		NegotiatedMask string `json:"negotiated_mask"`
-		JobVersion     string `json:"job_version"`
-		VersionBits    string `json:"version_bits"`
-		Valid          *bool  `json:"valid"`
-		HeaderVersion  string `json:"header_version"`
-	} `json:"version_rolling_vectors"`
-}
-
-type shareVector struct {
-	Name          string `json:"name"`
-	Extranonce1   string `json:"extranonce1"`
-	Extranonce2Sz int    `json:"extranonce2_size"`
-	VersionMask   string `json:"version_rolling_mask"`
-	Notify        notifyVector
-	Submit        submitVector
-	Expected      expectedVector
-}
-
-type notifyVector struct {
-	JobID        string   `json:"job_id"`
-	PrevHash     string   `json:"prevhash"`
-	Coinb1       string   `json:"coinb1"`
-	Coinb2       string   `json:"coinb2"`
-	MerkleBranch []string `json:"merkle_branch"`
-	Version      string   `json:"version"`
-	NBits        string   `json:"nbits"`
-	NTime        string   `json:"ntime"`
-	CleanJobs    bool     `json:"clean_jobs"`
-}
-
-func (n notifyVector) notify() blocktemplate.Notify {
+// notifyOf converts a vector's notify to the blocktemplate form.
+func notifyOf(n testvectors.Notify) blocktemplate.Notify {
 	return blocktemplate.Notify{JobID: n.JobID, PrevHash: n.PrevHash, Coinb1: n.Coinb1, Coinb2: n.Coinb2,
 		MerkleBranch: n.MerkleBranch, Version: n.Version, NBits: n.NBits, NTime: n.NTime, CleanJobs: n.CleanJobs}
 }
 
-type submitVector struct {
-	Worker      string `json:"worker"`
-	JobID       string `json:"job_id"`
-	Extranonce2 string `json:"extranonce2"`
-	NTime       string `json:"ntime"`
-	Nonce       string `json:"nonce"`
-	VersionBits string `json:"version_bits"`
-}
-
-func (s submitVector) params() []string {
-	p := []string{s.Worker, s.JobID, s.Extranonce2, s.NTime, s.Nonce}
-	if s.VersionBits != "" {
-		p = append(p, s.VersionBits)
-	}
-	return p
-}
-
-type expectedVector struct {
-	CoinbaseHex           string  `json:"coinbase_hex"`
-	MerkleRootHeaderOrder string  `json:"merkle_root_header_order"`
-	HeaderHex             string  `json:"header_hex"`
-	BlockHash             string  `json:"block_hash"`
-	ShareDifficulty       float64 `json:"share_difficulty"`
-	NetworkTarget         string  `json:"network_target"`
-	MeetsNetworkTarget    bool    `json:"meets_network_target"`
-}
-
-func loadVectors(t testing.TB) *vectorFile {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "testdata", "vectors.json"))
-	if err != nil {
-		t.Fatalf("read vectors: %v", err)
-	}
-	var v vectorFile
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatalf("decode vectors: %v", err)
-	}
-	if len(v.ShareVectors) == 0 || len(v.HeaderVecs) == 0 || len(v.HashDifficulty) == 0 ||
-		len(v.Difficulty) == 0 || len(v.VersionRolling) == 0 {
-		t.Fatal("vectors.json is missing a section")
-	}
-	return &v
-}
+func loadVectors(t testing.TB) *testvectors.File { return testvectors.Load(t) }
 
 func mustHex(t testing.TB, s string) []byte {
 	t.Helper()
@@ -148,10 +52,10 @@ func TestShareVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sv := range v.ShareVectors {
+	for _, sv := range v.Shares {
 		t.Run(sv.Name, func(t *testing.T) {
 			en1 := mustHex(t, sv.Extranonce1)
-			job, err := blocktemplate.JobFromNotify(sv.Notify.notify(), len(en1), sv.Extranonce2Sz)
+			job, err := blocktemplate.JobFromNotify(notifyOf(sv.Notify), len(en1), sv.Extranonce2Len)
 			if err != nil {
 				t.Fatalf("JobFromNotify: %v", err)
 			}
@@ -171,7 +75,7 @@ func TestShareVectors(t *testing.T) {
 				t.Fatal(err)
 			}
 			sess.AddJob(w)
-			res, err := submitP(sess, sv.Submit.params())
+			res, err := submitP(sess, sv.Submit.Params())
 			if err != nil {
 				t.Fatalf("submit: %v", err)
 			}
@@ -198,7 +102,7 @@ func TestShareVectors(t *testing.T) {
 				t.Errorf("network target = %x, want %x", job.NetworkTarget, netTarget)
 			}
 			// The same share again is a duplicate.
-			if _, err := submitP(sess, sv.Submit.params()); err != ErrDuplicateShare {
+			if _, err := submitP(sess, sv.Submit.Params()); err != ErrDuplicateShare {
 				t.Errorf("resubmit: err = %v, want ErrDuplicateShare", err)
 			}
 			// At a difficulty just above the share's, it is low difficulty
@@ -208,7 +112,7 @@ func TestShareVectors(t *testing.T) {
 				t.Fatal(err)
 			}
 			sess2.AddJob(w)
-			res2, err := submitP(sess2, sv.Submit.params())
+			res2, err := submitP(sess2, sv.Submit.Params())
 			if sv.Expected.MeetsNetworkTarget {
 				if err != nil || !res2.Block || res2.MeetsTarget {
 					t.Errorf("block above share target: err=%v block=%v meets=%v", err, res2.Block, res2.MeetsTarget)
@@ -222,7 +126,7 @@ func TestShareVectors(t *testing.T) {
 				t.Fatal(err)
 			}
 			sess3.AddJob(w)
-			if res3, err := submitP(sess3, sv.Submit.params()); err != nil || !res3.MeetsTarget {
+			if res3, err := submitP(sess3, sv.Submit.Params()); err != nil || !res3.MeetsTarget {
 				t.Errorf("below share difficulty: err = %v meets = %v", err, res3.MeetsTarget)
 			}
 		})
@@ -230,7 +134,7 @@ func TestShareVectors(t *testing.T) {
 }
 
 func TestHeaderVectors(t *testing.T) {
-	for _, hv := range loadVectors(t).HeaderVecs {
+	for _, hv := range loadVectors(t).Headers {
 		t.Run(hv.Name, func(t *testing.T) {
 			var hdr [80]byte
 			if n := copy(hdr[:], mustHex(t, hv.HeaderHex)); n != 80 {

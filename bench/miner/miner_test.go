@@ -4,58 +4,17 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math/big"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 
-	"github.com/lode-pool/lode/internal/testenv"
+	"github.com/lode-pool/lode/internal/testvectors"
 )
-
-type shareVector struct {
-	Name        string `json:"name"`
-	Extranonce1 string `json:"extranonce1"`
-	Notify      struct {
-		JobID        string   `json:"job_id"`
-		PrevHash     string   `json:"prevhash"`
-		Coinb1       string   `json:"coinb1"`
-		Coinb2       string   `json:"coinb2"`
-		MerkleBranch []string `json:"merkle_branch"`
-		Version      string   `json:"version"`
-		NBits        string   `json:"nbits"`
-		NTime        string   `json:"ntime"`
-		CleanJobs    bool     `json:"clean_jobs"`
-	} `json:"notify"`
-	Submit struct {
-		Extranonce2 string `json:"extranonce2"`
-		NTime       string `json:"ntime"`
-		Nonce       string `json:"nonce"`
-		VersionBits string `json:"version_bits"`
-	} `json:"submit"`
-	Expected struct {
-		HeaderHex       string  `json:"header_hex"`
-		BlockHash       string  `json:"block_hash"`
-		ShareDifficulty float64 `json:"share_difficulty"`
-	} `json:"expected"`
-}
 
 // TestHeaderMatchesVectors checks the miner's notify parsing and header
 // building against the recorded mainnet/testnet shares, including version
 // rolling, ntime rolling and a 12-hash branch.
 func TestHeaderMatchesVectors(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "testdata/vectors.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var file struct {
-		Shares []shareVector `json:"share_vectors"`
-	}
-	if err := json.Unmarshal(raw, &file); err != nil {
-		t.Fatal(err)
-	}
-	if len(file.Shares) == 0 {
-		t.Fatal("no share vectors")
-	}
+	file := testvectors.Load(t)
 	hex32 := func(s string) uint32 {
 		v, err := strconv.ParseUint(s, 16, 32)
 		if err != nil {
@@ -66,7 +25,7 @@ func TestHeaderMatchesVectors(t *testing.T) {
 	for _, v := range file.Shares {
 		t.Run(v.Name, func(t *testing.T) {
 			n := v.Notify
-			params, _ := json.Marshal([]any{n.JobID, n.PrevHash, n.Coinb1, n.Coinb2, n.MerkleBranch, n.Version, n.NBits, n.NTime, n.CleanJobs})
+			params, _ := json.Marshal(n.Params())
 			job, err := parseNotify(params)
 			if err != nil {
 				t.Fatal(err)

@@ -3,81 +3,29 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lode-pool/lode/internal/testvectors"
 )
 
-type shareVectorFile struct {
-	ShareVectors []struct {
-		Name        string `json:"name"`
-		Extranonce1 string `json:"extranonce1"`
-		VersionMask string `json:"version_rolling_mask"`
-		Notify      struct {
-			JobID        string   `json:"job_id"`
-			PrevHash     string   `json:"prevhash"`
-			Coinb1       string   `json:"coinb1"`
-			Coinb2       string   `json:"coinb2"`
-			MerkleBranch []string `json:"merkle_branch"`
-			Version      string   `json:"version"`
-			NBits        string   `json:"nbits"`
-			NTime        string   `json:"ntime"`
-			CleanJobs    bool     `json:"clean_jobs"`
-		} `json:"notify"`
-		Submit struct {
-			Worker      string `json:"worker"`
-			JobID       string `json:"job_id"`
-			Extranonce2 string `json:"extranonce2"`
-			NTime       string `json:"ntime"`
-			Nonce       string `json:"nonce"`
-			VersionBits string `json:"version_bits"`
-		} `json:"submit"`
-		Expected struct {
-			HeaderHex          string  `json:"header_hex"`
-			BlockHash          string  `json:"block_hash"`
-			ShareDifficulty    float64 `json:"share_difficulty"`
-			MeetsNetworkTarget bool    `json:"meets_network_target"`
-		} `json:"expected"`
-	} `json:"share_vectors"`
-}
-
 // shareCheckInputs returns each share vector as share-check's stdin object.
-func shareCheckInputs(t *testing.T) (*shareVectorFile, []map[string]any) {
+func shareCheckInputs(t *testing.T) (*testvectors.File, []map[string]any) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "vectors.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vf shareVectorFile
-	if err := json.Unmarshal(raw, &vf); err != nil {
-		t.Fatal(err)
-	}
-	if len(vf.ShareVectors) == 0 {
-		t.Fatal("no share vectors")
-	}
+	vf := testvectors.Load(t)
 	var inputs []map[string]any
-	for _, v := range vf.ShareVectors {
-		n, s := v.Notify, v.Submit
-		branch := n.MerkleBranch
-		if branch == nil {
-			branch = []string{}
-		}
-		submit := []string{s.Worker, s.JobID, s.Extranonce2, s.NTime, s.Nonce}
-		if s.VersionBits != "" {
-			submit = append(submit, s.VersionBits)
-		}
+	for _, v := range vf.Shares {
 		in := map[string]any{
-			"notify":      []any{n.JobID, n.PrevHash, n.Coinb1, n.Coinb2, branch, n.Version, n.NBits, n.NTime, n.CleanJobs},
+			"notify":      v.Notify.Params(),
 			"extranonce1": v.Extranonce1,
-			"submit":      submit,
+			"submit":      v.Submit.Params(),
 		}
 		if v.VersionMask != "" {
 			in["version_mask"] = v.VersionMask
 		}
 		inputs = append(inputs, in)
 	}
-	return &vf, inputs
+	return vf, inputs
 }
 
 func runShareCheckJSON(t *testing.T, in any) (map[string]any, int) {
@@ -106,7 +54,7 @@ func runShareCheckJSON(t *testing.T, in any) (map[string]any, int) {
 
 func TestShareCheckVectors(t *testing.T) {
 	vf, inputs := shareCheckInputs(t)
-	for i, v := range vf.ShareVectors {
+	for i, v := range vf.Shares {
 		t.Run(v.Name, func(t *testing.T) {
 			out, code := runShareCheckJSON(t, inputs[i])
 			if code != 0 {
@@ -133,7 +81,7 @@ func TestShareCheckVectors(t *testing.T) {
 
 func TestShareCheckDifficulty(t *testing.T) {
 	vf, inputs := shareCheckInputs(t)
-	for i, v := range vf.ShareVectors {
+	for i, v := range vf.Shares {
 		in := inputs[i]
 		in["difficulty"] = v.Expected.ShareDifficulty * 1.01
 		out, code := runShareCheckJSON(t, in)
