@@ -1,0 +1,849 @@
+package main
+
+// End-to-end money checks through the real pool (issues 4 and 5): test
+// miners mine through lode on btcd regtest, every credited block is audited
+// against its PPLNS snapshot and the chain, payouts are found on chain to the
+// satoshi, and a SIGKILLed pool process loses no share a miner saw accepted.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/rpcclient"
+	"github.com/btcsuite/btcd/txscript"
+
+	"github.com/lode-pool/lode/bench/miner"
+	"github.com/lode-pool/lode/internal/redisstore"
+	"github.com/lode-pool/lode/internal/testenv"
+	"github.com/lode-pool/lode/payouts"
+	"github.com/lode-pool/lode/payouts/payment"
+	"github.com/lode-pool/lode/shares/ledger"
+)
+
+// moneyMiner is a test miner that reconnects whenever its connection ends
+// and keeps, across connections, what the pool told it: the shares it saw
+// accepted (count and Σ target difficulty in ledger units) and the shares
+// whose verdict it never received because the connection died (in doubt:
+// the pool may or may not have recorded them).
+type moneyMiner struct {
+	cfg        miner.Config
+	difficulty float64       // the port's fixed difficulty; no share is mined at another
+	pause      time.Duration // sleep after each submit: a lower hashrate
+
+	mu            sync.Mutex
+	accepted      int64
+	acceptedUnits *big.Int
+	rejected      int64
+	doubt         int64
+	doubtUnits    *big.Int
+	sessions      int
+	lastErr       error
+}
+
+func newMoneyMiner(addr, user string, difficulty float64, pause time.Duration) *moneyMiner {
+	return &moneyMiner{
+		cfg:        miner.Config{Address: addr, Username: user, Password: "x", Timeout: 5 * time.Second},
+		difficulty: difficulty, pause: pause,
+		acceptedUnits: new(big.Int), doubtUnits: new(big.Int),
+	}
+}
+
+// snapshot returns the counters.
+func (mm *moneyMiner) snapshot() (accepted int64, units *big.Int, doubt int64, doubtUnits *big.Int) {
+	mm.mu.Lock()
+	defer mm.mu.Unlock()
+	return mm.accepted, new(big.Int).Set(mm.acceptedUnits), mm.doubt, new(big.Int).Set(mm.doubtUnits)
+}
+
+func (mm *moneyMiner) String() string {
+	mm.mu.Lock()
+	defer mm.mu.Unlock()
+	return fmt.Sprintf("%s: accepted %d (%s units), rejected %d, in doubt %d (%s units), %d sessions, last error %v",
+		mm.cfg.Username, mm.accepted, mm.acceptedUnits, mm.rejected, mm.doubt, mm.doubtUnits, mm.sessions, mm.lastErr)
+}
+
+// run mines until ctx ends, reconnecting (every 100 ms) while the pool is
+// down. The extranonce2 counter keeps counting across connections so a
+// restarted pool is not sent the same header again.
+func (mm *moneyMiner) run(ctx context.Context) {
+	var en2 uint64
+	units := payouts.DiffToUnits(mm.difficulty)
+	for ctx.Err() == nil {
+		m, err := miner.Dial(ctx, mm.cfg)
+		if err != nil {
+			mm.mu.Lock()
+			mm.lastErr = err
+			mm.mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		mm.mu.Lock()
+		mm.sessions++
+		mm.mu.Unlock()
+		for ctx.Err() == nil {
+			// The pool sends the port's difficulty right after authorize; until
+			// then the miner would work at difficulty 1.
+			if m.CurrentJob() == nil || m.Difficulty() != mm.difficulty {
+				select {
+				case <-m.Done():
+				case <-ctx.Done():
+				case <-time.After(20 * time.Millisecond):
+				}
+				if m.Err() != nil {
+					break
+				}
+				continue
+			}
+			en2++
+			sh, err := m.Mine(ctx, en2)
+			if err != nil {
+				break
+			}
+			if sh == nil {
+				continue
+			}
+			// A submit in flight when ctx ends still waits for its verdict
+			// (bounded by the miner's timeout): only a dead connection
+			// leaves a share in doubt.
+			r, err := m.Submit(context.WithoutCancel(ctx), sh)
+			mm.mu.Lock()
+			switch {
+			case err != nil:
+				mm.doubt++
+				mm.doubtUnits.Add(mm.doubtUnits, units)
+				mm.lastErr = err
+			case r.OK():
+				mm.accepted++
+				mm.acceptedUnits.Add(mm.acceptedUnits, units)
+			default:
+				mm.rejected++
+			}
+			mm.mu.Unlock()
+			if err != nil {
+				break
+			}
+			if mm.pause > 0 {
+				select {
+				case <-ctx.Done():
+				case <-time.After(mm.pause):
+				}
+			}
+		}
+		m.Close()
+	}
+}
+
+// startMiners runs miners until the returned stop is called; stop waits for
+// them to end.
+func startMiners(miners ...*moneyMiner) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, mm := range miners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mm.run(ctx)
+		}()
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// waitUntil polls cond until it holds or limit passes (a bounded wait, not a
+// timing assertion: the limit only stops a broken run).
+func waitUntil(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitListening waits until addr accepts TCP connections or exited reports
+// that the process ended.
+func waitListening(t *testing.T, addr string, limit time.Duration, exited func() bool) {
+	t.Helper()
+	waitUntil(t, "stratum listening on "+addr, limit, func() bool {
+		if exited() {
+			t.Fatal("lode exited before listening")
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+}
+
+func connectStore(t *testing.T, addr, prefix string) *redisstore.Store {
+	t.Helper()
+	store, err := redisstore.Connect(context.Background(), redisstore.ConnectConfig{Addr: addr, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Client().Close() })
+	return store
+}
+
+// poolScriptValue returns the value the coinbase of block hash pays to
+// script at the recorded outpoint, checking that the outpoint really is that
+// block's coinbase output to the pool.
+func poolScriptValue(t *testing.T, rpc *rpcclient.Client, b payouts.Block, script []byte) int64 {
+	t.Helper()
+	blk, err := rpc.GetBlock(&b.Hash)
+	if err != nil {
+		t.Fatalf("getblock %s: %v", b.Hash, err)
+	}
+	cb := blk.Transactions[0]
+	if cb.TxHash() != b.CoinbaseOutpoint.Hash || int(b.CoinbaseOutpoint.Index) >= len(cb.TxOut) {
+		t.Fatalf("block %s: recorded coinbase outpoint %v is not its coinbase %s", b.Hash, b.CoinbaseOutpoint, cb.TxHash())
+	}
+	out := cb.TxOut[b.CoinbaseOutpoint.Index]
+	if !bytes.Equal(out.PkScript, script) {
+		t.Fatalf("block %s: coinbase output %d does not pay the pool", b.Hash, b.CoinbaseOutpoint.Index)
+	}
+	var toPool int64
+	for _, o := range cb.TxOut {
+		if bytes.Equal(o.PkScript, script) {
+			toPool += o.Value
+		}
+	}
+	if toPool != out.Value {
+		t.Fatalf("block %s: the pool is paid %d by its coinbase, %d at the recorded output", b.Hash, toPool, out.Value)
+	}
+	return toPool
+}
+
+// TestMoneyEndToEnd is issue 4's "regtest end to end" and issue 5's "end to
+// end": two test miners with different hashrates (a faster one at a higher
+// fixed difficulty, a throttled one at a lower) mine through lode until the
+// pool has found blocks; the node mines 100 more; every block the unlocker
+// credits is audited against its PPLNS snapshot (payouts.AuditCredit) and
+// against the chain (reward = the coinbase output paying the pool); the
+// payout processor then pays, and each miner's address holds on chain
+// exactly what its payouts say, which is exactly its credits minus its
+// remaining balance; Σ balances + paid + network fees + fee account = Σ
+// matured rewards, to the satoshi.
+func TestMoneyEndToEnd(t *testing.T) {
+	node := testenv.StartBtcd(t)
+	node.Generate(1) // btcd serves templates once it has a block past genesis
+	rs := testenv.StartRedis(t)
+	dir := t.TempDir()
+	portA := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	portB := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	wif, err := btcutil.NewWIF(node.Key, node.Params, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LODE_TEST_NODE_PASSWORD", node.Pass)
+	t.Setenv("LODE_TEST_PAYOUT_KEY", wif.String())
+	const (
+		diffA, diffB = 0.0001, 0.00005
+		feeBP        = 150 // fee_percent 1.5
+		threshold    = 10000
+	)
+	// The window floor (0.003 difficulty, some 15 to 30 shares) is small
+	// enough that snapshots cut the oldest share in part, large enough that
+	// both miners are usually in it.
+	cfg := fmt.Sprintf(`roles: [stratum, unlocker, payouts]
+network: regtest
+log: {level: info, format: console}
+node:
+  rpc_address: %s
+  rpc_user: %s
+  rpc_password: {env: LODE_TEST_NODE_PASSWORD}
+  poll_interval: 200ms
+redis: {address: %s, prefix: money}
+pool:
+  payout_address: %s
+  fee_percent: 1.5
+  pplns_min_window: 0.003
+stratum:
+  ports:
+    - {listen: "%s", start_difficulty: %v, min_difficulty: %v, max_difficulty: %v}
+    - {listen: "%s", start_difficulty: %v, min_difficulty: %v, max_difficulty: %v}
+ledger: {spool_dir: %s}
+unlocker: {interval: 300ms, maturity: 100}
+payouts:
+  interval: 500ms
+  threshold: %d
+  signing: hot
+  key: {env: LODE_TEST_PAYOUT_KEY}
+  fee_payer: miners
+shutdown_timeout: 20s
+`, node.RPCAddr, node.User, rs.Addr, node.Address.EncodeAddress(),
+		portA, diffA, diffA, diffA, portB, diffB, diffB, diffB, filepath.Join(dir, "spool"), threshold)
+	path := filepath.Join(dir, "lode.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	logs := &syncBuffer{}
+	go func() { done <- run(ctx, []string{"-config", path}, nil, io.Discard, logs) }()
+	exitCode := -1
+	exited := func() bool {
+		if exitCode >= 0 {
+			return true
+		}
+		select {
+		case exitCode = <-done:
+			return true
+		default:
+			return false
+		}
+	}
+	t.Cleanup(func() {
+		cancel()
+		if !exited() {
+			select {
+			case exitCode = <-done:
+			case <-time.After(40 * time.Second):
+				t.Error("lode did not stop within 40 s of cancel")
+			}
+		}
+		if t.Failed() {
+			t.Logf("lode log:\n%s", logs.String())
+		}
+	})
+	waitListening(t, portA, 30*time.Second, exited)
+
+	store := connectStore(t, rs.Addr, "money")
+	rpc := node.Client()
+	bg := context.Background()
+
+	// A mines flat out; B, at half A's share difficulty, pauses after each
+	// share: different hashrates, different contributions.
+	mA := newMoneyMiner(portA, minerA+".fast", diffA, 0)
+	mB := newMoneyMiner(portB, minerB+".slow", diffB, 300*time.Millisecond)
+	stopMiners := startMiners(mA, mB)
+	minerStopped := false
+	defer func() {
+		if !minerStopped {
+			stopMiners()
+		}
+	}()
+	// On regtest every share is a block: the pool finds blocks from the
+	// first share on.
+	waitUntil(t, "shares from both miners and pool blocks", 90*time.Second, func() bool {
+		a, _, _, _ := mA.snapshot()
+		b, _, _, _ := mB.snapshot()
+		blocks, err := store.Blocks(bg, 1000)
+		return err == nil && a >= 6 && b >= 4 && len(blocks) >= 6
+	})
+	stopMiners()
+	minerStopped = true
+	t.Logf("%v\n%v", mA, mB)
+
+	// Let the last found blocks be recorded and seen by the unlocker before
+	// the node buries them.
+	var lastCount int
+	waitUntil(t, "the found blocks settled", 30*time.Second, func() bool {
+		blocks, err := store.Blocks(bg, 1000)
+		if err != nil {
+			return false
+		}
+		for _, b := range blocks {
+			if b.Status == payouts.StatusPending {
+				return false
+			}
+		}
+		settled := len(blocks) == lastCount
+		lastCount = len(blocks)
+		return settled
+	})
+	node.Generate(100)
+
+	var blocks []payouts.Block
+	waitUntil(t, "every pool block credited or orphaned", 60*time.Second, func() bool {
+		blocks, err = store.Blocks(bg, 1000)
+		if err != nil {
+			return false
+		}
+		for _, b := range blocks {
+			if !b.Status.Final() {
+				return false
+			}
+		}
+		return true
+	})
+
+	script, err := txscript.PayToAddrScript(node.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Issue 4: each credited block pays exactly what its snapshot implies,
+	// out of exactly the coinbase value the chain pays the pool.
+	credits := map[string]int64{} // Σ credits per address over all blocks
+	var rewards int64             // Σ matured rewards
+	credited := 0
+	for _, b := range blocks {
+		if b.Status != payouts.StatusCredited {
+			// An orphan credits nobody.
+			if c, err := store.BlockCredits(bg, b.Hash); err != nil || len(c) != 0 {
+				t.Errorf("orphaned block %s: credits %v %v", b.Hash, c, err)
+			}
+			continue
+		}
+		credited++
+		contrib, err := store.Contributions(bg, b.Hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := store.BlockCredits(bg, b.Hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := payouts.AuditCredit(b, contrib, got); err != nil {
+			t.Errorf("audit: %v (contributions %v, credits %v)", err, contrib, got)
+		}
+		onChain := poolScriptValue(t, rpc, b, script)
+		if b.Reward != onChain || b.CoinbaseValue != onChain {
+			t.Errorf("block %s at %d: reward %d, template coinbase value %d, chain pays the pool %d",
+				b.Hash, b.Height, b.Reward, b.CoinbaseValue, onChain)
+		}
+		if want := b.Reward * feeBP / payouts.MaxFeeBasisPoints; b.Fee != want {
+			t.Errorf("block %s: fee %d, want %d (%d bp of %d)", b.Hash, b.Fee, want, feeBP, b.Reward)
+		}
+		var sum int64
+		for addr, v := range got {
+			if v <= 0 {
+				t.Errorf("block %s: %s credited %d", b.Hash, addr, v)
+			}
+			credits[addr] += v
+			sum += v
+		}
+		if sum+b.Fee != onChain {
+			t.Errorf("block %s: Σ credits %d + fee %d != coinbase value to the pool %d", b.Hash, sum, b.Fee, onChain)
+		}
+		rewards += b.Reward
+	}
+	if credited == 0 {
+		t.Fatalf("no block credited out of %d", len(blocks))
+	}
+	if credits[minerA] == 0 || credits[minerB] == 0 || len(credits) != 2 {
+		t.Fatalf("credits %v: want both miners and nobody else", credits)
+	}
+	t.Logf("%d blocks, %d credited; credits %v; Σ rewards %d", len(blocks), credited, credits, rewards)
+
+	// Issue 5: the processor pays; blocks from the node confirm its payouts.
+	waitUntil(t, "every balance above the threshold paid and confirmed", 90*time.Second, func() bool {
+		open, err := store.OpenPayouts(bg)
+		if err != nil {
+			return false
+		}
+		if len(open) > 0 {
+			if _, err := rpc.Generate(1); err != nil {
+				t.Logf("generate: %v", err)
+			}
+			return false
+		}
+		bal, err := store.Balances(bg)
+		if err != nil {
+			return false
+		}
+		for _, v := range bal {
+			if v >= threshold {
+				return false
+			}
+		}
+		tot, err := store.Totals(bg)
+		return err == nil && tot.Payouts > 0
+	})
+
+	bal, err := store.Balances(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feeAcct, err := store.FeeBalance(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot, err := store.Totals(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sumBal int64
+	for addr, v := range bal {
+		if v < 0 {
+			t.Errorf("negative balance %s: %d", addr, v)
+		}
+		sumBal += v
+	}
+	if got := sumBal + tot.Paid + tot.Fees + feeAcct; got != rewards {
+		t.Errorf("Σ balances %d + paid %d + network fees %d + fee account %d = %d, want Σ matured rewards %d",
+			sumBal, tot.Paid, tot.Fees, feeAcct, got, rewards)
+	}
+
+	// Each payout's outputs are on chain, unspent, at the recorded amounts.
+	pays, err := store.Payouts(bg, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	debited := map[string]int64{}
+	paid := map[string]int64{}
+	var paidSum, feeSum int64
+	for _, p := range pays {
+		if p.State != payment.StateConfirmed {
+			t.Errorf("payout %d is %s", p.ID, p.State)
+			continue
+		}
+		txid, err := chainhash.NewHashFromStr(p.TxID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := rpc.GetRawTransactionVerbose(txid)
+		if err != nil {
+			t.Fatalf("getrawtransaction %s: %v", p.TxID, err)
+		}
+		if raw.Confirmations < 1 {
+			t.Errorf("payout %d tx %s: %d confirmations", p.ID, p.TxID, raw.Confirmations)
+		}
+		tx, err := rpc.GetRawTransaction(txid)
+		if err != nil {
+			t.Fatalf("getrawtransaction %s: %v", p.TxID, err)
+		}
+		onChain := map[string]int64{}
+		for i, o := range tx.MsgTx().TxOut {
+			_, as, _, _ := txscript.ExtractPkScriptAddrs(o.PkScript, node.Params)
+			if len(as) != 1 {
+				continue
+			}
+			onChain[as[0].EncodeAddress()] += o.Value
+			out, err := rpc.GetTxOut(txid, uint32(i), false)
+			if err != nil || out == nil {
+				t.Errorf("gettxout %s:%d: %v %v (spent or missing)", p.TxID, i, out, err)
+			} else if v := btcAmount(t, out.Value); v != o.Value {
+				t.Errorf("gettxout %s:%d: %d, the tx says %d", p.TxID, i, v, o.Value)
+			}
+		}
+		var outSum int64
+		for _, o := range p.Outputs {
+			debited[o.Address] += o.Debit
+			paid[o.Address] += o.Amount
+			outSum += o.Amount
+			if onChain[o.Address] != o.Amount {
+				t.Errorf("payout %d: %s gets %d on chain, the record says %d", p.ID, o.Address, onChain[o.Address], o.Amount)
+			}
+		}
+		paidSum += outSum
+		feeSum += p.Fee
+	}
+	if paidSum != tot.Paid || feeSum != tot.Fees || int64(len(pays)) != tot.Payouts {
+		t.Errorf("payout records: paid %d fees %d count %d; totals %+v", paidSum, feeSum, len(pays), tot)
+	}
+	// Every satoshi a miner's address holds on chain came from a payout.
+	received := addressReceipts(t, rpc, node.Params, node.Height(), minerA, minerB)
+	for _, addr := range []string{minerA, minerB} {
+		if paid[addr] == 0 {
+			t.Errorf("%s was never paid (credits %d, balance %d)", addr, credits[addr], bal[addr])
+		}
+		if received[addr] != paid[addr] {
+			t.Errorf("%s holds %d on chain, its payouts paid %d", addr, received[addr], paid[addr])
+		}
+		if credits[addr] != bal[addr]+debited[addr] {
+			t.Errorf("%s: credits %d != balance %d + debits %d", addr, credits[addr], bal[addr], debited[addr])
+		}
+	}
+	// What the pool still owes is exactly what it still holds.
+	utxos, err := store.UTXOs(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held int64
+	for _, u := range utxos {
+		out, err := rpc.GetTxOut(&u.OutPoint.Hash, u.OutPoint.Index, false)
+		if err != nil || out == nil {
+			t.Errorf("pool utxo %v: %v %v (spent or missing)", u.OutPoint, out, err)
+		} else if v := btcAmount(t, out.Value); v != u.Value {
+			t.Errorf("pool utxo %v: %d on chain, %d recorded", u.OutPoint, v, u.Value)
+		}
+		held += u.Value
+	}
+	if held != sumBal+feeAcct {
+		t.Errorf("pool utxos %d != Σ balances %d + fee account %d", held, sumBal, feeAcct)
+	}
+	t.Logf("paid %v (fees %d), balances %v, fee account %d", paid, tot.Fees, bal, feeAcct)
+
+	cancel()
+	if !exited() {
+		select {
+		case exitCode = <-done:
+		case <-time.After(40 * time.Second):
+			t.Fatal("lode did not stop within 40 s of cancel")
+		}
+	}
+	if exitCode != 0 {
+		t.Fatalf("lode exited with %d", exitCode)
+	}
+}
+
+// btcAmount converts an RPC BTC float to satoshis.
+func btcAmount(t *testing.T, v float64) int64 {
+	t.Helper()
+	a, err := btcutil.NewAmount(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(a)
+}
+
+// addressReceipts sums, over the whole chain, the outputs paying each of
+// addrs.
+func addressReceipts(t *testing.T, rpc *rpcclient.Client, params *chaincfg.Params, tip int64, addrs ...string) map[string]int64 {
+	t.Helper()
+	want := map[string]bool{}
+	for _, a := range addrs {
+		want[a] = true
+	}
+	got := map[string]int64{}
+	for h := int64(1); h <= tip; h++ {
+		hash, err := rpc.GetBlockHash(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, err := rpc.GetBlock(hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tx := range blk.Transactions {
+			for _, o := range tx.TxOut {
+				_, as, _, _ := txscript.ExtractPkScriptAddrs(o.PkScript, params)
+				if len(as) == 1 && want[as[0].EncodeAddress()] {
+					got[as[0].EncodeAddress()] += o.Value
+				}
+			}
+		}
+	}
+	return got
+}
+
+// TestMoneyCrashKeepsAcceptedShares is issue 4's crash test: the pool
+// process (the built binary, stratum role) is SIGKILLed twice while test
+// miners submit as fast as they can, and restarted on the same config and
+// spool directory; the miners reconnect. In the end every share a miner saw
+// accepted is in the ledger: the worker's accepted counter and the Σ
+// difficulty its address has in the PPLNS window equal what the miner saw,
+// up to the shares whose verdict the miner never received because the kill
+// cut the connection (in doubt: recorded or not, both are correct).
+func TestMoneyCrashKeepsAcceptedShares(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "lode")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/lode")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	node := testenv.StartBtcd(t)
+	node.Generate(1)
+	rs := testenv.StartRedis(t)
+	dir := t.TempDir()
+	port := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	const diff = 0.00002
+	// A window floor far above what the test mines: nothing is trimmed, so
+	// the window holds every recorded share.
+	cfg := fmt.Sprintf(`roles: [stratum]
+network: regtest
+log: {level: info, format: console}
+node:
+  rpc_address: %s
+  rpc_user: %s
+  rpc_password: {env: LODE_TEST_NODE_PASSWORD}
+  poll_interval: 200ms
+redis: {address: %s, prefix: crash}
+pool: {payout_address: %s, pplns_min_window: 1000000}
+stratum:
+  ports:
+    - {listen: "%s", start_difficulty: %v, min_difficulty: %v, max_difficulty: %v}
+ledger: {spool_dir: %s}
+shutdown_timeout: 20s
+`, node.RPCAddr, node.User, rs.Addr, node.Address.EncodeAddress(), port, diff, diff, diff, filepath.Join(dir, "spool"))
+	path := filepath.Join(dir, "lode.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs bytes.Buffer // the processes' output, all runs
+	var logMu sync.Mutex
+	type proc struct {
+		cmd  *exec.Cmd
+		done chan struct{}
+	}
+	var cur *proc
+	start := func() *proc {
+		cmd := exec.Command(bin, "-config", path)
+		cmd.Env = append(os.Environ(), "LODE_TEST_NODE_PASSWORD="+node.Pass)
+		w := &lockedWriter{mu: &logMu, w: &logs}
+		cmd.Stdout, cmd.Stderr = w, w
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		p := &proc{cmd: cmd, done: make(chan struct{})}
+		go func() {
+			_ = cmd.Wait()
+			close(p.done)
+		}()
+		exited := func() bool {
+			select {
+			case <-p.done:
+				return true
+			default:
+				return false
+			}
+		}
+		waitListening(t, port, 30*time.Second, exited)
+		return p
+	}
+	kill := func(p *proc) {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("lode did not die within 30 s of SIGKILL")
+		}
+	}
+	t.Cleanup(func() {
+		if cur != nil {
+			kill(cur)
+		}
+		if t.Failed() {
+			logMu.Lock()
+			t.Logf("lode output:\n%s", logs.String())
+			logMu.Unlock()
+		}
+	})
+
+	cur = start()
+	// Four connections, two payout addresses: the window is per address,
+	// the accepted counters per worker.
+	miners := []*moneyMiner{
+		newMoneyMiner(port, minerA+".rig1", diff, 0),
+		newMoneyMiner(port, minerA+".rig2", diff, 0),
+		newMoneyMiner(port, minerB+".rig1", diff, 0),
+		newMoneyMiner(port, minerB, diff, 0),
+	}
+	stopMiners := startMiners(miners...)
+	stopped := false
+	defer func() {
+		if !stopped {
+			stopMiners()
+		}
+	}()
+	total := func() int64 {
+		var n int64
+		for _, mm := range miners {
+			a, _, _, _ := mm.snapshot()
+			n += a
+		}
+		return n
+	}
+	for round := 1; round <= 2; round++ {
+		target := total() + 40
+		waitUntil(t, fmt.Sprintf("%d accepted shares before kill %d", target, round), 60*time.Second, func() bool {
+			return total() >= target
+		})
+		kill(cur)
+		cur = nil
+		cur = start()
+	}
+	target := total() + 25
+	waitUntil(t, fmt.Sprintf("%d accepted shares after the last restart", target), 60*time.Second, func() bool {
+		return total() >= target
+	})
+	// Every reply a miner waits for arrives before stop returns (or the
+	// share is in doubt); the ledger acknowledged each accepted one.
+	stopMiners()
+	stopped = true
+
+	store := connectStore(t, rs.Addr, "crash")
+	bg := context.Background()
+	win, err := store.Window(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inWindow := map[string]*big.Int{}
+	for _, e := range win.Entries {
+		u, err := ledger.ParseUnits(e.Units)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inWindow[e.Address] == nil {
+			inWindow[e.Address] = new(big.Int)
+		}
+		inWindow[e.Address].Add(inWindow[e.Address], u)
+	}
+	seen := map[string][2]*big.Int{} // address → Σ units seen accepted, Σ units in doubt
+	for _, mm := range miners {
+		acc, units, doubt, doubtUnits := mm.snapshot()
+		ws, err := store.WorkerStats(bg, mm.cfg.Username, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%v; ledger: %d accepted", mm, ws.Accepted)
+		if mm.sessions < 3 {
+			t.Errorf("%s: %d sessions, want one per process run (3)", mm.cfg.Username, mm.sessions)
+		}
+		if acc == 0 {
+			t.Errorf("%s: no accepted share", mm.cfg.Username)
+		}
+		if ws.Accepted < acc || ws.Accepted > acc+doubt {
+			t.Errorf("%s: the ledger counts %d accepted shares, the miner saw %d accepted and %d in doubt",
+				mm.cfg.Username, ws.Accepted, acc, doubt)
+		}
+		addr, _, _ := strings.Cut(mm.cfg.Username, ".")
+		if seen[addr][0] == nil {
+			seen[addr] = [2]*big.Int{new(big.Int), new(big.Int)}
+		}
+		seen[addr][0].Add(seen[addr][0], units)
+		seen[addr][1].Add(seen[addr][1], doubtUnits)
+	}
+	for addr, v := range seen {
+		got := inWindow[addr]
+		if got == nil {
+			got = new(big.Int)
+		}
+		t.Logf("%s: Σ units seen accepted %s, in doubt %s; in the ledger's window %s", addr, v[0], v[1], got)
+		if hi := new(big.Int).Add(v[0], v[1]); got.Cmp(v[0]) < 0 || got.Cmp(hi) > 0 {
+			t.Errorf("%s: Σ difficulty units in the ledger %s, its miners saw %s accepted and %s in doubt",
+				addr, got, v[0], v[1])
+		}
+	}
+	if len(inWindow) != len(seen) {
+		t.Errorf("window addresses %v, want the miners' %d", inWindow, len(seen))
+	}
+}
+
+// lockedWriter serializes writes of several processes into one buffer.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
