@@ -146,33 +146,10 @@ func payoutsCommand(name string, args []string, stdout, stderr io.Writer, nargs 
 	if extra != nil {
 		extra(fs)
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: lodectl payouts %s [flags]%s\n", name, usage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() != nargs {
-		fs.Usage()
-		return 2
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
-	defer cancel()
-	s, err := f.open(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "lodectl payouts %s: %v\n", name, err)
-		return 1
-	}
-	defer s.Client().Close()
-	if err := body(ctx, s, fs.Args()); err != nil {
-		fmt.Fprintf(stderr, "lodectl payouts %s: %v\n", name, err)
-		return 1
-	}
-	return 0
+	return accountingRunFlags("payouts "+name, fs, f, args, stdout, stderr, nargs, usage,
+		func(ctx context.Context, s *redisstore.Store, args []string, _ io.Writer) error {
+			return body(ctx, s, args)
+		})
 }
 
 func payoutsList(args []string, stdout, stderr io.Writer) int {
