@@ -398,6 +398,11 @@ shutdown_timeout: 20s
 	}
 	// Issue 4: each credited block pays exactly what its snapshot implies,
 	// out of exactly the coinbase value the chain pays the pool.
+	maxUnits := map[string]*big.Int{}
+	for addr, mm := range map[string]*moneyMiner{minerA: mA, minerB: mB} {
+		_, u, _, du := mm.snapshot()
+		maxUnits[addr] = u.Add(u, du)
+	}
 	credits := map[string]int64{} // Σ credits per address over all blocks
 	var rewards int64             // Σ matured rewards
 	credited := 0
@@ -417,6 +422,13 @@ shutdown_timeout: 20s
 		got, err := store.BlockCredits(bg, b.Hash)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// A snapshot holds no more difficulty from an address than its
+		// miner got accepted.
+		for _, c := range contrib {
+			if lim, ok := maxUnits[c.Address]; !ok || c.Units.Cmp(lim) > 0 {
+				t.Errorf("block %s: snapshot gives %s %s units, its miner had %v accepted", b.Hash, c.Address, c.Units, lim)
+			}
 		}
 		if err := payouts.AuditCredit(b, contrib, got); err != nil {
 			t.Errorf("audit: %v (contributions %v, credits %v)", err, contrib, got)
@@ -541,14 +553,39 @@ shutdown_timeout: 20s
 				t.Errorf("gettxout %s:%d: %d, the tx says %d", p.TxID, i, v, o.Value)
 			}
 		}
-		var outSum int64
+		var outSum, debitSum int64
 		for _, o := range p.Outputs {
 			debited[o.Address] += o.Debit
 			paid[o.Address] += o.Amount
 			outSum += o.Amount
+			debitSum += o.Debit
 			if onChain[o.Address] != o.Amount {
 				t.Errorf("payout %d: %s gets %d on chain, the record says %d", p.ID, o.Address, onChain[o.Address], o.Amount)
 			}
+		}
+		// The miners pay the fee: their debits are what they got plus the
+		// fee, and the fee is what the transaction really leaves to miners
+		// of the chain (inputs − outputs).
+		if debitSum != outSum+p.Fee || p.FeeAccountDebit != 0 {
+			t.Errorf("payout %d: debits %d != paid %d + fee %d (fee account debit %d)", p.ID, debitSum, outSum, p.Fee, p.FeeAccountDebit)
+		}
+		var in, out int64
+		for _, ti := range tx.MsgTx().TxIn {
+			prev, err := rpc.GetRawTransaction(&ti.PreviousOutPoint.Hash)
+			if err != nil {
+				t.Fatalf("getrawtransaction %s: %v", ti.PreviousOutPoint.Hash, err)
+			}
+			in += prev.MsgTx().TxOut[ti.PreviousOutPoint.Index].Value
+		}
+		for _, o := range tx.MsgTx().TxOut {
+			out += o.Value
+		}
+		if in-out != p.Fee {
+			t.Errorf("payout %d: the transaction's fee is %d, the record says %d", p.ID, in-out, p.Fee)
+		}
+		if p.ChangeVout >= 0 && (p.ChangeVout >= len(tx.MsgTx().TxOut) || tx.MsgTx().TxOut[p.ChangeVout].Value != p.ChangeValue ||
+			!bytes.Equal(tx.MsgTx().TxOut[p.ChangeVout].PkScript, script)) {
+			t.Errorf("payout %d: change output %d does not pay the pool %d", p.ID, p.ChangeVout, p.ChangeValue)
 		}
 		paidSum += outSum
 		feeSum += p.Fee
