@@ -363,7 +363,7 @@ type foundBlocks struct {
 // Retry and wait bounds of foundBlocks.run.
 const (
 	recordRetryMin = 500 * time.Millisecond
-	recordRetryMax = 30 * time.Second
+	recordRetryMax = 10 * time.Second
 	// liveGrace: how long run leaves an accepted block to recordFinder (whose
 	// share, recorded through the ledger, names the finder).
 	liveGrace = time.Minute
@@ -487,11 +487,16 @@ func (f *foundBlocks) run(ctx context.Context) error {
 	woke := false
 	for {
 		retry.Stop()
-		left, recorded := f.recordUnrecorded(ctx)
-		if left > 0 {
+		waiting, failed, recorded := f.recordUnrecorded(ctx)
+		left := waiting + failed
+		switch {
+		case failed > 0: // the store is down: back off
 			retry.Reset(delay)
 			delay = min(2*delay, recordRetryMax)
-		} else {
+		case waiting > 0: // only waiting for recordFinder or the spool: look again soon
+			delay = recordRetryMin
+			retry.Reset(delay)
+		default:
 			delay = recordRetryMin
 		}
 		if recorded > 0 || (woke && left == 0) {
@@ -512,39 +517,40 @@ func (f *foundBlocks) run(ctx context.Context) error {
 	}
 }
 
-// recordUnrecorded records the journal's unrecorded blocks and returns how
-// many are left to try again and how many it recorded.
-func (f *foundBlocks) recordUnrecorded(ctx context.Context) (left, recorded int) {
+// recordUnrecorded records the journal's unrecorded blocks. It returns how
+// many it left for later (recordFinder's or the spool's turn), how many it
+// failed to record, and how many it recorded.
+func (f *foundBlocks) recordUnrecorded(ctx context.Context) (waiting, failed, recorded int) {
 	blocks, err := f.submitter.Unrecorded()
 	if err != nil {
 		f.log.Error("block journal", zap.Error(err))
-		return 1, 0
+		return 0, 1, 0
 	}
 	for _, b := range blocks {
 		if ctx.Err() != nil {
-			return left, recorded
+			return waiting, failed, recorded
 		}
 		f.mu.Lock()
 		since, live := f.live[b.Hash]
 		f.mu.Unlock()
 		if live && time.Since(since) < liveGrace {
-			left++ // recordFinder is on it; look again later
+			waiting++ // recordFinder is on it; look again later
 			continue
 		}
 		if f.spoolBytes != nil && f.spoolBytes() > 0 && time.Since(later(b.Time, f.started)) < spoolWait {
-			left++ // shares accepted during the outage are still to be replayed into the window
+			waiting++ // shares accepted during the outage are still to be replayed into the window
 			continue
 		}
 		if err := f.record(ctx, b.Block, b.Height, b.Finder); err != nil {
 			if _, bad := payouts.NewFoundBlock(b.Block, b.Height, b.Finder, f.script); bad == nil {
-				left++ // the store, not the block: try again
+				failed++ // the store, not the block: try again
 			}
 			continue
 		}
 		recorded++
 		f.log.Info("found block recorded late", zap.Stringer("hash", b.Hash), zap.Int64("height", b.Height), zap.String("finder", b.Finder))
 	}
-	return left, recorded
+	return waiting, failed, recorded
 }
 
 func later(a, b time.Time) time.Time {

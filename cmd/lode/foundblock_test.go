@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lode-pool/lode/api"
+	"github.com/lode-pool/lode/bench/miner"
+	"github.com/lode-pool/lode/blocktemplate/bitcoind"
+	"github.com/lode-pool/lode/internal/testenv"
+	"github.com/lode-pool/lode/shares"
+)
+
+// outageEnv is a stratum+api lode process whose Redis is down while the
+// pool finds blocks.
+type outageEnv struct {
+	node    *testenv.Btcd
+	redis   *testenv.Redis
+	cfgPath string
+	journal string
+	stratum string
+	api     *daemonEnv // only for waitFor/get
+	worker  string
+}
+
+func newOutageEnv(t *testing.T) *outageEnv {
+	t.Helper()
+	node := testenv.StartBtcd(t)
+	node.Generate(1)
+	rs := testenv.StartRedis(t)
+	rs.Stop() // Restart brings it back on the same port
+	dir := t.TempDir()
+	e := &outageEnv{node: node, redis: rs, stratum: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
+		journal: filepath.Join(dir, "spool", "blocks.journal"), worker: node.Address.EncodeAddress() + ".rig"}
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	e.api = &daemonEnv{api: "http://" + apiAddr}
+	t.Setenv("LODE_TEST_NODE_PASSWORD", node.Pass)
+	cfg := fmt.Sprintf(`roles: [stratum, api]
+network: regtest
+log: {level: info, format: console}
+node:
+  rpc_address: %s
+  rpc_user: %s
+  rpc_password: {env: LODE_TEST_NODE_PASSWORD}
+  poll_interval: 200ms
+redis: {address: %s, prefix: fb}
+pool: {payout_address: %s, pplns_min_window: 100}
+stratum:
+  ports:
+    - {listen: "%s", start_difficulty: 0.0001, min_difficulty: 0.000001, max_difficulty: 1}
+ledger: {spool_dir: %s}
+api: {listen: "%s"}
+shutdown_timeout: 20s
+`, node.RPCAddr, node.User, rs.Addr, node.Address.EncodeAddress(), e.stratum, filepath.Join(dir, "spool"), apiAddr)
+	e.cfgPath = filepath.Join(dir, "lode.yaml")
+	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// start runs lode and waits for its API; the returned stop cancels it and
+// checks its exit code.
+func (e *outageEnv) start(t *testing.T) (log *syncBuffer, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	log = &syncBuffer{}
+	go func() { done <- run(ctx, []string{"-config", e.cfgPath}, nil, io.Discard, log) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("lode exited with %d", code)
+			}
+		case <-time.After(40 * time.Second):
+			t.Error("lode did not stop within 40 s of cancel")
+		}
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("lode log:\n%s", log.String())
+		}
+	})
+	e.api.waitFor(t, "API up", 30*time.Second, func() bool {
+		select {
+		case code := <-done:
+			t.Fatalf("lode exited with %d", code)
+		default:
+		}
+		res, err := http.Get(e.api.api + "/healthz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
+	return log, stop
+}
+
+// mine has a test miner submit n accepted shares (on regtest at this
+// difficulty every share is also a block) and returns the hashes of the
+// blocks the pool added to the chain.
+func (e *outageEnv) mine(t *testing.T, n int64) []string {
+	t.Helper()
+	before := e.node.Height()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	m, err := miner.Dial(ctx, miner.Config{Address: e.stratum, Username: e.worker, Password: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Run(ctx, n)
+	m.Close()
+	if err != nil || st.Accepted != n {
+		t.Fatalf("mining: %+v %v", st, err)
+	}
+	after := e.node.Height()
+	if after <= before {
+		t.Fatalf("the pool found no block (height %d)", after)
+	}
+	var hashes []string
+	for h := before + 1; h <= after; h++ {
+		hash, err := e.node.Client().GetBlockHash(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, hash.String())
+	}
+	return hashes
+}
+
+// unrecorded lists the journal's accepted-but-unrecorded blocks, hash →
+// finder, through a submitter of its own on the daemon's journal.
+func (e *outageEnv) unrecorded(t *testing.T) map[string]string {
+	t.Helper()
+	c, err := bitcoind.New(bitcoind.Config{URL: e.node.RPCURL(), User: e.node.User, Password: e.node.Pass}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := shares.NewBlockSubmitter(shares.SubmitterConfig{Nodes: []shares.NamedNode{{Name: "btcd", Node: c}}, JournalPath: e.journal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks, err := s.Unrecorded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, b := range blocks {
+		out[b.Hash.String()] = b.Finder
+	}
+	return out
+}
+
+// waitRecorded waits (bounded) until the API lists every hash exactly once
+// with the test worker as finder.
+func (e *outageEnv) waitRecorded(t *testing.T, hashes []string) {
+	t.Helper()
+	var last []api.Block
+	e.api.waitFor(t, "the found blocks recorded", 3*time.Minute, func() bool {
+		var blocks struct{ Blocks []api.Block }
+		if e.api.get(t, "/api/v1/blocks?limit=1000", &blocks) != 200 {
+			return false
+		}
+		last = blocks.Blocks
+		seen := map[string]int{}
+		for _, b := range blocks.Blocks {
+			seen[b.Hash]++
+		}
+		for _, h := range hashes {
+			if seen[h] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	count := map[string]int{}
+	for _, b := range last {
+		count[b.Hash]++
+		if count[b.Hash] > 1 {
+			t.Errorf("block %s listed twice", b.Hash)
+		}
+	}
+	for _, b := range last {
+		for _, h := range hashes {
+			if b.Hash == h && b.Finder != e.worker {
+				t.Errorf("block %s (height %d): finder %q, want %q", h, b.Height, b.Finder, e.worker)
+			}
+		}
+	}
+}
+
+// TestFoundBlockRecordedWhenRedisReturns: the pool finds blocks while
+// Redis is down; the node has them, their PPLNS snapshots cannot be taken
+// and wait in the block journal with their finder; once Redis is back the
+// daemon records them.
+func TestFoundBlockRecordedWhenRedisReturns(t *testing.T) {
+	e := newOutageEnv(t)
+	log, stop := e.start(t)
+	hashes := e.mine(t, 2)
+	pending := e.unrecorded(t)
+	for _, h := range hashes {
+		if f, ok := pending[h]; !ok || f != e.worker {
+			t.Fatalf("block %s not journaled as unrecorded with its finder: %v", h, pending)
+		}
+	}
+	if !strings.Contains(log.String(), "found block not recorded yet") {
+		t.Error("no log line about the failed snapshot")
+	}
+
+	e.redis.Restart()
+	e.waitRecorded(t, hashes)
+	e.api.waitFor(t, "the journal emptied", time.Minute, func() bool { return len(e.unrecorded(t)) == 0 })
+	stop()
+}
+
+// TestFoundBlockRecordedAfterRestart: the pool finds a block while Redis is
+// down and the process stops before it could record it; a new process
+// (Redis back) records it, once, with its finder.
+func TestFoundBlockRecordedAfterRestart(t *testing.T) {
+	e := newOutageEnv(t)
+	_, stop := e.start(t)
+	hashes := e.mine(t, 1)
+	stop()
+	pending := e.unrecorded(t)
+	for _, h := range hashes {
+		if f, ok := pending[h]; !ok || f != e.worker {
+			t.Fatalf("block %s not journaled as unrecorded with its finder after stop: %v", h, pending)
+		}
+	}
+
+	e.redis.Restart()
+	log, stop := e.start(t)
+	e.waitRecorded(t, hashes)
+	e.api.waitFor(t, "the journal emptied", time.Minute, func() bool { return len(e.unrecorded(t)) == 0 })
+	stop()
+	for _, h := range hashes {
+		if n := strings.Count(log.String(), h); n == 0 {
+			t.Errorf("block %s: no log line of its late record", h)
+		}
+	}
+	if n := strings.Count(log.String(), "found block recorded late"); n != len(hashes) {
+		t.Errorf("%d late records logged, want %d", n, len(hashes))
+	}
+}
