@@ -27,7 +27,7 @@ type Session struct {
 	srv       *Server
 	conn      net.Conn
 	raw       syscall.RawConn // conn's socket for direct writes; nil for TLS
-	port      int // index in Config.Ports
+	port      int             // index in Config.Ports
 	ip        string
 	createdAt time.Time
 
