@@ -25,7 +25,9 @@
 //
 // BlockSubmitter journals each block (fsync) before it submits it to every
 // configured node; call Recover once at start-up to resubmit journaled
-// blocks the chain does not have yet.
+// blocks the chain does not have yet. A block a node accepted stays in the
+// journal, with the finder given to NoteFinder, until MarkRecorded says the
+// pool's record of it was taken; Unrecorded lists those still waiting.
 //
 // It does not speak Stratum (package stratum decodes messages and maps the
 // errors here to replies) nor store shares (package shares/ledger).
