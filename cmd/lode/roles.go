@@ -358,6 +358,9 @@ type foundBlocks struct {
 	mu      sync.Mutex
 	pending map[int64]*shares.Candidate  // accepted candidates by height, waiting for their share
 	live    map[chainhash.Hash]time.Time // accepted blocks recordFinder handles, since when
+	// failed holds the blocks recordFinder could not record, for run to
+	// retry even if their journal lines could not be written (disk full).
+	failed map[chainhash.Hash]shares.AcceptedBlock
 }
 
 // Retry and wait bounds of foundBlocks.run.
@@ -378,6 +381,7 @@ func newFoundBlocks(submitter *shares.BlockSubmitter, recorder *payouts.Recorder
 		submitter: submitter, recorder: recorder, script: script, metrics: metrics, spoolBytes: spoolBytes,
 		log: log, wake: make(chan struct{}, 1), started: time.Now(),
 		pending: map[int64]*shares.Candidate{}, live: map[chainhash.Hash]time.Time{},
+		failed: map[chainhash.Hash]shares.AcceptedBlock{},
 	}
 }
 
@@ -437,6 +441,9 @@ func (f *foundBlocks) recordFinder(ctx context.Context, c *shares.Candidate, wor
 		return
 	}
 	if err := f.record(ctx, block, c.Job.Height, worker); err != nil {
+		f.mu.Lock()
+		f.failed[c.Hash] = shares.AcceptedBlock{Hash: c.Hash, Height: c.Job.Height, Block: block, Finder: worker, Time: time.Now()}
+		f.mu.Unlock()
 		f.poke()
 	}
 }
@@ -524,8 +531,19 @@ func (f *foundBlocks) recordUnrecorded(ctx context.Context) (waiting, failed, re
 	blocks, err := f.submitter.Unrecorded()
 	if err != nil {
 		f.log.Error("block journal", zap.Error(err))
-		return 0, 1, 0
+		failed++ // the in-memory ones below are still tried
 	}
+	journaled := make(map[chainhash.Hash]bool, len(blocks))
+	for _, b := range blocks {
+		journaled[b.Hash] = true
+	}
+	f.mu.Lock()
+	for h, b := range f.failed {
+		if !journaled[h] {
+			blocks = append(blocks, b) // its journal lines were not written
+		}
+	}
+	f.mu.Unlock()
 	for _, b := range blocks {
 		if ctx.Err() != nil {
 			return waiting, failed, recorded
@@ -548,6 +566,9 @@ func (f *foundBlocks) recordUnrecorded(ctx context.Context) (waiting, failed, re
 			continue
 		}
 		recorded++
+		f.mu.Lock()
+		delete(f.failed, b.Hash)
+		f.mu.Unlock()
 		f.log.Info("found block recorded late", zap.Stringer("hash", b.Hash), zap.Int64("height", b.Height), zap.String("finder", b.Finder))
 	}
 	return waiting, failed, recorded
