@@ -474,30 +474,27 @@ func (f *foundBlocks) record(ctx context.Context, block *wire.MsgBlock, height i
 // twice keeps its first record.
 func (f *foundBlocks) run(ctx context.Context) error {
 	delay := recordRetryMin
-	for {
-		_, err := f.submitter.Recover(ctx)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		f.log.Error("block journal recovery; will retry", zap.Error(err), zap.Duration("in", delay))
-		if !sleepCtx(ctx, delay) {
-			return nil
-		}
-		delay = min(2*delay, recordRetryMax)
-	}
-	delay = recordRetryMin
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
-	woke := false
+	woke, recovered := false, false
 	for {
 		retry.Stop()
+		if !recovered {
+			// Not a gate for the records below: a journal Recover cannot
+			// rewrite must not keep the blocks it lists unrecorded.
+			if _, err := f.submitter.Recover(ctx); err == nil {
+				recovered = true
+			} else if ctx.Err() == nil {
+				f.log.Error("block journal recovery; will retry", zap.Error(err))
+			}
+		}
 		waiting, failed, recorded := f.recordUnrecorded(ctx)
 		left := waiting + failed
+		if !recovered {
+			failed++
+		}
 		switch {
-		case failed > 0: // the store is down: back off
+		case failed > 0: // the store (or the journal) fails: back off
 			retry.Reset(delay)
 			delay = min(2*delay, recordRetryMax)
 		case waiting > 0: // only waiting for recordFinder or the spool: look again soon
@@ -579,18 +576,6 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// sleepCtx waits d; false if ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // unlocker follows found blocks to maturity and credits them. Several
