@@ -359,22 +359,21 @@ shutdown_timeout: 20s
 	minerStopped = true
 	t.Logf("%v\n%v", mA, mB)
 
-	// Let the last found blocks be recorded and seen by the unlocker before
-	// the node buries them.
-	var lastCount int
-	waitUntil(t, "the found blocks settled", 30*time.Second, func() bool {
+	// Let the last found blocks be recorded before the node buries them: the
+	// count stays the same for a second. (A block off the main chain stays
+	// pending until it is deep enough to orphan, so pending is no signal.)
+	lastCount, same := -1, 0
+	waitUntil(t, "the found blocks recorded", 30*time.Second, func() bool {
 		blocks, err := store.Blocks(bg, 1000)
 		if err != nil {
 			return false
 		}
-		for _, b := range blocks {
-			if b.Status == payouts.StatusPending {
-				return false
-			}
+		if len(blocks) == lastCount {
+			same++
+		} else {
+			lastCount, same = len(blocks), 0
 		}
-		settled := len(blocks) == lastCount
-		lastCount = len(blocks)
-		return settled
+		return same >= 10
 	})
 	node.Generate(100)
 
@@ -456,6 +455,9 @@ shutdown_timeout: 20s
 	}
 	if credited == 0 {
 		t.Fatalf("no block credited out of %d", len(blocks))
+	}
+	if again, err := store.Blocks(bg, 1000); err != nil || len(again) != len(blocks) {
+		t.Fatalf("blocks recorded after the chain was extended: %d, then %d (%v)", len(blocks), len(again), err)
 	}
 	if credits[minerA] == 0 || credits[minerB] == 0 || len(credits) != 2 {
 		t.Fatalf("credits %v: want both miners and nobody else", credits)
