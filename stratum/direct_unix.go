@@ -5,6 +5,7 @@ package stratum
 import (
 	"errors"
 	"net"
+	"sync"
 	"syscall"
 )
 
@@ -34,12 +35,13 @@ var errWouldBlock = errors.New("socket buffer full")
 // back to the queue, whose writer sets a fresh deadline. Other errors are
 // the connection's (reset, broken pipe).
 func writeNow(rc syscall.RawConn, b []byte) (int, error) {
-	var n int
-	var werr error
-	if err := rc.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), b)
-		return true // done either way: never park on the poller
-	}); err != nil {
+	d := directPool.Get().(*directWrite)
+	d.b = b
+	err := rc.Write(d.fn)
+	n, werr := d.n, d.err
+	*d = directWrite{fn: d.fn}
+	directPool.Put(d)
+	if err != nil {
 		return 0, errWouldBlock
 	}
 	switch {
@@ -51,3 +53,24 @@ func writeNow(rc syscall.RawConn, b []byte) (int, error) {
 		return 0, werr
 	}
 }
+
+// directWrite is the callback of one RawConn.Write with its arguments and
+// results. Pooled, with the method value bound once, so a direct write
+// allocates nothing (a closure passed to RawConn.Write escapes).
+type directWrite struct {
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+func (d *directWrite) write(fd uintptr) bool {
+	d.n, d.err = syscall.Write(int(fd), d.b)
+	return true // done either way: never park on the poller
+}
+
+var directPool = sync.Pool{New: func() any {
+	d := new(directWrite)
+	d.fn = d.write
+	return d
+}}
