@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
@@ -63,6 +64,9 @@ type wiring struct {
 	d       *daemon
 	store   *redisstore.Store
 	metrics *api.Metrics
+	// metricsOnce guards the creation of metrics: without the api role the
+	// first use comes from concurrent share handlers.
+	metricsOnce sync.Once
 	// jobs is the current job source, set by the stratum role; nil in a
 	// process without it.
 	jobs jobSource
@@ -79,12 +83,12 @@ type wiring struct {
 // metricsFor returns the metrics, created on first use with the sources the
 // roles registered so far (the stratum role registers before anyone asks).
 func (w *wiring) metricsFor() *api.Metrics {
-	if w.metrics == nil {
+	w.metricsOnce.Do(func() {
 		if w.jobs != nil {
 			w.sources.TemplateAge = w.templateAge
 		}
 		w.metrics = api.NewMetrics(w.sources)
-	}
+	})
 	return w.metrics
 }
 
