@@ -220,9 +220,11 @@ func TestFoundBlockRecordedWhenRedisReturns(t *testing.T) {
 			t.Fatalf("block %s not journaled as unrecorded with its finder: %v", h, pending)
 		}
 	}
-	if !strings.Contains(log.String(), "found block not recorded yet") {
-		t.Error("no log line about the failed snapshot")
-	}
+	// The first snapshot attempt runs beside the miner's reply; wait for it
+	// to fail before Redis comes back.
+	e.api.waitFor(t, "a log line about the failed snapshot", time.Minute, func() bool {
+		return strings.Contains(log.String(), "found block not recorded yet")
+	})
 
 	e.redis.Restart()
 	e.waitRecorded(t, hashes)

@@ -307,8 +307,10 @@ func (s *shareRecorder) Record(ctx context.Context, sh shares.Share) error {
 	}
 	if c != nil {
 		// Also when recording failed: the node has the block, and its
-		// PPLNS snapshot must not be lost with the share.
-		s.found.recordFinder(context.WithoutCancel(ctx), c, sh.Worker)
+		// PPLNS snapshot must not be lost with the share. Off the miner's
+		// reply path: with Redis down the attempt waits on dial retries,
+		// and a failed attempt is retried from the journal by run.
+		go s.found.recordFinder(context.WithoutCancel(ctx), c, sh.Worker)
 	}
 	return err
 }
