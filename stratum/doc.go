@@ -18,7 +18,12 @@
 //
 // Concurrency: each connection has one reader goroutine (readLoop) and at
 // most one writer goroutine (writeLoop) at a time, started when the bounded
-// outbound queue gets data and ending when it drains. The reader hands each
+// outbound queue gets data and ending when it drains. While the queue is
+// empty and no writer runs, a line is instead written by the goroutine that
+// sends it (broadcaster or handler) with one non-blocking write under
+// Session.mu; what the socket does not take goes to the queue, so a slow
+// miner still never blocks the sender (session.go enqueueLocked, direct_unix.go).
+// The reader hands each
 // line to a shared, elastic pool of handler goroutines and waits for it
 // (dispatch.go): requests are handled in order, one at a time per session,
 // and the reader itself stays shallow so an idle connection parks on a
