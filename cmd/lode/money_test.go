@@ -398,21 +398,53 @@ shutdown_timeout: 20s
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Issue 4: each credited block pays exactly what its snapshot implies,
-	// out of exactly the coinbase value the chain pays the pool.
 	maxUnits := map[string]*big.Int{}
 	for addr, mm := range map[string]*moneyMiner{minerA: mA, minerB: mB} {
 		_, u, _, du := mm.snapshot()
 		maxUnits[addr] = u.Add(u, du)
 	}
-	credits := map[string]int64{} // Σ credits per address over all blocks
-	var rewards int64             // Σ matured rewards
-	credited := 0
+	credits, rewards, credited := auditCredits(t, store, rpc, script, blocks, feeBP, maxUnits)
+	if again, err := store.Blocks(bg, 1000); err != nil || len(again) != len(blocks) {
+		t.Fatalf("blocks recorded after the chain was extended: %d, then %d (%v)", len(blocks), len(again), err)
+	}
+	if credits[minerA] == 0 || credits[minerB] == 0 || len(credits) != 2 {
+		t.Fatalf("credits %v: want both miners and nobody else", credits)
+	}
+	t.Logf("%d blocks, %d credited; credits %v; Σ rewards %d", len(blocks), credited, credits, rewards)
+
+	// Issue 5: the processor pays; blocks from the node confirm its payouts.
+	waitPaid(t, store, rpc, threshold, 90*time.Second)
+	auditPayouts(t, store, rpc, node, script, credits, rewards, minerA, minerB)
+
+	cancel()
+	if !exited() {
+		select {
+		case exitCode = <-done:
+		case <-time.After(40 * time.Second):
+			t.Fatal("lode did not stop within 40 s of cancel")
+		}
+	}
+	if exitCode != 0 {
+		t.Fatalf("lode exited with %d", exitCode)
+	}
+}
+
+// auditCredits checks every credited block of blocks (issue 4): its credits
+// are exactly what its PPLNS snapshot implies (payouts.AuditCredit), its
+// reward is exactly the coinbase output paying the pool on chain, its fee
+// is feeBP of it, and no snapshot gives an address more difficulty units
+// than maxUnits (what its miners got accepted). Orphans credit nobody. It
+// returns Σ credits per address, Σ matured rewards and the number of
+// credited blocks.
+func auditCredits(t *testing.T, store *redisstore.Store, rpc *rpcclient.Client, script []byte, blocks []payouts.Block,
+	feeBP int64, maxUnits map[string]*big.Int) (credits map[string]int64, rewards int64, credited int) {
+	t.Helper()
+	bg := context.Background()
+	credits = map[string]int64{}
 	for _, b := range blocks {
 		if b.Status != payouts.StatusCredited {
-			// An orphan credits nobody.
 			if c, err := store.BlockCredits(bg, b.Hash); err != nil || len(c) != 0 {
-				t.Errorf("orphaned block %s: credits %v %v", b.Hash, c, err)
+				t.Errorf("%s block %s: credits %v %v", b.Status, b.Hash, c, err)
 			}
 			continue
 		}
@@ -425,11 +457,9 @@ shutdown_timeout: 20s
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A snapshot holds no more difficulty from an address than its
-		// miner got accepted.
 		for _, c := range contrib {
 			if lim, ok := maxUnits[c.Address]; !ok || c.Units.Cmp(lim) > 0 {
-				t.Errorf("block %s: snapshot gives %s %s units, its miner had %v accepted", b.Hash, c.Address, c.Units, lim)
+				t.Errorf("block %s: snapshot gives %s %s units, its miners had %v accepted", b.Hash, c.Address, c.Units, lim)
 			}
 		}
 		if err := payouts.AuditCredit(b, contrib, got); err != nil {
@@ -456,19 +486,15 @@ shutdown_timeout: 20s
 		}
 		rewards += b.Reward
 	}
-	if credited == 0 {
-		t.Fatalf("no block credited out of %d", len(blocks))
-	}
-	if again, err := store.Blocks(bg, 1000); err != nil || len(again) != len(blocks) {
-		t.Fatalf("blocks recorded after the chain was extended: %d, then %d (%v)", len(blocks), len(again), err)
-	}
-	if credits[minerA] == 0 || credits[minerB] == 0 || len(credits) != 2 {
-		t.Fatalf("credits %v: want both miners and nobody else", credits)
-	}
-	t.Logf("%d blocks, %d credited; credits %v; Σ rewards %d", len(blocks), credited, credits, rewards)
+	return credits, rewards, credited
+}
 
-	// Issue 5: the processor pays; blocks from the node confirm its payouts.
-	waitUntil(t, "every balance above the threshold paid and confirmed", 90*time.Second, func() bool {
+// waitPaid waits until no payout is open and no balance reaches the
+// threshold, mining a block whenever a payout waits for its confirmation.
+func waitPaid(t *testing.T, store *redisstore.Store, rpc *rpcclient.Client, threshold int64, limit time.Duration) {
+	t.Helper()
+	bg := context.Background()
+	waitUntil(t, "every balance above the threshold paid and confirmed", limit, func() bool {
 		open, err := store.OpenPayouts(bg)
 		if err != nil {
 			return false
@@ -491,7 +517,19 @@ shutdown_timeout: 20s
 		tot, err := store.Totals(bg)
 		return err == nil && tot.Payouts > 0
 	})
+}
 
+// auditPayouts checks the payouts (issue 5) once none is open: Σ balances +
+// paid + network fees + fee account = rewards; every payout is confirmed,
+// its outputs unspent on chain at the recorded amounts, its fee the
+// transaction's real fee (miners pay it); each of addrs holds on chain
+// exactly what its payouts paid, which is its credits minus its balance and
+// fee shares; the pool's recorded UTXOs are on chain and hold exactly Σ
+// balances + fee account.
+func auditPayouts(t *testing.T, store *redisstore.Store, rpc *rpcclient.Client, node *testenv.Btcd, script []byte,
+	credits map[string]int64, rewards int64, addrs ...string) {
+	t.Helper()
+	bg := context.Background()
 	bal, err := store.Balances(bg)
 	if err != nil {
 		t.Fatal(err)
@@ -599,8 +637,8 @@ shutdown_timeout: 20s
 		t.Errorf("payout records: paid %d fees %d count %d; totals %+v", paidSum, feeSum, len(pays), tot)
 	}
 	// Every satoshi a miner's address holds on chain came from a payout.
-	received := addressReceipts(t, rpc, node.Params, node.Height(), minerA, minerB)
-	for _, addr := range []string{minerA, minerB} {
+	received := addressReceipts(t, rpc, node.Params, node.Height(), addrs...)
+	for _, addr := range addrs {
 		if paid[addr] == 0 {
 			t.Errorf("%s was never paid (credits %d, balance %d)", addr, credits[addr], bal[addr])
 		}
@@ -630,18 +668,6 @@ shutdown_timeout: 20s
 		t.Errorf("pool utxos %d != Σ balances %d + fee account %d", held, sumBal, feeAcct)
 	}
 	t.Logf("paid %v (fees %d), balances %v, fee account %d", paid, tot.Fees, bal, feeAcct)
-
-	cancel()
-	if !exited() {
-		select {
-		case exitCode = <-done:
-		case <-time.After(40 * time.Second):
-			t.Fatal("lode did not stop within 40 s of cancel")
-		}
-	}
-	if exitCode != 0 {
-		t.Fatalf("lode exited with %d", exitCode)
-	}
 }
 
 // btcAmount converts an RPC BTC float to satoshis.
