@@ -205,7 +205,7 @@ func (s *BlockSubmitter) Submit(ctx context.Context, c Candidate) (BlockReport, 
 	if err := block.Serialize(&buf); err != nil {
 		return BlockReport{}, fmt.Errorf("submit block: serialize: %w", err)
 	}
-	entry := journalEntry{Hash: hash.String(), Height: c.Job.Height, Hex: hex.EncodeToString(buf.Bytes()), Time: time.Now().UTC()}
+	entry := journalEntry{Hash: hash.String(), Height: c.Job.Height, Hex: hex.EncodeToString(buf.Bytes()), Time: time.Now().UTC(), Finder: c.Worker}
 	journalErr := s.append(entry)
 	if journalErr != nil {
 		s.log.Error("block journal write failed; submitting anyway", zap.String("hash", entry.Hash), zap.Error(journalErr))

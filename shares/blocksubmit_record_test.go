@@ -44,6 +44,23 @@ func TestAcceptedBlockStaysUntilRecorded(t *testing.T) {
 		return got
 	}
 
+	t.Run("finder journaled with the block", func(t *testing.T) {
+		journal := filepath.Join(t.TempDir(), "blocks.journal")
+		s := newSubmitter(t, journal, shares.NamedNode{Name: "btcd", Node: p.client})
+		c, _ := p.mine(t)
+		c.Worker = "addr.finder"
+		if rep, err := s.Submit(p.ctx, c); err != nil || !rep.Confirmed {
+			t.Fatalf("submit: %+v %v", rep, err)
+		}
+		// A crash right after the node took the block: a new submitter on
+		// the same journal still knows who found it.
+		s2 := newSubmitter(t, journal, shares.NamedNode{Name: "btcd", Node: p.client})
+		got := unrecorded(t, s2)
+		if len(got) != 1 || got[0].Hash != c.Hash || got[0].Finder != "addr.finder" {
+			t.Fatalf("unrecorded after restart: %+v", got)
+		}
+	})
+
 	t.Run("confirmed at submit", func(t *testing.T) {
 		journal := filepath.Join(t.TempDir(), "blocks.journal")
 		s := newSubmitter(t, journal, shares.NamedNode{Name: "btcd", Node: p.client})

@@ -281,6 +281,10 @@ func RollVersion(jobVersion, mask, bits uint32) (uint32, error) {
 // Candidate is a solved block ready for BlockSubmitter: the job and what
 // the miner chose. It owns its byte slices.
 type Candidate struct {
+	// Worker found the block, as authorized ("address" or
+	// "address.worker"); set by the caller, journaled with the block so
+	// the PPLNS record keeps its finder across a crash.
+	Worker      string
 	Job         *blocktemplate.Job
 	Extranonce1 []byte
 	Extranonce2 []byte

@@ -206,7 +206,7 @@ func (s *Session) handleSubmit(req *message.Request) bool {
 	now := time.Now()
 	workerName, _ := req.String(0)
 	jobID, _ := req.String(1)
-	code, err, age := s.submit(req, now)
+	code, age, err := s.submit(req, now)
 	if err == nil {
 		// Observed before the reply is queued, so a miner that has its
 		// answer also sees it counted.
@@ -276,13 +276,13 @@ func (s *Session) countForBan(rejected bool, workerName string) bool {
 // before the caller replies. It returns the code and error of a rejection
 // (with the job's age for a stale job this connection was sent), or a nil
 // error for an accepted, recorded share.
-func (s *Session) submit(req *message.Request, now time.Time) (int, error, time.Duration) {
-	reject := func(err error) (int, error, time.Duration) {
+func (s *Session) submit(req *message.Request, now time.Time) (int, time.Duration, error) {
+	reject := func(err error) (int, time.Duration, error) {
 		code, known := StratumCode(err)
 		if !known {
 			s.srv.log.Error("share check failed", zap.Error(err))
 		}
-		return code, err, 0
+		return code, 0, err
 	}
 	n := len(req.Params)
 	if n != 5 && n != 6 {
@@ -330,6 +330,7 @@ func (s *Session) submit(req *message.Request, now time.Time) (int, error, time.
 	var cand shares.Candidate
 	if err == nil && res.Block {
 		cand = s.shares.Candidate(&res)
+		cand.Worker = w.name
 	}
 	var age time.Duration
 	if errors.Is(err, shares.ErrJobNotFound) {
@@ -339,8 +340,8 @@ func (s *Session) submit(req *message.Request, now time.Time) (int, error, time.
 	}
 	s.mu.Unlock()
 	if err != nil {
-		code, err, _ := reject(err)
-		return code, err, age
+		code, _, err := reject(err)
+		return code, age, err
 	}
 	ctx, cancel := s.recordCtx()
 	defer cancel()
@@ -386,10 +387,10 @@ func (s *Session) submit(req *message.Request, now time.Time) (int, error, time.
 	}
 	if err := s.srv.cfg.Recorder.Record(ctx, share); err != nil {
 		s.srv.log.Error("record share failed", zap.String("worker", w.name), zap.Error(err))
-		return message.CodeOther, fmt.Errorf("%w: %v", ErrNotRecorded, err), 0
+		return message.CodeOther, 0, fmt.Errorf("%w: %v", ErrNotRecorded, err)
 	}
 	s.srv.stats.Accepted.Add(1)
 	s.srv.stats.addAcceptedDifficulty(res.Difficulty)
 	s.accountShare(now)
-	return 0, nil, 0
+	return 0, 0, nil
 }
