@@ -23,6 +23,9 @@
 // wrapping ErrNotDurable when neither the Store nor the spool took the share.
 //
 // Concurrency: Record and RecordReject are safe for concurrent use. Run must
-// be called once; it is the single flusher goroutine that owns the Store
-// writes and the spool.
+// be called once; it is the single flusher goroutine that owns the spool and
+// the live Store writes. Spool replay attempts (a short probe, then the
+// batches in order) run on a goroutine of their own, one at a time, so that
+// while Redis is down new batches are spooled and acknowledged without
+// waiting for an attempt to time out.
 package ledger

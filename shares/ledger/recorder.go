@@ -44,8 +44,8 @@ const (
 	DefaultRetryInterval   = 500 * time.Millisecond
 	DefaultMaxSpoolBytes   = 1 << 30
 	DefaultShutdownTimeout = 10 * time.Second
-	// replayChunk bounds the spooled batches replayed before the flusher
-	// serves its queue again, so recording goes on while a long spool drains.
+	// replayChunk bounds the spooled batches one replay attempt applies (and
+	// the flusher holds decoded in memory).
 	replayChunk = 64
 )
 
@@ -175,10 +175,15 @@ type Recorder struct {
 	rejMu   sync.Mutex
 	rejects map[rejectKey]*rejectCount
 
+	// replayDone receives the outcome of the one replay attempt in flight.
+	replayDone chan replayResult
+
 	// Owned by the flusher goroutine.
 	seq        uint64
 	replayOff  int64
 	nextReplay time.Time
+	replaying  bool // a replay attempt is in flight
+	catchingUp bool // the last replay attempt succeeded (Redis answers)
 	// replayFailures counts failed replay attempts in a row (log sampling).
 	replayFailures int
 	reqs           []*request
@@ -199,13 +204,14 @@ func New(cfg Config, store Store) (*Recorder, error) {
 		return nil, fmt.Errorf("new recorder: %w", err)
 	}
 	r := &Recorder{
-		cfg:     cfg,
-		store:   store,
-		log:     cfg.Logger,
-		queue:   make(chan *request, 4*cfg.MaxBatch),
-		kick:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
-		rejects: make(map[rejectKey]*rejectCount),
+		cfg:        cfg,
+		store:      store,
+		log:        cfg.Logger,
+		queue:      make(chan *request, 4*cfg.MaxBatch),
+		kick:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		rejects:    make(map[rejectKey]*rejectCount),
+		replayDone: make(chan replayResult, 1),
 	}
 	if cfg.SpoolPath != "" {
 		sp, err := openSpool(cfg.SpoolPath, cfg.MaxSpoolBytes)
@@ -350,43 +356,53 @@ func (r *Recorder) Stats() Stats {
 	}
 }
 
-// Run is the flusher: it replays the spool, then commits batches until ctx
-// ends, then flushes what is queued (bounded by ShutdownTimeout), closes the
-// spool and returns. It must be called once.
+// Run is the flusher: it commits batches until ctx ends, then flushes what is
+// queued (bounded by ShutdownTimeout), closes the spool and returns. Spooled
+// batches (from an earlier run or an outage) are replayed by one replay
+// attempt at a time running beside the flusher (see startReplay). It must be
+// called once.
 func (r *Recorder) Run(ctx context.Context) error {
 	if !r.running.CompareAndSwap(false, true) {
 		return errors.New("ledger: Run called twice")
 	}
 	defer close(r.done)
 	r.initSeq(ctx)
-	r.drain(ctx)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
-		var wait <-chan time.Time
-		if r.spool != nil && r.spool.pending() {
-			d := time.Until(r.nextReplay)
-			if d <= 0 {
-				// Replay a chunk, then serve whatever is queued before the
-				// next chunk, so a long spool does not stall recording.
-				r.drain(ctx)
-				select {
-				case <-ctx.Done():
-					r.shutdown(ctx)
-					return nil
-				case req := <-r.queue:
-					r.reqs = append(r.reqs[:0], req)
-					r.collect(ctx, timer)
-					r.commit(ctx)
-				case <-r.kick:
-					r.reqs = r.reqs[:0]
-					r.collect(ctx, timer)
-					r.commit(ctx)
-				default:
-				}
-				continue
+		r.startReplay(ctx)
+		if r.replaying && r.catchingUp {
+			// The last attempt succeeded: Redis answers, and the spool must
+			// drain even under full load. Appending while a chunk is applied
+			// could add batches as fast as they are replayed, so wait for
+			// the chunk, then serve the queue with one batch (queued shares
+			// merge into it) before the next chunk. If Redis fails during
+			// catch-up this wait lasts one attempt, like the first live write
+			// of an outage; the next attempts run beside the flusher again.
+			select {
+			case <-ctx.Done():
+				r.shutdown(ctx)
+				return nil
+			case res := <-r.replayDone:
+				r.finishReplay(res)
 			}
-			timer.Reset(d)
+			select {
+			case req := <-r.queue:
+				r.reqs = append(r.reqs[:0], req)
+				r.collect(ctx, timer)
+				r.commit(ctx)
+			case <-r.kick:
+				r.reqs = r.reqs[:0]
+				r.collect(ctx, timer)
+				r.commit(ctx)
+			default:
+			}
+			continue
+		}
+		var wait <-chan time.Time
+		if r.spool != nil && r.spool.pending() && !r.replaying {
+			// A failed attempt waits RetryInterval before the next one.
+			timer.Reset(time.Until(r.nextReplay))
 			wait = timer.C
 		}
 		select {
@@ -395,6 +411,10 @@ func (r *Recorder) Run(ctx context.Context) error {
 			r.shutdown(ctx)
 			return nil
 		case <-wait:
+			continue
+		case res := <-r.replayDone:
+			timer.Stop()
+			r.finishReplay(res)
 			continue
 		case req := <-r.queue:
 			timer.Stop()
@@ -409,21 +429,40 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}
 }
 
+// probeTimeout bounds the high-water read used as a probe (a single GET,
+// well under a millisecond on a healthy Redis). While Redis is down, a
+// client keeps redialling until its deadline, so a short bound keeps each
+// failed probe cheap and notices Redis coming back within about
+// RetryInterval + probeTimeout.
+func (r *Recorder) probeTimeout() time.Duration {
+	return min(r.cfg.WriteTimeout, 500*time.Millisecond)
+}
+
 // initSeq starts the sequence above everything this instance may have
 // written: the wall clock in nanoseconds normally, the applied high-water
-// mark or the spool's last batch if the clock went back.
+// mark or the spool's last batch if the clock went back. The high-water read
+// is the one Store call the flusher makes before serving Record, so it is
+// bounded by probeTimeout, not WriteTimeout: with Redis down at start it
+// costs one short probe. If it fails, the sequence stays on the clock (as
+// it must: Record is not held back for Redis); each replay probe reads the
+// mark again and raises the sequence for later batches (finishReplay).
 func (r *Recorder) initSeq(ctx context.Context) {
 	r.seq = uint64(time.Now().UnixNano())
 	if r.spool != nil && r.spool.lastSeq > r.seq {
 		r.seq = r.spool.lastSeq
 	}
-	hctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+	hctx, cancel := context.WithTimeout(ctx, r.probeTimeout())
 	defer cancel()
 	hw, err := r.store.HighWater(hctx, r.cfg.Instance)
 	if err != nil {
 		r.log.Warn("read applied high-water mark", zap.Error(err))
 		return
 	}
+	r.raiseSeq(hw)
+}
+
+// raiseSeq continues the sequence above the applied high-water mark hw.
+func (r *Recorder) raiseSeq(hw uint64) {
 	if hw > r.seq {
 		r.log.Warn("clock is behind the applied sequence; continuing above it", zap.Uint64("high_water", hw))
 		r.seq = hw
@@ -508,6 +547,7 @@ func (r *Recorder) persist(ctx context.Context, b *Batch) error {
 		return fmt.Errorf("%w: store: %w", ErrNotDurable, err)
 	}
 	r.log.Warn("store write failed; spooling", zap.Error(err))
+	r.catchingUp = false // an outage begins: replay runs beside the flusher
 	r.nextReplay = time.Now().Add(r.cfg.RetryInterval)
 	return r.toSpool(b, err)
 }
@@ -532,53 +572,158 @@ func (r *Recorder) noteSpool() {
 	r.spoolBytes.Store(r.spool.size)
 }
 
-// drain replays up to replayChunk spooled batches in order; the spool file is
-// removed once all are applied. On a Store error it schedules a retry.
-func (r *Recorder) drain(ctx context.Context) {
-	if r.spool == nil || !r.spool.pending() {
+// replayItem is one spooled batch and the spool offset just after it.
+type replayItem struct {
+	b    *Batch
+	next int64
+}
+
+// replayResult is the outcome of one replay attempt.
+type replayResult struct {
+	items   []replayItem
+	applied int    // items[:applied] were acknowledged by the Store
+	hw      uint64 // the high-water mark the probe read (0 if it failed)
+	err     error
+}
+
+// Why replay runs beside the flusher: while Redis is down every Store call
+// takes its whole timeout (the client redials until the deadline). If the
+// flusher made those calls itself, every batch arriving during an attempt
+// would wait for it, and miners would be answered seconds late although the
+// spool could make their shares durable at once. So the flusher only reads
+// the spool and hands a chunk to one goroutine that probes the Store and
+// applies the chunk; meanwhile the flusher keeps appending new batches to the
+// spool. This keeps the rules of a single flusher:
+//   - the flusher stays the only goroutine that touches the spool (append,
+//     read, clear); the attempt gets decoded batches, not the file;
+//   - at most one attempt is in flight, and no live Store write happens while
+//     the spool is non-empty, so batches reach the Store in sequence order;
+//   - the spool is removed only by the flusher when the replay offset has
+//     reached the end of the spool, so a batch appended during an attempt is
+//     replayed by the next one, never lost.
+
+// startReplay starts a replay attempt of the next spooled batches if the
+// spool is non-empty, none is in flight and the retry pause has passed.
+func (r *Recorder) startReplay(ctx context.Context) {
+	if r.spool == nil || !r.spool.pending() || r.replaying || time.Now().Before(r.nextReplay) {
 		return
 	}
+	items, err := r.readChunk()
+	if err != nil {
+		// Records before the end were fsynced and checked at open; a read
+		// error here is an I/O fault. Retry later.
+		r.log.Error("read spool", zap.Error(err))
+		r.nextReplay = time.Now().Add(r.cfg.RetryInterval)
+		return
+	}
+	if len(items) == 0 {
+		r.clearSpool()
+		return
+	}
+	r.replaying = true
+	go func() { r.replayDone <- r.replay(ctx, items) }()
+}
+
+// readChunk reads up to replayChunk spooled batches from the replay offset.
+func (r *Recorder) readChunk() ([]replayItem, error) {
+	var items []replayItem
+	off := r.replayOff
 	for range replayChunk {
-		b, next, err := r.spool.read(r.replayOff)
+		b, next, err := r.spool.read(off)
 		if errors.Is(err, io.EOF) {
-			if err := r.spool.clear(); err != nil {
-				r.log.Error("remove replayed spool", zap.Error(err))
-			} else {
-				r.log.Info("spool replayed and removed", zap.Uint64("replayed_batches", r.replayed.Load()))
-			}
-			r.replayOff = 0
-			r.noteSpool()
-			return
+			break
 		}
 		if err != nil {
-			// Records before the end were fsynced and checked at open; a
-			// read error here is an I/O fault. Retry later.
-			r.log.Error("read spool", zap.Error(err))
-			r.nextReplay = time.Now().Add(r.cfg.RetryInterval)
-			return
+			if len(items) > 0 {
+				break // replay what was read; the error comes back next time
+			}
+			return nil, err
 		}
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.WriteTimeout)
-		err = r.store.ApplyBatch(wctx, b, r.WindowLimit())
+		items = append(items, replayItem{b: b, next: next})
+		off = next
+	}
+	return items, nil
+}
+
+// replay is one replay attempt; it touches the Store only, never the spool or
+// the flusher's state, so it may run on its own goroutine. It probes with a
+// short high-water read first, so an attempt while Redis is still down costs
+// probeTimeout, then applies the batches in order, stopping at the first
+// error. Cancelling ctx (shutdown) abandons the attempt; a batch whose outcome
+// is unknown is replayed again later and applied once (idempotent Store).
+func (r *Recorder) replay(ctx context.Context, items []replayItem) replayResult {
+	res := replayResult{items: items}
+	pctx, cancel := context.WithTimeout(ctx, r.probeTimeout())
+	hw, err := r.store.HighWater(pctx, r.cfg.Instance)
+	cancel()
+	if err != nil {
+		res.err = fmt.Errorf("probe store: %w", err)
+		return res
+	}
+	res.hw = hw
+	limit := r.WindowLimit()
+	for _, it := range items {
+		wctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+		err := r.store.ApplyBatch(wctx, it.b, limit)
 		cancel()
 		if err != nil {
-			r.replayFailures++
-			if r.replayFailures == 1 || r.replayFailures%100 == 0 {
-				r.log.Warn("spool replay failed; retrying", zap.Int("attempts", r.replayFailures),
-					zap.Int64("offset", r.replayOff), zap.Error(err))
-			}
-			r.nextReplay = time.Now().Add(r.cfg.RetryInterval)
-			return
+			res.err = err
+			return res
 		}
-		r.replayOff = next
-		r.replayFailures = 0
-		r.batches.Add(1)
-		r.replayed.Add(1)
+		res.applied++
+	}
+	return res
+}
+
+// finishReplay takes the outcome of a replay attempt on the flusher: it
+// advances the replay offset past the applied batches and removes the spool
+// once everything in it was applied.
+func (r *Recorder) finishReplay(res replayResult) {
+	r.replaying = false
+	r.raiseSeq(res.hw)
+	if res.applied > 0 {
+		r.replayOff = res.items[res.applied-1].next
+		r.batches.Add(uint64(res.applied))
+		r.replayed.Add(uint64(res.applied))
+	}
+	r.catchingUp = res.err == nil
+	if res.err != nil {
+		r.replayFailures++
+		if r.replayFailures == 1 || r.replayFailures%100 == 0 {
+			r.log.Warn("spool replay failed; retrying", zap.Int("attempts", r.replayFailures),
+				zap.Int64("offset", r.replayOff), zap.Error(res.err))
+		}
+		r.nextReplay = time.Now().Add(r.cfg.RetryInterval)
+		return
+	}
+	r.replayFailures = 0
+	if r.replayOff >= r.spool.size {
+		// Nothing was appended after the chunk: the spool is fully applied.
+		r.clearSpool()
 	}
 }
 
+// clearSpool removes the fully replayed spool.
+func (r *Recorder) clearSpool() {
+	if err := r.spool.clear(); err != nil {
+		r.log.Error("remove replayed spool", zap.Error(err))
+		r.nextReplay = time.Now().Add(r.cfg.RetryInterval)
+	} else {
+		r.log.Info("spool replayed and removed", zap.Uint64("replayed_batches", r.replayed.Load()))
+	}
+	r.replayOff = 0
+	r.catchingUp = false
+	r.noteSpool()
+}
+
 // shutdown flushes what is queued, tries the spool once more, and closes it.
+// Here the flusher may wait for the Store: no new Record is accepted.
 func (r *Recorder) shutdown(ctx context.Context) {
 	r.running.Store(false)
+	if r.replaying {
+		// The attempt runs under ctx, which has ended: it returns promptly.
+		r.finishReplay(<-r.replayDone)
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownTimeout)
 	defer cancel()
 	for {
@@ -604,9 +749,18 @@ func (r *Recorder) shutdown(ctx context.Context) {
 		r.commit(sctx)
 	}
 	for r.spool != nil && r.spool.pending() && sctx.Err() == nil {
-		before := r.replayOff
-		r.drain(sctx)
-		if r.spool.pending() && r.replayOff == before {
+		items, err := r.readChunk()
+		if err != nil {
+			r.log.Error("read spool", zap.Error(err))
+			break
+		}
+		if len(items) == 0 {
+			r.clearSpool()
+			break
+		}
+		res := r.replay(sctx, items)
+		r.finishReplay(res)
+		if res.err != nil {
 			break // the Store still fails; the spool waits for the next start
 		}
 	}

@@ -640,3 +640,167 @@ func TestCrashKeepsAcknowledgedShares(t *testing.T) {
 	t.Logf("acknowledged %d shares (Σ %s units); ledger %d shares (Σ %s units), %d in flight at the kills",
 		len(acked), ackedSum, len(got), total, extra)
 }
+
+// gateStore holds the Store calls made while it is armed until the test
+// releases them: a Redis attempt stuck until its deadline, without depending
+// on how long that is. It wraps the real store; it only injects the hang.
+type gateStore struct {
+	ledger.Store
+	armed   atomic.Bool
+	calls   atomic.Int32  // calls that reached the gate
+	inside  atomic.Int32  // calls held at the gate now
+	entered chan struct{} // signalled when a call reaches the gate
+	release chan struct{} // closed to let held calls through
+}
+
+func (g *gateStore) hold() {
+	if !g.armed.Load() {
+		return
+	}
+	g.calls.Add(1)
+	g.inside.Add(1)
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	<-g.release
+	g.inside.Add(-1)
+}
+
+func (g *gateStore) HighWater(ctx context.Context, instance string) (uint64, error) {
+	g.hold()
+	return g.Store.HighWater(ctx, instance)
+}
+
+func (g *gateStore) ApplyBatch(ctx context.Context, b *ledger.Batch, limit string) error {
+	g.hold()
+	return g.Store.ApplyBatch(ctx, b, limit)
+}
+
+// TestSpoolingDoesNotWaitForReplay: while Redis is down and the spool is
+// non-empty, new shares are spooled and acknowledged even though a replay
+// attempt is stuck inside the Store; once Redis is back the spool drains and
+// every acknowledged share is counted exactly once.
+func TestSpoolingDoesNotWaitForReplay(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	store := connect(t, srv.Addr)
+	gate := &gateStore{Store: store, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	spool := filepath.Join(t.TempDir(), "shares.spool")
+	rec := newRecorder(t, ledger.Config{SpoolPath: spool, WriteTimeout: 300 * time.Millisecond,
+		RetryInterval: 20 * time.Millisecond}, gate)
+	stop := run(t, rec)
+	released := false
+	// Registered after run, so it runs before the cleanup that stops Run: a
+	// failing test must let a held call finish for Run to return.
+	t.Cleanup(func() {
+		if !released {
+			close(gate.release)
+		}
+	})
+
+	// The bound on each Record only keeps a broken recorder from hanging
+	// the test; it asserts nothing about speed.
+	record := func(addr string, n int) error {
+		for range n {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			err := rec.Record(ctx, mkShare(addr, "w", 1))
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := record("A", 10); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	// The first write of the outage fails (after WriteTimeout) and is
+	// spooled; from then on the spool is non-empty and replay is retried.
+	if err := record("A", 1); err != nil {
+		t.Fatalf("Record as Redis goes down: %v", err)
+	}
+	if st := rec.Stats(); !st.SpoolPending || st.Spooled != 1 {
+		t.Fatalf("after the first failed write: %+v, want one spooled batch", st)
+	}
+	gate.armed.Store(true)
+	select {
+	case <-gate.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no replay attempt reached the store")
+	}
+
+	// A replay attempt is held inside the Store. Shares must still be
+	// acknowledged, through the spool.
+	const g, per = 8, 25
+	errs := make(chan error, g)
+	var wg sync.WaitGroup
+	for i := range g {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- record("B"+strconv.Itoa(i), per)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("Record while a replay attempt is held: %v", err)
+		}
+	}
+	if in, calls := gate.inside.Load(), gate.calls.Load(); in != 1 || calls != 1 {
+		t.Fatalf("%d store calls held, %d reached the gate; want the one attempt still held and no other", in, calls)
+	}
+	st := rec.Stats()
+	if !st.SpoolPending || st.Spooled < 2 || st.Replayed != 0 {
+		t.Fatalf("while the attempt is held: %+v, want the new shares spooled and nothing replayed", st)
+	}
+	if st.Shares != 10+1+g*per || st.Failed != 0 {
+		t.Fatalf("acknowledged %d shares (%d failed), want %d", st.Shares, st.Failed, 10+1+g*per)
+	}
+
+	srv.Restart()
+	gate.armed.Store(false)
+	close(gate.release)
+	released = true
+	waitFor(t, 30*time.Second, "spool drained", func() bool { return !rec.Stats().SpoolPending })
+	if err := record("C", 5); err != nil {
+		t.Fatalf("Record after the spool drained: %v", err)
+	}
+	stop()
+
+	if _, err := os.Stat(spool); !os.IsNotExist(err) {
+		t.Fatalf("spool not removed after replay: %v", err)
+	}
+	st = rec.Stats()
+	if st.Replayed != st.Spooled {
+		t.Fatalf("replayed %d of %d spooled batches", st.Replayed, st.Spooled)
+	}
+	got, total := ledgerTotals(t, store)
+	one := units(t, 1)
+	want := map[string]int64{"A": 11, "C": 5}
+	for i := range g {
+		want["B"+strconv.Itoa(i)] = per
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ledger has %d addresses, want %d: %v", len(got), len(want), got)
+	}
+	var n int64
+	for a, k := range want {
+		n += k
+		if w := new(big.Int).Mul(one, big.NewInt(k)); got[a] == nil || got[a].Cmp(w) != 0 {
+			t.Fatalf("ledger[%s] = %v, want %v", a, got[a], w)
+		}
+	}
+	if w := new(big.Int).Mul(one, big.NewInt(n)); total.Cmp(w) != 0 {
+		t.Fatalf("round total %v, want %v", total, w)
+	}
+	ps, err := store.PoolStats(context.Background(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps.Accepted != n {
+		t.Fatalf("pool accepted %d, want %d", ps.Accepted, n)
+	}
+}
