@@ -38,40 +38,6 @@ const (
 	fieldUpdatedAt     = "updated_at" // unix milliseconds
 )
 
-// luaUnits is exact arithmetic on diff units for the snapshot script: Lua
-// numbers are doubles, exact only below 2^53, and a window's Σ units on
-// mainnet is around 10^22. A number is a pair (hi, lo) in base 10^12, each
-// part an exact double; that covers sums up to ~9·10^27 units (9·10^19
-// difficulty) and keeps the per-entry loop free of table allocations.
-const luaUnits = `
-local B = 1000000000000
-local HMAX = 9000000000000000
-local function parse(s)
-  local n = #s
-  if n <= 12 then return 0, tonumber(s) end
-  if n > 27 then return nil end
-  return tonumber(string.sub(s, 1, n - 12)), tonumber(string.sub(s, n - 11))
-end
-local function add(ah, al, bh, bl)
-  local h, l = ah + bh, al + bl
-  if l >= B then l = l - B; h = h + 1 end
-  return h, l
-end
-local function sub(ah, al, bh, bl)
-  local h, l = ah - bh, al - bl
-  if l < 0 then l = l + B; h = h - 1 end
-  return h, l
-end
-local function lt(ah, al, bh, bl)
-  if ah ~= bh then return ah < bh end
-  return al < bl
-end
-local function fmt(h, l)
-  if h == 0 then return string.format('%d', l) end
-  return string.format('%d%012d', h, l)
-end
-`
-
 // snapshotScript records a found block with its PPLNS snapshot, atomically
 // with reading the window and closing the round.
 //

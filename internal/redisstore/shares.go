@@ -33,39 +33,6 @@ const (
 	recentShares = 50
 )
 
-// Lua helpers for diff units: non-negative integers held as two doubles
-// (hi, lo) in base 1e12, so every step stays exact while each part is below
-// 2^53: values up to ~9e27 units (9e19 difficulty, some 10^5 times today's
-// mainnet network difficulty). ledger.Recorder refuses share difficulties
-// above ledger.MaxDifficulty, so a window or round stays far below that.
-const unitsLua = `
-local B = 1000000000000
-local function parse(s)
-  if not s then return 0, 0 end
-  local n = #s
-  if n <= 12 then return 0, tonumber(s) end
-  return tonumber(string.sub(s, 1, n - 12)), tonumber(string.sub(s, n - 11))
-end
-local function add(ah, al, bh, bl)
-  local h, l = ah + bh, al + bl
-  if l >= B then l = l - B; h = h + 1 end
-  return h, l
-end
-local function sub(ah, al, bh, bl)
-  local h, l = ah - bh, al - bl
-  if l < 0 then l = l + B; h = h - 1 end
-  return h, l
-end
-local function ge(ah, al, bh, bl)
-  if ah ~= bh then return ah > bh end
-  return al >= bl
-end
-local function fmt(h, l)
-  if h == 0 then return string.format('%d', l) end
-  return string.format('%d%012d', h, l)
-end
-`
-
 // acctScript adds a batch to the PPLNS window (LPUSH: newest entry at index
 // 0) and the round totals, then drops the oldest entries (RPOP) while the
 // rest still reaches the window size N; once per batch sequence.
@@ -74,7 +41,7 @@ end
 // ARGV: batch seq (20 digits), window limit units ("0": keep the stored
 // one), applied TTL seconds, then per window entry: seq, address, units.
 // Returns the number of entries appended (0: already applied) and popped.
-var acctScript = redis.NewScript(unitsLua + `
+var acctScript = redis.NewScript(luaUnits + `
 local hwm = redis.call('GET', KEYS[6])
 if hwm and hwm >= ARGV[1] then return {0, 0} end
 local th, tl = parse(redis.call('GET', KEYS[2]))
