@@ -268,24 +268,15 @@ func (s *Server) handleBlocks(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "blocks are not available in this process")
 		return
 	}
-	limit, ok := parseLimit(w, r)
-	if !ok {
-		return
-	}
-	blocks, err := s.cfg.Blocks.Blocks(r.Context(), limit)
-	if err != nil {
-		s.internal(w, "list blocks", err)
-		return
-	}
-	if n, ok := s.network(); ok {
-		for i := range blocks {
-			fillConfirmations(&blocks[i], n.Height)
+	serveList(s, w, r, "blocks", func(ctx context.Context, limit int) ([]Block, error) {
+		blocks, err := s.cfg.Blocks.Blocks(ctx, limit)
+		if n, ok := s.network(); ok && err == nil {
+			for i := range blocks {
+				fillConfirmations(&blocks[i], n.Height)
+			}
 		}
-	}
-	if blocks == nil {
-		blocks = []Block{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"blocks": blocks})
+		return blocks, err
+	})
 }
 
 func (s *Server) handleWorkers(w http.ResponseWriter, r *http.Request) {
@@ -293,19 +284,7 @@ func (s *Server) handleWorkers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "workers are not available in this process")
 		return
 	}
-	limit, ok := parseLimit(w, r)
-	if !ok {
-		return
-	}
-	workers, err := s.cfg.Workers.Workers(r.Context(), limit)
-	if err != nil {
-		s.internal(w, "list workers", err)
-		return
-	}
-	if workers == nil {
-		workers = []Worker{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"workers": workers})
+	serveList(s, w, r, "workers", s.cfg.Workers.Workers)
 }
 
 func (s *Server) handlePayments(w http.ResponseWriter, r *http.Request) {
@@ -313,19 +292,26 @@ func (s *Server) handlePayments(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "payments are not available in this process")
 		return
 	}
+	serveList(s, w, r, "payments", s.cfg.Payments.Payments)
+}
+
+// serveList answers a list endpoint: ?limit, the read, and {"<name>": [...]}
+// with an empty list rather than null.
+func serveList[T any](s *Server, w http.ResponseWriter, r *http.Request, name string,
+	list func(ctx context.Context, limit int) ([]T, error)) {
 	limit, ok := parseLimit(w, r)
 	if !ok {
 		return
 	}
-	payments, err := s.cfg.Payments.Payments(r.Context(), limit)
+	items, err := list(r.Context(), limit)
 	if err != nil {
-		s.internal(w, "list payments", err)
+		s.internal(w, "list "+name, err)
 		return
 	}
-	if payments == nil {
-		payments = []Payment{}
+	if items == nil {
+		items = []T{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"payments": payments})
+	writeJSON(w, http.StatusOK, map[string]any{name: items})
 }
 
 func (s *Server) handleMiner(w http.ResponseWriter, r *http.Request) {
