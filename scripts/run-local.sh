@@ -193,9 +193,10 @@ cat <<MSG
 
 MSG
 
-# Stay in the foreground until Ctrl-C, or until lode exits by itself.
-while kill -0 "$lode_pid" 2>/dev/null; do
-  sleep 1
-done
+# Stay in the foreground until Ctrl-C, or until lode exits by itself. A
+# trapped signal interrupts wait at once, so Ctrl-C (which also reaches lode)
+# is handled by stop_all and exits 0 rather than looking like a crash.
+wait "$lode_pid" || true
+[ "$stopping" = 1 ] && exit 0
 echo "run-local: lode exited; see $run/lode/lode.log" >&2
 exit 1
