@@ -39,6 +39,25 @@ func (d *dupSet) insert(k [2]uint64) bool {
 	}
 }
 
+// contains reports whether k is in the set.
+func (d *dupSet) contains(k [2]uint64) bool {
+	if k == ([2]uint64{}) {
+		return d.hasZero
+	}
+	if len(d.slots) == 0 {
+		return false
+	}
+	mask := uint64(len(d.slots) - 1)
+	for i := k[0] & mask; ; i = (i + 1) & mask {
+		switch d.slots[i] {
+		case k:
+			return true
+		case [2]uint64{}:
+			return false
+		}
+	}
+}
+
 func (d *dupSet) grow() {
 	old := d.slots
 	size := 2 * len(old)

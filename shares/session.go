@@ -257,7 +257,15 @@ func (s *Session) Submit(sub *Submission, r *Result) error {
 	default:
 		return ErrLowDifficulty
 	}
-	if j.seen.insert([2]uint64{h[0], h[1]}) {
+	key := [2]uint64{h[0], h[1]}
+	// A live job with the same content (a refresh that changed nothing)
+	// would take the same share again under its own id: look there too.
+	for _, o := range s.jobs {
+		if o != j && o.work.content == w.content && o.seen.contains(key) {
+			return ErrDuplicateShare
+		}
+	}
+	if j.seen.insert(key) {
 		return ErrDuplicateShare
 	}
 	return nil

@@ -157,8 +157,10 @@ func TestJobLifetime(t *testing.T) {
 		j.CleanJobs = clean
 		return mustWork(t, v, j)
 	}
+	// The jobs carry identical work, so each id submits its own nonce: the
+	// same share under two ids is a duplicate (TestDuplicateAcrossJobs).
 	submit := func(id string) error {
-		_, err := submitP(s, []string{"w", id, "0000000000000001", "66e39966", "00000001"})
+		_, err := submitP(s, []string{"w", id, "0000000000000001", "66e39966", "0000000" + id})
 		return err
 	}
 	s.AddJob(job("1", true))
@@ -194,6 +196,48 @@ func TestJobLifetime(t *testing.T) {
 	}
 	if s.Work("5") != nil {
 		t.Fatal("Work of a dropped job")
+	}
+}
+
+// TestDuplicateAcrossJobs: a template refresh that changed nothing gives a
+// new job id with the same work; the same share submitted under each id is
+// one share, credited once. Jobs with different work keep separate filters.
+func TestDuplicateAcrossJobs(t *testing.T) {
+	v, s := newTestSession(t, Config{MaxJobs: 4}, 0)
+	if err := s.SetDifficulty(1e-12); err != nil {
+		t.Fatal(err)
+	}
+	params := func(id string) []string {
+		return []string{"w", id, "0000000000000001", "66e39966", "00000001"}
+	}
+	first := benchJob("a", 2)
+	s.AddJob(mustWork(t, v, first))
+	refresh := benchJob("b", 2)
+	refresh.CleanJobs = false
+	s.AddJob(mustWork(t, v, refresh))
+	other := benchJob("c", 2)
+	other.CleanJobs = false
+	other.Coinb2[0] ^= 1 // new transactions: different work
+	s.AddJob(mustWork(t, v, other))
+
+	if _, err := submitP(s, params("a")); err != nil {
+		t.Fatalf("first submit: %v", err)
+	}
+	if _, err := submitP(s, params("b")); err != ErrDuplicateShare {
+		t.Fatalf("same share under a refreshed job id: %v, want duplicate", err)
+	}
+	if _, err := submitP(s, params("c")); err != nil {
+		t.Fatalf("same miner fields on different work: %v", err)
+	}
+	// A fresh share under the refreshed id is fine, and then a duplicate
+	// under the first id.
+	fresh := []string{"w", "b", "0000000000000002", "66e39966", "00000001"}
+	if _, err := submitP(s, fresh); err != nil {
+		t.Fatalf("fresh share under b: %v", err)
+	}
+	fresh[1] = "a"
+	if _, err := submitP(s, fresh); err != ErrDuplicateShare {
+		t.Fatalf("b's share under a: %v, want duplicate", err)
 	}
 }
 

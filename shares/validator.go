@@ -1,6 +1,7 @@
 package shares
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -91,6 +92,13 @@ type Work struct {
 	maxTime  uint32    // submitted ntime above it is rejected
 	version  uint32    // job version (mask bits cleared by the job builder)
 	netDiff  float64   // network difficulty, for logs
+
+	// content identifies what a share's hash covers besides the miner's
+	// fields (coinbase around the extranonce slot, branch, prevhash, bits,
+	// version). Two jobs with equal content (a refresh of an unchanged
+	// template) yield the same hash for the same submit, so the duplicate
+	// check looks across them.
+	content [sha256.Size]byte
 }
 
 // Job returns the job the work was built from.
@@ -167,6 +175,18 @@ func (v *Validator) NewWork(job *blocktemplate.Job) (*Work, error) {
 	binary.BigEndian.PutUint64(w.header[120:], 80*8)
 
 	w.netLimbs = targetLimbs(job.NetworkTarget)
+
+	h := sha256.New()
+	h.Write(job.Coinb1)
+	h.Write(job.Coinb2)
+	h.Write(w.branch)
+	h.Write(w.header[:80])
+	var fixed [12]byte
+	binary.LittleEndian.PutUint32(fixed[0:], w.version)
+	binary.LittleEndian.PutUint32(fixed[4:], uint32(w.en1Size))
+	binary.LittleEndian.PutUint32(fixed[8:], uint32(w.en2Size))
+	h.Write(fixed[:])
+	h.Sum(w.content[:0])
 	return w, nil
 }
 
