@@ -17,9 +17,9 @@ import (
 // and nothing here takes a lock.
 //
 // A Session is owned by one goroutine at a time (the connection's read
-// loop). To resume a session on a new connection (same extranonce1), hand
-// the *Session over through whatever synchronized table keeps suspended
-// sessions; the new owner continues with its jobs and duplicate filters.
+// loop). Its extranonce1 must never be given to a new Session while jobs it
+// was sent are live: the new one would start with empty duplicate filters
+// (stratum therefore gives every subscribe a fresh extranonce1).
 type Session struct {
 	v        *Validator
 	en1      [blocktemplate.MaxExtranonce1Size]byte

@@ -3,7 +3,6 @@ package stratum
 import (
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -322,10 +321,12 @@ func (s *Server) ban(keys ...string) {
 }
 
 // allocExtranonce1 returns a 4-byte extranonce1 unique among live sessions
-// and prefixed by the instance id. A resume request (the session id a
-// miner got in an earlier subscribe, which is that session's extranonce1 in
-// hex) gets its old value back when it is free and carries our prefix.
-func (s *Server) allocExtranonce1(resume string) uint32 {
+// and prefixed by the instance id. A resume request (the session id a miner
+// got in an earlier subscribe) is deliberately not honoured: the old
+// extranonce1 would come back with empty duplicate filters, so a miner could
+// resubmit every share it had been credited for on the jobs still live. A
+// fresh extranonce1 costs a reconnecting miner only the work in flight.
+func (s *Server) allocExtranonce1() uint32 {
 	prefix := s.cfg.InstanceID
 	shift := uint(8 * (extranonce1Size - len(prefix)))
 	var base uint32
@@ -339,13 +340,6 @@ func (s *Server) allocExtranonce1(resume string) uint32 {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if b, err := hex.DecodeString(resume); err == nil && len(b) == extranonce1Size {
-		v := binary.BigEndian.Uint32(b)
-		if _, used := s.inUse[v]; !used && v&^low == base {
-			s.inUse[v] = struct{}{}
-			return v
-		}
-	}
 	for {
 		v := base | (s.counter & low)
 		s.counter++

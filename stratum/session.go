@@ -544,8 +544,8 @@ func (s *Session) handleSubscribe(req *message.Request) {
 			ua = ua[:128]
 		}
 		s.userAgent = ua
-		resume, _ := req.String(1)
-		s.en1 = s.srv.allocExtranonce1(resume)
+		// params[1], a session id to resume, is ignored: see allocExtranonce1.
+		s.en1 = s.srv.allocExtranonce1()
 		binary.BigEndian.PutUint32(s.en1Bytes[:], s.en1)
 		s.en2Size = s.srv.cfg.Extranonce2Size
 		if job := s.srv.cfg.Jobs.Current(); job != nil {
