@@ -94,6 +94,40 @@ func (c *Client) TxStatus(ctx context.Context, txid chainhash.Hash) (payment.TxS
 	return payment.TxStatus{Found: true, Confirmations: int64(res.Confirmations), BlockHash: res.BlockHash}, nil
 }
 
+// ErrNoTxIndex means the node cannot look confirmed transactions up by
+// txid: the payout processor's exactly-once resolution needs that, since
+// without it a confirmed payout looks unknown.
+var ErrNoTxIndex = errors.New("bitcoind: the node has no (synced) transaction index: run it with txindex=1 (Bitcoin Core) or --txindex (btcd)")
+
+// CheckTxIndex checks that the tip's coinbase can be looked up by txid,
+// which needs a transaction index that has caught up with the chain. Before
+// the first block there is nothing to look up and it reports nil.
+func (c *Client) CheckTxIndex(ctx context.Context) error {
+	height, err := c.GetBlockCount(ctx)
+	if err != nil || height < 1 {
+		return err
+	}
+	hash, err := c.GetBlockHash(ctx, height)
+	if err != nil {
+		return err
+	}
+	block, err := c.GetBlock(ctx, hash)
+	if err != nil {
+		return err
+	}
+	if len(block.Transactions) == 0 {
+		return fmt.Errorf("check transaction index: block %s has no transactions", hash)
+	}
+	st, err := c.TxStatus(ctx, block.Transactions[0].TxHash())
+	if err != nil {
+		return fmt.Errorf("check transaction index: %w", err)
+	}
+	if !st.Found {
+		return ErrNoTxIndex
+	}
+	return nil
+}
+
 // GetRawTransaction returns the transaction txid.
 func (c *Client) GetRawTransaction(ctx context.Context, txid chainhash.Hash) (*wire.MsgTx, error) {
 	tx, err := callLane(ctx, c, laneMain, c.cfg.Timeout, "getrawtransaction "+txid.String(), func(rc *rpcclient.Client) (*btcutil.Tx, error) { return rc.GetRawTransaction(&txid) })

@@ -99,3 +99,30 @@ func TestAlreadyKnownAndRates(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckTxIndex: the payout processor needs confirmed transactions to be
+// found by txid; a node without a transaction index is refused, not
+// mistaken for one on which a confirmed payout was never mined.
+func TestCheckTxIndex(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr error
+	}{
+		{"with --txindex", nil, nil},
+		{"without a transaction index", []string{testenv.NoTxIndex}, ErrNoTxIndex},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			node := testenv.StartBtcd(t, tc.args...)
+			c := newClient(t, node)
+			ctx := testCtx(t)
+			if err := c.CheckTxIndex(ctx); err != nil {
+				t.Fatalf("before the first block: %v, want nil", err)
+			}
+			node.Generate(2)
+			if err := c.CheckTxIndex(ctx); !errors.Is(err, tc.wantErr) {
+				t.Fatalf("CheckTxIndex = %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+}

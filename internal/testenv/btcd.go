@@ -46,8 +46,13 @@ type Btcd struct {
 // CoinbaseMaturity is the number of blocks after which a coinbase may be spent.
 const CoinbaseMaturity = 100
 
-// StartBtcd starts btcd in regtest on free loopback ports with --txindex.
-// Extra arguments are appended to the command line.
+// NoTxIndex, given to StartBtcd among the extra arguments, starts the node
+// without --txindex (it is not passed to btcd).
+const NoTxIndex = "lode:no-txindex"
+
+// StartBtcd starts btcd in regtest on free loopback ports with --txindex
+// (unless NoTxIndex is given). Extra arguments are appended to the command
+// line.
 func StartBtcd(t testing.TB, extra ...string) *Btcd {
 	t.Helper()
 	bin := Binary(t, "btcd", "run `make test` (it installs btcd into ./bin) or `GOBIN=$PWD/bin go install github.com/btcsuite/btcd@v0.24.2`")
@@ -76,8 +81,17 @@ func StartBtcd(t testing.TB, extra ...string) *Btcd {
 		t:              t,
 		nextCoinbase:   1,
 	}
-	b.args = append([]string{
-		"--regtest", "--txindex", "--notls", "--nobanning",
+	txindex := []string{"--txindex"}
+	var rest []string
+	for _, a := range extra {
+		if a == NoTxIndex {
+			txindex = nil
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	b.args = append(append(txindex,
+		"--regtest", "--notls", "--nobanning",
 		"--datadir=" + filepath.Join(b.Dir, "data"),
 		"--logdir=" + filepath.Join(b.Dir, "logs"),
 		"--rpclisten=" + b.RPCAddr,
@@ -85,7 +99,7 @@ func StartBtcd(t testing.TB, extra ...string) *Btcd {
 		"--listen=" + addr(FreePort(t)),
 		"--miningaddr=" + p2pkh.EncodeAddress(),
 		"--debuglevel=warn",
-	}, extra...)
+	), rest...)
 	b.start()
 	t.Cleanup(b.Stop)
 	return b

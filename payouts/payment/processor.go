@@ -124,6 +124,9 @@ func (p *Processor) RunOnce(ctx context.Context, dryRun bool) (*Result, error) {
 	res := &Result{DryRun: dryRun}
 	var errs []error
 	if !dryRun {
+		if err := p.checkTxIndex(ctx); err != nil {
+			return res, err
+		}
 		resolved, err := p.Resolve(ctx)
 		res.Resolved = resolved
 		if err != nil {
@@ -547,6 +550,11 @@ func (p *Processor) flagStuck(ctx context.Context, po *Payout, now time.Time) {
 // A payout that is merely slow is never abandoned: that is how pools pay
 // twice. It returns the inputs that were spent elsewhere (lost to the pool).
 func (p *Processor) Abandon(ctx context.Context, id int64) (*Payout, []Input, error) {
+	// Without a transaction index a confirmed payout looks never mined, and
+	// abandoning it would pay its debits a second time.
+	if err := p.checkTxIndex(ctx); err != nil {
+		return nil, nil, err
+	}
 	po, err := p.store.Payout(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -605,4 +613,15 @@ func (p *Processor) Abandon(ctx context.Context, id int64) (*Payout, []Input, er
 	p.log.Warn("payout abandoned; balances credited back", zap.Int64("payout", id), zap.String("txid", po.TxID),
 		zap.Int("inputs_restored", len(restore)), zap.Int("inputs_lost", len(lost)))
 	return po, lost, nil
+}
+
+// checkTxIndex refuses to resolve or abandon payouts against a node that
+// cannot look confirmed transactions up (see txIndexChecker).
+func (p *Processor) checkTxIndex(ctx context.Context) error {
+	if n, ok := p.node.(txIndexChecker); ok {
+		if err := n.CheckTxIndex(ctx); err != nil {
+			return fmt.Errorf("payment: %w", err)
+		}
+	}
+	return nil
 }

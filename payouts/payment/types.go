@@ -242,3 +242,11 @@ type Node interface {
 	// virtual bytes for confirmation within target blocks.
 	EstimateFeeRate(ctx context.Context, target int) (int64, error)
 }
+
+// txIndexChecker is a Node that can tell whether confirmed transactions can
+// be looked up by txid. Resolving a payout (and deciding that one may be
+// abandoned) reads "not found" as "never mined", which is only true with a
+// synced transaction index; the processor refuses to work without one.
+type txIndexChecker interface {
+	CheckTxIndex(ctx context.Context) error
+}
