@@ -69,6 +69,8 @@ stratum:
 		{name: "unknown key", yaml: minimal + "stratum: {listen: x}\n", errs: []string{"field listen not found"}},
 		{name: "unknown top-level key", yaml: minimal + "poool: {}\n", errs: []string{"field poool not found"}},
 		{name: "unknown role", yaml: "roles: [api, miner]\n", errs: []string{`roles[1]: unknown role "miner"`}},
+		{name: "maturity below coinbase maturity on mainnet", yaml: minimal + "unlocker: {maturity: 10}\n",
+			errs: []string{"unlocker.maturity: must be >= 100 (coinbase maturity) outside regtest, got 10"}},
 		{name: "duplicate role", yaml: "roles: [api, api]\n", errs: []string{`roles[1]: role "api" listed twice`}},
 		{name: "no roles", yaml: "roles: []\n", errs: []string{"roles: at least one"}},
 		{name: "bad network", yaml: minimal + "network: testnet9\n", errs: []string{`network: unknown network "testnet9"`}},
