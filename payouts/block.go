@@ -114,7 +114,11 @@ type RecorderConfig struct {
 	// WindowFactor is X in the PPLNS window size N = X × network
 	// difficulty (default 2).
 	WindowFactor float64
-	Logger       *zap.Logger // nil: no logging
+	// MinWindow is a floor for N in difficulty (0: none), the same floor
+	// the share ledger trims its window to, so the snapshot counts the
+	// window the ledger keeps.
+	MinWindow float64
+	Logger    *zap.Logger // nil: no logging
 }
 
 // Validate checks the configuration and fills in defaults.
@@ -148,10 +152,15 @@ func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 }
 
 // BlockFound records a block the node accepted, with the PPLNS window of N =
-// WindowFactor × b.NetworkDifficulty (the whole window when the difficulty is
-// 0). Calling it again for the same block returns the first record.
+// max(WindowFactor × b.NetworkDifficulty, MinWindow) (the whole window when
+// that is 0). Calling it again for the same block returns the first record.
 func (r *Recorder) BlockFound(ctx context.Context, b FoundBlock) (Block, error) {
 	limit := WindowUnits(r.cfg.WindowFactor, b.NetworkDifficulty)
+	if r.cfg.MinWindow > 0 {
+		if floor := DiffToUnits(r.cfg.MinWindow); floor.Cmp(limit) > 0 {
+			limit = floor
+		}
+	}
 	created, err := r.cfg.Ledger.SnapshotBlock(ctx, b, limit)
 	if err != nil {
 		return Block{}, fmt.Errorf("snapshot block %s: %w", b.Hash, err)

@@ -410,3 +410,42 @@ func TestUnlockerRun(t *testing.T) {
 		t.Errorf("balances = %v", got)
 	}
 }
+
+// TestSnapshotHonoursMinWindow: the snapshot counts the window the share
+// ledger keeps, N = max(factor × network difficulty, MinWindow). On regtest
+// the network term is below one diff unit, so without the floor the whole
+// window counts; with a floor of 2 only the newest 2 difficulty do.
+func TestSnapshotHonoursMinWindow(t *testing.T) {
+	e := newEnv(t)
+	e.recordShares("A", 3.0) // older
+	e.recordShares("B", 1.0) // newest
+	hash := e.btcd.Generate(1)[0]
+	blk, err := e.btcd.Client().GetBlock(hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := payouts.NewFoundBlock(blk, e.btcd.Height(), "B.rig", e.script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := payouts.NewRecorder(payouts.RecorderConfig{Ledger: e.store, MinWindow: 2, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.BlockFound(context.Background(), fb); err != nil {
+		t.Fatal(err)
+	}
+	contrib, err := e.store.Contributions(context.Background(), fb.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range contrib {
+		got[c.Address] = c.Units.String()
+	}
+	// B's 1.0 in full, then 1.0 of A's 3.0 (the share crossing N counts in part).
+	want := map[string]string{"A": "100000000", "B": "100000000"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("snapshot units = %v, want %v", got, want)
+	}
+}

@@ -129,7 +129,7 @@ func (w *wiring) stratum(ctx context.Context) ([]component, error) {
 		return nil, err
 	}
 	blockRec, err := payouts.NewRecorder(payouts.RecorderConfig{
-		Ledger: w.store, WindowFactor: cfg.Pool.PPLNSWindow, Logger: log.Named("blocks"),
+		Ledger: w.store, WindowFactor: cfg.Pool.PPLNSWindow, MinWindow: cfg.Pool.PPLNSMinWindow, Logger: log.Named("blocks"),
 	})
 	if err != nil {
 		return nil, err
