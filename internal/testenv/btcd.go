@@ -1,11 +1,13 @@
 package testenv
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -69,7 +71,6 @@ func StartBtcd(t testing.TB, extra ...string) *Btcd {
 		t.Fatalf("testenv: address: %v", err)
 	}
 	b := &Btcd{
-		RPCAddr:        addr(FreePort(t)),
 		User:           "lode",
 		Pass:           "lodepass",
 		Dir:            t.TempDir(),
@@ -90,40 +91,55 @@ func StartBtcd(t testing.TB, extra ...string) *Btcd {
 			rest = append(rest, a)
 		}
 	}
-	b.args = append(append(txindex,
-		"--regtest", "--notls", "--nobanning",
-		"--datadir=" + filepath.Join(b.Dir, "data"),
-		"--logdir=" + filepath.Join(b.Dir, "logs"),
-		"--rpclisten=" + b.RPCAddr,
-		"--rpcuser=" + b.User, "--rpcpass=" + b.Pass,
-		"--listen=" + addr(FreePort(t)),
-		"--miningaddr=" + p2pkh.EncodeAddress(),
-		"--debuglevel=warn",
-	), rest...)
-	b.start()
+	// A port found free can be taken by another test's server before btcd
+	// binds it; then btcd exits at once and is started on new ports.
+	for attempt := 1; ; attempt++ {
+		b.RPCAddr = addr(FreePort(t))
+		b.args = append(append(append([]string(nil), txindex...),
+			"--regtest", "--notls", "--nobanning",
+			"--datadir="+filepath.Join(b.Dir, "data"),
+			"--logdir="+filepath.Join(b.Dir, "logs"),
+			"--rpclisten="+b.RPCAddr,
+			"--rpcuser="+b.User, "--rpcpass="+b.Pass,
+			"--listen="+addr(FreePort(t)),
+			"--miningaddr="+p2pkh.EncodeAddress(),
+			"--debuglevel=warn",
+		), rest...)
+		err := b.start()
+		if err == nil {
+			break
+		}
+		b.Stop()
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatalf("testenv: %v", err)
+		}
+	}
 	t.Cleanup(b.Stop)
 	return b
 }
 
-func (b *Btcd) start() {
-	b.t.Helper()
+func (b *Btcd) start() error {
 	b.cmd = exec.Command(b.bin, b.args...)
-	logf, err := os.Create(filepath.Join(b.Dir, "btcd.out"))
+	logPath := filepath.Join(b.Dir, "btcd.out")
+	logf, err := os.Create(logPath)
 	if err != nil {
-		b.t.Fatalf("testenv: %v", err)
+		return err
 	}
+	defer logf.Close()
 	b.cmd.Stdout, b.cmd.Stderr = logf, logf
 	if err := b.cmd.Start(); err != nil {
-		b.t.Fatalf("testenv: start btcd: %v", err)
+		return fmt.Errorf("start btcd: %w", err)
 	}
 	c := b.Client()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, err := c.GetBlockCount(); err == nil {
-			return
-		} else if time.Now().After(deadline) {
-			out, _ := os.ReadFile(filepath.Join(b.Dir, "btcd.out"))
-			b.t.Fatalf("testenv: btcd RPC on %s not ready: %v\n%s", b.RPCAddr, err, out)
+		_, err := c.GetBlockCount()
+		if err == nil {
+			return nil
+		}
+		out, _ := os.ReadFile(logPath)
+		if bytes.Contains(out, []byte("address already in use")) || time.Now().After(deadline) {
+			return fmt.Errorf("btcd RPC on %s not ready: %v\n%s", b.RPCAddr, err, out)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -149,7 +165,9 @@ func (b *Btcd) Stop() {
 func (b *Btcd) Restart() {
 	b.t.Helper()
 	b.Stop()
-	b.start()
+	if err := b.start(); err != nil {
+		b.t.Fatalf("testenv: restart: %v", err)
+	}
 }
 
 // RPCURL returns the node's RPC URL, e.g. http://127.0.0.1:18334.

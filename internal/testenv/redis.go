@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -12,12 +14,13 @@ import (
 
 // Redis is a redis-server child process owned by a test.
 type Redis struct {
-	Addr string
-	Dir  string
-	args []string
-	bin  string
-	cmd  *exec.Cmd
-	t    testing.TB
+	Addr   string
+	Dir    string
+	args   []string
+	bin    string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has exited
+	t      testing.TB
 }
 
 // StartRedis starts redis-server on a free loopback port with persistence
@@ -28,32 +31,66 @@ func StartRedis(t testing.TB, extra ...string) *Redis {
 	t.Helper()
 	bin := Binary(t, "redis-server", "install it with `apt-get install -y redis-server` (make test does this)")
 	r := &Redis{
-		Addr: addr(FreePort(t)),
-		Dir:  t.TempDir(),
-		bin:  bin,
-		t:    t,
+		Dir: t.TempDir(),
+		bin: bin,
+		t:   t,
 	}
-	_, port, _ := net.SplitHostPort(r.Addr)
-	r.args = append([]string{
-		"--port", port, "--bind", "127.0.0.1", "--dir", r.Dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
-		"--daemonize", "no", "--logfile", filepath.Join(r.Dir, "redis.log"),
-	}, extra...)
-	r.start()
+	// A port found free can be taken by another test process before
+	// redis-server binds it; then it exits at once and starts on a new port.
+	for attempt := 1; ; attempt++ {
+		r.Addr = addr(FreePort(t))
+		_, port, _ := net.SplitHostPort(r.Addr)
+		r.args = append([]string{
+			"--port", port, "--bind", "127.0.0.1", "--dir", r.Dir,
+			"--save", "", "--appendonly", "yes", "--appendfsync", "always",
+			"--daemonize", "no", "--logfile", filepath.Join(r.Dir, "redis.log"),
+		}, extra...)
+		err := r.start()
+		if err == nil {
+			break
+		}
+		r.Stop()
+		if attempt == 3 {
+			t.Fatalf("testenv: %v", err)
+		}
+	}
 	t.Cleanup(r.Stop)
 	return r
 }
 
-func (r *Redis) start() {
-	r.t.Helper()
+// start runs redis-server and waits until it logs that it accepts
+// connections: a bare TCP dial could reach another server that holds the
+// port.
+func (r *Redis) start() error {
+	logPath := filepath.Join(r.Dir, "redis.log")
+	_ = os.Remove(logPath)
 	r.cmd = exec.Command(r.bin, r.args...)
 	r.cmd.Stdout, r.cmd.Stderr = os.Stderr, os.Stderr
 	if err := r.cmd.Start(); err != nil {
-		r.t.Fatalf("testenv: start redis-server: %v", err)
+		return fmt.Errorf("start redis-server: %w", err)
 	}
-	if err := waitTCP(r.Addr, 10*time.Second); err != nil {
-		log, _ := os.ReadFile(filepath.Join(r.Dir, "redis.log"))
-		r.t.Fatalf("testenv: redis-server on %s did not come up: %v\n%s", r.Addr, err, log)
+	exited := make(chan struct{})
+	r.exited = exited
+	cmd := r.cmd
+	go func() { _ = cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		log, _ := os.ReadFile(logPath)
+		if bytes.Contains(log, []byte("Ready to accept connections")) {
+			if err := waitTCP(r.Addr, 5*time.Second); err != nil {
+				return fmt.Errorf("redis-server on %s: %w", r.Addr, err)
+			}
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server on %s exited at start:\n%s", r.Addr, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis-server on %s did not come up:\n%s", r.Addr, log)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -64,7 +101,7 @@ func (r *Redis) Stop() {
 		return
 	}
 	_ = r.cmd.Process.Kill()
-	_, _ = r.cmd.Process.Wait()
+	<-r.exited
 	r.cmd = nil
 }
 
@@ -72,7 +109,9 @@ func (r *Redis) Stop() {
 func (r *Redis) Restart() {
 	r.t.Helper()
 	r.Stop()
-	r.start()
+	if err := r.start(); err != nil {
+		r.t.Fatalf("testenv: restart: %v", err)
+	}
 }
 
 // Port returns the TCP port as an int.
