@@ -68,19 +68,10 @@ func startDaemon(t *testing.T) *daemonEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("LODE_TEST_NODE_PASSWORD", e.node.Pass)
 	t.Setenv("LODE_TEST_PAYOUT_KEY", wif.String())
 	t.Setenv("LODE_TEST_ADMIN_TOKEN", "admin-secret")
 	cfg := fmt.Sprintf(`
-network: regtest
-log: {level: info, format: console}
-node:
-  rpc_address: %s
-  rpc_user: %s
-  rpc_password: {env: LODE_TEST_NODE_PASSWORD}
-  poll_interval: 200ms
-redis: {address: %s, prefix: e2e}
-pool:
+`+regtestNodeYAML(t, e.node, e.redis.Addr, "e2e", "")+`pool:
   payout_address: %s
   fee_percent: 1
   pplns_min_window: 100
@@ -102,7 +93,7 @@ api:
   admin_token: {env: LODE_TEST_ADMIN_TOKEN}
   history_interval: 1s
 shutdown_timeout: 20s
-`, e.node.RPCAddr, e.node.User, e.redis.Addr, e.node.Address.EncodeAddress(), e.stratum,
+`, e.node.Address.EncodeAddress(), e.stratum,
 		filepath.Join(dir, "spool"), apiAddr)
 	e.cfgPath = filepath.Join(dir, "lode.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
@@ -375,4 +366,23 @@ func TestAPIRoleAlone(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d\n%s", code, log.String())
 	}
+}
+
+// regtestNodeYAML is the head of every daemon test's config: regtest,
+// console logs, the test btcd (its RPC password through the environment) and
+// the test Redis under prefix; redisExtra adds keys to the redis map (e.g.
+// ", lease_ttl: 1s"). The result goes into a format string, so it holds no
+// '%'.
+func regtestNodeYAML(t *testing.T, node *testenv.Btcd, redisAddr, prefix, redisExtra string) string {
+	t.Helper()
+	t.Setenv("LODE_TEST_NODE_PASSWORD", node.Pass)
+	return fmt.Sprintf(`network: regtest
+log: {level: info, format: console}
+node:
+  rpc_address: %s
+  rpc_user: %s
+  rpc_password: {env: LODE_TEST_NODE_PASSWORD}
+  poll_interval: 200ms
+redis: {address: %s, prefix: %s%s}
+`, node.RPCAddr, node.User, redisAddr, prefix, redisExtra)
 }

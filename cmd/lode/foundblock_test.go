@@ -41,24 +41,15 @@ func newOutageEnv(t *testing.T) *outageEnv {
 		journal: filepath.Join(dir, "spool", "blocks.journal"), worker: node.Address.EncodeAddress() + ".rig"}
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	e.api = &daemonEnv{api: "http://" + apiAddr}
-	t.Setenv("LODE_TEST_NODE_PASSWORD", node.Pass)
 	cfg := fmt.Sprintf(`roles: [stratum, api]
-network: regtest
-log: {level: info, format: console}
-node:
-  rpc_address: %s
-  rpc_user: %s
-  rpc_password: {env: LODE_TEST_NODE_PASSWORD}
-  poll_interval: 200ms
-redis: {address: %s, prefix: fb}
-pool: {payout_address: %s, pplns_min_window: 100}
+`+regtestNodeYAML(t, node, rs.Addr, "fb", "")+`pool: {payout_address: %s, pplns_min_window: 100}
 stratum:
   ports:
     - {listen: "%s", start_difficulty: 0.0001, min_difficulty: 0.000001, max_difficulty: 1}
 ledger: {spool_dir: %s}
 api: {listen: "%s"}
 shutdown_timeout: 20s
-`, node.RPCAddr, node.User, rs.Addr, node.Address.EncodeAddress(), e.stratum, filepath.Join(dir, "spool"), apiAddr)
+`, node.Address.EncodeAddress(), e.stratum, filepath.Join(dir, "spool"), apiAddr)
 	e.cfgPath = filepath.Join(dir, "lode.yaml")
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

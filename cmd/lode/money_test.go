@@ -262,7 +262,6 @@ func TestMoneyEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("LODE_TEST_NODE_PASSWORD", node.Pass)
 	t.Setenv("LODE_TEST_PAYOUT_KEY", wif.String())
 	const (
 		diffA, diffB = 0.0001, 0.00005
@@ -273,15 +272,7 @@ func TestMoneyEndToEnd(t *testing.T) {
 	// enough that snapshots cut the oldest share in part, large enough that
 	// both miners are usually in it.
 	cfg := fmt.Sprintf(`roles: [stratum, unlocker, payouts]
-network: regtest
-log: {level: info, format: console}
-node:
-  rpc_address: %s
-  rpc_user: %s
-  rpc_password: {env: LODE_TEST_NODE_PASSWORD}
-  poll_interval: 200ms
-redis: {address: %s, prefix: money}
-pool:
+`+regtestNodeYAML(t, node, rs.Addr, "money", "")+`pool:
   payout_address: %s
   fee_percent: 1.5
   pplns_min_window: 0.003
@@ -298,7 +289,7 @@ payouts:
   key: {env: LODE_TEST_PAYOUT_KEY}
   fee_payer: miners
 shutdown_timeout: 20s
-`, node.RPCAddr, node.User, rs.Addr, node.Address.EncodeAddress(),
+`, node.Address.EncodeAddress(),
 		portA, diffA, diffA, diffA, portB, diffB, diffB, diffB, filepath.Join(dir, "spool"), threshold)
 	path := filepath.Join(dir, "lode.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -733,21 +724,13 @@ func TestMoneyCrashKeepsAcceptedShares(t *testing.T) {
 	// A window floor far above what the test mines: nothing is trimmed, so
 	// the window holds every recorded share.
 	cfg := fmt.Sprintf(`roles: [stratum]
-network: regtest
-log: {level: info, format: console}
-node:
-  rpc_address: %s
-  rpc_user: %s
-  rpc_password: {env: LODE_TEST_NODE_PASSWORD}
-  poll_interval: 200ms
-redis: {address: %s, prefix: crash}
-pool: {payout_address: %s, pplns_min_window: 1000000}
+`+regtestNodeYAML(t, node, rs.Addr, "crash", "")+`pool: {payout_address: %s, pplns_min_window: 1000000}
 stratum:
   ports:
     - {listen: "%s", start_difficulty: %v, min_difficulty: %v, max_difficulty: %v}
 ledger: {spool_dir: %s}
 shutdown_timeout: 20s
-`, node.RPCAddr, node.User, rs.Addr, node.Address.EncodeAddress(), port, diff, diff, diff, filepath.Join(dir, "spool"))
+`, node.Address.EncodeAddress(), port, diff, diff, diff, filepath.Join(dir, "spool"))
 	path := filepath.Join(dir, "lode.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -1012,15 +995,7 @@ func TestMoneyKillsDuringUnlockAndPayout(t *testing.T) {
 		threshold = 10000
 	)
 	// max_outputs 1: one payout per miner, more steps to kill between.
-	common := fmt.Sprintf(`network: regtest
-log: {level: info, format: console}
-node:
-  rpc_address: %s
-  rpc_user: %s
-  rpc_password: {env: LODE_TEST_NODE_PASSWORD}
-  poll_interval: 200ms
-redis: {address: %s, prefix: kills, lease_ttl: 1s}
-pool: {payout_address: %s, fee_percent: 2, pplns_min_window: 0.002}
+	common := fmt.Sprintf(regtestNodeYAML(t, node, rs.Addr, "kills", ", lease_ttl: 1s")+`pool: {payout_address: %s, fee_percent: 2, pplns_min_window: 0.002}
 stratum:
   ports:
     - {listen: "%s", start_difficulty: %v, min_difficulty: %v, max_difficulty: %v}
@@ -1034,7 +1009,7 @@ payouts:
   key: {env: LODE_TEST_PAYOUT_KEY}
   fee_payer: miners
 shutdown_timeout: 20s
-`, node.RPCAddr, node.User, rs.Addr, node.Address.EncodeAddress(), port, diff, diff, diff,
+`, node.Address.EncodeAddress(), port, diff, diff, diff,
 		filepath.Join(dir, "spool"), threshold)
 	writeCfg := func(name, roles string) string {
 		path := filepath.Join(dir, name)

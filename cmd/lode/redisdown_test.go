@@ -29,24 +29,15 @@ func TestStratumStartsWithRedisDown(t *testing.T) {
 	dir := t.TempDir()
 	stratumAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	t.Setenv("LODE_TEST_NODE_PASSWORD", node.Pass)
 	cfg := fmt.Sprintf(`roles: [stratum, api]
-network: regtest
-log: {level: info, format: console}
-node:
-  rpc_address: %s
-  rpc_user: %s
-  rpc_password: {env: LODE_TEST_NODE_PASSWORD}
-  poll_interval: 200ms
-redis: {address: %s, prefix: rd}
-pool: {payout_address: %s, pplns_min_window: 100}
+`+regtestNodeYAML(t, node, rs.Addr, "rd", "")+`pool: {payout_address: %s, pplns_min_window: 100}
 stratum:
   ports:
     - {listen: "%s", start_difficulty: 0.0001, min_difficulty: 0.000001, max_difficulty: 1}
 ledger: {spool_dir: %s}
 api: {listen: "%s"}
 shutdown_timeout: 20s
-`, node.RPCAddr, node.User, rs.Addr, node.Address.EncodeAddress(), stratumAddr, filepath.Join(dir, "spool"), apiAddr)
+`, node.Address.EncodeAddress(), stratumAddr, filepath.Join(dir, "spool"), apiAddr)
 	path := filepath.Join(dir, "lode.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
