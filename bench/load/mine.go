@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/lode-pool/lode/bench/miner"
 	"github.com/lode-pool/lode/blocktemplate"
 	"github.com/lode-pool/lode/internal/sha256x"
 )
@@ -194,7 +195,7 @@ func (w *Worker) prime() {
 	w.ver, w.bits = w.job.Version, 0
 	if w.mask != 0 {
 		// Roll a few different patterns inside the granted mask.
-		w.bits = deposit(uint32(w.en2%7)+1, w.mask)
+		w.bits = miner.SpreadBits(uint32(w.en2%7)+1, w.mask)
 		w.ver = w.job.Version&^w.mask | w.bits
 	}
 	var hdr [80]byte
@@ -249,18 +250,4 @@ func meets(h, target *[32]byte) bool {
 		}
 	}
 	return true
-}
-
-// deposit places the low bits of v into the set bits of mask.
-func deposit(v, mask uint32) uint32 {
-	var out uint32
-	for bit := uint32(1); bit != 0 && v != 0; bit <<= 1 {
-		if mask&bit != 0 {
-			if v&1 != 0 {
-				out |= bit
-			}
-			v >>= 1
-		}
-	}
-	return out
 }

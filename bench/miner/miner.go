@@ -653,7 +653,7 @@ func (m *Miner) Mine(ctx context.Context, en2 uint64) (*Share, error) {
 	version, bits := j.Version, uint32(0)
 	rolled := false
 	if m.cfg.VersionRolling && mask != 0 {
-		bits = spread(uint32(en2%7)+1, mask)
+		bits = SpreadBits(uint32(en2%7)+1, mask)
 		version = j.Version&^mask | bits
 		rolled = true
 	}
@@ -683,8 +683,9 @@ func (m *Miner) Mine(ctx context.Context, en2 uint64) (*Share, error) {
 	}
 }
 
-// spread places the low bits of v into the set bits of mask.
-func spread(v, mask uint32) uint32 {
+// SpreadBits places the low bits of v into the set bits of mask: version
+// bits a simulated miner rolls within its negotiated mask.
+func SpreadBits(v, mask uint32) uint32 {
 	var out uint32
 	for bit := uint32(1); bit != 0 && v != 0; bit <<= 1 {
 		if mask&bit != 0 {

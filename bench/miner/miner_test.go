@@ -72,8 +72,8 @@ func TestSpread(t *testing.T) {
 		{4, 0x18000000, 0},
 	}
 	for _, tc := range tests {
-		if got := spread(tc.v, tc.mask); got != tc.want || got&^tc.mask != 0 {
-			t.Errorf("spread(%d, %08x) = %08x, want %08x", tc.v, tc.mask, got, tc.want)
+		if got := SpreadBits(tc.v, tc.mask); got != tc.want || got&^tc.mask != 0 {
+			t.Errorf("SpreadBits(%d, %08x) = %08x, want %08x", tc.v, tc.mask, got, tc.want)
 		}
 	}
 	if DifficultyTarget(1).Cmp(new(big.Int).Lsh(big.NewInt(0xffff), 208)) != 0 {
