@@ -51,16 +51,19 @@ type Session struct {
 	outBytes int
 	writing  bool
 	closing  bool // close once the queue is flushed
-	closed   bool
-	reason   CloseReason
-	tipSeen  time.Time       // tip time of a queued clean job, observed after its write
-	running  bool            // subscribed and authorized: jobs flow
-	diff     float64         // difficulty for the next job
-	diffSent bool            // diff has been sent to the miner
-	minDiff  float64         // miner's floor (minimum-difficulty, suggestions)
-	shares   *shares.Session // share validation state; nil before subscribe
-	vdStart  time.Time
-	vdShares int
+	// reconnectQueued: client.reconnect is queued (shutdown); whichever of
+	// Shutdown and the reader sees the shutdown first queues it.
+	reconnectQueued bool
+	closed          bool
+	reason          CloseReason
+	tipSeen         time.Time       // tip time of a queued clean job, observed after its write
+	running         bool            // subscribed and authorized: jobs flow
+	diff            float64         // difficulty for the next job
+	diffSent        bool            // diff has been sent to the miner
+	minDiff         float64         // miner's floor (minimum-difficulty, suggestions)
+	shares          *shares.Session // share validation state; nil before subscribe
+	vdStart         time.Time
+	vdShares        int
 
 	closedCh chan struct{}
 }
@@ -144,6 +147,7 @@ func (s *Session) readLoop() {
 		// it moves every read deadline to now, so a read cannot outlive it.
 		if srv.closing.Load() {
 			reason = CloseShutdown
+			s.queueReconnect()
 			s.closeAfterFlush(CloseShutdown)
 			<-s.closedCh
 			return
@@ -152,6 +156,7 @@ func (s *Session) readLoop() {
 		if err != nil {
 			reason = s.readErrorReason(err)
 			if reason == CloseShutdown {
+				s.queueReconnect()
 				s.closeAfterFlush(CloseShutdown)
 				<-s.closedCh
 			}
@@ -320,14 +325,22 @@ func (s *Session) closeAfterFlush(reason CloseReason) {
 
 // beginShutdown queues client.reconnect and wakes the reader.
 func (s *Session) beginShutdown() {
-	s.mu.Lock()
-	if !s.closed && !s.closing {
-		s.enqueueLocked(message.AppendReconnect(nil, "", 0, s.srv.cfg.ReconnectWait))
-	}
-	s.mu.Unlock()
+	s.queueReconnect()
 	// The reader notices at its next read (or right after the request it
 	// is handling) and closes once the queue is flushed.
 	_ = s.conn.SetReadDeadline(time.Now())
+}
+
+// queueReconnect queues client.reconnect once, unless the session is
+// already closing. The reader calls it too: it can see the server closing
+// before Shutdown reaches this session, and must not close without it.
+func (s *Session) queueReconnect() {
+	s.mu.Lock()
+	if !s.closed && !s.closing && !s.reconnectQueued {
+		s.reconnectQueued = true
+		s.enqueueLocked(message.AppendReconnect(nil, "", 0, s.srv.cfg.ReconnectWait))
+	}
+	s.mu.Unlock()
 }
 
 // start sends the difficulty and the current job once the miner is
