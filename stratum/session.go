@@ -1,7 +1,6 @@
 package stratum
 
 import (
-	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -604,9 +603,4 @@ func (s *Session) handleSuggestDifficulty(req *message.Request) {
 	}
 	s.setDifficulty(d)
 	s.replyTrue(req)
-}
-
-// recordCtx bounds how long a share may wait for the recorder.
-func (s *Session) recordCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(s.srv.base, 30*time.Second)
 }
