@@ -10,8 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/btcsuite/btcd/btcutil"
-
+	"github.com/lode-pool/lode/internal/btcaddr"
 	"github.com/lode-pool/lode/stratum/message"
 )
 
@@ -58,20 +57,77 @@ func (s *Session) handleAuthorize(req *message.Request) {
 	s.start()
 }
 
-// parseWorker checks "address[.worker]" against the configured network.
+// parseWorker checks "address[.worker]" against the configured network. The
+// address is kept in its canonical spelling (btcaddr.Canonical: lowercase
+// bech32), which is what the ledger, the API and lodectl key by; the worker
+// name after the first '.' must pass validWorkerName.
 func (s *Session) parseWorker(user string) (worker, error) {
 	if len(user) > 256 {
 		return worker{}, errors.New("username too long")
 	}
-	addr, suffix, _ := strings.Cut(user, ".")
-	a, err := btcutil.DecodeAddress(addr, s.srv.cfg.Network)
+	addr, suffix, dotted := strings.Cut(user, ".")
+	canonical, err := btcaddr.Canonical(addr, s.srv.cfg.Network)
 	if err != nil {
-		return worker{}, fmt.Errorf("not a %s address", s.srv.cfg.Network.Name)
+		return worker{}, err
 	}
-	if !a.IsForNet(s.srv.cfg.Network) {
-		return worker{}, fmt.Errorf("address is not for %s", s.srv.cfg.Network.Name)
+	if dotted {
+		if err := validWorkerName(suffix); err != nil {
+			return worker{}, err
+		}
 	}
-	return worker{name: user, address: a.EncodeAddress(), suffix: suffix}, nil
+	return worker{name: user, address: canonical, suffix: suffix}, nil
+}
+
+// maxWorkerNameLen bounds the worker name after the address.
+const maxWorkerNameLen = 64
+
+// validWorkerName says what a worker name (the part after "address.") may
+// hold: 1 to 64 bytes of printable ASCII other than space and the characters
+// that break what the name is written into: '|' separates the fields of the
+// ledger's recent-share entries, quotes, '\', '<', '>', '&' and '`' are
+// markup or shell syntax. Control characters would reach the operator's
+// terminal (lodectl) and logs; non-ASCII is refused because look-alike
+// letters would let one worker pose as another.
+func validWorkerName(name string) error {
+	if name == "" {
+		return errors.New("empty worker name after the '.' (use the bare address, or address.name)")
+	}
+	if len(name) > maxWorkerNameLen {
+		return fmt.Errorf("worker name longer than %d characters", maxWorkerNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(workerNameForbidden, c) >= 0 {
+			return fmt.Errorf("worker name may only hold printable ASCII without spaces or any of %s (byte 0x%02x at %d)",
+				workerNameForbidden, c, i)
+		}
+	}
+	return nil
+}
+
+// workerNameForbidden are the printable ASCII characters refused in worker
+// names (see validWorkerName).
+const workerNameForbidden = "|\"'`<>&\\"
+
+// canonicalName is the worker's username with the canonical address: the
+// name its statistics are kept under, whatever case the miner typed the
+// address in.
+func (w *worker) canonicalName() string {
+	if w.suffix == "" {
+		return w.address
+	}
+	return w.address + "." + w.suffix
+}
+
+// minerDifficulty checks a difficulty a miner asks for (suggest_difficulty,
+// suggest_target, the d= password option): it must be a positive, finite
+// number. It is clamped to the port's bounds (and the miner's floor) when
+// applied, so any accepted value ends up in range.
+func minerDifficulty(d float64) (float64, bool) {
+	if !(d > 0) || math.IsInf(d, 0) {
+		return 0, false
+	}
+	return d, true
 }
 
 // passwordDifficulty finds "d=<difficulty>" among comma-separated password
@@ -81,7 +137,10 @@ func passwordDifficulty(pass string) (float64, bool) {
 		opt = strings.TrimSpace(opt)
 		if v, ok := strings.CutPrefix(opt, "d="); ok {
 			d, err := strconv.ParseFloat(v, 64)
-			if err == nil && d > 0 && !math.IsInf(d, 0) {
+			if err != nil {
+				continue
+			}
+			if d, ok := minerDifficulty(d); ok {
 				return d, true
 			}
 		}
@@ -129,9 +188,15 @@ func (s *Session) handleConfigure(req *message.Request) {
 			}
 			minBits := 0
 			if raw, ok := opts["version-rolling.min-bit-count"]; ok {
-				if f, ok := message.ParseNumber(raw); ok && f > 0 {
-					minBits = int(f)
+				// A bit count is a whole number 0..32; anything else
+				// (1e300, NaN, 2^63: int() of those is not defined) is
+				// a request the pool cannot meet.
+				f, ok := message.ParseNumber(raw)
+				if !ok || f < 0 || f > 32 || f != math.Trunc(f) {
+					add(ext, []byte("false"))
+					continue
 				}
+				minBits = int(f)
 			}
 			mask := s.srv.cfg.VersionMask & minerMask
 			if bits.OnesCount32(mask) < minBits || mask == 0 {
@@ -148,8 +213,10 @@ func (s *Session) handleConfigure(req *message.Request) {
 			add(ext, []byte("true"))
 			add("version-rolling.mask", message.AppendString(nil, string(message.AppendHex32(nil, mask))))
 		case "minimum-difficulty":
+			// 0 means no floor; NaN and ±Inf never get here
+			// (ParseNumber refuses them), the check stays as the rule.
 			f, ok := message.ParseNumber(opts["minimum-difficulty.value"])
-			if !ok || f < 0 || math.IsInf(f, 0) {
+			if !ok || !(f >= 0) || math.IsInf(f, 0) {
 				add(ext, []byte("false"))
 				continue
 			}
@@ -170,9 +237,15 @@ func (s *Session) handleConfigure(req *message.Request) {
 	}
 }
 
+// setMinDifficulty sets the miner's floor (mining.configure
+// minimum-difficulty); f is finite and not negative. A floor above the port's
+// maximum is kept as the maximum, so the difficulty stays in the port's range.
 func (s *Session) setMinDifficulty(f float64) {
+	if !(f >= 0) || math.IsInf(f, 0) {
+		return // handleConfigure refuses these; never store a NaN floor
+	}
 	s.mu.Lock()
-	s.minDiff = f
+	s.minDiff = min(f, s.srv.t().ports[s.port].MaxDifficulty)
 	raise := s.diff < f
 	d := s.diff
 	s.mu.Unlock()
@@ -184,14 +257,36 @@ func (s *Session) setMinDifficulty(f float64) {
 // diff1 is the difficulty-1 target 0xFFFF × 2^208.
 var diff1 = new(big.Int).Lsh(big.NewInt(0xffff), 208)
 
+// handleSuggestTarget answers mining.suggest_target: a share target as 1 to
+// 64 hex digits (a positive 256-bit number, no sign or prefix), applied as
+// the difficulty diff1/target.
 func (s *Session) handleSuggestTarget(req *message.Request) {
 	h, ok := req.String(0)
-	t, okInt := new(big.Int).SetString(h, 16)
-	if !ok || !okInt || t.Sign() <= 0 {
+	if !ok || len(h) == 0 || len(h) > 64 || !isHex(h) {
+		s.replyError(req, message.CodeOther, "Invalid target: want 1 to 64 hex digits")
+		return
+	}
+	t, _ := new(big.Int).SetString(h, 16)
+	if t.Sign() <= 0 {
+		s.replyError(req, message.CodeOther, "Invalid target: must be positive")
+		return
+	}
+	q, _ := new(big.Float).Quo(new(big.Float).SetInt(diff1), new(big.Float).SetInt(t)).Float64()
+	d, ok := minerDifficulty(q)
+	if !ok {
 		s.replyError(req, message.CodeOther, "Invalid target")
 		return
 	}
-	d, _ := new(big.Float).Quo(new(big.Float).SetInt(diff1), new(big.Float).SetInt(t)).Float64()
 	s.setDifficulty(d)
 	s.replyTrue(req)
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }

@@ -67,6 +67,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	cfg.Recorder = canonicalRecorder{cfg.Recorder}
 	base, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:        cfg,
@@ -318,6 +319,20 @@ func (s *Server) ban(keys ...string) {
 		s.bans[k] = until
 	}
 	s.mu.Unlock()
+}
+
+// canonicalRecorder records every share under its worker's canonical name
+// (worker.canonicalName): a session keeps the username as the miner spelled
+// it, because its submits name the worker that way, but the statistics must
+// not split one address into "BC1Q…" and "bc1q…" keys. Share.Address is
+// already canonical (parseWorker) and Share.WorkerName is the part after the
+// address, so the name is rebuilt from them.
+type canonicalRecorder struct{ Recorder }
+
+func (r canonicalRecorder) Record(ctx context.Context, sh shares.Share) error {
+	w := worker{address: sh.Address, suffix: sh.WorkerName}
+	sh.Worker = w.canonicalName()
+	return r.Recorder.Record(ctx, sh)
 }
 
 // allocExtranonce1 returns a 4-byte extranonce1 unique among live sessions

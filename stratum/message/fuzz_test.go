@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"testing"
 )
 
@@ -70,7 +71,9 @@ func FuzzDecodeLines(f *testing.F) {
 				reply = AppendTrue(nil, req.ID)
 				for i := range req.Params {
 					req.String(i)
-					req.Number(i)
+					if f, ok := req.Number(i); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+						t.Fatalf("Number(%d) = %v from %q: not finite", i, f, req.Params[i])
+					}
 				}
 			}
 			if !json.Valid(bytes.TrimSuffix(reply, []byte("\n"))) {
@@ -131,6 +134,18 @@ func FuzzDecodeFastMatchesJSON(f *testing.F) {
 			if !bytes.Equal(params[i], fast.Params[i]) {
 				t.Fatalf("param %d %q vs %q for %q", i, fast.Params[i], params[i], line)
 			}
+		}
+	})
+}
+
+// FuzzParseNumber: whatever the miner sends, a number handed out is finite.
+func FuzzParseNumber(f *testing.F) {
+	for _, s := range []string{`1`, `"NaN"`, `"Inf"`, `["-Infinity"]`, `1e400`, `"1e-400"`, `"0x1p-2"`, `[["1"]]`, `-0`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if v, ok := ParseNumber(p); ok && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			t.Fatalf("ParseNumber(%q) = %v", p, v)
 		}
 	})
 }

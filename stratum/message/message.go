@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -134,12 +135,15 @@ func (r *Request) Number(i int) (float64, bool) {
 }
 
 // ParseNumber reads a JSON number, a numeric string or a one-element array
-// holding either.
+// holding either. Only finite values are numbers: "NaN", "Inf",
+// "Infinity" and values beyond float64's range (which strconv turns into
+// ±Inf) are refused, so no caller can be handed a NaN or an infinity.
 func ParseNumber(p json.RawMessage) (float64, bool) {
 	p = bytes.TrimSpace(p)
 	if len(p) == 0 {
 		return 0, false
 	}
+	var text string
 	switch p[0] {
 	case '[':
 		var arr []json.RawMessage
@@ -151,22 +155,17 @@ func ParseNumber(p json.RawMessage) (float64, bool) {
 		}
 		return ParseNumber(arr[0])
 	case '"':
-		var s string
-		if err := json.Unmarshal(p, &s); err != nil {
+		if err := json.Unmarshal(p, &text); err != nil {
 			return 0, false
 		}
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return 0, false
-		}
-		return f, true
 	default:
-		f, err := strconv.ParseFloat(string(p), 64)
-		if err != nil {
-			return 0, false
-		}
-		return f, true
+		text = string(p)
 	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return f, true
 }
 
 // AppendResult appends a success response line: {"id":…,"result":…,"error":null}\n.

@@ -90,6 +90,29 @@ func TestParams(t *testing.T) {
 	}
 }
 
+// Numbers from miners are finite (issue 10 item 2): the NaN, infinity and
+// out-of-range spellings strconv accepts are refused.
+func TestParseNumberFinite(t *testing.T) {
+	tests := []struct {
+		in   string
+		want float64
+		ok   bool
+	}{
+		{`0.5`, 0.5, true}, {`"0.5"`, 0.5, true}, {`[2]`, 2, true}, {`["2"]`, 2, true}, {`-1`, -1, true},
+		{`"1e308"`, 1e308, true}, {`"0x1p-2"`, 0.25, true},
+		{`"NaN"`, 0, false}, {`"nan"`, 0, false}, {`["NaN"]`, 0, false}, {`NaN`, 0, false},
+		{`"Inf"`, 0, false}, {`"+Inf"`, 0, false}, {`"-Inf"`, 0, false}, {`"Infinity"`, 0, false}, {`"-infinity"`, 0, false},
+		{`Infinity`, 0, false}, {`1e400`, 0, false}, {`"1e400"`, 0, false}, {`"-1e400"`, 0, false}, {`"0x1p2000"`, 0, false},
+		{`""`, 0, false}, {`"abc"`, 0, false}, {`[]`, 0, false}, {`[[1]]`, 0, false}, {`true`, 0, false}, {``, 0, false},
+	}
+	for _, tc := range tests {
+		got, ok := ParseNumber(json.RawMessage(tc.in))
+		if ok != tc.ok || got != tc.want {
+			t.Errorf("ParseNumber(%s) = %v %v, want %v %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
 func TestEncode(t *testing.T) {
 	tests := []struct {
 		name string
