@@ -13,7 +13,7 @@ FUZZTIME ?= 30s
 help:
 	@sed -n 's/^#? //p' $(MAKEFILE_LIST) | column -t -s ':'
 
-#? deps: install redis-server (Debian) and btcd v0.24.2 (into ./bin) when missing
+#? deps: install redis-server (Debian), btcd v0.24.2 and Bitcoin Core v30.0 (into ./bin) when missing
 deps:
 	@./scripts/install-deps.sh
 

@@ -2,13 +2,13 @@ package testenv
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,7 +17,6 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/rpcclient"
-	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 )
 
@@ -35,15 +34,22 @@ type Btcd struct {
 	Address        btcutil.Address // P2PKH of Key; the node's --miningaddr
 	WitnessAddress btcutil.Address // P2WPKH of Key
 
+	t testing.TB   // the test that methods fail
+	p *btcdProcess // shared by every binding (For)
+}
+
+// btcdProcess is the running btcd behind every binding of a Btcd.
+type btcdProcess struct {
 	bin  string
 	args []string
-	cmd  *exec.Cmd
-	t    testing.TB
 
-	mu           sync.Mutex
-	nextCoinbase int64 // next block height whose coinbase SendTx may spend
-	clients      []*rpcclient.Client
+	mu        sync.Mutex
+	cmd       *exec.Cmd
+	clients   []*rpcclient.Client
+	coinbases coinbases
 }
+
+var _ Node = (*Btcd)(nil)
 
 // CoinbaseMaturity is the number of blocks after which a coinbase may be spent.
 const CoinbaseMaturity = 100
@@ -58,29 +64,17 @@ const NoTxIndex = "lode:no-txindex"
 func StartBtcd(t testing.TB, extra ...string) *Btcd {
 	t.Helper()
 	bin := Binary(t, "btcd", "run `make test` (it installs btcd into ./bin) or `GOBIN=$PWD/bin go install github.com/btcsuite/btcd@v0.24.2`")
-	seed := sha256.Sum256([]byte("lode test key"))
-	key, pub := btcec.PrivKeyFromBytes(seed[:])
-	params := &chaincfg.RegressionNetParams
-	pkh := btcutil.Hash160(pub.SerializeCompressed())
-	p2pkh, err := btcutil.NewAddressPubKeyHash(pkh, params)
-	if err != nil {
-		t.Fatalf("testenv: address: %v", err)
-	}
-	p2wpkh, err := btcutil.NewAddressWitnessPubKeyHash(pkh, params)
-	if err != nil {
-		t.Fatalf("testenv: address: %v", err)
-	}
+	key, p2pkh, p2wpkh := testKey(t)
 	b := &Btcd{
 		User:           "lode",
 		Pass:           "lodepass",
 		Dir:            t.TempDir(),
-		Params:         params,
+		Params:         &chaincfg.RegressionNetParams,
 		Key:            key,
 		Address:        p2pkh,
 		WitnessAddress: p2wpkh,
-		bin:            bin,
 		t:              t,
-		nextCoinbase:   1,
+		p:              &btcdProcess{bin: bin},
 	}
 	txindex := []string{"--txindex"}
 	var rest []string
@@ -95,7 +89,7 @@ func StartBtcd(t testing.TB, extra ...string) *Btcd {
 	// binds it; then btcd exits at once and is started on new ports.
 	for attempt := 1; ; attempt++ {
 		b.RPCAddr = addr(FreePort(t))
-		b.args = append(append(append([]string(nil), txindex...),
+		b.p.args = append(append(append([]string(nil), txindex...),
 			"--regtest", "--notls", "--nobanning",
 			"--datadir="+filepath.Join(b.Dir, "data"),
 			"--logdir="+filepath.Join(b.Dir, "logs"),
@@ -119,17 +113,20 @@ func StartBtcd(t testing.TB, extra ...string) *Btcd {
 }
 
 func (b *Btcd) start() error {
-	b.cmd = exec.Command(b.bin, b.args...)
+	cmd := exec.Command(b.p.bin, b.p.args...)
 	logPath := filepath.Join(b.Dir, "btcd.out")
-	logf, err := os.Create(logPath)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
-	b.cmd.Stdout, b.cmd.Stderr = logf, logf
-	if err := b.cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start btcd: %w", err)
 	}
+	b.p.mu.Lock()
+	b.p.cmd = cmd
+	b.p.mu.Unlock()
 	c := b.Client()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -145,23 +142,33 @@ func (b *Btcd) start() error {
 	}
 }
 
-// Stop kills btcd (SIGKILL) and waits for it. Safe to call twice.
+// Stop shuts btcd down (SIGTERM; SIGKILL after 30 s) and waits for it.
+// Safe to call twice.
 func (b *Btcd) Stop() {
-	b.mu.Lock()
-	for _, c := range b.clients {
+	b.p.mu.Lock()
+	for _, c := range b.p.clients {
 		c.Shutdown()
 	}
-	b.clients = nil
-	b.mu.Unlock()
-	if b.cmd == nil || b.cmd.Process == nil {
+	b.p.clients = nil
+	cmd := b.p.cmd
+	b.p.cmd = nil
+	b.p.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	_ = b.cmd.Process.Kill()
-	_, _ = b.cmd.Process.Wait()
-	b.cmd = nil
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _, _ = cmd.Process.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
 }
 
-// Restart restarts btcd on the same datadir and ports; the chain is kept.
+// Restart restarts btcd on the same datadir and ports. btcd deletes its
+// regtest chain on every start, so the node comes back at height 0.
 func (b *Btcd) Restart() {
 	b.t.Helper()
 	b.Stop()
@@ -184,9 +191,9 @@ func (b *Btcd) Client() *rpcclient.Client {
 	if err != nil {
 		b.t.Fatalf("testenv: rpc client: %v", err)
 	}
-	b.mu.Lock()
-	b.clients = append(b.clients, c)
-	b.mu.Unlock()
+	b.p.mu.Lock()
+	b.p.clients = append(b.p.clients, c)
+	b.p.mu.Unlock()
 	return c
 }
 
@@ -215,47 +222,7 @@ func (b *Btcd) Height() int64 {
 // returns it. It mines blocks first when no coinbase is mature yet.
 func (b *Btcd) SendTx(outputs ...*wire.TxOut) *wire.MsgTx {
 	b.t.Helper()
-	c := b.Client()
-	b.mu.Lock()
-	h := b.nextCoinbase
-	b.nextCoinbase++
-	b.mu.Unlock()
-	if tip := b.Height(); tip < h+CoinbaseMaturity {
-		b.Generate(uint32(h + CoinbaseMaturity - tip))
-	}
-	hash, err := c.GetBlockHash(h)
-	if err != nil {
-		b.t.Fatalf("testenv: getblockhash %d: %v", h, err)
-	}
-	blk, err := c.GetBlock(hash)
-	if err != nil {
-		b.t.Fatalf("testenv: getblock %s: %v", hash, err)
-	}
-	cb := blk.Transactions[0]
-	prev := cb.TxOut[0]
-	tx := wire.NewMsgTx(wire.TxVersion)
-	tx.AddTxIn(wire.NewTxIn(wire.NewOutPoint(ptr(cb.TxHash()), 0), nil, nil))
-	var spent int64
-	for _, o := range outputs {
-		tx.AddTxOut(o)
-		spent += o.Value
-	}
-	const fee = 10000
-	if change := prev.Value - spent - fee; change > 0 {
-		script, _ := txscript.PayToAddrScript(b.Address)
-		tx.AddTxOut(wire.NewTxOut(change, script))
-	} else if change < 0 {
-		b.t.Fatalf("testenv: coinbase of %d sat cannot pay %d + fee", prev.Value, spent)
-	}
-	sig, err := txscript.SignatureScript(tx, 0, prev.PkScript, txscript.SigHashAll, b.Key, true)
-	if err != nil {
-		b.t.Fatalf("testenv: sign: %v", err)
-	}
-	tx.TxIn[0].SignatureScript = sig
-	if _, err := c.SendRawTransaction(tx, true); err != nil {
-		b.t.Fatalf("testenv: sendrawtransaction: %v", err)
-	}
-	return tx
+	return sendTx(b.t, b, &b.p.coinbases, outputs...)
 }
 
 // SendWitnessTx puts a transaction with witness data in the mempool: it pays
@@ -264,24 +231,7 @@ func (b *Btcd) SendTx(outputs ...*wire.TxOut) *wire.MsgTx {
 func (b *Btcd) SendWitnessTx() (funding, witness *wire.MsgTx) {
 	b.t.Helper()
 	b.ActivateSegwit()
-	script, _ := txscript.PayToAddrScript(b.WitnessAddress)
-	const amount = 10 * btcutil.SatoshiPerBitcoin
-	funding = b.SendTx(wire.NewTxOut(amount, script))
-	tx := wire.NewMsgTx(wire.TxVersion)
-	tx.AddTxIn(wire.NewTxIn(wire.NewOutPoint(ptr(funding.TxHash()), 0), nil, nil))
-	back, _ := txscript.PayToAddrScript(b.Address)
-	tx.AddTxOut(wire.NewTxOut(amount-10000, back))
-	fetcher := txscript.NewCannedPrevOutputFetcher(script, amount)
-	sighashes := txscript.NewTxSigHashes(tx, fetcher)
-	wit, err := txscript.WitnessSignature(tx, sighashes, 0, amount, script, txscript.SigHashAll, b.Key, true)
-	if err != nil {
-		b.t.Fatalf("testenv: witness sign: %v", err)
-	}
-	tx.TxIn[0].Witness = wit
-	if _, err := b.Client().SendRawTransaction(tx, true); err != nil {
-		b.t.Fatalf("testenv: sendrawtransaction (witness): %v", err)
-	}
-	return funding, tx
+	return sendWitnessTx(b.t, b, &b.p.coinbases, b.WitnessAddress)
 }
 
 // ActivateSegwit mines blocks until the segwit deployment is active (on
@@ -309,7 +259,39 @@ func (b *Btcd) ActivateSegwit() {
 	b.t.Fatal("testenv: segwit did not activate")
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // String describes the node for test logs.
 func (b *Btcd) String() string { return fmt.Sprintf("btcd regtest at %s (dir %s)", b.RPCAddr, b.Dir) }
+
+// Kind returns KindBtcd.
+func (b *Btcd) Kind() string { return KindBtcd }
+
+// RPCAuth returns the rpcuser and rpcpassword (btcd has no cookie).
+func (b *Btcd) RPCAuth() (user, pass, cookieFile string) { return b.User, b.Pass, "" }
+
+// ZMQHashBlock returns "": btcd has no ZMQ notifications.
+func (b *Btcd) ZMQHashBlock() string { return "" }
+
+// Chain returns the regtest parameters.
+func (b *Btcd) Chain() *chaincfg.Params { return b.Params }
+
+// TestKey returns Key.
+func (b *Btcd) TestKey() *btcec.PrivateKey { return b.Key }
+
+// MiningAddress returns Address.
+func (b *Btcd) MiningAddress() btcutil.Address { return b.Address }
+
+// InvalidateBlock marks the block invalid (invalidateblock).
+func (b *Btcd) InvalidateBlock(hash chainhash.Hash) {
+	b.t.Helper()
+	invalidateBlock(b.t, b.Client(), hash)
+}
+
+// For returns the node bound to t.
+func (b *Btcd) For(t testing.TB) Node { return b.Bind(t) }
+
+// Bind returns the node bound to t (For with the concrete type).
+func (b *Btcd) Bind(t testing.TB) *Btcd {
+	c := *b
+	c.t = t
+	return &c
+}

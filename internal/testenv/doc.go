@@ -1,8 +1,10 @@
-// Package testenv starts throwaway servers for tests: a real redis-server and
-// a real btcd regtest node, each on free loopback ports in a temporary
-// directory, stopped when the test ends.
+// Package testenv starts throwaway servers for tests: a real redis-server, a
+// real btcd regtest node and a real Bitcoin Core regtest node (bitcoind),
+// each on free loopback ports in a temporary directory, stopped when the
+// test ends. Node is what both nodes offer, so node-facing tests are written
+// once and run over NodeKinds (ForEachNode).
 //
-// Binaries are looked up in the repository's bin/ folder (where `make test`
-// installs btcd), then in PATH. A missing binary fails the test with a message
+// Binaries are looked up in the repository's bin/ folder (where `make deps`
+// installs btcd and bitcoind), then in PATH. A missing binary fails the test with a message
 // naming the fix; it never skips.
 package testenv

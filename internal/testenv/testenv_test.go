@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"net"
+	"os"
 	"testing"
 )
 
@@ -38,4 +39,73 @@ func TestBtcdGeneratesAndSpends(t *testing.T) {
 	if !wtx.HasWitness() {
 		t.Fatal("witness transaction has no witness")
 	}
+}
+
+// TestNodesGenerateSpendRestart runs the Node contract over btcd and Core:
+// blocks pay the test key, both kinds of transaction reach the mempool and
+// are mined, an invalidated block leaves the main chain, and the node answers
+// after a restart (Core: on its chain, with a new cookie).
+func TestNodesGenerateSpendRestart(t *testing.T) {
+	ForEachNode(t, func(t *testing.T, node Node) {
+		start := node.Height()
+		hashes := node.Generate(3)
+		if len(hashes) != 3 || node.Height() != start+3 {
+			t.Fatalf("generated %d, height %d -> %d", len(hashes), start, node.Height())
+		}
+		// Coinbases mature and segwit active, so SendTx mines nothing.
+		node.Generate(CoinbaseMaturity + 5)
+		node.ActivateSegwit()
+		tx := node.SendTx()
+		_, wtx := node.SendWitnessTx()
+		if !wtx.HasWitness() {
+			t.Fatal("witness transaction has no witness")
+		}
+		pool, err := node.Client().GetRawMempool()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pool) != 3 {
+			t.Fatalf("mempool holds %d transactions, want 3", len(pool))
+		}
+		mined := node.Generate(1)[0]
+		blk, err := node.Client().GetBlock(mined)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(blk.Transactions) != 4 || blk.Transactions[1].TxHash() != tx.TxHash() && blk.Transactions[2].TxHash() != tx.TxHash() && blk.Transactions[3].TxHash() != tx.TxHash() {
+			t.Fatalf("block holds %d transactions, want coinbase + 3 including %s", len(blk.Transactions), tx.TxHash())
+		}
+
+		top := node.Height()
+		node.InvalidateBlock(*mined)
+		if h := node.Height(); h != top-1 {
+			t.Fatalf("height %d after invalidating the tip at %d", h, top)
+		}
+
+		_, _, cookie := node.RPCAuth()
+		var before []byte
+		if cookie != "" {
+			before, err = os.ReadFile(cookie)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		node.Restart()
+		want := top - 1
+		if node.Kind() == KindBtcd {
+			want = 0 // btcd starts regtest afresh
+		}
+		if h := node.Height(); h != want {
+			t.Fatalf("height %d after restart, want %d", h, want)
+		}
+		if cookie != "" {
+			after, err := os.ReadFile(cookie)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(after) == string(before) {
+				t.Fatal("the cookie did not change on restart")
+			}
+		}
+	})
 }
