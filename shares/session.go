@@ -2,7 +2,6 @@ package shares
 
 import (
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -47,7 +46,7 @@ type Result struct {
 	Job            *blocktemplate.Job
 	Header         [80]byte
 	Hash           chainhash.Hash // internal order; reverse for display
-	Difficulty     float64        // target difficulty credited (what PPLNS counts)
+	Difficulty     float64        // target difficulty credited (what PPLNS counts): the share target met, or the network's for a block that met no share target
 	HashDifficulty float64        // difficulty of the hash itself (diff1 / hash)
 	MeetsTarget    bool           // the hash meets the share target
 	Block          bool           // the hash meets the network target: submit the block
@@ -252,8 +251,14 @@ func (s *Session) Submit(sub *Submission, r *Result) error {
 		r.MeetsTarget, r.Difficulty = true, s.diff
 	case r.Block:
 		// A block always counts, even when the share target is harder
-		// than the network's (regtest, or a tiny test network).
-		r.Difficulty = math.Max(j.diff, s.diff)
+		// than the network's (regtest, or a tiny test network). It is
+		// credited at the target it met, the network's, never at the
+		// share difficulty it did not meet: a miner that raised its own
+		// difficulty above the network's would otherwise be paid that
+		// difficulty for every block-only hash. The network difficulty
+		// is below both share difficulties here (the hash met neither),
+		// min keeps that true to the float's last bit.
+		r.Difficulty = min(w.netDiff, j.diff, s.diff)
 	default:
 		return ErrLowDifficulty
 	}

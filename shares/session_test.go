@@ -502,3 +502,56 @@ func TestLimbsDifficulty(t *testing.T) {
 		t.Fatalf("hash 1: %v want %v", got, want)
 	}
 }
+
+// A hash that meets the network target but not the share target (possible
+// when the share difficulty is above the network's, as on regtest) is a
+// block, and is credited at the network difficulty, the target it met: never
+// at the session difficulty it did not meet (issue 10 item 5), which let a
+// miner that raised its own difficulty take 1000× its share of a regtest
+// PPLNS window.
+func TestBlockOnlyHashCreditedAtNetworkDifficulty(t *testing.T) {
+	v, s := newTestSession(t, Config{}, 0)
+	j := benchJob("regtest", 1)
+	j.Bits = 0x207fffff // regtest's limit: about every other hash is a block
+	j.NetworkTarget = blocktemplate.CompactToTarget(j.Bits)
+	w := mustWork(t, v, j)
+	netDiff := blocktemplate.TargetToDifficulty(j.NetworkTarget)
+	for round, sessionDiff := range []float64{1, 1e6} {
+		if err := s.SetDifficulty(sessionDiff); err != nil {
+			t.Fatal(err)
+		}
+		s.AddJob(w)
+		blocks := 0
+		for nonce := uint32(0); nonce < 64; nonce++ {
+			res, err := submitP(s, []string{"w", "regtest", fmt.Sprintf("%016x", round+1), "66e39966", fmt.Sprintf("%08x", nonce)})
+			meetsNet := blocktemplate.HashToBig(&res.Hash).Cmp(j.NetworkTarget) <= 0
+			meetsShare := blocktemplate.HashToBig(&res.Hash).Cmp(blocktemplate.DifficultyToTarget(sessionDiff)) <= 0
+			if err != nil && err != ErrLowDifficulty {
+				t.Fatalf("nonce %d: %v", nonce, err)
+			}
+			if meetsShare {
+				t.Fatalf("nonce %d meets difficulty %v: pick another vector", nonce, sessionDiff)
+			}
+			if !meetsNet {
+				if err != ErrLowDifficulty {
+					t.Fatalf("nonce %d: not a block, err %v", nonce, err)
+				}
+				continue
+			}
+			blocks++
+			if err != nil || !res.Block || res.MeetsTarget {
+				t.Fatalf("nonce %d: err %v block %v meets share target %v", nonce, err, res.Block, res.MeetsTarget)
+			}
+			if res.Difficulty != netDiff {
+				t.Fatalf("session difficulty %v: block-only hash credited %v, want the network difficulty %v",
+					sessionDiff, res.Difficulty, netDiff)
+			}
+			if res.Difficulty > res.HashDifficulty {
+				t.Fatalf("credited %v above the hash's own difficulty %v", res.Difficulty, res.HashDifficulty)
+			}
+		}
+		if blocks == 0 {
+			t.Fatal("no block-only hash among the nonces: the test exercises nothing")
+		}
+	}
+}
