@@ -26,9 +26,12 @@ import (
 	"github.com/lode-pool/lode/internal/testenv"
 )
 
-func newClient(t *testing.T, node *testenv.Btcd) *Client {
+// newClient returns a Client for node with the node's own credentials:
+// rpcuser/rpcpassword for btcd, the cookie file for Core.
+func newClient(t *testing.T, node testenv.Node) *Client {
 	t.Helper()
-	c, err := New(Config{URL: node.RPCURL(), User: node.User, Password: node.Pass}, zaptest.NewLogger(t))
+	user, pass, cookie := node.RPCAuth()
+	c, err := New(Config{URL: node.RPCURL(), User: user, Password: pass, CookieFile: cookie}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
