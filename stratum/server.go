@@ -37,6 +37,18 @@ type Server struct {
 	bans      map[string]time.Time // "ip:<addr>" or "worker:<name>" → until
 	inUse     map[uint32]struct{}  // extranonce1 values of live sessions
 	counter   uint32               // next extranonce1 counter value
+	// resting holds the extranonce1 values of sessions that were sent work
+	// and ended since the last clean job: the jobs they worked on may still
+	// be live, so the values are not handed out again until the next clean
+	// job makes those jobs stale (see allocExtranonce1).
+	resting map[uint32]struct{}
+	// en1Low masks the counter bits of an extranonce1 (below the instance
+	// prefix); tests shrink it to reach the wrap in a few subscribes.
+	en1Low uint32
+	// en1Freed is signalled (closed and replaced) when a clean job empties
+	// resting; en1Waiting counts subscribes waiting for it.
+	en1Freed   chan struct{}
+	en1Waiting int
 
 	current  atomic.Pointer[jobLines]
 	settings atomic.Pointer[tunables] // what Reload may change
@@ -79,6 +91,8 @@ func New(cfg Config) (*Server, error) {
 		perIP:      make(map[string]int),
 		bans:       make(map[string]time.Time),
 		inUse:      make(map[uint32]struct{}),
+		resting:    make(map[uint32]struct{}),
+		en1Freed:   make(chan struct{}),
 		quit:       make(chan struct{}),
 		tasks:      make(chan *task),
 	}
@@ -86,6 +100,7 @@ func New(cfg Config) (*Server, error) {
 	// Start the counter at a random-ish point so a restarted process does
 	// not hand out the extranonce1 values its previous life used.
 	s.counter = uint32(time.Now().UnixNano())
+	s.en1Low = ^uint32(0) >> (8 * len(cfg.InstanceID))
 	return s, nil
 }
 
@@ -279,6 +294,9 @@ func (s *Server) admit(conn net.Conn, port int) {
 }
 
 func (s *Server) unregister(sess *Session) {
+	sess.mu.Lock()
+	worked := sess.running // it may have been sent jobs
+	sess.mu.Unlock()
 	s.mu.Lock()
 	delete(s.sessions, sess)
 	if n := s.perIP[sess.ip] - 1; n > 0 {
@@ -288,6 +306,9 @@ func (s *Server) unregister(sess *Session) {
 	}
 	if sess.subscribed {
 		delete(s.inUse, sess.en1)
+		if worked {
+			s.resting[sess.en1] = struct{}{}
+		}
 	}
 	s.mu.Unlock()
 	s.stats.Connections.Add(-1)
@@ -329,10 +350,22 @@ func (s *Server) ban(keys ...string) {
 // address, so the name is rebuilt from them.
 type canonicalRecorder struct{ Recorder }
 
-func (r canonicalRecorder) Record(ctx context.Context, sh shares.Share) error {
-	w := worker{address: sh.Address, suffix: sh.WorkerName}
-	sh.Worker = w.canonicalName()
-	return r.Recorder.Record(ctx, sh)
+func (r canonicalRecorder) RecordAsync(sh *shares.Share, done shares.RecordDone, token uint64) error {
+	if !isCanonicalName(sh) { // the common case allocates nothing
+		w := worker{address: sh.Address, suffix: sh.WorkerName}
+		sh.Worker = w.canonicalName()
+	}
+	return r.Recorder.RecordAsync(sh, done, token)
+}
+
+// isCanonicalName reports whether sh.Worker is already Address[.WorkerName].
+func isCanonicalName(sh *shares.Share) bool {
+	if sh.WorkerName == "" {
+		return sh.Worker == sh.Address
+	}
+	a := len(sh.Address)
+	return len(sh.Worker) == a+1+len(sh.WorkerName) && sh.Worker[:a] == sh.Address && sh.Worker[a] == '.' &&
+		sh.Worker[a+1:] == sh.WorkerName
 }
 
 // allocExtranonce1 returns a 4-byte extranonce1 unique among live sessions
@@ -341,6 +374,14 @@ func (r canonicalRecorder) Record(ctx context.Context, sh shares.Share) error {
 // extranonce1 would come back with empty duplicate filters, so a miner could
 // resubmit every share it had been credited for on the jobs still live. A
 // fresh extranonce1 costs a reconnecting miner only the work in flight.
+//
+// For the same reason a value whose session was sent work is not handed out
+// again until a clean job (a new block) has made every job it worked on
+// stale: the counter wraps after 2^24 subscribes (one-byte instance id) and
+// would otherwise bring such a value back while its jobs are live. Values
+// are skipped while in use or resting; when every value is (2^24 sessions
+// that ended since the last block, or fewer with a two-byte instance id),
+// the subscribe waits for the next clean job rather than reuse one.
 func (s *Server) allocExtranonce1() uint32 {
 	prefix := s.cfg.InstanceID
 	shift := uint(8 * (extranonce1Size - len(prefix)))
@@ -349,20 +390,54 @@ func (s *Server) allocExtranonce1() uint32 {
 		base = base<<8 | uint32(b)
 	}
 	base <<= shift
-	low := uint32(1)<<shift - 1
-	if shift == 32 {
-		low = ^uint32(0)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	low := s.en1Low
 	for {
-		v := base | (s.counter & low)
-		s.counter++
-		if _, used := s.inUse[v]; !used {
+		for range uint64(low) + 1 {
+			v := base | (s.counter & low)
+			s.counter++
+			if _, used := s.inUse[v]; used {
+				continue
+			}
+			if _, r := s.resting[v]; r {
+				continue
+			}
 			s.inUse[v] = struct{}{}
 			return v
 		}
+		// Every value is live or resting: wait for a clean job. On
+		// shutdown any value will do, the session ends before it can
+		// submit (the reader stops at the next line).
+		freed := s.en1Freed
+		s.en1Waiting++
+		if s.en1Waiting == 1 {
+			s.log.Warn("extranonce1 space exhausted until the next block; subscribes wait",
+				zap.Int("live", len(s.inUse)), zap.Int("resting", len(s.resting)))
+		}
+		s.mu.Unlock()
+		select {
+		case <-freed:
+		case <-s.quit:
+			s.mu.Lock()
+			s.en1Waiting--
+			return base | (s.counter & low)
+		}
+		s.mu.Lock()
+		s.en1Waiting--
 	}
+}
+
+// jobsCleaned is called when a clean job is published: every job sent
+// before it is stale, so the resting extranonce1 values may be used again.
+func (s *Server) jobsCleaned() {
+	s.mu.Lock()
+	if len(s.resting) > 0 {
+		s.resting = make(map[uint32]struct{}) // a new map gives a large one's memory back
+	}
+	close(s.en1Freed)
+	s.en1Freed = make(chan struct{})
+	s.mu.Unlock()
 }
 
 // linesFor returns the encoded notify lines and work of job, from the cache
@@ -491,6 +566,9 @@ func (s *Server) Publish(job *blocktemplate.Job) {
 	}
 	s.current.Store(jl)
 	s.stats.Broadcasts.Add(1)
+	if job.CleanJobs {
+		s.jobsCleaned()
+	}
 	if !job.CleanJobs {
 		tipSeenAt = time.Time{}
 	}
