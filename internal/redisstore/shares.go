@@ -504,16 +504,38 @@ func (s *Store) MinerStats(ctx context.Context, address string, now time.Time) (
 	}
 	ms.Hashrate10m, ms.Hashrate1h, ms.Hashrate24h = hashrates(hr)
 	for _, r := range rec.Val() {
-		p := strings.Split(r, "|")
-		if len(p) != 4 {
-			continue
+		if rs, ok := parseRecentShare(r); ok {
+			ms.Recent = append(ms.Recent, rs)
 		}
-		t, _ := strconv.ParseInt(p[0], 10, 64)
-		d, _ := strconv.ParseFloat(p[2], 64)
-		hd, _ := strconv.ParseFloat(p[3], 64)
-		ms.Recent = append(ms.Recent, RecentShare{Time: time.UnixMilli(t), WorkerName: p[1], Difficulty: d, HashDifficulty: hd})
 	}
 	return ms, nil
+}
+
+// parseRecentShare reads one recent-shares entry
+// "unixms|worker|difficulty|hash difficulty". The worker name is everything
+// between the first separator and the last two: names with '|' are refused
+// at authorize now, but entries written before that rule may hold one. An
+// entry whose numbers do not parse is skipped.
+func parseRecentShare(r string) (RecentShare, bool) {
+	msText, rest, ok := strings.Cut(r, "|")
+	if !ok {
+		return RecentShare{}, false
+	}
+	i := strings.LastIndexByte(rest, '|')
+	if i < 0 {
+		return RecentShare{}, false
+	}
+	j := strings.LastIndexByte(rest[:i], '|')
+	if j < 0 {
+		return RecentShare{}, false
+	}
+	t, err1 := strconv.ParseInt(msText, 10, 64)
+	d, err2 := strconv.ParseFloat(rest[j+1:i], 64)
+	hd, err3 := strconv.ParseFloat(rest[i+1:], 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return RecentShare{}, false
+	}
+	return RecentShare{Time: time.UnixMilli(t), WorkerName: rest[:j], Difficulty: d, HashDifficulty: hd}, true
 }
 
 // PoolStats are the pool-wide counters and hashrates.
