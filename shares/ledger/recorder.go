@@ -37,8 +37,12 @@ const MaxDifficulty = 1e15
 
 // Defaults for Config fields left zero.
 const (
-	DefaultMaxBatch        = 256
-	DefaultMaxDelay        = 2 * time.Millisecond
+	DefaultMaxBatch = 256
+	// DefaultMaxDelay is 0: a batch is written as soon as no write is in
+	// flight, and the shares that arrive during that write form the next
+	// batch. Under load the batches fill by themselves (one Store round
+	// trip's worth of shares); at a low rate a share waits for no timer.
+	DefaultMaxDelay        = 0
 	DefaultWindowFactor    = 2.0
 	DefaultWriteTimeout    = 2 * time.Second
 	DefaultRetryInterval   = 500 * time.Millisecond
@@ -59,7 +63,9 @@ type Config struct {
 	// MaxBatch is the largest batch of shares written at once (default 256).
 	MaxBatch int
 	// MaxDelay is how long the first share of a batch waits for more
-	// (default 2ms).
+	// before the write starts (default 0: the write starts at once when
+	// none is in flight; shares arriving during a write form the next
+	// batch). A positive value trades latency for fuller batches.
 	MaxDelay time.Duration
 	// WindowFactor is X in the PPLNS window size N = X × network difficulty
 	// (default 2).
@@ -100,8 +106,8 @@ func (c *Config) setDefaults() error {
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = DefaultMaxBatch
 	}
-	if c.MaxDelay <= 0 {
-		c.MaxDelay = DefaultMaxDelay
+	if c.MaxDelay < 0 {
+		return fmt.Errorf("max delay %v: must not be negative", c.MaxDelay)
 	}
 	if c.WindowFactor == 0 {
 		c.WindowFactor = DefaultWindowFactor
@@ -130,13 +136,33 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-// request is one Record call waiting for its batch.
+// Done is told the outcome of a share handed to RecordAsync: err is nil once
+// the share is durable (applied by the Store or fsynced to the spool), and
+// wraps ErrNotDurable (or is ErrClosed) when it is not. token is the value
+// given to RecordAsync, so one Done can follow many shares (a connection
+// answers its shares in order by token).
+//
+// ShareDone runs on the flusher goroutine and must not block: the next
+// batch waits for it. The shares of one batch are completed last to first,
+// so a Done that answers in token order sees a connection's whole run of
+// shares in the batch ready at its first one and can answer them at once.
+type Done = shares.RecordDone
+
+// request is one share waiting for its batch.
 type request struct {
 	entry Entry
-	done  chan error // buffered(1)
+	done  Done
+	token uint64
 }
 
-var requestPool = sync.Pool{New: func() any { return &request{done: make(chan error, 1)} }}
+var requestPool = sync.Pool{New: func() any { return new(request) }}
+
+// waiter is the Done of a blocking Record call.
+type waiter struct{ ch chan error } // buffered(1)
+
+func (w *waiter) ShareDone(_ uint64, err error) { w.ch <- err }
+
+var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan error, 1)} }}
 
 type rejectKey struct{ worker, address, reason string }
 
@@ -169,6 +195,11 @@ type Recorder struct {
 	kick    chan struct{} // wakes the flusher for rejects
 	done    chan struct{} // closed when Run has returned
 	running atomic.Bool
+	// stopping is set when shutdown starts: no share is queued after it.
+	stopping atomic.Bool
+	// senders counts RecordAsync calls between their stopping check and
+	// their queue send.
+	senders atomic.Int32
 
 	netDiff atomic.Uint64 // float64 bits
 
@@ -256,8 +287,44 @@ func (r *Recorder) WindowLimit() string {
 // Record queues s and blocks until the batch holding it is durable (applied
 // by the Store or fsynced to the spool). A nil error means the share is
 // recorded and the miner may be told so. If ctx ends first, Record returns
-// ctx.Err() and the share may or may not be recorded.
+// ctx.Err() and the share may or may not be recorded. It is RecordAsync
+// with a wait.
 func (r *Recorder) Record(ctx context.Context, s shares.Share) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w := waiterPool.Get().(*waiter)
+	if err := r.recordAsync(ctx, &s, w, 0); err != nil {
+		waiterPool.Put(w)
+		return err
+	}
+	select {
+	case err := <-w.ch:
+		waiterPool.Put(w)
+		return err
+	case <-ctx.Done():
+		// The flusher still holds w and will answer it; w is not reused.
+		return ctx.Err()
+	}
+}
+
+// RecordAsync queues s for the next batch and returns without waiting for
+// it to be durable: done.ShareDone(token, err) is called exactly once, on
+// the flusher goroutine, when it is (err nil) or when it cannot be (err
+// wraps ErrNotDurable, or ErrClosed at shutdown). A non-nil return means
+// the share was not queued (ErrInvalidShare, ErrClosed) and done is not
+// called. The share is copied; s may be reused at once. RecordAsync blocks
+// only while the queue is full (every queued share waits for Redis): that
+// is the backpressure on the submitting connections.
+func (r *Recorder) RecordAsync(s *shares.Share, done Done, token uint64) error {
+	if done == nil {
+		return errors.New("record share: nil Done")
+	}
+	return r.recordAsync(nil, s, done, token)
+}
+
+// recordAsync queues s; ctx (nil: none) bounds the wait for queue space.
+func (r *Recorder) recordAsync(ctx context.Context, s *shares.Share, done Done, token uint64) error {
 	if s.Worker == "" || s.Address == "" || strings.IndexByte(s.Address, '|') >= 0 {
 		return fmt.Errorf("record share: %w: worker %q address %q", ErrInvalidShare, s.Worker, s.Address)
 	}
@@ -268,51 +335,44 @@ func (r *Recorder) Record(ctx context.Context, s shares.Share) error {
 	if err != nil || units == "0" {
 		return fmt.Errorf("record share: %w: difficulty %v below one diff unit", ErrInvalidShare, s.Difficulty)
 	}
-	if s.Time.IsZero() {
-		s.Time = time.Now()
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if !r.running.Load() {
-		select {
-		case <-r.done:
-			return ErrClosed
-		default:
-		}
+	// Counted before the check: shutdown waits for every sender that got
+	// past it, so no share is left in the queue unanswered (see shutdown).
+	r.senders.Add(1)
+	defer r.senders.Add(-1)
+	if r.stopping.Load() {
+		return ErrClosed
 	}
 	req := requestPool.Get().(*request)
-	req.entry = Entry{Units: units, Share: s}
+	req.entry = Entry{Units: units, Share: *s}
+	if req.entry.Share.Time.IsZero() {
+		req.entry.Share.Time = time.Now()
+	}
+	req.done, req.token = done, token
 	select {
 	case r.queue <- req:
+		return nil
 	default:
-		r.log.Warn("share queue full: Redis writes are slower than submissions")
-		select {
-		case r.queue <- req:
-		case <-ctx.Done():
-			requestPool.Put(req)
-			return ctx.Err()
-		case <-r.done:
-			requestPool.Put(req)
-			return ErrClosed
-		}
+	}
+	r.log.Warn("share queue full: Redis writes are slower than submissions")
+	var ctxDone <-chan struct{}
+	if ctx != nil {
+		ctxDone = ctx.Done()
 	}
 	select {
-	case err := <-req.done:
-		req.entry = Entry{}
-		requestPool.Put(req)
-		return err
-	case <-ctx.Done():
-		// The flusher still owns req; it is not returned to the pool.
+	case r.queue <- req:
+		return nil
+	case <-ctxDone:
+		r.release(req)
 		return ctx.Err()
 	case <-r.done:
-		select {
-		case err := <-req.done:
-			return err
-		default:
-			return ErrClosed
-		}
+		r.release(req)
+		return ErrClosed
 	}
+}
+
+func (r *Recorder) release(req *request) {
+	*req = request{}
+	requestPool.Put(req)
 }
 
 // RecordReject counts a rejected share of worker (reason ReasonStale counts
@@ -474,8 +534,21 @@ func (r *Recorder) nextSeq() uint64 {
 	return r.seq
 }
 
-// collect adds queued requests to r.reqs until MaxBatch or MaxDelay.
+// collect adds queued requests to r.reqs until MaxBatch or MaxDelay. With
+// MaxDelay 0 it takes only what is queued already: the shares that arrived
+// while the previous write was in flight.
 func (r *Recorder) collect(ctx context.Context, timer *time.Timer) {
+	if r.cfg.MaxDelay == 0 {
+		for len(r.reqs) < r.cfg.MaxBatch {
+			select {
+			case req := <-r.queue:
+				r.reqs = append(r.reqs, req)
+			default:
+				return
+			}
+		}
+		return
+	}
 	timer.Reset(r.cfg.MaxDelay)
 	defer timer.Stop()
 	for len(r.reqs) < r.cfg.MaxBatch {
@@ -523,9 +596,13 @@ func (r *Recorder) commit(ctx context.Context) {
 	} else {
 		r.sharesN.Add(uint64(len(r.reqs)))
 	}
-	for i, req := range r.reqs {
-		req.done <- err
+	// Last to first: see Done.
+	for i := len(r.reqs) - 1; i >= 0; i-- {
+		req := r.reqs[i]
 		r.reqs[i] = nil
+		done, token := req.done, req.token
+		r.release(req)
+		done.ShareDone(token, err)
 	}
 	r.reqs = r.reqs[:0]
 }
@@ -720,6 +797,7 @@ func (r *Recorder) clearSpool() {
 // Here the flusher may wait for the Store: no new Record is accepted.
 func (r *Recorder) shutdown(ctx context.Context) {
 	r.running.Store(false)
+	r.stopping.Store(true)
 	if r.replaying {
 		// The attempt runs under ctx, which has ended: it returns promptly.
 		r.finishReplay(<-r.replayDone)
@@ -738,7 +816,13 @@ func (r *Recorder) shutdown(ctx context.Context) {
 			}
 		}
 		if len(r.reqs) == 0 {
-			break
+			if r.senders.Load() == 0 {
+				// Every sender that passed the stopping check has
+				// queued its share (and it was taken) or given up.
+				break
+			}
+			time.Sleep(50 * time.Microsecond)
+			continue
 		}
 		r.commit(sctx)
 	}
@@ -768,3 +852,10 @@ func (r *Recorder) shutdown(ctx context.Context) {
 		r.spool.close()
 	}
 }
+
+// BatchWait returns the group-commit wait in use (Config.MaxDelay after
+// defaults).
+func (r *Recorder) BatchWait() time.Duration { return r.cfg.MaxDelay }
+
+// Queued returns how many shares wait in the queue for a batch.
+func (r *Recorder) Queued() int { return len(r.queue) }
