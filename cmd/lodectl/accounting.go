@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lode-pool/lode/internal/btcaddr"
 	"github.com/lode-pool/lode/internal/redisstore"
 )
 
@@ -130,7 +131,7 @@ func printBalances(ctx context.Context, s *redisstore.Store, _ []string, stdout 
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "ADDRESS\tSATOSHIS\tBTC\t")
 	for _, a := range addrs {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t\n", a, bal[a], btc(bal[a]))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t\n", term(a), bal[a], btc(bal[a]))
 	}
 	fmt.Fprintf(tw, "(pool fee account)\t%d\t%s\t\n", fee, btc(fee))
 	fmt.Fprintf(tw, "(total, %d addresses)\t%d\t%s\t\n", len(addrs), total+fee, btc(total+fee))
@@ -161,8 +162,8 @@ func printBlocks(ctx context.Context, s *redisstore.Store, limit int, stdout io.
 		if b.Reward > 0 {
 			reward, fee = btc(b.Reward), btc(b.Fee)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", b.Height, b.Hash, b.Status, b.Confirmations,
-			reward, fee, b.Contributors, b.Finder, b.Time.UTC().Format(time.RFC3339))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", b.Height, b.Hash, term(string(b.Status)), b.Confirmations,
+			reward, fee, b.Contributors, term(b.Finder), b.Time.UTC().Format(time.RFC3339))
 	}
 	if len(blocks) == 0 {
 		fmt.Fprintln(tw, "(no blocks found yet)")
@@ -182,7 +183,12 @@ const minerRecentBlocks = 20
 const minerRecentShares = 10
 
 func printMiner(ctx context.Context, s *redisstore.Store, args []string, stdout io.Writer) error {
-	addr := args[0]
+	// The store keys addresses as btcutil encodes them (lowercase bech32),
+	// whatever case the operator types.
+	addr, err := btcaddr.CanonicalAny(args[0])
+	if err != nil {
+		return err
+	}
 	bal, err := s.Balance(ctx, addr)
 	if err != nil {
 		return err
@@ -214,8 +220,8 @@ func printMiner(ctx context.Context, s *redisstore.Store, args []string, stdout 
 		if err != nil {
 			return err
 		}
-		label := n
-		if label == "" {
+		label := term(n)
+		if n == "" {
 			label = "(default)"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%d\t%s\n", label, st.Workers[n].UTC().Format(time.RFC3339),
@@ -232,7 +238,7 @@ func printMiner(ctx context.Context, s *redisstore.Store, args []string, stdout 
 		if i == minerRecentShares {
 			break
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%g\t%.6g\n", r.Time.UTC().Format(time.RFC3339Nano), r.WorkerName, r.Difficulty, r.HashDifficulty)
+		fmt.Fprintf(tw, "  %s\t%s\t%g\t%.6g\n", r.Time.UTC().Format(time.RFC3339Nano), term(r.WorkerName), r.Difficulty, r.HashDifficulty)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -251,7 +257,7 @@ func printMiner(ctx context.Context, s *redisstore.Store, args []string, stdout 
 			return err
 		}
 		if v, ok := credits[addr]; ok {
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\n", b.Height, b.Hash, b.Status, v)
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\n", b.Height, b.Hash, term(string(b.Status)), v)
 		}
 	}
 	return tw.Flush()

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/lode-pool/lode/internal/redisstore"
 	"github.com/lode-pool/lode/internal/testenv"
@@ -37,7 +41,7 @@ func seedAccounting(t *testing.T) (addr string, credited, pending chainhash.Hash
 			Difficulty: diff, HashDifficulty: diff * 3, Time: now}}
 	}
 	b := &ledger.Batch{Instance: "ctl", Seq: 10, Shares: []ledger.Entry{
-		entry(1, "bcrt1qa.rig1", 3), entry(2, "bcrt1qa.rig2", 1), entry(3, "bcrt1qb", 4),
+		entry(1, addrA+".rig1", 3), entry(2, addrA+".rig2", 1), entry(3, addrB, 4),
 	}}
 	if err := s.ApplyBatch(ctx, b, "0"); err != nil {
 		t.Fatal(err)
@@ -46,7 +50,7 @@ func seedAccounting(t *testing.T) (addr string, credited, pending chainhash.Hash
 	pending = chainhash.DoubleHashH([]byte("pending"))
 	found := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	for i, h := range []chainhash.Hash{credited, pending} {
-		fb := payouts.FoundBlock{Hash: h, Height: int64(100 + i), Finder: "bcrt1qa.rig1", CoinbaseValue: 312_500_000,
+		fb := payouts.FoundBlock{Hash: h, Height: int64(100 + i), Finder: addrA + ".rig1", CoinbaseValue: 312_500_000,
 			CoinbaseOutpoint: wire.OutPoint{Hash: h, Index: 0}, Time: found}
 		if _, err := s.SnapshotBlock(ctx, fb, nil); err != nil {
 			t.Fatal(err)
@@ -62,7 +66,21 @@ func seedAccounting(t *testing.T) (addr string, credited, pending chainhash.Hash
 		t.Fatalf("credit: %v %v", ok, err)
 	}
 	t.Setenv("LODECTL_TEST_REDIS", srv.Addr)
-	return "bcrt1qa", credited, pending
+	return addrA, credited, pending
+}
+
+// Two regtest addresses; addrA sorts before addrB (TestBalances lists equal
+// balances by address).
+var addrA, addrB = regtestAddress(2), regtestAddress(1)
+
+func regtestAddress(seed byte) string {
+	var prog [20]byte
+	prog[0] = seed
+	a, err := btcutil.NewAddressWitnessPubKeyHash(prog[:], &chaincfg.RegressionNetParams)
+	if err != nil {
+		panic(err)
+	}
+	return a.EncodeAddress()
 }
 
 func runCtl(t *testing.T, args ...string) (string, string, int) {
@@ -90,8 +108,8 @@ func TestBalances(t *testing.T) {
 	// 312500000 sat, 2% fee = 6250000; 306250000 split 4:4 between a and b.
 	want := []string{
 		"ADDRESS SATOSHIS BTC",
-		"bcrt1qa 153125000 1.53125000",
-		"bcrt1qb 153125000 1.53125000",
+		addrA + " 153125000 1.53125000",
+		addrB + " 153125000 1.53125000",
 		"(pool fee account) 6250000 0.06250000",
 		"(total, 2 addresses) 312500000 3.12500000",
 	}
@@ -117,8 +135,8 @@ func TestBlocks(t *testing.T) {
 		t.Fatalf("output:\n%s", out)
 	}
 	for i, want := range [][]string{
-		{"101", pending.String(), "pending", "0", "-", "-", "2", "bcrt1qa.rig1", "2026-11-25T12:00:00Z"},
-		{"100", credited.String(), "credited", "100", "3.12500000", "0.06250000", "2", "bcrt1qa.rig1", "2026-11-25T12:00:00Z"},
+		{"101", pending.String(), "pending", "0", "-", "-", "2", addrA + ".rig1", "2026-11-25T12:00:00Z"},
+		{"100", credited.String(), "credited", "100", "3.12500000", "0.06250000", "2", addrA + ".rig1", "2026-11-25T12:00:00Z"},
 	} {
 		if got := strings.Fields(lines[i+1]); strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("line %d = %q, want %q", i+1, got, want)
@@ -137,7 +155,7 @@ func TestMiner(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	for _, want := range []string{
-		"address:   bcrt1qa\n",
+		"address:   " + addrA + "\n",
 		"balance:   153125000 sat (1.53125000 BTC)\n",
 		"workers (2):",
 		// 4 difficulty in the current minute: 4×2^32/600 s = 28.63 MH/s.
@@ -162,6 +180,66 @@ func TestMiner(t *testing.T) {
 	}
 	if strings.Count(out, "bcrt1q") != 1 || !strings.Contains(out, "rig2") {
 		t.Errorf("unexpected rows:\n%s", out)
+	}
+}
+
+// lodectl miner takes the address in any valid spelling (uppercase bech32
+// is the same address) and looks it up under the canonical one; a text that
+// is no address is an error (issue 10 item 7).
+func TestMinerCanonicalAddress(t *testing.T) {
+	addr, _, _ := seedAccounting(t)
+	out, errs, code := runCtl(t, append(append([]string{"miner"}, redisFlags(t)...), strings.ToUpper(addr))...)
+	if code != 0 || !strings.Contains(out, "address:   "+addr+"\n") || !strings.Contains(out, "workers (2):") {
+		t.Fatalf("miner %s: exit %d %s\n%s", strings.ToUpper(addr), code, errs, out)
+	}
+	if _, errs, code := runCtl(t, append(append([]string{"miner"}, redisFlags(t)...), addr+".")...); code != 1 || !strings.Contains(errs, "not a Bitcoin address") {
+		t.Fatalf("miner %s.: exit %d %q, want 1 and an error", addr, code, errs)
+	}
+}
+
+// Worker names stored before authorize refused them (escape sequences,
+// newlines, '|') reach the terminal escaped: no control byte is printed and
+// each row stays one line (issue 10 item 6).
+func TestMinerEscapesWorkerNames(t *testing.T) {
+	addr, _, _ := seedAccounting(t)
+	rdb := redis.NewClient(&redis.Options{Addr: testenvRedis(t)})
+	defer rdb.Close()
+	ctx := context.Background()
+	nasty := []string{"rig\x1b[31mred", "x\x1b]0;pwned\x07", "two\nlines", "tab\there", "pipe|name", "rtl\u202eeman"}
+	now := time.Now().UnixMilli()
+	for i, n := range nasty {
+		if err := rdb.HSet(ctx, "ctl:{stats}:miner:"+addr, n, now).Err(); err != nil {
+			t.Fatal(err)
+		}
+		entry := strconv.FormatInt(now+int64(i), 10) + "|" + n + "|1|2"
+		if err := rdb.LPush(ctx, "ctl:{stats}:recent:"+addr, entry).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, errs, code := runCtl(t, append(append([]string{"miner"}, redisFlags(t)...), addr)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, c := range []string{"\x1b", "\x07", "\t", "\u202e", "\r"} {
+		if strings.Contains(out, c) {
+			t.Fatalf("output holds control character %q:\n%q", c, out)
+		}
+	}
+	for _, n := range nasty {
+		if n == "pipe|name" {
+			if strings.Count(out, n) != 2 { // as is: printable; once per table
+				t.Errorf("%q not listed as a worker and a recent share:\n%s", n, out)
+			}
+			continue
+		}
+		if q := strconv.Quote(n); strings.Count(out, q) != 2 {
+			t.Errorf("%q not shown quoted (%s) in both tables:\n%s", n, q, out)
+		}
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "lines") {
+			t.Errorf("a newline in a name split a row: %q", l)
+		}
 	}
 }
 
