@@ -128,9 +128,12 @@ type request struct {
 //
 // A new tip is noticed by getblocktemplate long poll (LongPoll), Core's ZMQ
 // hashblock (ZMQAddress), and getbestblockhash polling (the fallback). A new
-// tip gives a job with CleanJobs=true and makes every older job stale; a
-// refresh (RefreshInterval, Refresh, or a long poll that returns the same
-// tip) gives CleanJobs=false and keeps up to MaxJobs jobs of the tip valid.
+// tip gives a job with CleanJobs=true and makes every older job stale, once:
+// whichever notice comes first publishes it, and the later notices of the
+// same block (including the long poll that was waiting on the old tip) add
+// nothing. A refresh (RefreshInterval, Refresh, or a long poll sent on the
+// current tip that returns for new transactions) gives CleanJobs=false and
+// keeps up to MaxJobs jobs of the tip valid.
 // A failed fetch keeps the last good job and is retried with backoff.
 type Manager struct {
 	cfg ManagerConfig
@@ -153,6 +156,9 @@ type Manager struct {
 type lpTemplate struct {
 	t      *Template
 	seenAt time.Time
+	// sentOn is the tip (prevhash) of the template whose longpollid the
+	// long poll sent: a template on another tip answers a tip change.
+	sentOn chainhash.Hash
 }
 
 // NewManager checks cfg and returns a Manager; call Run to start it.
@@ -347,6 +353,16 @@ func (m *Manager) updateLoop(ctx context.Context) {
 			refresh = nil
 			handle(merge(request{kind: triggerRefresh, seenAt: time.Now()}))
 		case lp := <-m.lpResult:
+			// A long poll sent on an older tip returns because that tip
+			// changed. If the new tip's job is already out (ZMQ, the poll or
+			// NewBlockFound came first), this template is the same news:
+			// publishing it would send miners a second job for one block.
+			// A long poll sent on the current tip returns for new
+			// transactions, which is a refresh.
+			if cur := m.Current(); cur != nil && lp.sentOn != lp.t.PrevHash && cur.PrevHash == lp.t.PrevHash {
+				m.log.Debug("long poll brought a tip already published", zap.Stringer("prev_hash", &lp.t.PrevHash))
+				continue
+			}
 			if err := m.publish(lp.t, triggerRefresh, lp.seenAt); err != nil {
 				m.log.Warn("long-poll template rejected", zap.Error(err))
 				continue
@@ -447,11 +463,14 @@ const minLongPollSpacing = 250 * time.Millisecond
 // Run.
 func (m *Manager) longPollLoop(ctx context.Context) {
 	backoff := m.cfg.RetryMin
-	var lpid string
+	var (
+		lpid   string
+		lpPrev chainhash.Hash // the tip of the template lpid belongs to
+	)
 	for ctx.Err() == nil {
 		if lpid == "" {
 			if cur := m.Current(); cur != nil && cur.Template != nil {
-				lpid = cur.Template.LongPollID
+				lpid, lpPrev = cur.Template.LongPollID, cur.Template.PrevHash
 			}
 			if lpid == "" {
 				if !sleep(ctx, m.cfg.RetryMin) {
@@ -472,10 +491,11 @@ func (m *Manager) longPollLoop(ctx context.Context) {
 					m.log.Warn("node ignores longpollid; long polling disabled", zap.String("longpollid", lpid))
 					return
 				}
-				lpid = t.LongPollID
+				sentOn := lpPrev
+				lpid, lpPrev = t.LongPollID, t.PrevHash
 				backoff = m.cfg.RetryMin
 				select {
-				case m.lpResult <- lpTemplate{t: t, seenAt: seenAt}:
+				case m.lpResult <- lpTemplate{t: t, seenAt: seenAt, sentOn: sentOn}:
 				case <-ctx.Done():
 					return
 				}

@@ -3,13 +3,26 @@ package bitcoind
 import (
 	"encoding/hex"
 	"net"
+	"os"
 	"sync"
 	"testing"
 
 	"github.com/btcsuite/btcd/chaincfg"
+
+	"github.com/lode-pool/lode/internal/testenv"
 )
 
 var chainParams = chaincfg.RegressionNetParams
+
+// nodes are the package's shared btcd and Core, for tests that leave the
+// node running (see testenv.SharedNodes).
+var nodes testenv.SharedNodes
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	nodes.Close()
+	os.Exit(code)
+}
 
 func hexDecode(s string) ([]byte, error) { return hex.DecodeString(s) }
 

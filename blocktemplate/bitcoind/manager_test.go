@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,9 +21,9 @@ import (
 
 // These tests drive blocktemplate.Manager with a real btcd through Client.
 
-func testBuilder(t *testing.T, node *testenv.Btcd) *blocktemplate.Builder {
+func testBuilder(t *testing.T, node testenv.Node) *blocktemplate.Builder {
 	t.Helper()
-	b, err := blocktemplate.NewBuilder(blocktemplate.Config{Network: node.Params, PayoutAddress: payoutAddress(t).EncodeAddress()})
+	b, err := blocktemplate.NewBuilder(blocktemplate.Config{Network: node.Chain(), PayoutAddress: payoutAddress(t).EncodeAddress()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,4 +291,66 @@ func TestManagerLongPollUnsupported(t *testing.T) {
 	if m.Current() != first {
 		t.Fatal("current job changed")
 	}
+}
+
+// lpObserver passes every call to the node and reports the longpollid of
+// each long poll as it starts.
+type lpObserver struct {
+	blocktemplate.TemplateSource
+	started chan string
+}
+
+func (o *lpObserver) GetBlockTemplate(ctx context.Context, longPollID string) ([]byte, error) {
+	if longPollID != "" {
+		select {
+		case o.started <- longPollID:
+		default: // the test reads only the ones it waits for
+		}
+	}
+	return o.TemplateSource.GetBlockTemplate(ctx, longPollID)
+}
+
+// TestManagerOneJobPerTip is issue 9 item 3: with every notice the node
+// offers on at once (Core: ZMQ hashblock, long poll and polling; btcd: long
+// poll and polling), a new block gives exactly one job. The long poll that
+// was waiting when the block arrived returns the same tip that ZMQ or the
+// poll already brought; that must not publish a second, non-clean job.
+func TestManagerOneJobPerTip(t *testing.T) {
+	nodes.ForEach(t, func(t *testing.T, node testenv.Node) {
+		c := newClient(t, node)
+		ctx := testCtx(t)
+		obs := &lpObserver{TemplateSource: c, started: make(chan string, 64)}
+		m, jobs := startManager(t, blocktemplate.ManagerConfig{
+			Source: obs, Builder: testBuilder(t, node), PollInterval: 50 * time.Millisecond, RefreshInterval: -1,
+			LongPoll: true, ZMQAddress: node.ZMQHashBlock(),
+		})
+		prev := nextJob(t, jobs)
+		for i := range 10 {
+			tip := *node.Generate(1)[0]
+			j := nextJob(t, jobs)
+			checkTipJob(t, m, prev, j, tip)
+			// Wait until a long poll starts on the new tip (its id begins
+			// with the tip's hash on both nodes): the one that was waiting
+			// has returned and the Manager has taken its template.
+			deadline := time.After(30 * time.Second)
+			for waiting := true; waiting; {
+				select {
+				case id := <-obs.started:
+					waiting = !strings.HasPrefix(id, tip.String())
+				case <-deadline:
+					t.Fatalf("block %d: no long poll on the new tip", i)
+				}
+			}
+			// A refresh is handled after everything the Manager took
+			// before it: its job must be the next one published.
+			if err := m.Refresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+			refreshed := m.Current()
+			if got := nextJob(t, jobs); got != refreshed {
+				t.Fatalf("block %d: a second job (clean=%v, prev %s) for the same tip before the refresh", i, got.CleanJobs, got.PrevHash)
+			}
+			prev = refreshed
+		}
+	})
 }

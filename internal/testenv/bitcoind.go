@@ -107,7 +107,7 @@ func StartBitcoind(t testing.TB, extra ...string) *Bitcoind {
 			t.Fatalf("testenv: %v", err)
 		}
 	}
-	t.Cleanup(b.Stop)
+	t.Cleanup(b.kill)
 	return b
 }
 
@@ -178,8 +178,16 @@ func tail(b []byte, n int) []byte {
 }
 
 // Stop shuts bitcoind down (SIGTERM: it flushes its state and deletes the
-// cookie; SIGKILL after 30 s) and waits for it. Safe to call twice.
-func (b *Bitcoind) Stop() {
+// cookie) and waits for it. A getblocktemplate long poll holds Core's
+// shutdown for up to a minute, so it is killed after 10 s (Core recovers
+// from that on the next start). Safe to call twice.
+func (b *Bitcoind) Stop() { b.stop(10 * time.Second) }
+
+// kill stops bitcoind at once (SIGKILL): the end of a test, whose
+// directory goes away.
+func (b *Bitcoind) kill() { b.stop(0) }
+
+func (b *Bitcoind) stop(grace time.Duration) {
 	b.p.mu.Lock()
 	for _, c := range b.p.clients {
 		c.Shutdown()
@@ -191,13 +199,16 @@ func (b *Bitcoind) Stop() {
 	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
+	if grace > 0 {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+			return
+		case <-time.After(grace):
+		}
 	}
+	_ = cmd.Process.Kill()
+	<-exited
 }
 
 // Restart stops bitcoind and starts it on the same datadir and ports; the
