@@ -1,0 +1,125 @@
+package economics
+
+import (
+	"fmt"
+	"time"
+)
+
+// Interval is a value with its 95 % interval.
+type Interval struct {
+	Value float64 `json:"value"`
+	Low   float64 `json:"low"`
+	High  float64 `json:"high"`
+}
+
+// Advice values.
+const (
+	AdviceRun     = "run"
+	AdviceCurtail = "curtail"
+	AdviceHold    = "hold"
+)
+
+// Advice is the current advice for a worker or a model.
+type Advice struct {
+	Advice string    `json:"advice"`
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+}
+
+// adviceState is the advisor's memory of one key.
+type adviceState struct {
+	current        Advice
+	candidate      string
+	candidateSince time.Time
+	seen           uint64 // refresh generation that last touched it
+}
+
+// Advisor turns margins into run / curtail / hold without flapping: the
+// condition for a new advice must hold for MinDwell before the advice
+// changes, and it is a condition on the margin's interval against a
+// hysteresis band around zero:
+//
+//	curtail: margin upper bound < −h·cost
+//	run:     margin lower bound > +h·cost
+//	hold:    otherwise (the interval straddles the band: not sure)
+//
+// A forced_off window curtails at once. Not safe for concurrent use: the
+// refresh loop owns it.
+type Advisor struct {
+	hysteresis float64
+	dwell      time.Duration
+	states     map[string]*adviceState
+	generation uint64
+}
+
+// NewAdvisor returns an advisor with hysteresis h (fraction of cost) and
+// minimum dwell.
+func NewAdvisor(h float64, dwell time.Duration) *Advisor {
+	return &Advisor{hysteresis: h, dwell: dwell, states: make(map[string]*adviceState)}
+}
+
+// target is the advice the figures call for now, with its reason.
+func (a *Advisor) target(margin Interval, cost float64) (string, string) {
+	band := a.hysteresis * cost
+	switch {
+	case margin.High < -band:
+		return AdviceCurtail, fmt.Sprintf("margin at most %.0f sat/day, below −%.0f%% of cost (%.0f sat/day)", margin.High, a.hysteresis*100, cost)
+	case margin.Low > band:
+		return AdviceRun, fmt.Sprintf("margin at least %.0f sat/day, above %.0f%% of cost (%.0f sat/day)", margin.Low, a.hysteresis*100, cost)
+	default:
+		return AdviceHold, fmt.Sprintf("margin %.0f…%.0f sat/day is within ±%.0f%% of cost: not decided", margin.Low, margin.High, a.hysteresis*100)
+	}
+}
+
+// Begin starts a refresh; keys not Observed until Sweep are forgotten.
+func (a *Advisor) Begin() { a.generation++ }
+
+// Observe feeds one key's figures at now and returns its advice and
+// whether it changed (the first observation gives hold, not a change).
+// forcedOff is a reason ("" when not in a forced_off window). known is
+// false when there is no cost (no power price): the advice is hold.
+func (a *Advisor) Observe(key string, now time.Time, margin Interval, cost float64, known bool, forcedOff string) (Advice, Advice, bool) {
+	s := a.states[key]
+	if s == nil {
+		s = &adviceState{current: Advice{Advice: AdviceHold, Reason: "no figures yet", Since: now}}
+		a.states[key] = s
+	}
+	s.seen = a.generation
+	prev := s.current
+	var want, reason string
+	switch {
+	case forcedOff != "":
+		if s.current.Advice != AdviceCurtail || s.current.Reason != forcedOff {
+			s.current = Advice{Advice: AdviceCurtail, Reason: forcedOff, Since: now}
+			s.candidate = ""
+		}
+		return s.current, prev, s.current.Advice != prev.Advice
+	case !known:
+		want, reason = AdviceHold, "no power price: cost unknown"
+	default:
+		want, reason = a.target(margin, cost)
+	}
+	if want == s.current.Advice {
+		s.candidate = ""
+		s.current.Reason = reason
+		return s.current, prev, false
+	}
+	if s.candidate != want {
+		s.candidate, s.candidateSince = want, now
+	}
+	if now.Sub(s.candidateSince) >= a.dwell {
+		s.current = Advice{Advice: want, Reason: reason, Since: s.candidateSince}
+		s.candidate = ""
+		return s.current, prev, true
+	}
+	return s.current, prev, false
+}
+
+// Sweep forgets keys not observed since Begin (workers gone).
+func (a *Advisor) Sweep() {
+	for k, s := range a.states {
+		if s.seen != a.generation {
+			delete(a.states, k)
+		}
+	}
+}

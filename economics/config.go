@@ -1,0 +1,355 @@
+package economics
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+)
+
+// Config is the economics section of lode.yaml. The zero value is valid:
+// everything in sats, no power price (so no cost, margin or advice), no
+// webhook. Defaults are applied by New, and listed on each field.
+type Config struct {
+	// Refresh is how often figures are recomputed (default 30 s); new
+	// blocks are picked up at the next refresh.
+	Refresh time.Duration `yaml:"refresh" json:"refresh"`
+	// FeeWindowBlocks is the trailing fee window (default 144).
+	FeeWindowBlocks int `yaml:"fee_window_blocks" json:"fee_window_blocks"`
+	// PoolFee is the pool's fee as a fraction (0.01 = 1 %), taken off
+	// revenue.
+	PoolFee float64 `yaml:"pool_fee" json:"pool_fee"`
+	// RevenueBasis picks the fees that revenue uses: "trailing_mean"
+	// (default), "trailing_median" or "template".
+	RevenueBasis string `yaml:"revenue_basis" json:"revenue_basis"`
+	// RevenueWindow is the hashrate window revenue, cost and advice use:
+	// 5m, 1h (default) or 24h.
+	RevenueWindow time.Duration `yaml:"revenue_window" json:"revenue_window"`
+
+	Power    PowerConfig    `yaml:"power" json:"power"`
+	BTCPrice BTCPriceConfig `yaml:"btc_price" json:"btc_price"`
+	Devices  DevicesConfig  `yaml:"devices" json:"devices"`
+	Advice   AdviceConfig   `yaml:"advice" json:"advice"`
+	Webhook  WebhookConfig  `yaml:"webhook" json:"webhook"`
+
+	// PerWorkerMetrics exports per-worker Prometheus series (off by
+	// default: one series per worker).
+	PerWorkerMetrics bool `yaml:"per_worker_metrics" json:"per_worker_metrics"`
+}
+
+// PowerConfig is the price of electricity.
+type PowerConfig struct {
+	// Currency of the prices: a fiat code such as "USD" (then figures in
+	// sats need a BTC price in the same currency) or "sat" (prices in
+	// satoshis per kWh, fully offline). Default "USD".
+	Currency string `yaml:"currency" json:"currency"`
+	// Price is the flat price per kWh, used when no schedule rate or fresh
+	// feed value applies. 0 with no schedule and no feed: no power price.
+	Price float64 `yaml:"price" json:"price"`
+	// Schedule is a time-of-use tariff in Timezone (default UTC).
+	Schedule []TimeOfUse `yaml:"schedule" json:"schedule"`
+	Timezone string      `yaml:"timezone" json:"timezone"`
+	// Feed is a live price feed (per kWh, in Currency); it wins while fresh.
+	Feed FeedConfig `yaml:"feed" json:"feed"`
+	// ForcedOff windows (demand-response events) make the advice curtail
+	// at once, whatever the margin.
+	ForcedOff []Window `yaml:"forced_off" json:"forced_off"`
+	// Overhead multiplies the machines' power for cooling and PSU losses
+	// (default 1.0).
+	Overhead float64 `yaml:"overhead" json:"overhead"`
+}
+
+// BTCPriceConfig is the price of one bitcoin in the power currency.
+type BTCPriceConfig struct {
+	// Source is "none" (default), "static" (Value) or "feed" (Feed).
+	Source string     `yaml:"source" json:"source"`
+	Value  float64    `yaml:"value" json:"value"`
+	Feed   FeedConfig `yaml:"feed" json:"feed"`
+}
+
+// DevicesConfig tunes the device classifier.
+type DevicesConfig struct {
+	// DefaultJPerTH is the efficiency of unidentified machines (default 30).
+	DefaultJPerTH float64 `yaml:"default_j_per_th" json:"default_j_per_th"`
+	// Catalog replaces or extends the built-in models: an entry whose name
+	// is a built-in model replaces it, others are added.
+	Catalog []Model `yaml:"catalog" json:"catalog"`
+	// Overrides assign models or efficiencies by worker-name glob; the
+	// first match wins.
+	Overrides []Override `yaml:"overrides" json:"overrides"`
+}
+
+// AdviceConfig shapes run/curtail/hold.
+type AdviceConfig struct {
+	// Hysteresis is the fraction of the cost the margin's interval must
+	// clear to change the advice (default 0.1).
+	Hysteresis float64 `yaml:"hysteresis" json:"hysteresis"`
+	// MinDwell is how long a new advice's condition must hold before it
+	// is given (default 30 min).
+	MinDwell time.Duration `yaml:"min_dwell" json:"min_dwell"`
+}
+
+// Defaults.
+const (
+	DefaultRefresh    = 30 * time.Second
+	DefaultHysteresis = 0.1
+	DefaultMinDwell   = 30 * time.Minute
+	DefaultCurrency   = "USD"
+)
+
+// Revenue bases.
+const (
+	BasisTrailingMean   = "trailing_mean"
+	BasisTrailingMedian = "trailing_median"
+	BasisTemplate       = "template"
+)
+
+// ConfigError is a bad configuration value, named by its key in lode.yaml
+// (under economics:).
+type ConfigError struct {
+	Key    string
+	Value  any
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("economics.%s = %v: %s", e.Key, e.Value, e.Reason)
+}
+
+func bad(key string, v any, reason string) error {
+	return &ConfigError{Key: key, Value: v, Reason: reason}
+}
+
+// finite reports a usable float.
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// Validate checks every value and returns the first bad one as a
+// *ConfigError naming its key.
+func (c Config) Validate() error {
+	if c.Refresh < 0 {
+		return bad("refresh", c.Refresh, "must not be negative")
+	}
+	if c.FeeWindowBlocks < 0 || c.FeeWindowBlocks > RetargetInterval {
+		return bad("fee_window_blocks", c.FeeWindowBlocks, "must be 0 (default 144) to 2016")
+	}
+	if !finite(c.PoolFee) || c.PoolFee < 0 || c.PoolFee >= 1 {
+		return bad("pool_fee", c.PoolFee, "must be a fraction in [0, 1)")
+	}
+	switch c.RevenueBasis {
+	case "", BasisTrailingMean, BasisTrailingMedian, BasisTemplate:
+	default:
+		return bad("revenue_basis", c.RevenueBasis, "must be trailing_mean, trailing_median or template")
+	}
+	switch c.RevenueWindow {
+	case 0, Window5m, Window1h, Window24h:
+	default:
+		return bad("revenue_window", c.RevenueWindow, "must be 5m, 1h or 24h")
+	}
+	if err := c.Power.validate(); err != nil {
+		return err
+	}
+	if err := c.BTCPrice.validate(c.Power.Currency); err != nil {
+		return err
+	}
+	if err := c.Devices.validate(); err != nil {
+		return err
+	}
+	a := c.Advice
+	if !finite(a.Hysteresis) || a.Hysteresis < 0 {
+		return bad("advice.hysteresis", a.Hysteresis, "must be a non-negative fraction")
+	}
+	if a.MinDwell < 0 {
+		return bad("advice.min_dwell", a.MinDwell, "must not be negative")
+	}
+	return c.Webhook.validate()
+}
+
+func (p PowerConfig) validate() error {
+	if p.Currency != "" && strings.TrimSpace(p.Currency) == "" {
+		return bad("power.currency", p.Currency, "must not be blank")
+	}
+	if !finite(p.Price) || p.Price < 0 {
+		return bad("power.price", p.Price, "must be a non-negative number (per kWh)")
+	}
+	if p.Timezone != "" {
+		if _, err := time.LoadLocation(p.Timezone); err != nil {
+			return bad("power.timezone", p.Timezone, err.Error())
+		}
+	}
+	for i, r := range p.Schedule {
+		key := fmt.Sprintf("power.schedule[%d]", i)
+		if !finite(r.Price) || r.Price < 0 {
+			return bad(key+".price", r.Price, "must be a non-negative number (per kWh)")
+		}
+		from, err := parseClock(r.From)
+		if err != nil {
+			return bad(key+".from", r.From, err.Error())
+		}
+		to, err := parseClock(r.To)
+		if err != nil {
+			return bad(key+".to", r.To, err.Error())
+		}
+		if from == to {
+			return bad(key+".to", r.To, "equals from: an empty rate")
+		}
+		for j, d := range r.Days {
+			if _, ok := weekdays[strings.ToLower(d)]; !ok {
+				return bad(fmt.Sprintf("%s.days[%d]", key, j), d, "must be mon, tue, wed, thu, fri, sat or sun")
+			}
+		}
+	}
+	if err := p.Feed.validate("power.feed"); err != nil {
+		return err
+	}
+	for i, w := range p.ForcedOff {
+		if w.From.IsZero() || !w.To.After(w.From) {
+			return bad(fmt.Sprintf("power.forced_off[%d]", i), fmt.Sprintf("%s..%s", w.From, w.To), "needs from before to")
+		}
+	}
+	if !finite(p.Overhead) || p.Overhead < 0 || (p.Overhead > 0 && p.Overhead < 1) {
+		return bad("power.overhead", p.Overhead, "must be ≥ 1 (0: default 1)")
+	}
+	return nil
+}
+
+func (f FeedConfig) validate(key string) error {
+	if f.URL == "" {
+		if f.Field != "" {
+			return bad(key+".url", f.URL, "is required when field is set")
+		}
+		return nil
+	}
+	u, err := url.Parse(f.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return bad(key+".url", f.URL, "must be an http(s) URL")
+	}
+	if f.Interval < 0 {
+		return bad(key+".interval", f.Interval, "must not be negative")
+	}
+	if f.MaxAge < 0 {
+		return bad(key+".max_age", f.MaxAge, "must not be negative")
+	}
+	if f.Timeout < 0 {
+		return bad(key+".timeout", f.Timeout, "must not be negative")
+	}
+	return nil
+}
+
+func (b BTCPriceConfig) validate(currency string) error {
+	switch b.Source {
+	case "", "none":
+	case "static":
+		if !finite(b.Value) || b.Value <= 0 {
+			return bad("btc_price.value", b.Value, "must be a positive number (it divides)")
+		}
+	case "feed":
+		if b.Feed.URL == "" {
+			return bad("btc_price.feed.url", "", "is required with source: feed")
+		}
+		if err := b.Feed.validate("btc_price.feed"); err != nil {
+			return err
+		}
+	default:
+		return bad("btc_price.source", b.Source, "must be none, static or feed")
+	}
+	if strings.EqualFold(currency, "sat") && b.Source != "" && b.Source != "none" {
+		return bad("btc_price.source", b.Source, "power.currency is sat: a BTC price has no currency to convert to")
+	}
+	return nil
+}
+
+func (d DevicesConfig) validate() error {
+	if !finite(d.DefaultJPerTH) || d.DefaultJPerTH < 0 {
+		return bad("devices.default_j_per_th", d.DefaultJPerTH, "must be a positive number (0: default 30)")
+	}
+	for i, m := range d.Catalog {
+		key := fmt.Sprintf("devices.catalog[%d]", i)
+		if strings.TrimSpace(m.Name) == "" {
+			return bad(key+".name", m.Name, "is required")
+		}
+		if !finite(m.JPerTH) || m.JPerTH <= 0 {
+			return bad(key+".j_per_th", m.JPerTH, "must be a positive number")
+		}
+		if !finite(m.TypicalTHs) || m.TypicalTHs < 0 {
+			return bad(key+".typical_ths", m.TypicalTHs, "must be a non-negative number")
+		}
+	}
+	for i, o := range d.Overrides {
+		key := fmt.Sprintf("devices.overrides[%d]", i)
+		if o.Worker == "" {
+			return bad(key+".worker", o.Worker, "is required (a glob such as bc1q…*.rack1-*)")
+		}
+		if _, err := path.Match(o.Worker, ""); err != nil {
+			return bad(key+".worker", o.Worker, err.Error())
+		}
+		if (o.Model == "") == (o.JPerTH == 0) {
+			return bad(key, o.Worker, "set exactly one of model and j_per_th")
+		}
+		if !finite(o.JPerTH) || o.JPerTH < 0 {
+			return bad(key+".j_per_th", o.JPerTH, "must be a positive number")
+		}
+	}
+	return nil
+}
+
+// withDefaults fills zero values.
+func (c Config) withDefaults() Config {
+	if c.Refresh == 0 {
+		c.Refresh = DefaultRefresh
+	}
+	if c.FeeWindowBlocks == 0 {
+		c.FeeWindowBlocks = DefaultFeeWindowBlocks
+	}
+	if c.RevenueBasis == "" {
+		c.RevenueBasis = BasisTrailingMean
+	}
+	if c.RevenueWindow == 0 {
+		c.RevenueWindow = Window1h
+	}
+	if c.Power.Currency == "" {
+		c.Power.Currency = DefaultCurrency
+	}
+	if c.Power.Overhead == 0 {
+		c.Power.Overhead = 1
+	}
+	if c.BTCPrice.Source == "" {
+		c.BTCPrice.Source = "none"
+	}
+	if c.Advice.Hysteresis == 0 {
+		c.Advice.Hysteresis = DefaultHysteresis
+	}
+	if c.Advice.MinDwell == 0 {
+		c.Advice.MinDwell = DefaultMinDwell
+	}
+	if c.Devices.DefaultJPerTH == 0 {
+		c.Devices.DefaultJPerTH = DefaultJPerTH
+	}
+	c.Webhook = c.Webhook.withDefaults()
+	return c
+}
+
+// catalog merges the configured models into the built-in ones.
+func (d DevicesConfig) catalog() []Model {
+	cat := DefaultCatalog()
+	for _, m := range d.Catalog {
+		replaced := false
+		for i := range cat {
+			if strings.EqualFold(cat[i].Name, m.Name) {
+				if m.Match == nil {
+					m.Match = cat[i].Match
+				}
+				if m.Vendor == "" {
+					m.Vendor = cat[i].Vendor
+				}
+				cat[i] = m
+				replaced = true
+			}
+		}
+		if !replaced {
+			cat = append(cat, m)
+		}
+	}
+	return cat
+}
