@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"html"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -12,9 +11,10 @@ import (
 	"time"
 )
 
-// chromium returns the path of Debian's chromium, installing the package
-// when it is missing and the test runs as root (as `make test` and CI do).
-// It never skips: without a browser the dashboard is untested.
+// chromium returns the path of Debian's chromium. Tests install nothing on
+// the host: `make test` runs scripts/install-deps.sh --browser first, which
+// installs the package. It never skips: without a browser the dashboard is
+// untested.
 func chromium(t *testing.T) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser"} {
@@ -22,24 +22,8 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Geteuid() != 0 {
-		t.Fatal("chromium is missing: install it with `sudo apt-get install -y chromium` (the browser test needs it)")
-	}
-	t.Log("installing chromium (Debian package)")
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
-	defer cancel()
-	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "chromium"}} {
-		cmd := exec.CommandContext(ctx, "apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("apt-get %s: %v\n%s\nfix: run `apt-get install -y chromium` as root", strings.Join(args, " "), err, out)
-		}
-	}
-	p, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium still missing after apt-get install; install it with `apt-get install -y chromium`")
-	}
-	return p
+	t.Fatal("chromium is missing: run `make test` (scripts/install-deps.sh --browser installs it) or `apt-get install -y chromium` as root")
+	return ""
 }
 
 // dumpDOM loads url in headless chromium, lets the page's scripts run for a
