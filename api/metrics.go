@@ -42,6 +42,18 @@ type Sources struct {
 	Stratum func() StratumSnapshot
 	// SpoolBytes returns the size of the ledger's spool: shares acknowledged to miners that wait for Redis to come back.
 	SpoolBytes func() int64
+	// Payouts returns the payout processor's alerting state.
+	Payouts func() PayoutSnapshot
+}
+
+// PayoutSnapshot is the payout processor's alerting state: new payouts are
+// halted while a payout transaction is not on the network.
+type PayoutSnapshot struct {
+	Halted            bool
+	AwaitingBroadcast int
+	// BroadcastRefused and BroadcastFailed count failed broadcasts since
+	// start: refused by the node with a reason, or the node not reachable.
+	BroadcastRefused, BroadcastFailed uint64
 }
 
 // StratumSnapshot is the stratum server's view at one instant.
@@ -132,7 +144,47 @@ func NewMetrics(src Sources) *Metrics {
 	if src.Stratum != nil {
 		reg.MustRegister(newStratumCollector(src.Stratum))
 	}
+	if src.Payouts != nil {
+		reg.MustRegister(newPayoutCollector(src.Payouts))
+	}
 	return m
+}
+
+// payoutCollector exports a PayoutSnapshot at scrape time.
+type payoutCollector struct {
+	read                       func() PayoutSnapshot
+	halted, awaiting, failures *prometheus.Desc
+}
+
+func newPayoutCollector(read func() PayoutSnapshot) *payoutCollector {
+	return &payoutCollector{
+		read: read,
+		halted: prometheus.NewDesc(ns+"_payouts_halted",
+			"1 while new payouts are halted because a payout transaction is not on the network (see docs/payouts.md).", nil, nil),
+		awaiting: prometheus.NewDesc(ns+"_payouts_awaiting_broadcast",
+			"Signed payouts the node does not have (never accepted, or the last broadcast failed).", nil, nil),
+		failures: prometheus.NewDesc(ns+"_payout_broadcast_failures_total",
+			"Failed payout broadcasts, by reason: refused (the node gave a reason) or unreachable (it could not be asked).",
+			[]string{"reason"}, nil),
+	}
+}
+
+func (c *payoutCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.halted
+	ch <- c.awaiting
+	ch <- c.failures
+}
+
+func (c *payoutCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.read()
+	halted := 0.0
+	if s.Halted {
+		halted = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.halted, prometheus.GaugeValue, halted)
+	ch <- prometheus.MustNewConstMetric(c.awaiting, prometheus.GaugeValue, float64(s.AwaitingBroadcast))
+	ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(s.BroadcastRefused), "refused")
+	ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(s.BroadcastFailed), "unreachable")
 }
 
 // Registry is where the collectors live (served on /metrics).

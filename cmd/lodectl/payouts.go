@@ -175,7 +175,7 @@ func payoutsList(args []string, stdout, stderr io.Writer) int {
 				stuck++
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\n", p.ID, state, p.Created.UTC().Format(time.DateTime),
-				len(p.Outputs), btc(p.Paid()), p.Fee, p.Confirmations, orDash(p.TxID), p.LastError)
+				len(p.Outputs), btc(p.Paid()), p.Fee, p.Confirmations, orDash(p.TxID), broadcastNote(p))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -184,8 +184,46 @@ func payoutsList(args []string, stdout, stderr io.Writer) int {
 		if stuck > 0 {
 			fmt.Fprintf(stdout, "%d payout(s) STUCK: see docs/payouts.md, \"Recovering a stuck payout\"\n", stuck)
 		}
+		// The list may not reach back to an old failed payout: ask the
+		// open ones.
+		open, err := s.OpenPayouts(ctx)
+		if err != nil {
+			return err
+		}
+		printHalted(stdout, open)
 		return nil
 	})
+}
+
+// broadcastNote says why a payout is not on the network: the node's
+// refusal, or that it could not be asked.
+func broadcastNote(p *payment.Payout) string {
+	if !p.BroadcastFailed() {
+		if p.State == payment.StatePending {
+			return "not yet accepted by the node"
+		}
+		return p.LastError
+	}
+	if p.Refusal != "" {
+		return fmt.Sprintf("REFUSED by the node (%d failed broadcasts): %s", p.BroadcastFailures, p.Refusal)
+	}
+	return fmt.Sprintf("BROADCAST FAILED (%d times, node not reachable?): %s", p.BroadcastFailures, p.LastError)
+}
+
+// printHalted prints the halt alert for the payouts holding new ones back.
+func printHalted(w io.Writer, payouts []*payment.Payout) {
+	var ids []string
+	for _, p := range payouts {
+		if p.AwaitingBroadcast() {
+			ids = append(ids, strconv.FormatInt(p.ID, 10))
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "new payouts HALTED: payout(s) %s not on the network; each run re-broadcasts the same transaction. "+
+		"See docs/payouts.md, \"When a broadcast fails\" (lodectl payouts show <id>; abandon only if it can never be mined)\n",
+		strings.Join(ids, ", "))
 }
 
 func orDash(s string) string {
@@ -236,6 +274,9 @@ func printPayout(w io.Writer, p *payment.Payout) {
 	fmt.Fprintf(w, "  fee         %d sat at %d sat/kvB, paid by %s (fee account debit %d)\n", p.Fee, p.FeeRate, p.FeePayer, p.FeeAccountDebit)
 	if p.ChangeVout >= 0 {
 		fmt.Fprintf(w, "  change      %s BTC (output %d)\n", btc(p.ChangeValue), p.ChangeVout)
+	}
+	if p.BroadcastFailed() {
+		fmt.Fprintf(w, "  NOT ON THE NETWORK: %s; new payouts are halted until the node takes it or it is abandoned\n", broadcastNote(p))
 	}
 	if p.LastError != "" {
 		fmt.Fprintf(w, "  last error  %s\n", p.LastError)
@@ -316,6 +357,10 @@ func printResult(w io.Writer, res *payment.Result) {
 	for _, u := range res.UnusableUTXOs {
 		fmt.Fprintf(w, "unusable pool utxo %s\n", u)
 	}
+	for _, h := range res.Halted {
+		fmt.Fprintf(w, "payout %d (txid %s) is not on the network: %s\n", h.ID, orDash(h.TxID), broadcastNote(h))
+	}
+	printHalted(w, res.Halted)
 	if !res.DryRun {
 		fmt.Fprintf(w, "%d payout(s) open, %d stuck\n", res.Open, res.Stuck)
 	}

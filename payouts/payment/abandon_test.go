@@ -100,12 +100,12 @@ func TestAbandonAfterConflict(t *testing.T) {
 		}
 	}, nil)
 	res, err := p.RunOnce(ctx, false)
-	if err != nil || len(res.Payouts) != 1 {
-		t.Fatalf("run: %v, %+v", err, res)
+	if !errors.Is(err, payment.ErrHalted) || len(res.Payouts) != 1 {
+		t.Fatalf("run: %v, %+v; want one payout and new payouts halted", err, res)
 	}
 	po := res.Payouts[0]
-	if po.State != payment.StatePending || po.LastError == "" {
-		t.Fatalf("payout after a refused broadcast: state %s, last error %q", po.State, po.LastError)
+	if po.State != payment.StatePending || po.LastError == "" || po.Refusal == "" {
+		t.Fatalf("payout after a refused broadcast: state %s, last error %q, refusal %q", po.State, po.LastError, po.Refusal)
 	}
 	// Still unspent on chain (the conflict is only in the mempool): refused.
 	if _, _, err := p.Abandon(ctx, po.ID); !errors.Is(err, payment.ErrWrongState) {
@@ -129,6 +129,14 @@ func TestAbandonAfterConflict(t *testing.T) {
 	}
 	if open, _ := e.store.OpenPayouts(ctx); len(open) != 0 {
 		t.Fatalf("open after abandon: %+v", open)
+	}
+	// Abandoned, it no longer holds new payouts back.
+	if err := p.CheckBroadcasts(ctx); err != nil {
+		t.Fatalf("readiness after abandon: %v", err)
+	}
+	// (It cannot pay: the pool's only UTXO was stolen.)
+	if res, err := p.RunOnce(ctx, false); errors.Is(err, payment.ErrHalted) || !errors.Is(err, payment.ErrInsufficientFunds) || len(res.Halted) != 0 {
+		t.Fatalf("run after abandon: %v, halted %+v; want insufficient funds, not halted", err, res.Halted)
 	}
 	if thief == nil {
 		t.Fatal("hook did not run")

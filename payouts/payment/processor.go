@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/btcsuite/btcd/btcjson"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"go.uber.org/zap"
@@ -50,6 +53,27 @@ type Result struct {
 	// now (spent elsewhere, immature, wrong script or value); they stay
 	// recorded.
 	UnusableUTXOs []string
+	// Halted lists the payouts whose broadcast failed (the node does not
+	// have them); while there are any, no new payout is committed and the
+	// run's error wraps ErrHalted.
+	Halted []*Payout
+}
+
+// Status is the processor's alerting state, for metrics: as of its last
+// run for the gauges, since start for the counters.
+type Status struct {
+	// Halted: the last run committed no new payout because earlier ones
+	// are not on the network.
+	Halted bool
+	// AwaitingBroadcast counts the signed payouts the node does not have
+	// (pending, or their last broadcast failed).
+	AwaitingBroadcast int
+	// Reason describes the first payout holding the others back.
+	Reason string
+	// BroadcastRefused counts broadcasts the node refused with a reason,
+	// BroadcastFailed the ones where it could not be asked (down, timeout,
+	// an unreadable answer).
+	BroadcastRefused, BroadcastFailed uint64
 }
 
 // Processor pays balances. Create it with New.
@@ -59,6 +83,9 @@ type Processor struct {
 	node  Node
 	pool  poolOutput
 	log   *zap.Logger
+
+	mu     sync.Mutex
+	status Status
 
 	// Test hooks, called right after the payout is committed and right
 	// after the node accepted it (before the record says so).
@@ -130,10 +157,32 @@ func (p *Processor) RunOnce(ctx context.Context, dryRun bool) (*Result, error) {
 		resolved, err := p.Resolve(ctx)
 		res.Resolved = resolved
 		if err != nil {
-			// Not fatal: a payout the node cannot be asked about stays
-			// open; new payouts do not depend on it.
+			// Reported, and a payout the node could not be asked about
+			// stays pending, which halts new payouts below.
 			errs = append(errs, err)
 		}
+	}
+	// Every payout debits balances when it is committed. While an earlier
+	// one is not on the network (its broadcast failed, or it is pending
+	// and the node could not be asked), new ones would only pile up
+	// debited and unpaid: nothing new is committed until the node takes
+	// the earlier transactions (retried above, the same raw transaction
+	// every run) or the operator abandons them.
+	open, err := p.store.OpenPayouts(ctx)
+	if err != nil {
+		return res, errors.Join(append(errs, fmt.Errorf("payment: read open payouts: %w", err))...)
+	}
+	for _, po := range open {
+		if po.AwaitingBroadcast() {
+			res.Halted = append(res.Halted, po)
+		}
+	}
+	if len(res.Halted) > 0 {
+		err := p.halt(res.Halted, dryRun)
+		if !dryRun {
+			p.finish(ctx, res)
+		}
+		return res, errors.Join(append(errs, err)...)
 	}
 	balances, err := p.store.Balances(ctx)
 	if err != nil {
@@ -175,19 +224,93 @@ func (p *Processor) RunOnce(ctx context.Context, dryRun bool) (*Result, error) {
 			}
 			usable = rest
 			res.Payouts = append(res.Payouts, payout)
-		}
-	}
-	if !dryRun {
-		if open, err := p.store.OpenPayouts(ctx); err == nil {
-			res.Open = len(open)
-			for _, o := range open {
-				if o.State == StateStuck {
-					res.Stuck++
+			if payout.BroadcastFailed() {
+				// The node did not take it: the other batches wait.
+				res.Halted = append(res.Halted, payout)
+				errs = append(errs, p.halt(res.Halted, false))
+				for _, o := range outs[end:] {
+					res.Failed = append(res.Failed, BatchError{Addresses: []string{o.Address}, Err: ErrHalted})
 				}
+				break
 			}
 		}
 	}
+	if !dryRun {
+		p.finish(ctx, res)
+	}
 	return res, errors.Join(errs...)
+}
+
+// halt is the alert for payouts the node does not have: an error-level log
+// line with the reason, and the run's error (wrapping ErrHalted).
+func (p *Processor) halt(waiting []*Payout, dryRun bool) error {
+	first := waiting[0]
+	reason := first.LastError
+	if reason == "" {
+		reason = "not yet accepted by the node"
+	}
+	if !dryRun {
+		p.log.Error("new payouts halted: a payout transaction is not on the network; it is re-broadcast every run "+
+			"until the node takes it or the operator abandons it (lodectl payouts abandon, docs/payouts.md)",
+			zap.Int("waiting", len(waiting)), zap.Int64("payout", first.ID), zap.String("txid", first.TxID),
+			zap.Int("failed_broadcasts", first.BroadcastFailures), zap.String("refusal", first.Refusal),
+			zap.String("reason", reason))
+	}
+	return fmt.Errorf("%w: %d payout(s) not on the network, first payout %d (txid %s): %s",
+		ErrHalted, len(waiting), first.ID, first.TxID, reason)
+}
+
+// finish counts the open payouts into res and the status.
+func (p *Processor) finish(ctx context.Context, res *Result) {
+	open, err := p.store.OpenPayouts(ctx)
+	if err != nil {
+		return
+	}
+	res.Open, res.Stuck = len(open), 0
+	awaiting := 0
+	for _, o := range open {
+		if o.State == StateStuck {
+			res.Stuck++
+		}
+		if o.AwaitingBroadcast() {
+			awaiting++
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.status.Halted, p.status.AwaitingBroadcast, p.status.Reason = len(res.Halted) > 0, awaiting, ""
+	if len(res.Halted) > 0 {
+		h := res.Halted[0]
+		p.status.Reason = fmt.Sprintf("payout %d (txid %s): %s", h.ID, h.TxID, h.LastError)
+	}
+}
+
+// Status returns the alerting state (see Status).
+func (p *Processor) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.status
+}
+
+// CheckBroadcasts is a readiness check: it fails, with the reason, while a
+// payout's last broadcast failed (so new payouts are halted). It reads the
+// store, so it tells the truth in every process, whichever one pays.
+func (p *Processor) CheckBroadcasts(ctx context.Context) error {
+	open, err := p.store.OpenPayouts(ctx)
+	if err != nil {
+		return fmt.Errorf("read open payouts: %w", err)
+	}
+	var failed []string
+	for _, po := range open {
+		if po.BroadcastFailed() {
+			failed = append(failed, fmt.Sprintf("payout %d (txid %s, %d failed broadcasts): %s",
+				po.ID, po.TxID, po.BroadcastFailures, po.LastError))
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("new payouts halted: %s", strings.Join(failed, "; "))
 }
 
 // eligible lists the addresses to pay, sorted by address, with their
@@ -402,8 +525,23 @@ func (p *Processor) broadcast(ctx context.Context, po *Payout) error {
 	}
 	from := po.State
 	if err := p.node.SendRawTransaction(ctx, tx); err != nil {
-		p.log.Warn("payout broadcast failed; will retry", zap.Int64("payout", po.ID), zap.String("txid", po.TxID), zap.Error(err))
-		po.LastError = "broadcast: " + err.Error()
+		po.BroadcastFailures++
+		po.LastError, po.Refusal = "broadcast: "+err.Error(), ""
+		var refused *btcjson.RPCError
+		if errors.As(err, &refused) {
+			// The node answered and gave a reason: it will refuse again
+			// until something changes (a reorg, its policy, the inputs).
+			po.Refusal = refused.Message
+			p.count(func(s *Status) { s.BroadcastRefused++ })
+			p.log.Error("payout broadcast refused by the node; will retry the same transaction, new payouts halted",
+				zap.Int64("payout", po.ID), zap.String("txid", po.TxID), zap.String("refusal", refused.Message),
+				zap.Int("failed_broadcasts", po.BroadcastFailures), zap.Error(err))
+		} else {
+			p.count(func(s *Status) { s.BroadcastFailed++ })
+			p.log.Error("payout broadcast failed: node unreachable or unreadable; will retry the same transaction, new payouts halted",
+				zap.Int64("payout", po.ID), zap.String("txid", po.TxID),
+				zap.Int("failed_broadcasts", po.BroadcastFailures), zap.Error(err))
+		}
 		po.Updated = p.cfg.Now()
 		if uerr := p.store.UpdatePayout(ctx, po, from); uerr != nil {
 			p.log.Warn("record broadcast error", zap.Int64("payout", po.ID), zap.Error(uerr))
@@ -420,12 +558,23 @@ func (p *Processor) broadcast(ctx context.Context, po *Payout) error {
 	if po.State == StatePending {
 		po.State = StateBroadcast
 	}
-	po.LastError, po.Updated = "", now
+	po.clearBroadcastError()
+	po.Updated = now
 	if err := p.store.UpdatePayout(ctx, po, from); err != nil {
 		return fmt.Errorf("payment: record broadcast of payout %d: %w", po.ID, err)
 	}
 	p.log.Info("payout broadcast", zap.Int64("payout", po.ID), zap.String("txid", po.TxID))
 	return nil
+}
+
+func (po *Payout) clearBroadcastError() {
+	po.LastError, po.Refusal, po.BroadcastFailures = "", "", 0
+}
+
+func (p *Processor) count(f func(*Status)) {
+	p.mu.Lock()
+	f(&p.status)
+	p.mu.Unlock()
 }
 
 // Resolve moves every open payout forward: a payout the node does not know
@@ -468,7 +617,8 @@ func (p *Processor) resolveOne(ctx context.Context, po *Payout) (bool, error) {
 	now := p.cfg.Now()
 	if st.Found && st.Confirmations >= p.cfg.Confirmations {
 		po.State, po.Confirmations, po.BlockHash = StateConfirmed, st.Confirmations, st.BlockHash
-		po.ConfirmedAt, po.Updated, po.LastError = now, now, ""
+		po.ConfirmedAt, po.Updated = now, now
+		po.clearBroadcastError()
 		if po.BroadcastAt.IsZero() {
 			po.BroadcastAt = now
 		}
@@ -489,6 +639,12 @@ func (p *Processor) resolveOne(ctx context.Context, po *Payout) (bool, error) {
 		}
 		if po.Confirmations != st.Confirmations {
 			po.Confirmations, changed = st.Confirmations, true
+		}
+		if po.BroadcastFailed() {
+			// The node has it after all (another node relayed it, or a
+			// reorg brought it back): nothing holds new payouts back.
+			po.clearBroadcastError()
+			changed = true
 		}
 	} else {
 		// Not in the mempool nor the chain: died before broadcasting, or

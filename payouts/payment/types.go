@@ -24,6 +24,11 @@ var (
 	// ErrPSBTMismatch means a signed PSBT is not the one written for a payout,
 	// or does not finalize into a valid transaction.
 	ErrPSBTMismatch = errors.New("payment: psbt does not match an unsigned payout")
+	// ErrHalted means new payouts were not committed because earlier ones
+	// are not on the network (their broadcast failed): every new payout
+	// debits balances, so none is added until the node takes the earlier
+	// transactions or the operator abandons them.
+	ErrHalted = errors.New("payment: new payouts halted")
 )
 
 // State is where a payout is in its life.
@@ -126,7 +131,42 @@ type Payout struct {
 
 	Confirmations int64  `json:"confirmations"`
 	BlockHash     string `json:"block_hash,omitempty"`
-	LastError     string `json:"last_error,omitempty"`
+	// LastError is why the last broadcast of the transaction failed; it
+	// is cleared once the node has the transaction (nothing else sets it).
+	LastError string `json:"last_error,omitempty"`
+	// Refusal is the node's reason when it refused the transaction (an RPC
+	// error such as "bad-txns-inputs-missingorspent" or "min relay fee not
+	// met"); empty when the node could not be asked (down, timeout).
+	Refusal string `json:"refusal,omitempty"`
+	// BroadcastFailures counts the failed broadcasts since the node last
+	// had the transaction.
+	BroadcastFailures int `json:"broadcast_failures,omitempty"`
+}
+
+// BroadcastFailed reports whether the payout is signed, open, and its last
+// broadcast failed: the node does not have it. New payouts wait for it.
+func (p *Payout) BroadcastFailed() bool {
+	return p.State.Open() && p.State != StateUnsigned && (p.LastError != "" || p.BroadcastFailures > 0)
+}
+
+// BroadcastProblem is why the payout is not on the network, in words fit
+// for miners (the public API): the node's refusal reason, or that the node
+// could not be reached; empty unless BroadcastFailed. LastError has the
+// operator's details.
+func (p *Payout) BroadcastProblem() string {
+	switch {
+	case !p.BroadcastFailed():
+		return ""
+	case p.Refusal != "":
+		return "refused by the node: " + p.Refusal
+	}
+	return "the pool's node could not be reached; retried every run"
+}
+
+// AwaitingBroadcast reports whether the payout is signed but not known to
+// be on the network: pending (never accepted) or its last broadcast failed.
+func (p *Payout) AwaitingBroadcast() bool {
+	return p.State == StatePending || p.BroadcastFailed()
 }
 
 // Paid is the total the transaction pays to recipients.
