@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"math/big"
 	"os"
@@ -114,9 +113,16 @@ func TestTimeoutAndCancel(t *testing.T) {
 }
 
 func TestTemplateAndBlockQueries(t *testing.T) {
-	node := testenv.StartBtcd(t)
+	nodes.ForEach(t, testTemplateAndBlockQueries)
+}
+
+// subsidy is the regtest block subsidy at height (halving every 150).
+func subsidy(height int64) int64 { return 50e8 >> (height / 150) }
+
+func testTemplateAndBlockQueries(t *testing.T, node testenv.Node) {
 	c := newClient(t, node)
 	ctx := testCtx(t)
+	base := node.Height()
 	hashes := node.Generate(3)
 	raw, err := c.GetBlockTemplate(ctx, "")
 	if err != nil {
@@ -124,32 +130,32 @@ func TestTemplateAndBlockQueries(t *testing.T) {
 	}
 	tpl, err := blocktemplate.ParseTemplate(raw)
 	if err != nil {
-		t.Fatalf("ParseTemplate(btcd): %v\n%s", err, raw)
+		t.Fatalf("ParseTemplate(%s): %v\n%s", node.Kind(), err, raw)
 	}
-	if tpl.Height != 4 || tpl.PrevHash != *hashes[2] || tpl.CoinbaseValue != 50e8 || tpl.LongPollID == "" {
+	if tpl.Height != base+4 || tpl.PrevHash != *hashes[2] || tpl.CoinbaseValue < subsidy(base+4) || tpl.LongPollID == "" {
 		t.Errorf("template height %d prev %s value %d longpoll %q", tpl.Height, tpl.PrevHash, tpl.CoinbaseValue, tpl.LongPollID)
 	}
 	best, err := c.GetBestBlockHash(ctx)
 	if err != nil || best != *hashes[2] {
 		t.Errorf("best %s %v", best, err)
 	}
-	if n, err := c.GetBlockCount(ctx); err != nil || n != 3 {
+	if n, err := c.GetBlockCount(ctx); err != nil || n != base+3 {
 		t.Errorf("count %d %v", n, err)
 	}
-	h, err := c.GetBlockHash(ctx, 2)
+	h, err := c.GetBlockHash(ctx, base+2)
 	if err != nil || h != *hashes[1] {
-		t.Errorf("hash(2) %s %v", h, err)
+		t.Errorf("hash(%d) %s %v", base+2, h, err)
 	}
 	blk, err := c.GetBlock(ctx, h)
 	if err != nil || blk.BlockHash() != h {
 		t.Fatalf("getblock %v", err)
 	}
 	info, err := c.GetBlockInfo(ctx, h)
-	if err != nil || info.Height != 2 || info.Confirmations != 2 || !info.InMainChain {
+	if err != nil || info.Height != base+2 || info.Confirmations != 2 || !info.InMainChain {
 		t.Errorf("info %+v %v", info, err)
 	}
-	if _, err := c.GetBlockHash(ctx, 100); !errors.Is(err, ErrNotFound) {
-		t.Errorf("height 100: %v, want ErrNotFound", err)
+	if _, err := c.GetBlockHash(ctx, base+1000); !errors.Is(err, ErrNotFound) {
+		t.Errorf("height %d: %v, want ErrNotFound", base+1000, err)
 	}
 	if _, err := c.GetBlockInfo(ctx, chainhash.Hash{1}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown block: %v, want ErrNotFound", err)
@@ -224,11 +230,14 @@ func payoutAddress(t *testing.T) btcutil.Address {
 // node's tip is our block and its coinbase pays us. The witness case also
 // exercises the witness commitment and the coinbase's reserved value.
 func TestEndToEndBlock(t *testing.T) {
-	node := testenv.StartBtcd(t)
+	nodes.ForEach(t, testEndToEndBlock)
+}
+
+func testEndToEndBlock(t *testing.T, node testenv.Node) {
 	c := newClient(t, node)
 	ctx := testCtx(t)
 	payout := payoutAddress(t)
-	builder, err := blocktemplate.NewBuilder(blocktemplate.Config{Network: node.Params, PayoutAddress: payout.EncodeAddress(), PoolTag: "/lode-test/"})
+	builder, err := blocktemplate.NewBuilder(blocktemplate.Config{Network: node.Chain(), PayoutAddress: payout.EncodeAddress(), PoolTag: "/lode-test/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,9 +300,11 @@ func TestEndToEndBlock(t *testing.T) {
 		if wantCommitment && (len(cb.TxIn[0].Witness) != 1 || !bytes.Equal(cb.TxIn[0].Witness[0], make([]byte, 32))) {
 			t.Errorf("coinbase witness %x", cb.TxIn[0].Witness)
 		}
-		// The same block again is not accepted twice.
-		if reason, err := c.SubmitBlock(ctx, block); err != nil || !strings.Contains(reason, "already have block") {
-			t.Errorf("duplicate submit: reason %q err %v", reason, err)
+		// The same block again is not accepted twice: Core says
+		// "duplicate", btcd "already have block".
+		wantDup := map[string]string{testenv.KindCore: "duplicate", testenv.KindBtcd: "already have block"}[node.Kind()]
+		if reason, err := c.SubmitBlock(ctx, block); err != nil || !strings.Contains(reason, wantDup) {
+			t.Errorf("duplicate submit: reason %q err %v, want %q", reason, err, wantDup)
 		}
 	}
 
@@ -304,9 +315,14 @@ func TestEndToEndBlock(t *testing.T) {
 		script, _ := txscript.PayToAddrScript(payout)
 		tx1 := node.SendTx(wire.NewTxOut(1e8, script))
 		tx2 := node.SendTx(wire.NewTxOut(2e8, script))
-		mine(t, []*wire.MsgTx{tx1, tx2}, false)
+		// Core commits to witnesses whenever segwit is active (from
+		// genesis on regtest); btcd only for blocks with witness data.
+		mine(t, []*wire.MsgTx{tx1, tx2}, node.Kind() == testenv.KindCore)
 	})
 	t.Run("witness", func(t *testing.T) {
+		node := node.For(t)
+		node.ActivateSegwit()
+		node.Generate(testenv.CoinbaseMaturity + 5) // SendWitnessTx mines nothing
 		funding, wtx := node.SendWitnessTx()
 		if !wtx.HasWitness() {
 			t.Fatal("SendWitnessTx gave no witness")
@@ -315,14 +331,18 @@ func TestEndToEndBlock(t *testing.T) {
 	})
 }
 
-// TestSubmitBlockRejections checks that the node's refusals come back as
-// reasons, not errors.
+// TestSubmitBlockRejections checks that the node's answers come back as
+// reasons, not errors: refusals (each node's own words), a duplicate, and
+// Core's "inconclusive" for a valid block that lost the race for its height.
 func TestSubmitBlockRejections(t *testing.T) {
-	node := testenv.StartBtcd(t)
+	nodes.ForEach(t, testSubmitBlockRejections)
+}
+
+func testSubmitBlockRejections(t *testing.T, node testenv.Node) {
 	c := newClient(t, node)
 	ctx := testCtx(t)
 	node.Generate(1)
-	builder, err := blocktemplate.NewBuilder(blocktemplate.Config{Network: node.Params, PayoutAddress: payoutAddress(t).EncodeAddress()})
+	builder, err := blocktemplate.NewBuilder(blocktemplate.Config{Network: node.Chain(), PayoutAddress: payoutAddress(t).EncodeAddress()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,15 +364,27 @@ func TestSubmitBlockRejections(t *testing.T) {
 	badRoot := good
 	badRoot[40] ^= 1
 	badRoot = solve(t, badRoot, job.NetworkTarget, false)
+	// No transactions, and the merkle root of none (zero), so the node
+	// objects to the empty block itself.
+	emptyRoot := good
+	clear(emptyRoot[36:68])
+	emptyRoot = solve(t, emptyRoot, job.NetworkTarget, false)
+	core := node.Kind() == testenv.KindCore
+	pick := func(coreSays, btcdSays string) string {
+		if core {
+			return coreSays
+		}
+		return btcdSays
+	}
 	tests := []struct {
 		name string
 		hdr  [80]byte
 		edit func(b *wire.MsgBlock)
-		want string // part of btcd's reason
+		want string // part of the node's reason
 	}{
-		{"high hash", high, nil, "higher than expected"},
-		{"bad merkle root", badRoot, nil, "merkle root is invalid"},
-		{"no transactions", good, func(b *wire.MsgBlock) { b.Transactions = nil }, "any transactions"},
+		{"high hash", high, nil, pick("high-hash", "higher than expected")},
+		{"bad merkle root", badRoot, nil, pick("bad-txnmrklroot", "merkle root is invalid")},
+		{"no transactions", emptyRoot, func(b *wire.MsgBlock) { b.Transactions = nil }, pick("bad-blk-length", "any transactions")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -377,41 +409,68 @@ func TestSubmitBlockRejections(t *testing.T) {
 	if tip != tpl.PrevHash {
 		t.Errorf("tip moved to %s", tip)
 	}
+
+	// The node finds a block at the same height first; ours is valid but
+	// only ties: Core answers "inconclusive" (kept as a side branch, it may
+	// still win), btcd accepts it as a side-chain block (null). Then a
+	// duplicate of the losing block.
+	theirs := *node.Generate(1)[0]
+	block, err := job.Block(en1, en2, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reason, err := c.SubmitBlock(ctx, block)
+	if err != nil || reason != pick("inconclusive", "") {
+		t.Fatalf("tied block: reason %q err %v, want %q", reason, err, pick("inconclusive", ""))
+	}
+	if tip, _ := c.GetBestBlockHash(ctx); tip != theirs {
+		t.Fatalf("tip %s, want the node's own block %s", tip, theirs)
+	}
+	info, err := c.GetBlockInfo(ctx, block.BlockHash())
+	if err != nil || info.InMainChain || info.Height != tpl.Height {
+		t.Fatalf("tied block: %+v %v, want height %d off the main chain", info, err, tpl.Height)
+	}
+	reason, err = c.SubmitBlock(ctx, block)
+	if err != nil || !strings.Contains(reason, pick("duplicate", "already have block")) {
+		t.Fatalf("duplicate of the tied block: reason %q err %v", reason, err)
+	}
 }
 
 // TestBlockInfoOrphan: a block taken out of the main chain (invalidateblock,
 // then a competing block at its height) reports InMainChain=false.
 func TestBlockInfoOrphan(t *testing.T) {
-	node := testenv.StartBtcd(t)
-	c := newClient(t, node)
-	ctx := testCtx(t)
-	node.Generate(2)
-	orphan := *node.Generate(1)[0]
-	info, err := c.GetBlockInfo(ctx, orphan)
-	if err != nil || !info.InMainChain || info.Height != 3 || info.Confirmations != 1 {
-		t.Fatalf("before reorg: %+v %v", info, err)
-	}
-	param, _ := json.Marshal(orphan.String())
-	if _, err := node.Client().RawRequest("invalidateblock", []json.RawMessage{param}); err != nil {
-		t.Fatalf("invalidateblock: %v", err)
-	}
-	winner := *node.Generate(2)[0]
-	if h, err := c.GetBlockHash(ctx, 3); err != nil || h != winner {
-		t.Fatalf("height 3 is %s (%v), want %s", h, err, winner)
-	}
-	info, err = c.GetBlockInfo(ctx, orphan)
-	if err != nil {
-		t.Fatalf("orphan info: %v", err)
-	}
-	if info.InMainChain || info.Height != 3 || info.Confirmations != -1 {
-		t.Errorf("orphan: %+v", info)
-	}
+	nodes.ForEach(t, func(t *testing.T, node testenv.Node) {
+		c := newClient(t, node)
+		ctx := testCtx(t)
+		node.Generate(2)
+		orphan := *node.Generate(1)[0]
+		height := node.Height()
+		info, err := c.GetBlockInfo(ctx, orphan)
+		if err != nil || !info.InMainChain || info.Height != height || info.Confirmations != 1 {
+			t.Fatalf("before reorg: %+v %v", info, err)
+		}
+		node.InvalidateBlock(orphan)
+		winner := *node.Generate(2)[0]
+		if h, err := c.GetBlockHash(ctx, height); err != nil || h != winner {
+			t.Fatalf("height %d is %s (%v), want %s", height, h, err, winner)
+		}
+		info, err = c.GetBlockInfo(ctx, orphan)
+		if err != nil {
+			t.Fatalf("orphan info: %v", err)
+		}
+		if info.InMainChain || info.Height != height || info.Confirmations != -1 {
+			t.Errorf("orphan: %+v", info)
+		}
+	})
 }
 
 // TestLongPollLane: a long poll blocks on its own lane while ordinary calls
 // go through, and returns the new template when a block arrives.
 func TestLongPollLane(t *testing.T) {
-	node := testenv.StartBtcd(t)
+	nodes.ForEach(t, testLongPollLane)
+}
+
+func testLongPollLane(t *testing.T, node testenv.Node) {
 	c := newClient(t, node)
 	ctx := testCtx(t)
 	raw, err := c.GetBlockTemplate(ctx, "")

@@ -50,6 +50,7 @@ type bitcoindProcess struct {
 	exited    chan struct{} // closed when cmd has exited
 	clients   []*rpcclient.Client
 	coinbases coinbases
+	mockTime  int64 // the node's setmocktime, 0 if never set
 }
 
 var _ Node = (*Bitcoind)(nil)
@@ -351,10 +352,29 @@ func (b *Bitcoind) SendWitnessTx() (funding, witness *wire.MsgTx) {
 // regtest.
 func (b *Bitcoind) ActivateSegwit() {}
 
-// InvalidateBlock marks the block invalid (invalidateblock).
+// InvalidateBlock marks the block invalid (invalidateblock). Core's
+// generatetoaddress has no extra nonce: for the same parent it makes the
+// same block again unless its time differs, and on a fast regtest chain
+// block times run ahead of the clock. So the node's clock is set
+// (setmocktime) past the invalidated block's time and stays there; the next
+// Generate makes a different block.
 func (b *Bitcoind) InvalidateBlock(hash chainhash.Hash) {
 	b.t.Helper()
+	c, err := b.newClient()
+	if err != nil {
+		b.t.Fatalf("testenv: rpc client: %v", err)
+	}
+	defer c.Shutdown()
+	hdr, err := c.GetBlockHeader(&hash)
+	if err != nil {
+		b.t.Fatalf("testenv: getblockheader %s: %v", hash, err)
+	}
 	b.RPC("invalidateblock", hash.String())
+	b.p.mu.Lock()
+	mock := max(time.Now().Unix(), hdr.Timestamp.Unix()+1, b.p.mockTime)
+	b.p.mockTime = mock
+	b.p.mu.Unlock()
+	b.RPC("setmocktime", mock)
 }
 
 // For returns the node bound to t.
