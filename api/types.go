@@ -83,9 +83,7 @@ type Payment struct {
 	BroadcastError string `json:"broadcast_error,omitempty"`
 }
 
-// Miner is everything about one payout address. Workers is one page of its
-// workers, sorted by name: WorkersTotal counts them all, WorkersOffset is
-// the index of the first one listed (see WorkerPage).
+// Miner is everything about one payout address.
 type Miner struct {
 	Address         string    `json:"address"`
 	Balance         int64     `json:"balance"` // satoshis credited, not yet paid
@@ -93,16 +91,8 @@ type Miner struct {
 	PayoutThreshold int64     `json:"payout_threshold,omitempty"`
 	Hashrate        Hashrates `json:"hashrate"`
 	LastShare       time.Time `json:"last_share"`
-	WorkersTotal    int       `json:"workers_total"`
-	WorkersOffset   int       `json:"workers_offset"`
 	Workers         []Worker  `json:"workers"`
 	Payments        []Payment `json:"payments"`
-}
-
-// WorkerPage selects the workers a Miner lists: Limit of them from Offset
-// in name order.
-type WorkerPage struct {
-	Offset, Limit int
 }
 
 // HashratePoint is one sample of the pool hashrate chart.
@@ -121,10 +111,9 @@ type BlockLister interface {
 	Blocks(ctx context.Context, limit int) ([]Block, error)
 }
 
-// MinerReader reads one payout address, with one page of its workers;
-// ErrNotFound when it is unknown.
+// MinerReader reads one payout address; ErrNotFound when it is unknown.
 type MinerReader interface {
-	Miner(ctx context.Context, address string, page WorkerPage) (Miner, error)
+	Miner(ctx context.Context, address string) (Miner, error)
 }
 
 // PaymentLister lists payouts, newest first.
