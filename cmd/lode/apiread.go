@@ -286,6 +286,8 @@ func apiPayment(p *payment.Payout, o payment.Output) api.Payment {
 		Status:        string(p.State),
 		Confirmations: p.Confirmations,
 		Time:          t.UTC(),
+		// The node's refusal reason, or that it could not be reached.
+		BroadcastError: p.BroadcastProblem(),
 	}
 }
 
@@ -294,8 +296,6 @@ func apiPayment(p *payment.Payout, o payment.Output) api.Payment {
 func (r *storeReader) Payments(ctx context.Context, limit int) ([]api.Payment, error) {
 	ps, err := r.store.Payouts(ctx, limit)
 	if err != nil {
-		// The node's refusal reason, or that it could not be reached.
-		BroadcastError: p.BroadcastProblem(),
 		return nil, err
 	}
 	out := make([]api.Payment, 0, len(ps))

@@ -198,6 +198,13 @@ type APIConfig struct {
 	AdminToken      Secret        `yaml:"admin_token"`
 	TemplateMaxAge  time.Duration `yaml:"template_max_age"` // /readyz fails when older
 	HistoryInterval time.Duration `yaml:"history_interval"`
+	// RateLimit and RateBurst bound the public API per client IP: requests
+	// per second sustained, and at once (-1 turns the limit off).
+	RateLimit float64 `yaml:"rate_limit"`
+	RateBurst int     `yaml:"rate_burst"`
+	// TrustForwardedFor counts requests from a reverse proxy on this host
+	// against the X-Forwarded-For client instead.
+	TrustForwardedFor bool `yaml:"trust_forwarded_for"`
 }
 
 // Defaults returns the configuration used for every key the file leaves
@@ -234,7 +241,8 @@ func Defaults() Config {
 			Interval: time.Hour, Threshold: 1_000_000, MaxOutputs: 100, Signing: "cold",
 			FeeRateFloor: 1, FeeRateCap: 200, FeePayer: "pool", UnconfirmedAlert: 24 * time.Hour,
 		},
-		API:             APIConfig{Listen: "127.0.0.1:8080", TemplateMaxAge: 2 * time.Minute, HistoryInterval: time.Minute},
+		API: APIConfig{Listen: "127.0.0.1:8080", TemplateMaxAge: 2 * time.Minute, HistoryInterval: time.Minute,
+			RateLimit: 10, RateBurst: 40},
 		ShutdownTimeout: 15 * time.Second,
 	}
 }
@@ -544,6 +552,12 @@ func (c Config) Validate() error {
 	checkSecret(bad, "api.admin_token", c.API.AdminToken)
 	positive(bad, "api.template_max_age", c.API.TemplateMaxAge)
 	positive(bad, "api.history_interval", c.API.HistoryInterval)
+	if r := c.API.RateLimit; r != -1 && !(r > 0 && r <= 1e6) {
+		bad("api.rate_limit", "must be requests per second > 0 (at most 1e6), or -1 for no limit, got %v", r)
+	}
+	if c.API.RateBurst < 1 || c.API.RateBurst > 1e6 {
+		bad("api.rate_burst", "must be 1..1000000, got %d", c.API.RateBurst)
+	}
 	positive(bad, "shutdown_timeout", c.ShutdownTimeout)
 	return errors.Join(errs...)
 }

@@ -643,6 +643,15 @@ func (w *wiring) payouts(ctx context.Context) ([]component, error) {
 	if err != nil {
 		return nil, fmt.Errorf("payouts: %w", err)
 	}
+	// The halt alert (docs/payouts.md, "When a broadcast fails"): the
+	// metrics come from this process's runs, the readiness check from the
+	// store, so it holds whichever process has the lease.
+	w.sources.Payouts = func() api.PayoutSnapshot {
+		st := p.Status()
+		return api.PayoutSnapshot{Halted: st.Halted, AwaitingBroadcast: st.AwaitingBroadcast,
+			BroadcastRefused: st.BroadcastRefused, BroadcastFailed: st.BroadcastFailed}
+	}
+	w.checks = append(w.checks, api.Check{Name: "payouts", Run: p.CheckBroadcasts})
 	run, err := w.leased(RolePayouts, p.Run)
 	if err != nil {
 		return nil, err
@@ -661,12 +670,3 @@ func (w *wiring) leased(role string, run func(context.Context) error) (func(cont
 	cfg := lease.Config{Name: role, Logger: w.d.log.Named("lease")}
 	return func(ctx context.Context) error { return lease.Run(ctx, l, cfg, run) }, nil
 }
-	// The halt alert (docs/payouts.md, "When a broadcast fails"): the
-	// metrics come from this process's runs, the readiness check from the
-	// store, so it holds whichever process has the lease.
-	w.sources.Payouts = func() api.PayoutSnapshot {
-		st := p.Status()
-		return api.PayoutSnapshot{Halted: st.Halted, AwaitingBroadcast: st.AwaitingBroadcast,
-			BroadcastRefused: st.BroadcastRefused, BroadcastFailed: st.BroadcastFailed}
-	}
-	w.checks = append(w.checks, api.Check{Name: "payouts", Run: p.CheckBroadcasts})
