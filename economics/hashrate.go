@@ -18,6 +18,9 @@ type Bucket struct {
 	SumD  float64
 	SumD2 float64
 	N     int64
+	// MaxD is the largest share difficulty of the bucket (for the exact
+	// bounds when difficulties differ).
+	MaxD float64
 	// Connected is the time within the bucket that the worker had a live
 	// authorized session (0 to its width).
 	Connected time.Duration
@@ -25,9 +28,9 @@ type Bucket struct {
 
 // WindowSums are the sums of the buckets of one window.
 type WindowSums struct {
-	SumD, SumD2 float64
-	N           int64
-	Connected   time.Duration
+	SumD, SumD2, MaxD float64
+	N                 int64
+	Connected         time.Duration
 }
 
 // SumBuckets adds up the buckets that lie in the window ending at the
@@ -46,6 +49,7 @@ func SumBuckets(buckets []Bucket, now time.Time, window time.Duration) WindowSum
 		s.SumD += b.SumD
 		s.SumD2 += b.SumD2
 		s.N += b.N
+		s.MaxD = max(s.MaxD, b.MaxD)
 		s.Connected += min(max(b.Connected, 0), time.Duration(w)*time.Minute)
 	}
 	return s
@@ -95,10 +99,17 @@ var noShareUpper = -math.Log(0.025)
 // over the hour. lastDifficulty is the difficulty the worker's shares are
 // judged at, for the upper bound when the window holds no share (≤ 0: 1).
 //
-// With n_eff ≥ 30: Ĥ·(1 ± 1.96/√n_eff). Below: shares are Poisson counts
-// of work units d̄ = Σd²/Σd, so Σd = d̄·n_eff, and the exact (Garwood)
-// bounds are 2³²·d̄·[χ²₀.₀₂₅(2n_eff)/2, χ²₀.₉₇₅(2n_eff+2)/2]/T. No share:
-// [0, 2³²·d·3.689/T], an upper bound, never a bare 0.
+// With n_eff ≥ 30: Ĥ·(1 ± 1.96/√n_eff). Below, the exact Poisson bounds
+// for a sum of shares of different difficulties (Fay & Feuer's gamma
+// interval for weighted Poisson sums, which is Garwood's exact interval
+// when all difficulties are equal): with y = Σd, v = Σd² and w the largest
+// difficulty (MaxD, or lastDifficulty if larger),
+//
+//	low  = 2³²/T · v/(2y) · χ²₀.₀₂₅(2y²/v)                  (2y²/v = 2·n_eff)
+//	high = 2³²/T · (v+w²)/(2(y+w)) · χ²₀.₉₇₅(2(y+w)²/(v+w²))
+//
+// No share: [0, 2³²·d·3.689/T] with d = the larger of lastDifficulty and
+// MaxD, an upper bound, never a bare 0.
 func EstimateHashrate(s WindowSums, window time.Duration, lastDifficulty float64) HashrateEstimate {
 	e := HashrateEstimate{Window: window, WindowS: window.Seconds(), Connected: s.Connected.Seconds(), Shares: s.N, SumD: s.SumD}
 	if e.Connected <= 0 {
@@ -107,7 +118,7 @@ func EstimateHashrate(s WindowSums, window time.Duration, lastDifficulty float64
 	}
 	T := e.Connected
 	if s.N == 0 || !(s.SumD > 0) || !(s.SumD2 > 0) {
-		d := lastDifficulty
+		d := max(lastDifficulty, s.MaxD)
 		if !(d > 0) {
 			d = 1
 		}
@@ -124,10 +135,14 @@ func EstimateHashrate(s WindowSums, window time.Duration, lastDifficulty float64
 		e.High = e.Hashrate * (1 + half)
 		return e
 	}
-	unit := HashesPerDifficulty * (s.SumD2 / s.SumD) / T // H/s per effective share
+	y, v := s.SumD, s.SumD2
+	w := max(s.MaxD, lastDifficulty)
+	if !(w > 0) {
+		w = v / y // the mean share difficulty d̄: Garwood's bound
+	}
 	e.Method = MethodPoisson
-	e.Low = unit * chiSquareQuantile(0.025, 2*e.EffShares) / 2
-	e.High = unit * chiSquareQuantile(0.975, 2*e.EffShares+2) / 2
+	e.Low = HashesPerDifficulty / T * v / (2 * y) * chiSquareQuantile(0.025, 2*y*y/v)
+	e.High = HashesPerDifficulty / T * (v + w*w) / (2 * (y + w)) * chiSquareQuantile(0.975, 2*(y+w)*(y+w)/(v+w*w))
 	return e
 }
 

@@ -1,0 +1,6 @@
+package economics
+
+import "math/rand/v2"
+
+// newRand is the tests' deterministic generator.
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)) }
