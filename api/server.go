@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -16,6 +17,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/lode-pool/lode/payouts/payment"
 )
 
 //go:embed dashboard
@@ -55,9 +59,29 @@ type Config struct {
 	Workers    WorkerLister
 	Banner     Banner
 	Thresholds ThresholdSetter
+	// CanonicalAddress checks a payout address taken from a request path
+	// and returns the spelling the store keys addresses by (btcutil's
+	// encoding: lowercase bech32, see internal/btcaddr), so "BC1Q…" and
+	// "bc1q…" name one miner. When nil, ValidAddress checks the address
+	// and its text is used as given.
+	CanonicalAddress func(string) (string, error)
 	// ValidAddress reports whether a payout address is well formed for the
-	// pool's network; nil accepts anything non-empty.
+	// pool's network; nil accepts anything non-empty. Ignored when
+	// CanonicalAddress is set.
 	ValidAddress func(string) error
+	// RateLimit is how many requests per second each client IP may make to
+	// the public /api/v1 endpoints, sustained (default DefaultRateLimit);
+	// RateBurst how many it may make at once (default DefaultRateBurst).
+	// Over it the answer is 429 with Retry-After. A negative RateLimit
+	// turns the limit off. Admin endpoints, probes, /metrics and the
+	// dashboard files are not limited.
+	RateLimit float64
+	RateBurst int
+	// TrustForwardedFor takes the client IP from the last X-Forwarded-For
+	// entry when the request comes from a loopback address (a reverse proxy
+	// on the same host); otherwise every client behind the proxy would share
+	// one rate limit. Leave it off when the API is reached directly.
+	TrustForwardedFor bool
 	// Checks are the readiness conditions of /readyz.
 	Checks  []Check
 	Metrics *Metrics
@@ -70,6 +94,7 @@ type Server struct {
 	log     *zap.Logger
 	history *History
 	mux     *http.ServeMux
+	limits  *clientLimits // nil when the rate limit is off
 }
 
 // New checks cfg, fills defaults and builds the handler tree.
@@ -95,7 +120,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(Sources{})
 	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = DefaultRateLimit
+	}
+	if cfg.RateBurst == 0 {
+		cfg.RateBurst = DefaultRateBurst
+	}
+	if math.IsNaN(cfg.RateLimit) || math.IsInf(cfg.RateLimit, 0) || cfg.RateBurst < 1 {
+		return nil, fmt.Errorf("api: rate limit %v/s burst %d: want a finite rate and a burst of at least 1", cfg.RateLimit, cfg.RateBurst)
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, history: NewHistory(cfg.HistoryLength), mux: http.NewServeMux()}
+	if cfg.RateLimit > 0 {
+		s.limits = newClientLimits(rate.Limit(cfg.RateLimit), cfg.RateBurst)
+	}
 	s.routes()
 	return s, nil
 }
@@ -108,12 +145,12 @@ func (s *Server) Handler() http.Handler { return s.mux }
 
 func (s *Server) routes() {
 	m := s.mux
-	m.HandleFunc("GET /api/v1/pool", s.handlePool)
-	m.HandleFunc("GET /api/v1/pool/history", s.handleHistory)
-	m.HandleFunc("GET /api/v1/blocks", s.handleBlocks)
-	m.HandleFunc("GET /api/v1/workers", s.handleWorkers)
-	m.HandleFunc("GET /api/v1/miners/{address}", s.handleMiner)
-	m.HandleFunc("GET /api/v1/payments", s.handlePayments)
+	m.HandleFunc("GET /api/v1/pool", s.limited(s.handlePool))
+	m.HandleFunc("GET /api/v1/pool/history", s.limited(s.handleHistory))
+	m.HandleFunc("GET /api/v1/blocks", s.limited(s.handleBlocks))
+	m.HandleFunc("GET /api/v1/workers", s.limited(s.handleWorkers))
+	m.HandleFunc("GET /api/v1/miners/{address}", s.limited(s.handleMiner))
+	m.HandleFunc("GET /api/v1/payments", s.limited(s.handlePayments))
 	m.HandleFunc("POST /api/v1/admin/ban", s.admin(s.handleBan))
 	m.HandleFunc("POST /api/v1/admin/unban", s.admin(s.handleUnban))
 	m.HandleFunc("PUT /api/v1/admin/miners/{address}/threshold", s.admin(s.handleThreshold))
@@ -124,9 +161,9 @@ func (s *Server) routes() {
 	m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics.Registry(), promhttp.HandlerOpts{}))
 	static, _ := fs.Sub(dashboardFiles, "dashboard")
 	m.Handle("GET /", http.FileServerFS(static))
-	m.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
+	m.HandleFunc("GET /api/", s.limited(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
-	})
+	}))
 }
 
 // Run serves until ctx ends, then shuts the HTTP server down, giving
@@ -323,7 +360,11 @@ func (s *Server) handleMiner(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	m, err := s.cfg.Miners.Miner(r.Context(), addr)
+	page, ok := parseWorkerPage(w, r)
+	if !ok {
+		return
+	}
+	m, err := s.cfg.Miners.Miner(r.Context(), addr, page)
 	if errors.Is(err, ErrNotFound) {
 		writeError(w, http.StatusNotFound, "unknown address "+addr)
 		return
@@ -341,12 +382,53 @@ func (s *Server) handleMiner(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, m)
 }
 
-// address reads and checks the {address} path value, answering 400 itself.
+// Paging of a miner's workers (GET /api/v1/miners/{address}?limit=&offset=).
+const (
+	DefaultMinerWorkers = 50
+	MaxMinerWorkers     = 200
+)
+
+// parseWorkerPage reads ?limit= (default DefaultMinerWorkers, at most
+// MaxMinerWorkers) and ?offset= (default 0) of a miner's worker list,
+// answering 400 itself. The bound keeps one request's work and size in
+// proportion to a page, not to the address's worker count.
+func parseWorkerPage(w http.ResponseWriter, r *http.Request) (WorkerPage, bool) {
+	p := WorkerPage{Limit: DefaultMinerWorkers}
+	q := r.URL.Query()
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxMinerWorkers {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: must be an integer from 1 to %d", MaxMinerWorkers))
+			return WorkerPage{}, false
+		}
+		p.Limit = n
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1<<30 {
+			writeError(w, http.StatusBadRequest, "offset: must be an integer ≥ 0")
+			return WorkerPage{}, false
+		}
+		p.Offset = n
+	}
+	return p, true
+}
+
+// address reads and checks the {address} path value, answering 400 itself,
+// and returns it in its canonical spelling.
 func (s *Server) address(w http.ResponseWriter, r *http.Request) (string, bool) {
 	addr := r.PathValue("address")
 	if addr == "" || len(addr) > 100 {
 		writeError(w, http.StatusBadRequest, "address: must be 1 to 100 characters")
 		return "", false
+	}
+	if s.cfg.CanonicalAddress != nil {
+		c, err := s.cfg.CanonicalAddress(addr)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "address: "+err.Error())
+			return "", false
+		}
+		return c, true
 	}
 	if s.cfg.ValidAddress != nil {
 		if err := s.cfg.ValidAddress(addr); err != nil {
@@ -465,6 +547,10 @@ func (s *Server) handleUnban(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleThreshold(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Thresholds == nil {
+		writeError(w, http.StatusServiceUnavailable, "payout thresholds are not available in this process")
+		return
+	}
 	addr, ok := s.address(w, r)
 	if !ok {
 		return
@@ -475,12 +561,13 @@ func (s *Server) handleThreshold(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	if req.Threshold == nil || *req.Threshold < 0 {
-		writeError(w, http.StatusBadRequest, "threshold: required, satoshis >= 0 (0 removes the override)")
+	if req.Threshold == nil {
+		writeError(w, http.StatusBadRequest, "threshold: required, satoshis (0 removes the override)")
 		return
 	}
-	if s.cfg.Thresholds == nil {
-		writeError(w, http.StatusServiceUnavailable, "payout thresholds are not available in this process")
+	// The same rule as lodectl payouts threshold and the store.
+	if err := payment.CheckThreshold(*req.Threshold); err != nil {
+		writeError(w, http.StatusBadRequest, "threshold: "+err.Error())
 		return
 	}
 	if err := s.cfg.Thresholds.SetPayoutThreshold(r.Context(), addr, *req.Threshold); err != nil {

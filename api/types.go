@@ -83,7 +83,9 @@ type Payment struct {
 	BroadcastError string `json:"broadcast_error,omitempty"`
 }
 
-// Miner is everything about one payout address.
+// Miner is everything about one payout address. Workers is one page of its
+// workers, sorted by name: WorkersTotal counts them all, WorkersOffset is
+// the index of the first one listed (see WorkerPage).
 type Miner struct {
 	Address         string    `json:"address"`
 	Balance         int64     `json:"balance"` // satoshis credited, not yet paid
@@ -91,8 +93,16 @@ type Miner struct {
 	PayoutThreshold int64     `json:"payout_threshold,omitempty"`
 	Hashrate        Hashrates `json:"hashrate"`
 	LastShare       time.Time `json:"last_share"`
+	WorkersTotal    int       `json:"workers_total"`
+	WorkersOffset   int       `json:"workers_offset"`
 	Workers         []Worker  `json:"workers"`
 	Payments        []Payment `json:"payments"`
+}
+
+// WorkerPage selects the workers a Miner lists: Limit of them from Offset
+// in name order.
+type WorkerPage struct {
+	Offset, Limit int
 }
 
 // HashratePoint is one sample of the pool hashrate chart.
@@ -111,9 +121,10 @@ type BlockLister interface {
 	Blocks(ctx context.Context, limit int) ([]Block, error)
 }
 
-// MinerReader reads one payout address; ErrNotFound when it is unknown.
+// MinerReader reads one payout address, with one page of its workers;
+// ErrNotFound when it is unknown.
 type MinerReader interface {
-	Miner(ctx context.Context, address string) (Miner, error)
+	Miner(ctx context.Context, address string, page WorkerPage) (Miner, error)
 }
 
 // PaymentLister lists payouts, newest first.

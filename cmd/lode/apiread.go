@@ -207,8 +207,11 @@ func apiWorker(full, address string, st ledger.WorkerStats) api.Worker {
 }
 
 // Miner implements api.MinerReader. An address with no statistics, no
-// balance and no payments is unknown (api.ErrNotFound).
-func (r *storeReader) Miner(ctx context.Context, address string) (api.Miner, error) {
+// balance and no payments is unknown (api.ErrNotFound). Only the workers of
+// the requested page are read (about 200 Redis reads each, for their
+// hashrate buckets); the last share comes from the address's worker index,
+// which holds every worker's.
+func (r *storeReader) Miner(ctx context.Context, address string, page api.WorkerPage) (api.Miner, error) {
 	now := r.now()
 	ms, err := r.store.MinerStats(ctx, address, now)
 	if err != nil {
@@ -231,6 +234,8 @@ func (r *storeReader) Miner(ctx context.Context, address string) (api.Miner, err
 		Balance:         bal,
 		PayoutThreshold: thresholds[address],
 		Hashrate:        api.Hashrates{TenMinutes: ms.Hashrate10m, OneHour: ms.Hashrate1h, OneDay: ms.Hashrate24h},
+		WorkersTotal:    len(ms.Workers),
+		WorkersOffset:   page.Offset,
 		Workers:         []api.Worker{},
 		Payments:        []api.Payment{},
 	}
@@ -248,11 +253,18 @@ func (r *storeReader) Miner(ctx context.Context, address string) (api.Miner, err
 		}
 	}
 	names := make([]string, 0, len(ms.Workers))
-	for name := range ms.Workers {
+	for name, last := range ms.Workers {
 		names = append(names, name)
+		if last = last.UTC(); last.After(m.LastShare) {
+			m.LastShare = last
+		}
 	}
 	sort.Strings(names)
-	for _, name := range names {
+	if page.Limit <= 0 {
+		page.Limit = api.DefaultMinerWorkers
+	}
+	from := min(max(page.Offset, 0), len(names))
+	for _, name := range names[from:min(from+page.Limit, len(names))] {
 		full := address
 		if name != "" {
 			full += "." + name
@@ -261,13 +273,9 @@ func (r *storeReader) Miner(ctx context.Context, address string) (api.Miner, err
 		if err != nil {
 			return api.Miner{}, err
 		}
-		w := apiWorker(full, address, st)
-		if w.LastShare.After(m.LastShare) {
-			m.LastShare = w.LastShare
-		}
-		m.Workers = append(m.Workers, w)
+		m.Workers = append(m.Workers, apiWorker(full, address, st))
 	}
-	if len(m.Workers) == 0 && m.Balance == 0 && len(m.Payments) == 0 {
+	if len(ms.Workers) == 0 && m.Balance == 0 && len(m.Payments) == 0 {
 		return api.Miner{}, fmt.Errorf("miner %s: %w", address, api.ErrNotFound)
 	}
 	return m, nil

@@ -6,11 +6,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/btcsuite/btcd/btcutil"
 	"go.uber.org/zap"
 
 	"github.com/lode-pool/lode/api"
 	"github.com/lode-pool/lode/blocktemplate/bitcoind"
+	"github.com/lode-pool/lode/internal/btcaddr"
 	"github.com/lode-pool/lode/internal/redisstore"
 )
 
@@ -154,16 +154,10 @@ func (w *wiring) api(ctx context.Context) ([]component, error) {
 		PPLNSWindow:     cfg.Pool.PPLNSWindow,
 		Network:         w.network,
 		HistoryInterval: cfg.API.HistoryInterval,
-		ValidAddress: func(s string) error {
-			a, err := btcutil.DecodeAddress(s, params)
-			if err != nil {
-				return fmt.Errorf("not a %s address", params.Name)
-			}
-			if !a.IsForNet(params) {
-				return fmt.Errorf("not a %s address", params.Name)
-			}
-			return nil
-		},
+		CanonicalAddress:  func(s string) (string, error) { return btcaddr.Canonical(s, params) },
+		RateLimit:         cfg.API.RateLimit,
+		RateBurst:         cfg.API.RateBurst,
+		TrustForwardedFor: cfg.API.TrustForwardedFor,
 		Checks:  checks,
 		Metrics: w.metricsFor(),
 		Banner:  w.banner,

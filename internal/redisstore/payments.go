@@ -153,8 +153,12 @@ func (s *Store) Thresholds(ctx context.Context) (map[string]int64, error) {
 
 // SetThreshold sets an address's payout threshold, or removes it (sats 0).
 func (s *Store) SetThreshold(ctx context.Context, address string, sats int64) error {
+	// Every writer (admin API, lodectl) goes through here: the one rule.
+	if err := payment.CheckThreshold(sats); err != nil {
+		return fmt.Errorf("redisstore: set payout threshold: %w", err)
+	}
 	var err error
-	if sats <= 0 {
+	if sats == 0 {
 		err = s.rdb.HDel(ctx, s.payoutThresholdsKey(), address).Err()
 	} else {
 		err = s.rdb.HSet(ctx, s.payoutThresholdsKey(), address, sats).Err()
