@@ -3,14 +3,12 @@ package bitcoind
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/go-zeromq/zmq4"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
@@ -19,7 +17,8 @@ import (
 	"github.com/lode-pool/lode/internal/testenv"
 )
 
-// These tests drive blocktemplate.Manager with a real btcd through Client.
+// These tests drive blocktemplate.Manager with a real btcd and a real
+// Bitcoin Core through Client.
 
 func testBuilder(t *testing.T, node testenv.Node) *blocktemplate.Builder {
 	t.Helper()
@@ -96,33 +95,38 @@ func checkTipJob(t *testing.T, m *blocktemplate.Manager, old, j *blocktemplate.J
 }
 
 func TestManagerPollSeesExternalBlock(t *testing.T) {
-	node := testenv.StartBtcd(t)
-	c := newClient(t, node)
-	m, jobs := startManager(t, blocktemplate.ManagerConfig{
-		Source: c, Builder: testBuilder(t, node), PollInterval: 50 * time.Millisecond, RefreshInterval: -1,
+	nodes.ForEach(t, func(t *testing.T, node testenv.Node) {
+		c := newClient(t, node)
+		m, jobs := startManager(t, blocktemplate.ManagerConfig{
+			Source: c, Builder: testBuilder(t, node), PollInterval: 50 * time.Millisecond, RefreshInterval: -1,
+		})
+		first := nextJob(t, jobs)
+		if !first.CleanJobs || first.Height != node.Height()+1 {
+			t.Fatalf("first job clean=%v height=%d, node at %d", first.CleanJobs, first.Height, node.Height())
+		}
+		tip := node.Generate(1)[0]
+		checkTipJob(t, m, first, nextJob(t, jobs), *tip)
 	})
-	first := nextJob(t, jobs)
-	if !first.CleanJobs || first.Height != 1 {
-		t.Fatalf("first job clean=%v height=%d", first.CleanJobs, first.Height)
-	}
-	tip := node.Generate(1)[0]
-	checkTipJob(t, m, first, nextJob(t, jobs), *tip)
 }
 
 func TestManagerLongPollSeesExternalBlock(t *testing.T) {
-	node := testenv.StartBtcd(t)
-	c := newClient(t, node)
-	m, jobs := startManager(t, blocktemplate.ManagerConfig{
-		Source: c, Builder: testBuilder(t, node), PollInterval: -1, RefreshInterval: -1, LongPoll: true,
+	nodes.ForEach(t, func(t *testing.T, node testenv.Node) {
+		c := newClient(t, node)
+		m, jobs := startManager(t, blocktemplate.ManagerConfig{
+			Source: c, Builder: testBuilder(t, node), PollInterval: -1, RefreshInterval: -1, LongPoll: true,
+		})
+		first := nextJob(t, jobs)
+		// Polling and refresh are off: only the long poll can bring this job.
+		tip := node.Generate(1)[0]
+		checkTipJob(t, m, first, nextJob(t, jobs), *tip)
 	})
-	first := nextJob(t, jobs)
-	// Polling and refresh are off: only the long poll can bring this job.
-	tip := node.Generate(1)[0]
-	checkTipJob(t, m, first, nextJob(t, jobs), *tip)
 }
 
 func TestManagerRefresh(t *testing.T) {
-	node := testenv.StartBtcd(t)
+	nodes.ForEach(t, testManagerRefresh)
+}
+
+func testManagerRefresh(t *testing.T, node testenv.Node) {
 	c := newClient(t, node)
 	ctx := testCtx(t)
 	m, jobs := startManager(t, blocktemplate.ManagerConfig{
@@ -164,7 +168,10 @@ func TestManagerRefresh(t *testing.T) {
 // TestManagerOwnBlock: after the pool's own block is accepted, NewBlockFound
 // issues the next job at once (polling is off, so nothing else could).
 func TestManagerOwnBlock(t *testing.T) {
-	node := testenv.StartBtcd(t)
+	nodes.ForEach(t, testManagerOwnBlock)
+}
+
+func testManagerOwnBlock(t *testing.T, node testenv.Node) {
 	c := newClient(t, node)
 	ctx := testCtx(t)
 	m, jobs := startManager(t, blocktemplate.ManagerConfig{
@@ -186,7 +193,7 @@ func TestManagerOwnBlock(t *testing.T) {
 }
 
 // flakySource wraps the real node and fails getblocktemplate on demand: a
-// node error the test cannot provoke in btcd at will.
+// node error the test cannot provoke in a node at will.
 type flakySource struct {
 	blocktemplate.TemplateSource
 	fail  atomic.Bool
@@ -202,7 +209,10 @@ func (f *flakySource) GetBlockTemplate(ctx context.Context, lp string) ([]byte, 
 }
 
 func TestManagerKeepsLastJobOnFailure(t *testing.T) {
-	node := testenv.StartBtcd(t)
+	nodes.ForEach(t, testManagerKeepsLastJobOnFailure)
+}
+
+func testManagerKeepsLastJobOnFailure(t *testing.T, node testenv.Node) {
 	c := newClient(t, node)
 	ctx := testCtx(t)
 	src := &flakySource{TemplateSource: c}
@@ -237,30 +247,51 @@ func TestManagerKeepsLastJobOnFailure(t *testing.T) {
 	checkTipJob(t, m, first, nextJob(t, jobs), *tip)
 }
 
-// TestManagerZMQ plays Bitcoin Core's ZMQ notifier (btcd has none) with a
-// real ZMQ PUB socket: a hashblock message must bring the new tip's job
-// with polling and long polling off.
+// TestManagerZMQ: Core's hashblock notification alone (polling and long
+// polling off) brings the new tip's job.
 func TestManagerZMQ(t *testing.T) {
-	node := testenv.StartBtcd(t)
+	node := nodes.Node(t, testenv.KindCore)
 	c := newClient(t, node)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pub := zmq4.NewPub(ctx)
-	defer pub.Close()
-	addr := fmt.Sprintf("tcp://127.0.0.1:%d", testenv.FreePort(t))
-	if err := pub.Listen(addr); err != nil {
-		t.Fatal(err)
-	}
 	m, jobs := startManager(t, blocktemplate.ManagerConfig{
-		Source: c, Builder: testBuilder(t, node), PollInterval: -1, RefreshInterval: -1, ZMQAddress: addr,
+		Source: c, Builder: testBuilder(t, node), PollInterval: -1, RefreshInterval: -1, ZMQAddress: node.ZMQHashBlock(),
 	})
 	first := nextJob(t, jobs)
-	tip := *node.Generate(1)[0]
-	checkTipJob(t, m, first, publishUntilJob(t, pub, jobs, tip), tip)
+	// A ZMQ subscription takes effect a moment after it is made; blocks
+	// mined before that are not announced to it.
+	j, tip := generateUntilJob(t, node, jobs)
+	if !j.CleanJobs || j.PrevHash != tip || j.Height <= first.Height {
+		t.Fatalf("job after zmq: clean=%v prev=%s height=%d", j.CleanJobs, j.PrevHash, j.Height)
+	}
+	// Subscribed now: the next block's job comes from its notice.
+	next := *node.Generate(1)[0]
+	checkTipJob(t, m, j, nextJob(t, jobs), next)
+}
+
+// generateUntilJob mines a block at a time until a job for the latest one
+// arrives, and returns that job and block.
+func generateUntilJob(t *testing.T, node testenv.Node, jobs <-chan *blocktemplate.Job) (*blocktemplate.Job, chainhash.Hash) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		tip := *node.Generate(1)[0]
+		wait := time.After(500 * time.Millisecond)
+		for waiting := true; waiting; {
+			select {
+			case j := <-jobs:
+				if j.PrevHash == tip {
+					return j, tip
+				}
+			case <-wait:
+				waiting = false
+			}
+		}
+	}
+	t.Fatal("no job for a new block within 30 s")
+	return nil, chainhash.Hash{}
 }
 
 // deafSource drops the longpollid, as a node without long-poll support
-// would: btcd then answers at once with the same id.
+// would: the node then answers at once with the same id.
 type deafSource struct{ blocktemplate.TemplateSource }
 
 func (d deafSource) GetBlockTemplate(ctx context.Context, _ string) ([]byte, error) {
@@ -268,7 +299,10 @@ func (d deafSource) GetBlockTemplate(ctx context.Context, _ string) ([]byte, err
 }
 
 func TestManagerLongPollUnsupported(t *testing.T) {
-	node := testenv.StartBtcd(t)
+	nodes.ForEach(t, testManagerLongPollUnsupported)
+}
+
+func testManagerLongPollUnsupported(t *testing.T, node testenv.Node) {
 	c := newClient(t, node)
 	core, logs := observer.New(zap.DebugLevel)
 	m, jobs := startManager(t, blocktemplate.ManagerConfig{
