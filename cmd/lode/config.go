@@ -93,7 +93,9 @@ type NodeConfig struct {
 	RPCUser     string `yaml:"rpc_user"`
 	RPCPassword Secret `yaml:"rpc_password"`
 	// RPCCookieFile is Bitcoin Core's .cookie (user:password); used instead
-	// of rpc_user/rpc_password when set. Re-read on every start.
+	// of rpc_user/rpc_password when set. Read at start (to check it) and
+	// again by the node client whenever the node answers 401, since Core
+	// writes a new cookie on every start: a Core restart needs no lode restart.
 	RPCCookieFile string `yaml:"rpc_cookie_file"`
 	// TLS enables HTTPS to the RPC port (btcd's default; Core has none).
 	TLS bool `yaml:"tls"`
