@@ -14,6 +14,8 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/lode-pool/lode/payouts/payment"
 )
 
 // Roles a process can run. Several stratum frontends may share one Redis.
@@ -338,6 +340,27 @@ func splitComment(line string) (code, comment string) {
 		}
 	}
 	return line, ""
+}
+
+// paymentConfig is the payout processor's configuration from the file, with
+// the hot signing key loaded (through getenv and readFile) when signing is
+// hot. preflight validates it for -check-config and every start.
+func (c Config) paymentConfig(getenv func(string) string, readFile func(string) ([]byte, error)) (payment.Config, error) {
+	pc := payment.Config{
+		Params: c.ChainParams(), PoolAddress: c.Pool.PayoutAddress, Mode: payment.Mode(c.Payouts.Signing),
+		Interval: c.Payouts.Interval, Threshold: c.Payouts.Threshold, MaxOutputs: c.Payouts.MaxOutputs,
+		FeeRateFloor: c.Payouts.FeeRateFloor * 1000, FeeRateCap: c.Payouts.FeeRateCap * 1000,
+		FeePayer: payment.FeePayer(c.Payouts.FeePayer), StuckAfter: c.Payouts.UnconfirmedAlert,
+	}
+	if pc.Mode == payment.ModeHot {
+		key, err := payment.LoadKey(payment.KeySource{Env: c.Payouts.Key.Env, File: c.Payouts.Key.File},
+			pc.Params, getenv, readFile)
+		if err != nil {
+			return payment.Config{}, &ConfigError{Key: "payouts.key", Problem: err.Error()}
+		}
+		pc.Key = key
+	}
+	return pc, nil
 }
 
 // ChainParams returns the btcd parameters of the configured network.

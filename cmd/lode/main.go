@@ -20,6 +20,9 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/lode-pool/lode/api"
+	"github.com/lode-pool/lode/blocktemplate"
 )
 
 func main() {
@@ -57,6 +60,11 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 		// environment variable or an unreadable file.
 		secrets, err = cfg.ResolveSecrets()
 	}
+	if err == nil {
+		// What the roles would refuse at start, checked the same way for
+		// -check-config and for a start.
+		err = preflight(cfg)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "lode: invalid config %s:\n%s\n", *path, indent(err))
 		return 1
@@ -79,6 +87,39 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	}
 	log.Info("lode stopped")
 	return 0
+}
+
+// preflight checks what the roles check when they start, beyond the file's
+// own validation: the payout key's value (a WIF, for the network, of
+// pool.payout_address), the payout processor's, coinbase builder's and
+// API's configurations built from the file. lode -check-config and a start
+// both run it, so a file that passes the check does not stop the daemon at
+// start for any of these. It reads the key but keeps nothing.
+func preflight(cfg Config) error {
+	var errs []error
+	if cfg.Has(RolePayouts) {
+		pc, err := cfg.paymentConfig(getenv, readFile)
+		if err != nil {
+			errs = append(errs, err) // names payouts.key
+		} else if err := pc.Validate(); err != nil {
+			errs = append(errs, &ConfigError{Key: "payouts", Problem: err.Error()})
+		}
+	}
+	if cfg.Has(RoleStratum) || cfg.Has(RoleUnlocker) {
+		mask, _ := cfg.VersionMask() // checked by Validate
+		if _, err := blocktemplate.NewBuilder(blocktemplate.Config{
+			Network: cfg.ChainParams(), PayoutAddress: cfg.Pool.PayoutAddress, PoolTag: cfg.Pool.Tag,
+			Extranonce2Size: cfg.Stratum.Extranonce2Size, VersionMask: mask,
+		}); err != nil {
+			errs = append(errs, &ConfigError{Key: "pool", Problem: "coinbase builder: " + err.Error()})
+		}
+	}
+	if cfg.Has(RoleAPI) {
+		if _, err := api.New(api.Config{Listen: cfg.API.Listen, RateLimit: cfg.API.RateLimit, RateBurst: cfg.API.RateBurst}); err != nil {
+			errs = append(errs, &ConfigError{Key: "api", Problem: err.Error()})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // indent puts each line of a joined error on its own indented line.
