@@ -114,9 +114,11 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	if cfg.Power.Feed.URL != "" {
 		e.powerFeed = NewFeed(cfg.Power.Feed, false, deps.Logger.Named("power_feed"))
+		e.powerFeed.now = deps.Now
 	}
 	if cfg.BTCPrice.Source == "feed" {
 		e.btcFeed = NewFeed(cfg.BTCPrice.Feed, true, deps.Logger.Named("btc_feed"))
+		e.btcFeed.now = deps.Now
 	}
 	return e, nil
 }
@@ -126,6 +128,18 @@ func (e *Engine) Config() Config { return e.cfg }
 
 // Snapshot returns the latest figures (nil before the first refresh).
 func (e *Engine) Snapshot() *Snapshot { return e.snap.Load() }
+
+// FetchPrices fetches every configured price feed once (Run polls them on
+// their own); for one-shot use such as lodectl, and tests.
+func (e *Engine) FetchPrices(ctx context.Context) error {
+	var errs []error
+	for _, f := range []*Feed{e.powerFeed, e.btcFeed} {
+		if f != nil {
+			errs = append(errs, f.Fetch(ctx))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Run starts the price feeds' pollers and the refresh loop and returns when
 // ctx ends.

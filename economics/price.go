@@ -62,6 +62,7 @@ type Feed struct {
 	client     *http.Client
 	logger     *zap.Logger
 	allowBelow bool // accept zero and negative values (power prices can go negative)
+	now        func() time.Time
 
 	mu      sync.Mutex
 	value   float64
@@ -76,7 +77,7 @@ func NewFeed(cfg FeedConfig, positiveOnly bool, logger *zap.Logger) *Feed {
 		logger = zap.NewNop()
 	}
 	cfg = cfg.withDefaults()
-	return &Feed{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout}, logger: logger, allowBelow: !positiveOnly}
+	return &Feed{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout}, logger: logger, allowBelow: !positiveOnly, now: time.Now}
 }
 
 // FeedValue is a feed's last value as of a given time.
@@ -113,7 +114,7 @@ func (f *Feed) Fetch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	f.value, f.fetched = v, time.Now()
+	f.value, f.fetched = v, f.now()
 	return nil
 }
 
