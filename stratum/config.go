@@ -51,8 +51,14 @@ type Ban struct {
 	// MinShares is the number of submits in a window before the ratio is
 	// judged (default 100).
 	MinShares int
-	// RejectRatio above which the IP and worker are banned (default 0.9).
+	// RejectRatio above which the connection is closed (and its IP banned
+	// when IP is set) (default 0.9). Stale shares of jobs this server sent
+	// do not count.
 	RejectRatio float64
+	// IP bans the offending connection's IP address for Duration as well
+	// (default false: only the connection is closed, because many honest
+	// miners may share one IP behind a NAT or a proxy).
+	IP bool
 	// Duration of a ban (default 10 min).
 	Duration time.Duration
 }

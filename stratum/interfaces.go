@@ -27,10 +27,12 @@ var _ ShareValidator = (*shares.Validator)(nil)
 
 var _ JobSource = (*blocktemplate.Manager)(nil)
 
-// BlockSubmitter hands a block candidate to the node(s). It is called before
-// the miner's reply is written; an error or an unconfirmed report is logged
-// and counted, the share still counts (it met the share target).
-// *shares.BlockSubmitter implements it.
+// BlockSubmitter hands a block candidate to the node(s). It is called on a
+// goroutine of its own, beside the recording of the share, so the miner's
+// reply never waits for a node; an error or an unconfirmed report is logged
+// and counted, the share still counts (it met the share target). It should
+// journal the block durably first and keep retrying a node that does not
+// answer on its own schedule. *shares.BlockSubmitter implements it.
 type BlockSubmitter interface {
 	Submit(ctx context.Context, c shares.Candidate) (shares.BlockReport, error)
 }
@@ -46,15 +48,20 @@ type BlockNotifier interface {
 
 var _ BlockNotifier = (*blocktemplate.Manager)(nil)
 
-// Recorder makes an accepted share durable. Record blocks until it is; the
-// miner hears true only after it returns nil, and an error otherwise.
+// Recorder makes an accepted share durable, asynchronously: RecordAsync
+// queues a copy of the share and returns; done.ShareDone(token, err) is
+// called exactly once when the share is durable (nil) or cannot be made so.
+// A non-nil return means the share was not queued and done is not called.
+// RecordAsync may block while the recorder's queue is full (backpressure).
+// The miner hears true only after a nil ShareDone, and an error otherwise.
+// *ledger.Recorder implements it.
 type Recorder interface {
-	Record(ctx context.Context, s shares.Share) error
+	RecordAsync(s *shares.Share, done shares.RecordDone, token uint64) error
 }
 
 // Rejection describes a rejected submit for statistics.
 type Rejection struct {
-	Worker  string // as submitted
+	Worker  string // as submitted; the canonical name when authorized on the connection
 	Address string // payout address of the worker when it is authorized on the connection
 	Remote  string // ip:port
 	Code    int

@@ -137,6 +137,9 @@ func TestRegtestPoolEndToEnd(t *testing.T) {
 		}
 	}
 	st := srv.Stats()
+	// Blocks are submitted beside the shares' replies: the last ones may
+	// still be on their way to the node.
+	waitFor(t, "blocks submitted", func() bool { return st.BlocksConfirmed.Load()+st.BlockErrors.Load() >= st.Blocks.Load() })
 	if st.BlocksConfirmed.Load() < 6 || st.BlockErrors.Load() != 0 {
 		t.Fatalf("blocks confirmed %d, errors %d", st.BlocksConfirmed.Load(), st.BlockErrors.Load())
 	}

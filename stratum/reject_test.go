@@ -329,41 +329,120 @@ func TestConnectionLimits(t *testing.T) {
 	}
 }
 
+// TestBanOnRejectRatio: a connection sending mostly bad shares is closed.
+// By default its IP is not banned (many honest miners can share one IP) and
+// the worker name it used is never banned (anyone can claim a name: issue 10
+// item 1); with Ban.IP the IP is refused for the ban's duration.
 func TestBanOnRejectRatio(t *testing.T) {
+	for _, banIP := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ip=%v", banIP), func(t *testing.T) {
+			h := startServer(t, func(c *Config) {
+				c.Ban = Ban{MinShares: 5, RejectRatio: 0.5, Window: time.Minute, Duration: time.Minute, IP: banIP}
+			})
+			// The victim's worker, connected from 127.0.0.2.
+			user := testAddress(t, 70)
+			victim := dialFrom(t, h.addr, "127.0.0.2")
+			victim.handshake(user)
+			// The attacker authorizes the same name from 127.0.0.1 and sends
+			// bad shares (a job id this server never sent).
+			c := dial(t, h.addr)
+			c.handshake(user)
+			for i := 0; i < 5; i++ {
+				r := c.call(fmt.Sprint(10+i), message.MethodSubmit, `["`+user+`","nojob","0000000000000000","504e86ed","00000000"]`)
+				if r.code() != message.CodeJobNotFound {
+					t.Fatalf("submit %d: %s", i, r.Error)
+				}
+			}
+			c.expectClosed()
+			waitFor(t, "ban counted", func() bool { return h.srv.Stats().ClosedBy(CloseBanned) == 1 })
+			again := dial(t, h.addr)
+			if banIP {
+				again.expectClosed()
+				if h.srv.Stats().ClosedBy(CloseBanned) != 2 {
+					t.Fatal("banned IP was admitted")
+				}
+			} else if r := again.call("1", message.MethodSubscribe, `[]`); r.Error != nil && string(r.Error) != "null" {
+				t.Fatalf("IP refused without IP bans: %s", r.Error)
+			}
+			// The victim keeps working and can authorize its name again, on
+			// its connection and on a new one.
+			if r := victim.call("20", message.MethodAuthorize, `["`+user+`","x"]`); string(r.Result) != "true" {
+				t.Fatalf("victim's worker refused on its connection: %s", r.Error)
+			}
+			fresh := dialFrom(t, h.addr, "127.0.0.2")
+			fresh.call("1", message.MethodSubscribe, `[]`)
+			if r := fresh.call("2", message.MethodAuthorize, `["`+user+`","x"]`); string(r.Result) != "true" {
+				t.Fatalf("victim's worker banned: %s", r.Error)
+			}
+		})
+	}
+}
+
+// TestStaleSharesNeverBan: shares for jobs this server sent that a new block
+// made stale are not counted toward a ban, however many there are.
+func TestStaleSharesNeverBan(t *testing.T) {
 	h := startServer(t, func(c *Config) {
-		c.Ban = Ban{MinShares: 5, RejectRatio: 0.5, Window: time.Minute, Duration: time.Minute}
+		c.Ban = Ban{MinShares: 5, RejectRatio: 0.5, Window: time.Minute, Duration: time.Minute, IP: true}
 	})
-	c := dial(t, h.addr)
-	user := testAddress(t, 70)
-	c.handshake(user)
-	for i := 0; i < 5; i++ {
-		r := c.call(fmt.Sprint(10+i), message.MethodSubmit, `["`+user+`","nojob","0000000000000000","504e86ed","00000000"]`)
-		if r.code() != message.CodeJobNotFound {
-			t.Fatalf("submit %d: %s", i, r.Error)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	m, sh := mined(t, ctx, h, miner.Config{})
+	var stale []*miner.Share
+	stale = append(stale, sh)
+	for en2 := uint64(1000); len(stale) < 20; en2++ {
+		s, err := m.Mine(ctx, en2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s != nil {
+			stale = append(stale, s)
 		}
 	}
-	c.expectClosed()
-	waitFor(t, "ban counted", func() bool { return h.srv.Stats().ClosedBy(CloseBanned) == 1 })
-	again := dial(t, h.addr)
-	again.expectClosed()
-	if h.srv.Stats().ClosedBy(CloseBanned) != 2 {
-		t.Fatal("banned IP was admitted")
+	old := m.CurrentJob()
+	clean := h.jobs.next(true)
+	h.srv.Publish(clean)
+	waitFor(t, "clean job", func() bool { j := m.CurrentJob(); return j.ID == clean.ID && j.Clean })
+	for i, s := range stale {
+		if s.JobID != old.ID {
+			t.Fatalf("share %d for job %s, not the old job %s", i, s.JobID, old.ID)
+		}
+		r, err := m.Submit(ctx, s)
+		if err != nil {
+			t.Fatalf("stale share %d: %v", i, err)
+		}
+		if r.Code() != message.CodeJobNotFound {
+			t.Fatalf("stale share %d answered %v %s", i, r.Code(), r.Error)
+		}
 	}
-	// From another address the IP ban does not apply, the worker ban does.
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
-	conn, err := d.Dial("tcp", h.addr)
+	if n := h.srv.Stats().ClosedBy(CloseBanned); n != 0 {
+		t.Fatalf("%d connections banned for stale shares", n)
+	}
+	// Still connected: a fresh share is accepted.
+	for en2 := uint64(5000); ; en2++ {
+		s, err := m.Mine(ctx, en2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s == nil {
+			continue
+		}
+		if r, err := m.Submit(ctx, s); err != nil || !r.OK() {
+			t.Fatalf("fresh share after the stale ones: %v %s", err, r.Error)
+		}
+		break
+	}
+}
+
+// dialFrom connects from a loopback source address.
+func dialFrom(t testing.TB, addr, src string) *client {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := &client{t: t, conn: conn, r: bufio.NewReader(conn)}
-	defer conn.Close()
-	other.call("1", message.MethodSubscribe, `[]`)
-	if r := other.call("2", message.MethodAuthorize, `["`+user+`","x"]`); r.code() != message.CodeUnauthorized {
-		t.Fatalf("banned worker authorized: %s %s", r.Result, r.Error)
-	}
-	if r := other.call("3", message.MethodAuthorize, `["`+testAddress(t, 71)+`","x"]`); string(r.Result) != "true" {
-		t.Fatalf("other worker: %s", r.Error)
-	}
+	t.Cleanup(func() { conn.Close() })
+	return &client{t: t, conn: conn, r: bufio.NewReader(conn)}
 }
 
 func TestRecorderFailureIsAnError(t *testing.T) {

@@ -64,6 +64,13 @@ type Session struct {
 	vdStart         time.Time
 	vdShares        int
 
+	// Reply queue of the pipelined submit path (pipeline.go).
+	pend        []pendingReply
+	pendHead    int           // first slot not written yet
+	pendTok     uint64        // token of pend[pendHead]
+	slotWaiting bool          // the reader waits on slotFree
+	slotFree    chan struct{} // buffered(1), made when first needed
+
 	closedCh chan struct{}
 }
 
@@ -151,6 +158,12 @@ func (s *Session) readLoop() {
 			<-s.closedCh
 			return
 		}
+		if !s.waitSlot() {
+			s.mu.Lock()
+			reason = s.reason
+			s.mu.Unlock()
+			return
+		}
 		line, err := lr.ReadLine()
 		if err != nil {
 			reason = s.readErrorReason(err)
@@ -193,12 +206,13 @@ func (s *Session) readErrorReason(err error) CloseReason {
 	}
 }
 
-// send writes one line to the miner, or queues it for the writer. A queue
-// over its byte limit closes the session (slow consumer) instead of growing
-// or blocking.
+// send writes one reply line to the miner, or queues it for the writer,
+// behind the replies still waiting for a share (pipeline.go). A queue over
+// its byte limit closes the session (slow consumer) instead of growing or
+// blocking.
 func (s *Session) send(line []byte) {
 	s.mu.Lock()
-	s.enqueueLocked(line)
+	s.replyLocked(line)
 	s.mu.Unlock()
 }
 
@@ -251,7 +265,7 @@ func (s *Session) writeLoop() {
 		s.mu.Lock()
 		if s.closed || len(s.out) == 0 {
 			s.writing = false
-			if s.closing && !s.closed {
+			if s.closing && !s.closed && !s.repliesPendingLocked() {
 				s.closeLocked(s.reason)
 			} else if !s.closed && s.raw != nil {
 				// Clear our deadline while we still own the socket: an
@@ -308,7 +322,8 @@ func (s *Session) closeLocked(reason CloseReason) {
 	close(s.closedCh)
 }
 
-// closeAfterFlush closes once queued lines are written.
+// closeAfterFlush closes once queued lines are written, and the shares in
+// flight are answered (pipeline.go closes when the last one is).
 func (s *Session) closeAfterFlush(reason CloseReason) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -317,7 +332,7 @@ func (s *Session) closeAfterFlush(reason CloseReason) {
 	}
 	s.closing = true
 	s.reason = reason
-	if !s.writing {
+	if !s.writing && !s.repliesPendingLocked() {
 		s.closeLocked(reason)
 	}
 }
@@ -337,7 +352,9 @@ func (s *Session) queueReconnect() {
 	s.mu.Lock()
 	if !s.closed && !s.closing && !s.reconnectQueued {
 		s.reconnectQueued = true
-		s.enqueueLocked(message.AppendReconnect(nil, "", 0, s.srv.cfg.ReconnectWait))
+		// Behind the replies to shares in flight: a miner told to
+		// reconnect first might drop the connection before hearing them.
+		s.replyLocked(message.AppendReconnect(nil, "", 0, s.srv.cfg.ReconnectWait))
 	}
 	s.mu.Unlock()
 }
@@ -449,14 +466,12 @@ func (s *Session) clampLocked(d float64) float64 {
 	return min(max(d, lo), hi)
 }
 
-// accountShare feeds vardiff with an accepted share.
-func (s *Session) accountShare(now time.Time) {
+// accountShareLocked feeds vardiff with a share once it is durable.
+func (s *Session) accountShareLocked(now time.Time) {
 	v := &s.srv.t().vardiff
 	if v.Disabled {
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.vdShares++
 	if s.vdShares >= v.RetargetShares || now.Sub(s.vdStart) >= v.RetargetTime {
 		s.retargetLocked(now)

@@ -99,8 +99,9 @@ var FanoutBuckets = []time.Duration{
 }
 
 // SubmitBuckets are the bounds of the submit-latency histogram. The group
-// commit to Redis (ledger batch_wait, 2 ms by default) dominates a healthy
-// accepted share; rejected shares answer in microseconds.
+// commit to Redis (the Redis round trip of the batch in flight and of the
+// share's own) dominates a healthy accepted share; rejected shares answer in
+// microseconds.
 var SubmitBuckets = []time.Duration{
 	50 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
 	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
@@ -131,10 +132,15 @@ type Stats struct {
 	// given to Publish) to the clean job being written to each connection.
 	TipToNotify *Histogram
 	// Submit is the time from a mining.submit line decoded to its reply
-	// (true or an error) queued to the connection's writer: validation,
-	// block submission and the wait for the share to become durable. Every
-	// submit with a reply is observed, accepted or rejected.
+	// (true or an error) released to the connection: validation and the
+	// wait for the share to become durable (block submission runs beside
+	// it). Every submit is observed, accepted or rejected.
 	Submit *Histogram
+	// PipelineStalls counts the times a connection's reader stopped because
+	// maxPipelined replies were waiting for the recorder (backpressure).
+	PipelineStalls atomic.Uint64
+	// BannedConnections counts connections closed for their reject ratio.
+	BannedConnections atomic.Uint64
 	// Panics counts sessions ended by a recovered panic (a bug; the
 	// connection is closed as a protocol violation).
 	Panics atomic.Uint64

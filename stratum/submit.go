@@ -13,36 +13,72 @@ import (
 	"github.com/lode-pool/lode/stratum/message"
 )
 
-// The submit path: mining.submit is checked, judged, recorded and answered
-// here, and counted toward the connection's ban.
+// The submit path: mining.submit is checked and judged on the connection's
+// handler, an accepted share is handed to the Recorder, and the connection
+// goes on reading while the share waits to be durable (pipelining). Its
+// reply, true, is written when the recorder says the share is durable;
+// replies leave in request order (see pipeline.go), so an error or any
+// other reply to a later request waits behind an earlier share's true.
 
-// handleSubmit checks and judges one share. It returns false when the
-// session must end (ban).
+// maxPipelined bounds the replies a connection may have waiting behind a
+// share that is not durable yet (shares in flight plus the replies queued
+// behind them). At the bound the reader stops reading that connection until
+// a share is answered: backpressure instead of unbounded memory. One
+// connection at 20,000 shares/s with a 5 ms Redis round trip has about 100
+// in flight.
+const maxPipelined = 256
+
+// blockSubmitTimeout bounds one submission of a found block to the nodes
+// (the BlockSubmitter retries further on its own schedule).
+const blockSubmitTimeout = 30 * time.Second
+
+// handleSubmit checks and judges one share and hands an accepted one to the
+// recorder. It returns false when the session must end (ban).
 func (s *Session) handleSubmit(req *message.Request) bool {
 	now := time.Now()
 	workerName, _ := req.String(0)
 	jobID, _ := req.String(1)
 	code, age, err := s.submit(req, now)
 	if err == nil {
-		// Observed before the reply is queued, so a miner that has its
-		// answer also sees it counted.
-		s.srv.stats.Submit.Observe(time.Since(now))
-		s.replyTrue(req)
-		return s.countForBan(false, workerName)
+		return s.countForBan(false)
 	}
 	s.srv.stats.Rejected[code-20].Add(1)
-	if code == message.CodeJobNotFound && age > 0 {
+	stale := code == message.CodeJobNotFound && age > 0
+	if stale {
 		s.srv.stats.stale(age)
 	}
 	if obs := s.srv.cfg.Observer; obs != nil {
-		obs.ShareRejected(Rejection{Worker: workerName, Remote: s.conn.RemoteAddr().String(), Code: code, Err: err, JobAge: age, Time: now})
+		rj := Rejection{Worker: workerName, Remote: s.conn.RemoteAddr().String(), Code: code, Err: err, JobAge: age, Time: now}
+		if w := s.workerNamed(workerName); w != nil {
+			// Counted in the worker's statistics under the name its
+			// accepted shares are recorded under.
+			rj.Worker, rj.Address = w.canonicalName(), w.address
+		}
+		obs.ShareRejected(rj)
 	}
 	if ce := s.srv.log.Check(zap.DebugLevel, "share rejected"); ce != nil {
 		ce.Write(zap.String("worker", workerName), zap.String("job_id", jobID), zap.Int("code", code), zap.Error(err))
 	}
 	s.srv.stats.Submit.Observe(time.Since(now))
 	s.replyError(req, code, rejectMessage(err))
-	return s.countForBan(true, workerName)
+	if stale {
+		// A share for a job this server sent that a new block made stale
+		// (also one queued behind the block on a fast connection) is not
+		// misbehaviour: it counts for nothing toward a ban.
+		return true
+	}
+	return s.countForBan(true)
+}
+
+// workerNamed returns the worker authorized on this connection as name, or
+// nil.
+func (s *Session) workerNamed(name string) *worker {
+	for i := range s.workers {
+		if s.workers[i].name == name {
+			return &s.workers[i]
+		}
+	}
+	return nil
 }
 
 func rejectMessage(err error) string {
@@ -54,9 +90,12 @@ func rejectMessage(err error) string {
 }
 
 // countForBan keeps the reject ratio of this connection over the ban
-// window; over the threshold the IP and worker are banned and the session
-// ends.
-func (s *Session) countForBan(rejected bool, workerName string) bool {
+// window. Over the threshold the connection is closed, and its IP is banned
+// only when the operator chose IP bans (Ban.IP): many honest miners may
+// share an IP (NAT, a farm proxy). Worker names are never banned for bad
+// shares: anyone can authorize any name, so a ban on a name would let one
+// connection ban a victim's workers.
+func (s *Session) countForBan(rejected bool) bool {
 	cfg := &s.srv.t().ban
 	if cfg.Disabled {
 		return true
@@ -70,14 +109,11 @@ func (s *Session) countForBan(rejected bool, workerName string) bool {
 		s.banRejected++
 	}
 	if s.banTotal >= cfg.MinShares && float64(s.banRejected) > cfg.RejectRatio*float64(s.banTotal) {
-		keys := []string{"ip:" + s.ip}
-		for _, w := range s.workers {
-			if w.name == workerName {
-				keys = append(keys, "worker:"+w.name)
-			}
+		if cfg.IP {
+			s.srv.ban("ip:" + s.ip)
 		}
-		s.srv.ban(keys...)
-		s.srv.log.Info("banned for rejected shares", zap.String("ip", s.ip), zap.String("worker", workerName),
+		s.srv.stats.BannedConnections.Add(1)
+		s.srv.log.Info("connection closed for rejected shares", zap.String("ip", s.ip), zap.Bool("ip_banned", cfg.IP),
 			zap.Int("rejected", s.banRejected), zap.Int("total", s.banTotal))
 		s.closeAfterFlush(CloseBanned)
 		return false
@@ -87,11 +123,12 @@ func (s *Session) countForBan(rejected bool, workerName string) bool {
 
 // submit checks the session-level rules (subscribed 25, worker authorized
 // 24) and hands the share to the shares.Session (stale 21, extranonce2 size,
-// ntime range, version bits 20, low difficulty 23, duplicate 22). A block
-// candidate goes to the BlockSubmitter, then the share to the Recorder,
-// before the caller replies. It returns the code and error of a rejection
-// (with the job's age for a stale job this connection was sent), or a nil
-// error for an accepted, recorded share.
+// ntime range, version bits 20, low difficulty 23, duplicate 22). An
+// accepted share is handed to the Recorder (answered on completion, see
+// pipeline.go); a block candidate also goes to the BlockSubmitter on a
+// goroutine of its own. It returns the code and error of a rejection (with
+// the job's age for a stale job this server prepared), or a nil error for
+// an accepted share.
 func (s *Session) submit(req *message.Request, now time.Time) (int, time.Duration, error) {
 	reject := func(err error) (int, time.Duration, error) {
 		code, known := StratumCode(err)
@@ -115,13 +152,7 @@ func (s *Session) submit(req *message.Request, now time.Time) (int, time.Duratio
 	if !s.subscribed {
 		return reject(ErrNotSubscribed)
 	}
-	var w *worker
-	for i := range s.workers {
-		if s.workers[i].name == p[0] {
-			w = &s.workers[i]
-			break
-		}
-	}
+	w := s.workerNamed(p[0])
 	if w == nil {
 		return reject(fmt.Errorf("%w: %q is not authorized on this connection", ErrUnauthorized, p[0]))
 	}
@@ -159,36 +190,14 @@ func (s *Session) submit(req *message.Request, now time.Time) (int, time.Duratio
 		code, _, err := reject(err)
 		return code, age, err
 	}
-	ctx, cancel := s.recordCtx()
-	defer cancel()
 	if res.Block {
 		s.srv.stats.Blocks.Add(1)
 		s.srv.log.Info("block candidate", zap.String("worker", w.name), zap.Int64("height", res.Job.Height),
 			zap.Stringer("hash", res.Hash))
 		if s.srv.cfg.Blocks != nil {
-			rep, err := s.srv.cfg.Blocks.Submit(ctx, cand)
-			switch {
-			case err != nil:
-				s.srv.stats.BlockErrors.Add(1)
-				s.srv.log.Error("submit block failed", zap.Int64("height", res.Job.Height), zap.Error(err))
-			case !rep.Confirmed:
-				s.srv.stats.BlockErrors.Add(1)
-				s.srv.log.Error("block not confirmed by any node", zap.Int64("height", res.Job.Height),
-					zap.Stringer("hash", rep.Hash), zap.Any("answers", rep.Answers))
-			default:
-				s.srv.stats.BlocksConfirmed.Add(1)
-				if n := s.srv.cfg.BlockFound; n != nil {
-					// The next job need not wait for the node's notice;
-					// not on this goroutine, the miner is waiting.
-					go func() {
-						ctx, cancel := context.WithTimeout(s.srv.base, 30*time.Second)
-						defer cancel()
-						if err := n.NewBlockFound(ctx); err != nil {
-							s.srv.log.Warn("refresh after own block", zap.Error(err))
-						}
-					}()
-				}
-			}
+			// Not on the miner's path: the share is answered as soon as it
+			// is durable, whatever the node does.
+			go s.srv.submitBlock(cand)
 		}
 	}
 	share := shares.Share{
@@ -201,17 +210,32 @@ func (s *Session) submit(req *message.Request, now time.Time) (int, time.Duratio
 		Time:           now,
 		Block:          res.Block,
 	}
-	if err := s.srv.cfg.Recorder.Record(ctx, share); err != nil {
-		s.srv.log.Error("record share failed", zap.String("worker", w.name), zap.Error(err))
-		return message.CodeOther, 0, fmt.Errorf("%w: %v", ErrNotRecorded, err)
-	}
-	s.srv.stats.Accepted.Add(1)
-	s.srv.stats.addAcceptedDifficulty(res.Difficulty)
-	s.accountShare(now)
+	s.recordShare(req, &share, now)
 	return 0, 0, nil
 }
 
-// recordCtx bounds how long a share may wait for the recorder.
-func (s *Session) recordCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(s.srv.base, 30*time.Second)
+// submitBlock hands a block candidate to the BlockSubmitter; it must be run
+// as a goroutine.
+func (srv *Server) submitBlock(cand shares.Candidate) {
+	ctx, cancel := context.WithTimeout(srv.base, blockSubmitTimeout)
+	defer cancel()
+	height := cand.Job.Height
+	rep, err := srv.cfg.Blocks.Submit(ctx, cand)
+	switch {
+	case err != nil:
+		srv.stats.BlockErrors.Add(1)
+		srv.log.Error("submit block failed", zap.Int64("height", height), zap.Error(err))
+	case !rep.Confirmed:
+		srv.stats.BlockErrors.Add(1)
+		srv.log.Error("block not confirmed by any node (yet)", zap.Int64("height", height),
+			zap.Stringer("hash", rep.Hash), zap.Any("answers", rep.Answers))
+	default:
+		srv.stats.BlocksConfirmed.Add(1)
+		if n := srv.cfg.BlockFound; n != nil {
+			// The next job need not wait for the node's notice.
+			if err := n.NewBlockFound(ctx); err != nil {
+				srv.log.Warn("refresh after own block", zap.Error(err))
+			}
+		}
+	}
 }

@@ -45,6 +45,9 @@ type Config struct {
 	Pipeline bool
 	// Timeout bounds each request/response round trip (default 10 s).
 	Timeout time.Duration
+	// OnReply, when set, is called on the read goroutine with the id of
+	// each reply in the order replies arrive (tests of reply order).
+	OnReply func(id int64)
 }
 
 // Job is a mining.notify as received.
@@ -275,6 +278,10 @@ func (m *Miner) Call(ctx context.Context, method string, params any) (Reply, err
 	return m.wait(ctx, ch)
 }
 
+// Send sends a request without waiting: its reply arrives on the channel
+// (pipelining, and tests of reply order).
+func (m *Miner) Send(method string, params any) (<-chan Reply, error) { return m.send(method, params) }
+
 func (m *Miner) send(method string, params any) (chan Reply, error) {
 	id := m.nextID.Add(1)
 	line, err := json.Marshal(map[string]any{"id": id, "method": method, "params": params})
@@ -353,6 +360,9 @@ func (m *Miner) readLoop() {
 			id, err := strconv.ParseInt(string(msg.ID), 10, 64)
 			if err != nil {
 				continue
+			}
+			if m.cfg.OnReply != nil {
+				m.cfg.OnReply(id)
 			}
 			m.mu.Lock()
 			ch := m.pending[id]

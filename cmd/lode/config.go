@@ -161,13 +161,15 @@ type PortConfig struct {
 	TLSKey          string  `yaml:"tls_key"`
 }
 
-// BanConfig bans a worker or IP whose rejected ratio exceeds a threshold.
+// BanConfig closes a connection whose rejected ratio exceeds a threshold,
+// and bans its IP for Duration when BanIP is set.
 type BanConfig struct {
 	Enabled     bool          `yaml:"enabled"`
 	Window      time.Duration `yaml:"window"`
 	MinShares   int           `yaml:"min_shares"`
 	RejectRatio float64       `yaml:"reject_ratio"`
 	Duration    time.Duration `yaml:"duration"`
+	BanIP       bool          `yaml:"ban_ip"`
 }
 
 // LedgerConfig is the group commit to Redis.
@@ -239,7 +241,7 @@ func Defaults() Config {
 			MaxPerIP:         1000,
 			Ban:              BanConfig{Enabled: true, Window: 10 * time.Minute, MinShares: 100, RejectRatio: 0.5, Duration: time.Hour},
 		},
-		Ledger:   LedgerConfig{BatchSize: 256, BatchWait: 2 * time.Millisecond, SpoolDir: "spool"},
+		Ledger:   LedgerConfig{BatchSize: 256, BatchWait: 0, SpoolDir: "spool"},
 		Unlocker: UnlockerConfig{Interval: time.Minute, Maturity: 100},
 		Payouts: PayoutsConfig{
 			Interval: time.Hour, Threshold: 1_000_000, MaxOutputs: 100, Signing: "cold",

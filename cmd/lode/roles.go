@@ -202,7 +202,7 @@ func stratumConfig(cfg Config, mask uint32) stratum.Config {
 		MaxConnectionsPerIP: sc.MaxPerIP,
 		Vardiff:             stratum.Vardiff{TargetInterval: sc.ShareInterval, RetargetTime: sc.RetargetInterval},
 		Ban: stratum.Ban{Disabled: !sc.Ban.Enabled, Window: sc.Ban.Window, MinShares: sc.Ban.MinShares,
-			RejectRatio: sc.Ban.RejectRatio, Duration: sc.Ban.Duration},
+			RejectRatio: sc.Ban.RejectRatio, Duration: sc.Ban.Duration, IP: sc.Ban.BanIP},
 	}
 	for _, p := range sc.Ports {
 		out.Ports = append(out.Ports, stratum.Port{Address: p.Listen, StartDifficulty: p.StartDifficulty,
@@ -284,35 +284,58 @@ func (o *rejectObserver) ShareRejected(r stratum.Rejection) {
 
 // shareRecorder is the stratum server's Recorder: the ledger's group
 // commit, timed, and the hand-off of a block-finding share to foundBlocks
-// (which needs the worker that the block submitter does not see).
+// once it is durable (the PPLNS snapshot must include it).
 type shareRecorder struct {
 	rec     *ledger.Recorder
 	found   *foundBlocks
 	metrics func() *api.Metrics
 }
 
-func (s *shareRecorder) Record(ctx context.Context, sh shares.Share) error {
-	var c *shares.Candidate
+// recordCall follows one share through the ledger; pooled, so the
+// asynchronous path allocates nothing per share.
+type recordCall struct {
+	r      *shareRecorder
+	done   shares.RecordDone
+	token  uint64
+	start  time.Time
+	diff   float64
+	block  bool
+	height int64
+	worker string
+}
+
+var recordCallPool = sync.Pool{New: func() any { return new(recordCall) }}
+
+func (s *shareRecorder) RecordAsync(sh *shares.Share, done shares.RecordDone, token uint64) error {
+	c := recordCallPool.Get().(*recordCall)
+	*c = recordCall{r: s, done: done, token: token, start: time.Now(), diff: sh.Difficulty}
 	if sh.Block {
-		// Journaled before the share is recorded (which can wait on the
-		// store), so a crash in between still knows the finder.
-		c = s.found.noteFinder(sh)
+		c.block, c.height, c.worker = true, sh.JobHeight, sh.Worker
 	}
-	start := time.Now()
-	err := s.rec.Record(ctx, sh)
-	m := s.metrics()
-	m.RecordLatency(time.Since(start))
+	if err := s.rec.RecordAsync(sh, c, 0); err != nil {
+		*c = recordCall{}
+		recordCallPool.Put(c)
+		return err
+	}
+	return nil
+}
+
+// ShareDone runs on the ledger's flusher: metrics, the found block's
+// snapshot (also when recording failed: the node has the block, and its
+// PPLNS snapshot must not be lost with the share), then the session.
+func (c *recordCall) ShareDone(_ uint64, err error) {
+	m := c.r.metrics()
+	m.RecordLatency(time.Since(c.start))
 	if err == nil {
-		m.ShareAccepted(sh.Difficulty)
+		m.ShareAccepted(c.diff)
 	}
-	if c != nil {
-		// Also when recording failed: the node has the block, and its
-		// PPLNS snapshot must not be lost with the share. Off the miner's
-		// reply path: with Redis down the attempt waits on dial retries,
-		// and a failed attempt is retried from the journal by run.
-		go s.found.recordFinder(context.WithoutCancel(ctx), c, sh.Worker)
+	if c.block {
+		c.r.found.shareDone(c.height, c.worker)
 	}
-	return err
+	done, token := c.done, c.token
+	*c = recordCall{}
+	recordCallPool.Put(c)
+	done.ShareDone(token, err)
 }
 
 // timedStore measures each group-commit batch the ledger writes.
@@ -332,9 +355,11 @@ func (t *timedStore) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimi
 
 // foundBlocks submits block candidates and records the blocks the node
 // took (the PPLNS snapshot, payouts.Recorder.BlockFound). The stratum
-// server calls Submit and then records the share on the same goroutine; the
-// share carries the finder, so the snapshot is taken when the share arrives
-// (recordFinder), after the finder's own share is in the window.
+// server calls Submit on a goroutine of its own while the block-finding
+// share is recorded; the snapshot is taken (recordFinder) once both the
+// node has taken the block and the share is durable (shareDone), so the
+// finder's own share is in the window. The block line of the journal names
+// the finder (Candidate.Worker).
 //
 // A block worth a block reward must not go unrecorded because the store was
 // down or the process died after the node took it: the block submitter's
@@ -359,6 +384,7 @@ type foundBlocks struct {
 
 	mu      sync.Mutex
 	pending map[int64]*shares.Candidate  // accepted candidates by height, waiting for their share
+	durable map[int64]string             // block-finding shares answered by the ledger, by height: the finder
 	live    map[chainhash.Hash]time.Time // accepted blocks recordFinder handles, since when
 	// failed holds the blocks recordFinder could not record, for run to
 	// retry even if their journal lines could not be written (disk full).
@@ -382,7 +408,7 @@ func newFoundBlocks(submitter *shares.BlockSubmitter, recorder *payouts.Recorder
 	return &foundBlocks{
 		submitter: submitter, recorder: recorder, script: script, metrics: metrics, spoolBytes: spoolBytes,
 		log: log, wake: make(chan struct{}, 1), started: time.Now(),
-		pending: map[int64]*shares.Candidate{}, live: map[chainhash.Hash]time.Time{},
+		pending: map[int64]*shares.Candidate{}, durable: map[int64]string{}, live: map[chainhash.Hash]time.Time{},
 		failed: map[chainhash.Hash]shares.AcceptedBlock{},
 	}
 }
@@ -395,13 +421,56 @@ func (f *foundBlocks) Submit(ctx context.Context, c shares.Candidate) (shares.Bl
 	f.metrics().BlockCandidate(err == nil && report.Confirmed)
 	if err == nil && report.Confirmed {
 		f.mu.Lock()
-		f.pending[c.Job.Height] = &c
 		f.live[c.Hash] = time.Now()
+		worker, shareDone := f.durable[c.Job.Height]
+		if shareDone {
+			delete(f.durable, c.Job.Height)
+		} else {
+			f.pending[c.Job.Height] = &c
+		}
 		f.mu.Unlock()
-		// If the share never arrives, run records the block after liveGrace.
-		f.poke()
+		if shareDone {
+			go f.recordFinder(context.WithoutCancel(ctx), &c, worker)
+		}
 	}
+	// Confirmed: if the share never arrives, run records the block after
+	// liveGrace. Not confirmed (node down, hung, or undecided): run
+	// resubmits it from the journal until the chain settles it.
+	f.poke()
 	return report, err
+}
+
+// maxDurableFinders bounds the block-finding shares remembered while their
+// block's submission is in progress (a block no node takes leaves one).
+const maxDurableFinders = 64
+
+// shareDone is told that the ledger answered a block-finding share (durable
+// or not). If the node already took the block, its snapshot is taken now;
+// otherwise when Submit learns it did.
+func (f *foundBlocks) shareDone(height int64, worker string) {
+	f.mu.Lock()
+	c := f.pending[height]
+	if c != nil {
+		delete(f.pending, height)
+	} else {
+		if len(f.durable) >= maxDurableFinders {
+			for h := range f.durable {
+				if h < height {
+					delete(f.durable, h)
+				}
+			}
+		}
+		if len(f.durable) < maxDurableFinders {
+			f.durable[height] = worker
+		}
+	}
+	f.mu.Unlock()
+	if c != nil {
+		// Off the ledger's flusher: with Redis down the snapshot waits on
+		// dial retries, and a failed attempt is retried from the journal
+		// by run.
+		go f.recordFinder(context.Background(), c, worker)
+	}
 }
 
 func (f *foundBlocks) poke() {
@@ -481,12 +550,16 @@ func (f *foundBlocks) run(ctx context.Context) error {
 	woke, recovered := false, false
 	for {
 		retry.Stop()
-		if !recovered {
+		if !recovered || f.submissionsPending() {
+			// A block the nodes have not settled yet (the node was down or
+			// hung when it was found, or a previous run died) is submitted
+			// again until the chain has it or has moved past its height.
 			// Not a gate for the records below: a journal Recover cannot
 			// rewrite must not keep the blocks it lists unrecorded.
 			if _, err := f.submitter.Recover(ctx); err == nil {
-				recovered = true
+				recovered = !f.submissionsPending()
 			} else if ctx.Err() == nil {
+				recovered = false
 				f.log.Error("block journal recovery; will retry", zap.Error(err))
 			}
 		}
@@ -521,6 +594,13 @@ func (f *foundBlocks) run(ctx context.Context) error {
 		case <-retry.C:
 		}
 	}
+}
+
+// submissionsPending reports whether the journal holds blocks whose
+// submission the chain has not settled (an unreadable journal counts).
+func (f *foundBlocks) submissionsPending() bool {
+	p, err := f.submitter.Pending()
+	return err != nil || len(p) > 0
 }
 
 // recordUnrecorded records the journal's unrecorded blocks. It returns how

@@ -121,6 +121,8 @@ while i <= #ARGV do
     if tonumber(v) > c then redis.call('HSET', k, f, v) end
   elseif op == 'hset' then
     redis.call('HSET', k, f, v)
+  elseif op == 'hsetnx' then
+    redis.call('HSETNX', k, f, v)
   elseif op == 'lpush' then
     -- v values follow; the list is capped at f entries.
     local n = tonumber(v)
@@ -343,8 +345,30 @@ func (s *Store) statsOps(b *ledger.Batch, seq string) ([]string, []any) {
 		}
 		expire(wk)
 		op("hincrby", s.poolStatsKey(), field, r.Count)
+		if r.Address != "" {
+			// List the worker under its address even if it never had a
+			// share accepted (an address sending only bad shares must be
+			// visible); an accepted share's time replaces this one.
+			if name, ok := workerSuffix(r.Worker, r.Address); ok {
+				mk := s.minerKey(r.Address)
+				op("hsetnx", mk, name, r.Time.UnixMilli())
+				expire(mk)
+			}
+		}
 	}
 	return keys, args
+}
+
+// workerSuffix returns the worker part of a full worker name ("address" or
+// "address.worker"): the field the miner's worker list keeps it under.
+func workerSuffix(worker, address string) (string, bool) {
+	if worker == address {
+		return "", true
+	}
+	if rest, ok := strings.CutPrefix(worker, address+"."); ok {
+		return rest, true
+	}
+	return "", false
 }
 
 // HighWater implements ledger.Store.
