@@ -78,3 +78,27 @@ payouts: {signing: hot, key: {env: LODE_TEST_PAYOUT_KEY}}
 		t.Fatalf("daemon start with another address's key: exit %d, %q", code, errOut.String())
 	}
 }
+
+// NaN and infinities (YAML .nan, .inf) fail the file's checks instead of
+// slipping through comparisons that NaN makes false.
+func TestConfigRefusesNonFiniteNumbers(t *testing.T) {
+	t.Setenv("LODE_TEST_RPC_PASSWORD", "pw")
+	for _, tc := range []struct{ yaml, key string }{
+		{"pool: {payout_address: " + mainnetAddr + ", fee_percent: .nan}", "pool.fee_percent"},
+		{"pool: {payout_address: " + mainnetAddr + ", pplns_window: .nan}", "pool.pplns_window"},
+		{"pool: {payout_address: " + mainnetAddr + ", pplns_min_window: .inf}", "pool.pplns_min_window"},
+		{"pool: {payout_address: " + mainnetAddr + ", pplns_min_window: .nan}", "pool.pplns_min_window"},
+		{"pool: {payout_address: " + mainnetAddr + "}\nstratum: {ports: [{listen: ':3333', start_difficulty: .nan, min_difficulty: 1, max_difficulty: 10}]}", "stratum.ports[0].start_difficulty"},
+		{"pool: {payout_address: " + mainnetAddr + "}\nstratum: {ports: [{listen: ':3333', start_difficulty: 1, min_difficulty: 1, max_difficulty: .inf}]}", "stratum.ports[0].max_difficulty"},
+		{"pool: {payout_address: " + mainnetAddr + "}\nstratum: {ports: [{listen: ':3333', start_difficulty: 1, min_difficulty: 1, max_difficulty: .nan}]}", "stratum.ports[0].max_difficulty"},
+		{"pool: {payout_address: " + mainnetAddr + "}\napi: {rate_limit: .nan}", "api.rate_limit"},
+		{"pool: {payout_address: " + mainnetAddr + "}\napi: {rate_limit: .inf}", "api.rate_limit"},
+		{"pool: {payout_address: " + mainnetAddr + "}\nstratum: {ban: {reject_ratio: .nan}}", "stratum.ban.reject_ratio"},
+	} {
+		text := "node: {rpc_user: lode, rpc_password: {env: LODE_TEST_RPC_PASSWORD}}\n" + tc.yaml + "\n"
+		_, err := ParseConfig(strings.NewReader(text))
+		if err == nil || !strings.Contains(err.Error(), tc.key+":") {
+			t.Errorf("%s: error %v, want one naming %s", tc.yaml, err, tc.key)
+		}
+	}
+}

@@ -365,6 +365,10 @@ func (c Config) paymentConfig(getenv func(string) string, readFile func(string) 
 	return pc, nil
 }
 
+// maxDifficulty bounds the difficulties of the file: the share ledger's
+// largest (ledger.MaxDifficulty), and finite.
+const maxDifficulty = 1e15
+
 // ChainParams returns the btcd parameters of the configured network.
 func (c Config) ChainParams() *chaincfg.Params {
 	switch c.Network {
@@ -469,14 +473,16 @@ func (c Config) Validate() error {
 	if c.Pool.InstanceID < 0 || c.Pool.InstanceID > 255 {
 		bad("pool.instance_id", "must be 0..255, got %d", c.Pool.InstanceID)
 	}
-	if c.Pool.FeePercent < 0 || c.Pool.FeePercent >= 100 {
+	// Comparisons are written so NaN fails them (YAML spells it .nan, and
+	// infinity .inf).
+	if !(c.Pool.FeePercent >= 0 && c.Pool.FeePercent < 100) {
 		bad("pool.fee_percent", "must be in [0, 100), got %v", c.Pool.FeePercent)
 	}
-	if c.Pool.PPLNSWindow <= 0 || c.Pool.PPLNSWindow > 100 {
+	if !(c.Pool.PPLNSWindow > 0 && c.Pool.PPLNSWindow <= 100) {
 		bad("pool.pplns_window", "must be in (0, 100], got %v", c.Pool.PPLNSWindow)
 	}
-	if c.Pool.PPLNSMinWindow < 0 {
-		bad("pool.pplns_min_window", "must be >= 0, got %v", c.Pool.PPLNSMinWindow)
+	if !(c.Pool.PPLNSMinWindow >= 0 && c.Pool.PPLNSMinWindow <= maxDifficulty) {
+		bad("pool.pplns_min_window", "must be 0..%g, got %v", maxDifficulty, c.Pool.PPLNSMinWindow)
 	}
 
 	if c.Has(RoleStratum) && len(c.Stratum.Ports) == 0 {
@@ -488,10 +494,12 @@ func (c Config) Validate() error {
 		if !(p.MinDifficulty > 0) {
 			bad(key+".min_difficulty", "must be > 0, got %v", p.MinDifficulty)
 		}
-		if p.MaxDifficulty < p.MinDifficulty {
+		if !(p.MaxDifficulty >= p.MinDifficulty) {
 			bad(key+".max_difficulty", "must be >= min_difficulty (%v), got %v", p.MinDifficulty, p.MaxDifficulty)
+		} else if !(p.MaxDifficulty <= maxDifficulty) {
+			bad(key+".max_difficulty", "must be at most %g, got %v", maxDifficulty, p.MaxDifficulty)
 		}
-		if p.StartDifficulty < p.MinDifficulty || p.StartDifficulty > p.MaxDifficulty {
+		if !(p.StartDifficulty >= p.MinDifficulty && p.StartDifficulty <= p.MaxDifficulty) {
 			bad(key+".start_difficulty", "must be within [min_difficulty, max_difficulty], got %v", p.StartDifficulty)
 		}
 		if (p.TLSCert == "") != (p.TLSKey == "") {
