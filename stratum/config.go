@@ -108,6 +108,10 @@ type Config struct {
 	Logger     *zap.Logger
 }
 
+// MaxPortDifficulty bounds a port's maximum difficulty (the share ledger's
+// largest).
+const MaxPortDifficulty = 1e15
+
 // Default values.
 const (
 	DefaultVersionMask      = 0x1fffe000
@@ -211,7 +215,10 @@ func (c Config) Validate() error {
 		if p.Address == "" {
 			return fmt.Errorf("stratum config: port %d: empty address", i)
 		}
-		if !(p.MinDifficulty > 0 && p.MinDifficulty <= p.StartDifficulty && p.StartDifficulty <= p.MaxDifficulty) {
+		// Written so NaN fails; an infinite maximum would let a miner's
+		// suggestion reach a difficulty no target can express.
+		if !(p.MinDifficulty > 0 && p.MinDifficulty <= p.StartDifficulty && p.StartDifficulty <= p.MaxDifficulty &&
+			p.MaxDifficulty <= MaxPortDifficulty) {
 			return fmt.Errorf("stratum config: port %s: want 0 < min (%g) <= start (%g) <= max (%g)", p.Address, p.MinDifficulty, p.StartDifficulty, p.MaxDifficulty)
 		}
 		if (p.TLSCertFile == "") != (p.TLSKeyFile == "") {
@@ -224,8 +231,11 @@ func (c Config) Validate() error {
 	if c.Extranonce2Size < 1 || c.Extranonce2Size > 16 {
 		return fmt.Errorf("stratum config: extranonce2 size %d: want 1..16", c.Extranonce2Size)
 	}
-	if c.Vardiff.MaxStep < 1 {
-		return fmt.Errorf("stratum config: vardiff max step %g: want >= 1", c.Vardiff.MaxStep)
+	if !(c.Vardiff.MaxStep >= 1 && c.Vardiff.MaxStep <= 1e6) {
+		return fmt.Errorf("stratum config: vardiff max step %g: want 1..1e6", c.Vardiff.MaxStep)
+	}
+	if !c.Ban.Disabled && !(c.Ban.RejectRatio > 0 && c.Ban.RejectRatio <= 1) {
+		return fmt.Errorf("stratum config: ban reject ratio %g: want (0, 1]", c.Ban.RejectRatio)
 	}
 	if c.Jobs == nil || c.Validator == nil || c.Recorder == nil {
 		return errors.New("stratum config: Jobs, Validator and Recorder are required")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/lode-pool/lode/bench/miner"
+	"github.com/lode-pool/lode/shares"
 	"github.com/lode-pool/lode/stratum/message"
 )
 
@@ -188,6 +190,27 @@ func TestAuthorizeCanonicalAddress(t *testing.T) {
 	for i, sh := range got {
 		if sh.Worker != want[i] || sh.Address != lower {
 			t.Errorf("share %d recorded as worker %q address %q, want %q and %q", i, sh.Worker, sh.Address, want[i], lower)
+		}
+	}
+}
+
+// The operator's numbers get the same rule as the miners': NaN fails the
+// checks (every comparison with it is false) and a port's maximum is finite.
+func TestConfigValidateNonFinite(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	for name, mut := range map[string]func(*Config){
+		"start NaN":        func(c *Config) { c.Ports[0].StartDifficulty = nan },
+		"max NaN":          func(c *Config) { c.Ports[0].MaxDifficulty = nan },
+		"max +Inf":         func(c *Config) { c.Ports[0].MaxDifficulty = inf },
+		"min NaN":          func(c *Config) { c.Ports[0].MinDifficulty = nan },
+		"vardiff step NaN": func(c *Config) { c.Vardiff.MaxStep = nan },
+		"ban ratio NaN":    func(c *Config) { c.Ban.RejectRatio = nan },
+		"ban ratio 2":      func(c *Config) { c.Ban.RejectRatio = 2 },
+	} {
+		c := Config{Ports: []Port{{Address: ":0"}}, Jobs: &testJobs{}, Validator: &shares.Validator{}, Recorder: &MemoryRecorder{}}
+		mut(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
 		}
 	}
 }
