@@ -148,20 +148,20 @@ func (w *wiring) api(ctx context.Context) ([]component, error) {
 		}})
 	}
 	acfg := api.Config{
-		Listen:          cfg.API.Listen,
-		AdminToken:      w.d.secrets.AdminToken,
-		FeePercent:      cfg.Pool.FeePercent,
-		PPLNSWindow:     cfg.Pool.PPLNSWindow,
-		Network:         w.network,
-		HistoryInterval: cfg.API.HistoryInterval,
+		Listen:            cfg.API.Listen,
+		AdminToken:        w.d.secrets.AdminToken,
+		FeePercent:        cfg.Pool.FeePercent,
+		PPLNSWindow:       cfg.Pool.PPLNSWindow,
+		Network:           w.network,
+		HistoryInterval:   cfg.API.HistoryInterval,
 		CanonicalAddress:  func(s string) (string, error) { return btcaddr.Canonical(s, params) },
 		RateLimit:         cfg.API.RateLimit,
 		RateBurst:         cfg.API.RateBurst,
 		TrustForwardedFor: cfg.API.TrustForwardedFor,
-		Checks:  checks,
-		Metrics: w.metricsFor(),
-		Banner:  w.banner,
-		Logger:  w.d.log.Named("api"),
+		Checks:            checks,
+		Metrics:           w.metricsFor(),
+		Banner:            w.banner,
+		Logger:            w.d.log.Named("api"),
 	}
 	w.apiReaders(&acfg)
 	srv, err := api.New(acfg)
