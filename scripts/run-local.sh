@@ -3,18 +3,23 @@
 #
 # Starts, each on a free loopback port with its state under ./run/:
 #   - redis-server (the share ledger and accounting),
-#   - btcd in regtest (./bin/btcd), mining 101 blocks so a coinbase matures,
-#   - lode with lode.regtest.yaml (all roles; stratum at difficulty 0.001),
+#   - a regtest node, mining 101 blocks so a coinbase matures: btcd
+#     (./bin/btcd), or with LODE_RUN_NODE=core Bitcoin Core (./bin/bitcoind:
+#     cookie auth, ZMQ hashblock, -txindex, no wallet),
+#   - lode with lode.regtest.yaml (all roles; stratum at difficulty 0.001;
+#     on Core with the cookie file and ZMQ instead of a password),
 #   - simulated miners (./bin/lode-bench: two connections for miner A, one
 #     with version rolling for miner B),
 # then prints the stratum and dashboard URLs. Ctrl-C (or SIGTERM) stops
 # everything it started, lode first so it shuts down gracefully.
 #
 # Environment:
+#   LODE_RUN_NODE=core  run on Bitcoin Core instead of btcd (default btcd)
 #   LODE_RUN_MINERS=0   start no simulated miners (connect your own)
 #   LODE_RUN_FRESH=1    wipe the state directory first (chain, Redis data, spool)
 #   LODE_RUN_STATE=dir  state directory (default ./run)
-#   LODE_RUN_BIN=dir    where lode, lode-bench, btcd and btcctl are (default ./bin)
+#   LODE_RUN_BIN=dir    where lode, lode-bench, btcd, btcctl, bitcoind and
+#                       bitcoin-cli are (default ./bin)
 #
 # Every regtest key below is a throwaway derived from a public string: the
 # coins have no value and nothing here may be reused on a real network.
@@ -24,10 +29,19 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bin="${LODE_RUN_BIN:-$root/bin}"
 run="${LODE_RUN_STATE:-$root/run}"
+node_kind="${LODE_RUN_NODE:-btcd}"
+case "$node_kind" in
+  btcd) node_tools=("$bin/btcd" "$bin/btcctl") ;;
+  core) node_tools=("$bin/bitcoind" "$bin/bitcoin-cli") ;;
+  *)
+    echo "run-local: LODE_RUN_NODE=$node_kind: want btcd or core" >&2
+    exit 1
+    ;;
+esac
 [ "${LODE_RUN_FRESH:-0}" = 1 ] && rm -rf "$run"
-mkdir -p "$run/redis" "$run/btcd" "$run/lode"
+mkdir -p "$run/redis" "$run/$node_kind" "$run/lode"
 
-for tool in redis-server "$bin/btcd" "$bin/btcctl" "$bin/lode" "$bin/lode-bench"; do
+for tool in redis-server "${node_tools[@]}" "$bin/lode" "$bin/lode-bench"; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     echo "run-local: $tool is missing: run 'make run' (it installs and builds what is needed)" >&2
     exit 1
@@ -52,7 +66,7 @@ stop_all() {
   echo "run-local: stopping"
   # Newest first, each with SIGTERM (background jobs of a script ignore
   # SIGINT): miners, lode (graceful: it sends client.reconnect and
-  # flushes the share queue), then btcd and Redis.
+  # flushes the share queue), then the node and Redis.
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
     kill -TERM "${pids[i]}" 2>/dev/null || true
     for _ in $(seq 1 300); do
@@ -125,20 +139,46 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run/redis" --save "" 
 pids+=($!)
 wait_for "redis-server" 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$redis_port"
 
-echo "run-local: btcd regtest, RPC on 127.0.0.1:$rpc_port"
-touch "$run/btcd/btcd.conf"
-"$bin/btcd" --configfile="$run/btcd/btcd.conf" --regtest --notls --txindex --nobanning \
-  --datadir="$run/btcd/data" --logdir="$run/btcd/logs" \
-  --rpclisten="127.0.0.1:$rpc_port" --rpcuser=lode --rpcpass="$rpc_pass" \
-  --listen="127.0.0.1:$p2p_port" --miningaddr="$node_address" --debuglevel=warn \
-  >"$run/btcd/btcd.out" 2>&1 &
-pids+=($!)
-btcctl() { "$bin/btcctl" --configfile="$run/btcd/btcd.conf" --regtest --notls --rpcserver="127.0.0.1:$rpc_port" --rpcuser=lode --rpcpass="$rpc_pass" "$@"; }
-wait_for "btcd RPC" 30 btcctl getblockcount
-height=$(btcctl getblockcount)
+config="$root/lode.regtest.yaml"
+if [ "$node_kind" = btcd ]; then
+  echo "run-local: btcd regtest, RPC on 127.0.0.1:$rpc_port"
+  touch "$run/btcd/btcd.conf"
+  "$bin/btcd" --configfile="$run/btcd/btcd.conf" --regtest --notls --txindex --nobanning \
+    --datadir="$run/btcd/data" --logdir="$run/btcd/logs" \
+    --rpclisten="127.0.0.1:$rpc_port" --rpcuser=lode --rpcpass="$rpc_pass" \
+    --listen="127.0.0.1:$p2p_port" --miningaddr="$node_address" --debuglevel=warn \
+    >"$run/btcd/btcd.out" 2>&1 &
+  pids+=($!)
+  node_cli=("$bin/btcctl" --configfile="$run/btcd/btcd.conf" --regtest --notls --rpcserver="127.0.0.1:$rpc_port" --rpcuser=lode --rpcpass="$rpc_pass")
+  mine() { "${node_cli[@]}" generate "$1"; }
+else
+  zmq_port=$(free_port)
+  echo "run-local: Bitcoin Core regtest, RPC on 127.0.0.1:$rpc_port, ZMQ hashblock on 127.0.0.1:$zmq_port"
+  # No wallet: blocks go to the node address with generatetoaddress, the
+  # pool's payouts are signed by lode itself.
+  "$bin/bitcoind" -regtest -server -txindex -datadir="$run/core" \
+    -rpcbind=127.0.0.1 -rpcallowip=127.0.0.1 -rpcport="$rpc_port" -bind="127.0.0.1:$p2p_port" \
+    -zmqpubhashblock="tcp://127.0.0.1:$zmq_port" -fallbackfee=0.0001 \
+    -connect=0 -dnsseed=0 -fixedseeds=0 -listenonion=0 -discover=0 -printtoconsole=0 \
+    >"$run/core/bitcoind.out" 2>&1 &
+  pids+=($!)
+  node_cli=("$bin/bitcoin-cli" -regtest -datadir="$run/core" -rpcport="$rpc_port")
+  mine() { "${node_cli[@]}" generatetoaddress "$1" "$node_address"; }
+  # The same settings with Core's cookie (rewritten on every start; lode
+  # re-reads it when Core answers 401) and ZMQ instead of a password.
+  config="$run/lode/lode.core.yaml"
+  sed -e "s|^  rpc_user: lode\$|  rpc_cookie_file: $run/core/regtest/.cookie\n  zmq_hashblock: tcp://127.0.0.1:$zmq_port|" \
+    -e '/^  rpc_password: {env: LODE_NODE_PASSWORD}$/d' "$root/lode.regtest.yaml" >"$config"
+  if ! grep -q '^  rpc_cookie_file:' "$config" || grep -q '^  rpc_password:' "$config"; then
+    echo "run-local: could not derive $config from lode.regtest.yaml (node section changed?)" >&2
+    exit 1
+  fi
+fi
+wait_for "$node_kind RPC" 30 "${node_cli[@]}" getblockcount
+height=$("${node_cli[@]}" getblockcount)
 if [ "$height" -lt 101 ]; then
   echo "run-local: mining $((101 - height)) blocks so a coinbase matures"
-  btcctl generate $((101 - height)) >/dev/null
+  mine $((101 - height)) >/dev/null
 fi
 
 export LODE_NODE_ADDR="127.0.0.1:$rpc_port" LODE_NODE_PASSWORD="$rpc_pass"
@@ -147,7 +187,7 @@ export LODE_API="127.0.0.1:$api_port" LODE_PAYOUT_ADDRESS="$pool_address" LODE_P
 export LODE_RUN_DIR="$run/lode" LODE_ADMIN_TOKEN="${LODE_ADMIN_TOKEN:-regtest-admin}"
 
 echo "run-local: lode (log: $run/lode/lode.log)"
-"$bin/lode" -config "$root/lode.regtest.yaml" >>"$run/lode/lode.log" 2>&1 &
+"$bin/lode" -config "$config" >>"$run/lode/lode.log" 2>&1 &
 lode_pid=$!
 pids+=($lode_pid)
 wait_for "lode API" 30 http_get "$api_port" /healthz
@@ -169,7 +209,7 @@ fi
   for _ in $(seq 1 600); do
     if http_get "$api_port" "/api/v1/blocks?limit=1" | grep -q '"height"'; then
       echo "run-local: the pool found a block; the node mines 100 blocks so it matures"
-      btcctl generate 100 >/dev/null
+      mine 100 >/dev/null
       exit 0
     fi
     sleep 1
@@ -186,7 +226,7 @@ cat <<MSG
     metrics    http://127.0.0.1:$api_port/metrics
     miners     http://127.0.0.1:$api_port/#miner=$miner_a
                http://127.0.0.1:$api_port/#miner=$miner_b
-    node       $bin/btcctl --configfile=$run/btcd/btcd.conf --regtest --notls --rpcserver=127.0.0.1:$rpc_port --rpcuser=lode --rpcpass=$rpc_pass getblockcount
+    node       ${node_cli[*]} getblockcount
 
   Every share at this difficulty is also a regtest block: blocks mature as the
   pool mines, then balances are credited and paid. Ctrl-C stops everything.
