@@ -173,7 +173,7 @@ func SummariseFees(blocks []BlockSummary) TrailingFees {
 		t.Total += b.Fees
 		t.FromHeight = min(t.FromHeight, b.Height)
 		t.ToHeight = max(t.ToHeight, b.Height)
-		if t.Source == "" {
+		if i == 0 {
 			t.Source = b.FeesFrom
 		} else if t.Source != b.FeesFrom {
 			t.Source = "mixed"

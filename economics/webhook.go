@@ -211,14 +211,17 @@ func (n *Notifier) Run(ctx context.Context) {
 			return
 		}
 		n.mu.Lock()
-		// The head may have been dropped by a full queue meanwhile.
-		if len(n.queue) > 0 && n.queue[0].ID == ev.ID {
+		// The head may have been dropped by a full queue meanwhile (then it
+		// is counted in Dropped, not Failed).
+		head := len(n.queue) > 0 && n.queue[0].ID == ev.ID
+		if head {
 			n.queue = n.queue[1:]
 		}
 		n.mu.Unlock()
-		if delivered {
+		switch {
+		case delivered:
 			n.Delivered.Add(1)
-		} else {
+		case head:
 			n.Failed.Add(1)
 		}
 	}
@@ -254,9 +257,19 @@ func (n *Notifier) deliver(ctx context.Context, ev Event) bool {
 		case <-t.C:
 		}
 		backoff = min(backoff*2, n.cfg.MaxBackoff)
+		if !n.isHead(ev.ID) {
+			return false // dropped by a full queue while we waited: give up on it
+		}
 	}
 	n.logger.Error("webhook event given up", zap.String("event", ev.ID), zap.Int("attempts", n.cfg.MaxAttempts))
 	return false
+}
+
+// isHead reports whether the event is still the head of the queue.
+func (n *Notifier) isHead(id string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.queue) > 0 && n.queue[0].ID == id
 }
 
 func (n *Notifier) post(ctx context.Context, body []byte, sig, id string) error {

@@ -1,0 +1,147 @@
+package economics
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+)
+
+// memChain is an in-memory chain for the cache logic (the real node is
+// tested in blocktemplate/bitcoind); failAt injects a node failure.
+type memChain struct {
+	mu     sync.Mutex
+	blocks []BlockSummary // index = height
+	failAt int64          // BlockSummary of this height fails; -1 none
+	calls  int
+}
+
+func (c *memChain) extend(n int, fees func(h int64) int64, fork byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t0 := time.Unix(1_700_000_000, 0)
+	for range n {
+		h := int64(len(c.blocks))
+		var hash chainhash.Hash
+		hash[0], hash[1], hash[2] = byte(h), byte(h>>8), fork
+		c.blocks = append(c.blocks, BlockSummary{Height: h, Hash: hash, Time: t0.Add(time.Duration(h) * 10 * time.Minute), Bits: 0x1d00ffff, Fees: btcutil.Amount(fees(h)), FeesFrom: "coinbase"})
+	}
+}
+
+func (c *memChain) reorg(depth int, fees func(int64) int64) {
+	c.mu.Lock()
+	c.blocks = c.blocks[:len(c.blocks)-depth]
+	c.mu.Unlock()
+	c.extend(depth+1, fees, 1)
+}
+
+func (c *memChain) TipHeight(context.Context) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return int64(len(c.blocks) - 1), nil
+}
+
+func (c *memChain) BlockHash(_ context.Context, h int64) (chainhash.Hash, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.blocks[h].Hash, nil
+}
+
+func (c *memChain) BlockSummary(_ context.Context, h int64) (BlockSummary, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if h == c.failAt {
+		return BlockSummary{}, errors.New("node hiccup")
+	}
+	return c.blocks[h], nil
+}
+
+func TestFeeTrackerWindowAndReorg(t *testing.T) {
+	ctx := context.Background()
+	c := &memChain{failAt: -1}
+	c.extend(300, func(h int64) int64 { return h * 100 }, 0)
+	f := NewFeeTracker(c, 144)
+	if err := f.Update(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bs := f.Blocks()
+	if len(bs) != 144 || bs[0].Height != 156 || bs[143].Height != 299 || f.Fetched() != 144 {
+		t.Fatalf("window %d..%d (%d blocks, %d fetched)", bs[0].Height, bs[len(bs)-1].Height, len(bs), f.Fetched())
+	}
+	// Fees 15600..29900 step 100: mean = median = 22750.
+	s := SummariseFees(bs)
+	if s.Mean != 22750 || s.Median != 22750 || s.Total != 22750*144 || s.Source != "coinbase" {
+		t.Fatalf("%+v", s)
+	}
+	// Nothing new: no block fetched again.
+	if err := f.Update(ctx); err != nil || f.Fetched() != 144 {
+		t.Fatalf("refetched: %d, %v", f.Fetched(), err)
+	}
+	// Two new blocks: two fetches.
+	c.extend(2, func(h int64) int64 { return 0 }, 0)
+	if err := f.Update(ctx); err != nil || f.Fetched() != 146 {
+		t.Fatalf("after 2 blocks: %d fetched, %v", f.Fetched(), err)
+	}
+	// A 3-block reorg (4 new blocks on the fork): exactly those refetched.
+	c.reorg(3, func(h int64) int64 { return 1_000_000 })
+	if err := f.Update(ctx); err != nil || f.Fetched() != 150 {
+		t.Fatalf("after reorg: %d fetched, %v", f.Fetched(), err)
+	}
+	bs = f.Blocks()
+	for _, b := range bs[len(bs)-4:] {
+		if b.Fees != 1_000_000 || b.Hash[2] != 1 {
+			t.Fatalf("block %d still from the old branch: %+v", b.Height, b)
+		}
+	}
+	if len(bs) != 144 {
+		t.Fatalf("window holds %d", len(bs))
+	}
+}
+
+// A node failure in the middle of a reorg's walk leaves no old-branch
+// block behind the new tip.
+func TestFeeTrackerFailureDuringReorg(t *testing.T) {
+	ctx := context.Background()
+	c := &memChain{failAt: -1}
+	c.extend(50, func(int64) int64 { return 1 }, 0)
+	f := NewFeeTracker(c, 20)
+	if err := f.Update(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.reorg(5, func(int64) int64 { return 2 }) // heights 45..50 replaced/added
+	c.failAt = 46
+	if err := f.Update(ctx); err == nil {
+		t.Fatal("no error")
+	}
+	c.failAt = -1
+	if err := f.Update(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range f.Blocks() {
+		want := btcutil.Amount(1)
+		if b.Height >= 45 {
+			want = 2
+		}
+		if b.Fees != want {
+			t.Fatalf("block %d fees %d, want %d (stale branch kept)", b.Height, b.Fees, want)
+		}
+	}
+	if n := len(f.Blocks()); n != 20 {
+		t.Fatalf("%d blocks", n)
+	}
+}
+
+func TestSummariseFeesMedianEven(t *testing.T) {
+	s := SummariseFees([]BlockSummary{{Height: 3, Fees: 10}, {Height: 1, Fees: 40}, {Height: 2, Fees: 20}, {Height: 4, Fees: 1000, FeesFrom: "x"}})
+	if s.Median != 30 || s.Mean != 267.5 || s.FromHeight != 1 || s.ToHeight != 4 || s.Source != "mixed" {
+		t.Fatalf("%+v", s)
+	}
+	if e := SummariseFees(nil); e.Blocks != 0 || e.Mean != 0 {
+		t.Fatalf("%+v", e)
+	}
+}
