@@ -11,12 +11,14 @@ import (
 	"github.com/lode-pool/lode/payouts/payment"
 )
 
-func TestAbandon(t *testing.T) {
-	e := newEnv(t, p2pkh, 2)
+func TestAbandon(t *testing.T) { forEachNode(t, testAbandon) }
+
+func testAbandon(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind, p2pkh, 2)
 	ctx := context.Background()
 	want := map[string]int64{}
 	for i := 0; i < 2; i++ {
-		want[recipient(t, i, e.btcd.Params)] = int64(7_000_000 + i)
+		want[recipient(t, i, e.params)] = int64(7_000_000 + i)
 	}
 	e.seed(want)
 	balances := func() map[string]int64 {
@@ -41,7 +43,7 @@ func TestAbandon(t *testing.T) {
 	if err != nil || po.State != payment.StateAbandoned || len(lost) != 0 {
 		t.Fatalf("abandon unsigned: %+v, lost %v, %v", po, lost, err)
 	}
-	if b := balances(); len(b) != 2 || b[recipient(t, 0, e.btcd.Params)] != want[recipient(t, 0, e.btcd.Params)] {
+	if b := balances(); len(b) != 2 || b[recipient(t, 0, e.params)] != want[recipient(t, 0, e.params)] {
 		t.Fatalf("balances after abandon: %v", b)
 	}
 	if tot := e.checkLedger(); tot.Paid != 0 || tot.Fees != 0 {
@@ -60,11 +62,11 @@ func TestAbandon(t *testing.T) {
 	if _, _, err := hot.Abandon(ctx, res.Payouts[0].ID); !errors.Is(err, payment.ErrWrongState) {
 		t.Fatalf("abandon of a broadcast payout: %v, want ErrWrongState", err)
 	}
-	e.btcd.Generate(1)
+	e.chain.Generate(1)
 	if res, err := hot.RunOnce(ctx, false); err != nil || res.Open != 0 {
 		t.Fatalf("confirm: %v, %+v", err, res)
 	}
-	if got := e.received(); got[recipient(t, 0, e.btcd.Params)] != want[recipient(t, 0, e.btcd.Params)] {
+	if got := e.received(); got[recipient(t, 0, e.params)] != want[recipient(t, 0, e.params)] {
 		t.Fatalf("on chain: %v", got)
 	}
 	e.checkLedger()
@@ -73,10 +75,12 @@ func TestAbandon(t *testing.T) {
 // TestAbandonAfterConflict: someone spends a pool UTXO outside Lode right
 // after the payout was committed; the payout can never confirm, stays
 // pending with the node's refusal, and only then may be abandoned.
-func TestAbandonAfterConflict(t *testing.T) {
-	e := newEnv(t, p2pkh, 1)
+func TestAbandonAfterConflict(t *testing.T) { forEachNode(t, testAbandonAfterConflict) }
+
+func testAbandonAfterConflict(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind, p2pkh, 1)
 	ctx := context.Background()
-	a := recipient(t, 3, e.btcd.Params)
+	a := recipient(t, 3, e.params)
 	e.seed(map[string]int64{a: 9_000_000})
 	p := e.processor(e.config(payment.ModeHot))
 	var thief *wire.MsgTx
@@ -89,7 +93,7 @@ func TestAbandonAfterConflict(t *testing.T) {
 		thief = wire.NewMsgTx(2)
 		thief.AddTxIn(wire.NewTxIn(op, nil, nil))
 		thief.AddTxOut(wire.NewTxOut(po.Inputs[0].Value-100_000, e.script))
-		sig, err := txscript.SignatureScript(thief, 0, e.script, txscript.SigHashAll, e.btcd.Key, true)
+		sig, err := txscript.SignatureScript(thief, 0, e.script, txscript.SigHashAll, e.key, true)
 		if err != nil {
 			t.Error(err)
 			return
@@ -111,7 +115,7 @@ func TestAbandonAfterConflict(t *testing.T) {
 	if _, _, err := p.Abandon(ctx, po.ID); !errors.Is(err, payment.ErrWrongState) {
 		t.Fatalf("abandon before the conflict confirmed: %v, want ErrWrongState", err)
 	}
-	e.btcd.Generate(1)
+	e.chain.Generate(1)
 	got, lost, err := p.Abandon(ctx, po.ID)
 	if err != nil || got.State != payment.StateAbandoned || len(lost) != 1 {
 		t.Fatalf("abandon: %+v, lost %v, %v", got, lost, err)
@@ -144,9 +148,11 @@ func TestAbandonAfterConflict(t *testing.T) {
 }
 
 // TestRunLoop runs the daemon's loop until its first run is reported.
-func TestRunLoop(t *testing.T) {
-	e := newEnv(t, p2pkh, 1)
-	a := recipient(t, 5, e.btcd.Params)
+func TestRunLoop(t *testing.T) { forEachNode(t, testRunLoop) }
+
+func testRunLoop(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind, p2pkh, 1)
+	a := recipient(t, 5, e.params)
 	e.seed(map[string]int64{a: 2_000_000})
 	c := e.config(payment.ModeCold)
 	done := make(chan *payment.Result, 1)

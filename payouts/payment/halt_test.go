@@ -34,7 +34,9 @@ import (
 //   - unreachable: the connection to the node is cut right after the commit
 //     (a TCP proxy in front of the real node stops accepting), so the node
 //     cannot be asked at all; then it comes back.
-func TestBroadcastFailureHaltsPayouts(t *testing.T) {
+func TestBroadcastFailureHaltsPayouts(t *testing.T) { forEachNode(t, testBroadcastFailureHaltsPayouts) }
+
+func testBroadcastFailureHaltsPayouts(t *testing.T, nodeKind string) {
 	for _, tc := range []struct {
 		name string
 		// refused: the failure is a refusal with a reason (else the node
@@ -45,12 +47,12 @@ func TestBroadcastFailureHaltsPayouts(t *testing.T) {
 		{name: "unreachable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, p2pkh, 3)
+			e := newEnv(t, nodeKind, p2pkh, 3)
 			ctx := context.Background()
-			params := e.btcd.Params
+			params := e.params
 			a1, a2, a3 := recipient(t, 11, params), recipient(t, 12, params), recipient(t, 13, params)
-			proxy := startProxy(t, e.btcd.RPCAddr)
-			node := newNode(t, "http://"+proxy.addr(), e.btcd.User, e.btcd.Pass)
+			proxy := startProxy(t, strings.TrimPrefix(e.chain.RPCURL(), "http://"))
+			node := newNode(t, e.chain, "http://"+proxy.addr())
 
 			var reorged *chainhash.Hash
 			var held []payment.UTXO
@@ -67,13 +69,13 @@ func TestBroadcastFailureHaltsPayouts(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				reorged = e.btcd.Generate(1)[0]
+				reorged = e.chain.Generate(1)[0]
 				blk, err := e.rpc.GetBlock(reorged)
 				if err != nil {
 					t.Fatal(err)
 				}
 				cb := blk.Transactions[0]
-				e.btcd.Generate(testenv.CoinbaseMaturity)
+				e.chain.Generate(testenv.CoinbaseMaturity)
 				b := payment.UTXO{OutPoint: wire.OutPoint{Hash: cb.TxHash()}, Value: cb.TxOut[0].Value}
 				if err := e.rdb.HSet(ctx, e.store.UTXOsKey(), b.Key(), b.Value).Err(); err != nil {
 					t.Fatal(err)
@@ -100,9 +102,7 @@ func TestBroadcastFailureHaltsPayouts(t *testing.T) {
 				}
 				first = false
 				if tc.refused {
-					if err := e.rpc.InvalidateBlock(reorged); err != nil {
-						t.Errorf("invalidateblock: %v", err)
-					}
+					e.chain.InvalidateBlock(*reorged)
 				} else {
 					proxy.down()
 				}
@@ -206,7 +206,7 @@ func TestBroadcastFailureHaltsPayouts(t *testing.T) {
 			if len(res.Payouts) != wantNew {
 				t.Fatalf("run after recovery paid %d payouts, want %d", len(res.Payouts), wantNew)
 			}
-			e.btcd.Generate(1)
+			e.chain.Generate(1)
 			if res, err := p.RunOnce(ctx, false); err != nil || res.Open != 0 {
 				t.Fatalf("after a block: %v, open %d", err, res.Open)
 			}

@@ -32,12 +32,14 @@ import (
 
 const testPrefix = "paytest"
 
-// env is a pool ledger in a real redis-server next to a real btcd regtest
-// node, with pool UTXOs the test key can spend.
+// env is a pool ledger in a real redis-server next to a real regtest node
+// (btcd or Bitcoin Core), with pool UTXOs the test key can spend.
 type env struct {
 	t      *testing.T
 	redis  *testenv.Redis
-	btcd   *testenv.Btcd
+	chain  testenv.Node
+	params *chaincfg.Params
+	key    *btcec.PrivateKey
 	rdb    *redis.Client
 	store  *redisstore.Store
 	rpc    *rpcclient.Client
@@ -75,28 +77,41 @@ func poolAddress(t testing.TB, key *btcec.PrivateKey, kind poolKind, params *cha
 	return a
 }
 
-// newEnv starts redis-server and btcd and records pool UTXOs paying the
-// test key's address of the given kind: for P2PKH the coinbases of blocks
-// 1..n (matured by 100 more blocks, as the unlocker would record them); for
-// P2WPKH and P2TR n outputs of a transaction funding that address.
-func newEnv(t *testing.T, kind poolKind, n int) *env {
+// forEachNode runs fn as a subtest for every node kind (btcd, Bitcoin
+// Core). Each test starts its own node (newEnv): these tests mine hundreds
+// of blocks (regtest halves the subsidy every 150), reorganise, and spend
+// coinbases they picked themselves, which one node shared by the package
+// would not survive.
+func forEachNode(t *testing.T, fn func(t *testing.T, nodeKind string)) {
+	for _, kind := range testenv.NodeKinds {
+		t.Run(kind, func(t *testing.T) { fn(t, kind) })
+	}
+}
+
+// newEnv starts redis-server and a regtest node of nodeKind and records
+// pool UTXOs paying the test key's address of the given kind: for P2PKH the
+// coinbases of blocks 1..n (matured by 100 more blocks, as the unlocker
+// would record them); for P2WPKH and P2TR n outputs of a transaction
+// funding that address.
+func newEnv(t *testing.T, nodeKind string, kind poolKind, n int) *env {
 	t.Helper()
 	e := &env{t: t}
 	e.redis = testenv.StartRedis(t)
-	e.btcd = testenv.StartBtcd(t)
+	e.chain = testenv.StartNode(t, nodeKind)
+	e.params, e.key = e.chain.Chain(), e.chain.TestKey()
 	e.rdb = redis.NewClient(&redis.Options{Addr: e.redis.Addr, MaxRetries: -1})
 	t.Cleanup(func() { e.rdb.Close() })
 	e.store = redisstore.New(e.rdb, redisstore.Config{Prefix: testPrefix})
-	e.rpc = e.btcd.Client()
-	e.node = newNode(t, e.btcd.RPCURL(), e.btcd.User, e.btcd.Pass)
-	e.pool = poolAddress(t, e.btcd.Key, kind, e.btcd.Params)
+	e.rpc = e.chain.Client()
+	e.node = newNode(t, e.chain, "")
+	e.pool = poolAddress(t, e.key, kind, e.params)
 	e.script, _ = txscript.PayToAddrScript(e.pool)
 	ctx := context.Background()
 	var utxos []payment.UTXO
 	if n == 0 {
 		// Funds come later (the unlocker records them).
 	} else if kind == p2pkh {
-		hashes := e.btcd.Generate(uint32(n))
+		hashes := e.chain.Generate(uint32(n))
 		for _, h := range hashes {
 			blk, err := e.rpc.GetBlock(h)
 			if err != nil {
@@ -105,15 +120,15 @@ func newEnv(t *testing.T, kind poolKind, n int) *env {
 			cb := blk.Transactions[0]
 			utxos = append(utxos, payment.UTXO{OutPoint: wire.OutPoint{Hash: cb.TxHash(), Index: 0}, Value: cb.TxOut[0].Value})
 		}
-		e.btcd.Generate(testenv.CoinbaseMaturity)
+		e.chain.Generate(testenv.CoinbaseMaturity)
 	} else {
-		e.btcd.ActivateSegwit()
+		e.chain.ActivateSegwit()
 		var outs []*wire.TxOut
 		for i := 0; i < n; i++ {
 			outs = append(outs, wire.NewTxOut(int64(10+i)*btcutil.SatoshiPerBitcoin, e.script))
 		}
-		tx := e.btcd.SendTx(outs...)
-		e.btcd.Generate(1)
+		tx := e.chain.SendTx(outs...)
+		e.chain.Generate(1)
 		for i, o := range outs {
 			utxos = append(utxos, payment.UTXO{OutPoint: wire.OutPoint{Hash: tx.TxHash(), Index: uint32(i)}, Value: o.Value})
 		}
@@ -124,7 +139,7 @@ func newEnv(t *testing.T, kind poolKind, n int) *env {
 		}
 		e.total += u.Value
 	}
-	e.start = e.btcd.Height()
+	e.start = e.chain.Height()
 	return e
 }
 
@@ -150,7 +165,7 @@ func (e *env) seed(balances map[string]int64) {
 
 func (e *env) config(mode payment.Mode) payment.Config {
 	c := payment.Config{
-		Params:      e.btcd.Params,
+		Params:      e.params,
 		PoolAddress: e.pool.EncodeAddress(),
 		Mode:        mode,
 		Threshold:   1_000_000,
@@ -158,7 +173,7 @@ func (e *env) config(mode payment.Mode) payment.Config {
 		Logger:      zaptest.NewLogger(e.t),
 	}
 	if mode == payment.ModeHot {
-		c.Key = e.btcd.Key
+		c.Key = e.key
 	}
 	return c
 }
@@ -177,7 +192,7 @@ func (e *env) processor(c payment.Config) *payment.Processor {
 func (e *env) received() map[string]int64 {
 	e.t.Helper()
 	got := map[string]int64{}
-	tip := e.btcd.Height()
+	tip := e.chain.Height()
 	for h := e.start + 1; h <= tip; h++ {
 		hash, err := e.rpc.GetBlockHash(h)
 		if err != nil {
@@ -189,7 +204,7 @@ func (e *env) received() map[string]int64 {
 		}
 		for _, tx := range blk.Transactions[1:] {
 			for _, o := range tx.TxOut {
-				_, addrs, _, _ := txscript.ExtractPkScriptAddrs(o.PkScript, e.btcd.Params)
+				_, addrs, _, _ := txscript.ExtractPkScriptAddrs(o.PkScript, e.params)
 				if len(addrs) == 1 {
 					got[addrs[0].EncodeAddress()] += o.Value
 				}
@@ -269,10 +284,12 @@ func recipient(t testing.TB, i int, params *chaincfg.Params) string {
 	return a.EncodeAddress()
 }
 
-func TestHotPayoutsEndToEnd(t *testing.T) {
-	e := newEnv(t, p2pkh, 3)
+func TestHotPayoutsEndToEnd(t *testing.T) { forEachNode(t, testHotPayoutsEndToEnd) }
+
+func testHotPayoutsEndToEnd(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind, p2pkh, 3)
 	ctx := context.Background()
-	params := e.btcd.Params
+	params := e.params
 	balances := map[string]int64{}
 	want := map[string]int64{}
 	for i := 0; i < 8; i++ {
@@ -346,7 +363,7 @@ func TestHotPayoutsEndToEnd(t *testing.T) {
 		}
 	}
 
-	e.btcd.Generate(1)
+	e.chain.Generate(1)
 	res, err = p.RunOnce(ctx, false)
 	if err != nil {
 		t.Fatal(err)
@@ -388,12 +405,14 @@ func TestHotPayoutsEndToEnd(t *testing.T) {
 	}
 }
 
-func TestMinersPayFee(t *testing.T) {
-	e := newEnv(t, p2pkh, 1)
+func TestMinersPayFee(t *testing.T) { forEachNode(t, testMinersPayFee) }
+
+func testMinersPayFee(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind, p2pkh, 1)
 	ctx := context.Background()
 	balances := map[string]int64{}
 	for i := 0; i < 5; i++ {
-		balances[recipient(t, i, e.btcd.Params)] = int64(1_500_000 + i*333_333)
+		balances[recipient(t, i, e.params)] = int64(1_500_000 + i*333_333)
 	}
 	e.seed(balances)
 	c := e.config(payment.ModeHot)
@@ -405,7 +424,7 @@ func TestMinersPayFee(t *testing.T) {
 		t.Fatalf("run: %v, %d payouts", err, len(res.Payouts))
 	}
 	po := res.Payouts[0]
-	e.btcd.Generate(1)
+	e.chain.Generate(1)
 	if _, err := e.processor(c).RunOnce(ctx, false); err != nil {
 		t.Fatal(err)
 	}
@@ -442,12 +461,17 @@ func TestMinersPayFee(t *testing.T) {
 	e.checkLedger()
 }
 
-// newNode is the node client the daemon uses; rpcclient retries refused
-// connections for a long while, so a short timeout keeps node-down tests
-// quick.
-func newNode(t testing.TB, url, user, pass string) *bitcoind.Client {
+// newNode is the node client the daemon uses, with the node's credentials
+// (user and password, or Core's cookie file), at url (the node's own if
+// empty); rpcclient retries refused connections for a long while, so a
+// short timeout keeps node-down tests quick.
+func newNode(t testing.TB, n testenv.Node, url string) *bitcoind.Client {
 	t.Helper()
-	c, err := bitcoind.New(bitcoind.Config{URL: url, User: user, Password: pass, Timeout: 3 * time.Second}, nil)
+	if url == "" {
+		url = n.RPCURL()
+	}
+	user, pass, cookie := n.RPCAuth()
+	c, err := bitcoind.New(bitcoind.Config{URL: url, User: user, Password: pass, CookieFile: cookie, Timeout: 3 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,10 +493,12 @@ func mustHashPtr(t testing.TB, s string) *chainhash.Hash {
 	return &h
 }
 
-func TestBadInputKeepsBalances(t *testing.T) {
-	e := newEnv(t, p2pkh, 1)
+func TestBadInputKeepsBalances(t *testing.T) { forEachNode(t, testBadInputKeepsBalances) }
+
+func testBadInputKeepsBalances(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind, p2pkh, 1)
 	ctx := context.Background()
-	a, b := recipient(t, 1, e.btcd.Params), recipient(t, 2, e.btcd.Params)
+	a, b := recipient(t, 1, e.params), recipient(t, 2, e.params)
 	e.seed(map[string]int64{a: 30 * btcutil.SatoshiPerBitcoin, b: 19 * btcutil.SatoshiPerBitcoin})
 	snapshot := func() string {
 		bal, err1 := e.store.Balances(ctx)
@@ -582,7 +608,8 @@ func child(point string) int {
 		return 3
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv("LODE_TEST_REDIS")})
-	node, err := bitcoind.New(bitcoind.Config{URL: "http://" + os.Getenv("LODE_TEST_BTCD"), User: "lode", Password: "lodepass"}, nil)
+	node, err := bitcoind.New(bitcoind.Config{URL: os.Getenv("LODE_TEST_NODE_URL"), User: os.Getenv("LODE_TEST_NODE_USER"),
+		Password: os.Getenv("LODE_TEST_NODE_PASS"), CookieFile: os.Getenv("LODE_TEST_NODE_COOKIE")}, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 3
@@ -608,20 +635,24 @@ func child(point string) int {
 	return 0
 }
 
-func TestCrashExactlyOnce(t *testing.T) {
+func TestCrashExactlyOnce(t *testing.T) { forEachNode(t, testCrashExactlyOnce) }
+
+func testCrashExactlyOnce(t *testing.T, nodeKind string) {
 	for _, point := range []string{"commit", "broadcast"} {
 		t.Run("kill after "+point, func(t *testing.T) {
-			e := newEnv(t, p2pkh, 2)
+			e := newEnv(t, nodeKind, p2pkh, 2)
 			ctx := context.Background()
 			want := map[string]int64{}
 			for i := 0; i < 5; i++ {
-				want[recipient(t, i, e.btcd.Params)] = int64(3_000_000 + i*1_000_001)
+				want[recipient(t, i, e.params)] = int64(3_000_000 + i*1_000_001)
 			}
 			e.seed(want)
-			wif, _ := btcutil.NewWIF(e.btcd.Key, e.btcd.Params, true)
+			wif, _ := btcutil.NewWIF(e.key, e.params, true)
+			user, pass, cookie := e.chain.RPCAuth()
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), "LODE_PAYMENT_CHILD="+point, "LODE_TEST_WIF="+wif.String(),
-				"LODE_TEST_REDIS="+e.redis.Addr, "LODE_TEST_BTCD="+e.btcd.RPCAddr, "LODE_TEST_POOL="+e.pool.EncodeAddress())
+				"LODE_TEST_REDIS="+e.redis.Addr, "LODE_TEST_NODE_URL="+e.chain.RPCURL(), "LODE_TEST_NODE_USER="+user,
+				"LODE_TEST_NODE_PASS="+pass, "LODE_TEST_NODE_COOKIE="+cookie, "LODE_TEST_POOL="+e.pool.EncodeAddress())
 			out, err := cmd.CombinedOutput()
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
@@ -654,7 +685,7 @@ func TestCrashExactlyOnce(t *testing.T) {
 			if res, err := p.RunOnce(ctx, false); err != nil || len(res.Payouts) != 0 {
 				t.Fatalf("third run: %v, %d payouts", err, len(res.Payouts))
 			}
-			e.btcd.Generate(1)
+			e.chain.Generate(1)
 			if res, err := p.RunOnce(ctx, false); err != nil || res.Open != 0 {
 				t.Fatalf("after a block: %v, open %d", err, res.Open)
 			}

@@ -71,14 +71,16 @@ func signPSBT(t *testing.T, packet *psbt.Packet, key *btcec.PrivateKey, kind poo
 	}
 }
 
-func TestColdPSBTRoundTrip(t *testing.T) {
+func TestColdPSBTRoundTrip(t *testing.T) { forEachNode(t, testColdPSBTRoundTrip) }
+
+func testColdPSBTRoundTrip(t *testing.T, nodeKind string) {
 	for _, kind := range []poolKind{p2pkh, p2wpkh, p2tr} {
 		t.Run(string(kind), func(t *testing.T) {
-			e := newEnv(t, kind, 2)
+			e := newEnv(t, nodeKind, kind, 2)
 			ctx := context.Background()
 			want := map[string]int64{}
 			for i := 0; i < 4; i++ {
-				want[recipient(t, i, e.btcd.Params)] = int64(4_000_000 + i*777_777)
+				want[recipient(t, i, e.params)] = int64(4_000_000 + i*777_777)
 			}
 			e.seed(want)
 			p := e.processor(e.config(payment.ModeCold))
@@ -106,7 +108,7 @@ func TestColdPSBTRoundTrip(t *testing.T) {
 					t.Fatalf("unsigned psbt: err = %v, want ErrPSBTMismatch", err)
 				}
 				packet, _ = payment.ReadPSBT(strings.NewReader(po.PSBT))
-				signPSBT(t, packet, e.btcd.Key, kind)
+				signPSBT(t, packet, e.key, kind)
 				// A PSBT for other amounts is no payout of ours.
 				var buf bytes.Buffer
 				if err := packet.Serialize(&buf); err != nil {
@@ -133,7 +135,7 @@ func TestColdPSBTRoundTrip(t *testing.T) {
 					t.Fatalf("second broadcast of the same psbt: %v", err)
 				}
 			}
-			e.btcd.Generate(1)
+			e.chain.Generate(1)
 			res, err = p.RunOnce(ctx, false)
 			if err != nil || res.Open != 0 || len(res.Resolved) != 2 {
 				t.Fatalf("after a block: %v, open %d, resolved %d", err, res.Open, len(res.Resolved))
@@ -150,14 +152,16 @@ func TestColdPSBTRoundTrip(t *testing.T) {
 }
 
 // TestHotSegwitAndTaprootPools signs with P2WPKH and P2TR pool keys.
-func TestHotSegwitAndTaprootPools(t *testing.T) {
+func TestHotSegwitAndTaprootPools(t *testing.T) { forEachNode(t, testHotSegwitAndTaprootPools) }
+
+func testHotSegwitAndTaprootPools(t *testing.T, nodeKind string) {
 	for _, kind := range []poolKind{p2wpkh, p2tr} {
 		t.Run(string(kind), func(t *testing.T) {
-			e := newEnv(t, kind, 3)
+			e := newEnv(t, nodeKind, kind, 3)
 			ctx := context.Background()
 			want := map[string]int64{}
 			for i := 0; i < 7; i++ {
-				want[recipient(t, i, e.btcd.Params)] = int64(1_100_000 + i*3_210_987)
+				want[recipient(t, i, e.params)] = int64(1_100_000 + i*3_210_987)
 			}
 			e.seed(want)
 			p := e.processor(e.config(payment.ModeHot))
@@ -165,7 +169,7 @@ func TestHotSegwitAndTaprootPools(t *testing.T) {
 			if err != nil || len(res.Payouts) != 3 {
 				t.Fatalf("run: %v, %d payouts", err, len(res.Payouts))
 			}
-			e.btcd.Generate(1)
+			e.chain.Generate(1)
 			if res, err := p.RunOnce(ctx, false); err != nil || res.Open != 0 {
 				t.Fatalf("after a block: %v, open %d", err, res.Open)
 			}

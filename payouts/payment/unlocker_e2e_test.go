@@ -18,10 +18,12 @@ import (
 // unlocker credits them (balances, fee account, pool UTXOs), the processor
 // pays, and each miner's address holds on chain exactly what it was
 // credited; nothing is created or lost, to the satoshi.
-func TestUnlockerToChain(t *testing.T) {
-	e := newEnv(t, p2pkh, 0) // no seeded UTXOs: the unlocker records them
+func TestUnlockerToChain(t *testing.T) { forEachNode(t, testUnlockerToChain) }
+
+func testUnlockerToChain(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind, p2pkh, 0) // no seeded UTXOs: the unlocker records them
 	ctx := context.Background()
-	params := e.btcd.Params
+	params := e.params
 	a, b, c := recipient(t, 1, params), recipient(t, 2, params), recipient(t, 3, params)
 	var seq uint64
 	record := func(list ...any) {
@@ -48,12 +50,12 @@ func TestUnlockerToChain(t *testing.T) {
 	}
 	var rewards int64
 	found := func() {
-		hash := e.btcd.Generate(1)[0]
+		hash := e.chain.Generate(1)[0]
 		blk, err := e.rpc.GetBlock(hash)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fb, err := payouts.NewFoundBlock(blk, e.btcd.Height(), a+".rig", e.script)
+		fb, err := payouts.NewFoundBlock(blk, e.chain.Height(), a+".rig", e.script)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +68,7 @@ func TestUnlockerToChain(t *testing.T) {
 	found()
 	record(b, 5.0, a, 0.5)
 	found()
-	e.btcd.Generate(payouts.DefaultMaturity)
+	e.chain.Generate(payouts.DefaultMaturity)
 	u, err := payouts.NewUnlocker(payouts.UnlockerConfig{Ledger: e.store, Chain: e.node, PayoutScript: e.script,
 		FeeBasisPoints: 100, Logger: zaptest.NewLogger(t)})
 	if err != nil {
@@ -94,7 +96,7 @@ func TestUnlockerToChain(t *testing.T) {
 	if len(res.Payouts) != 1 {
 		t.Fatalf("%d payouts, want 1: %+v", len(res.Payouts), res)
 	}
-	e.btcd.Generate(1)
+	e.chain.Generate(1)
 	if res, err := p.RunOnce(ctx, false); err != nil || res.Open != 0 {
 		t.Fatalf("after a block: %v, %+v", err, res)
 	}
