@@ -318,6 +318,17 @@ func testHotPayoutsEndToEnd(t *testing.T, nodeKind string) {
 	if len(dry.Payouts) != 3 || dry.Payouts[0].Fee <= 0 || dry.Payouts[0].ID != 0 {
 		t.Fatalf("dry run planned %d payouts: %+v", len(dry.Payouts), dry.Payouts)
 	}
+	// A fresh regtest node has no fee estimate (Core: estimatesmartfee
+	// answers "Insufficient data or no feerate found"; btcd has no
+	// estimatesmartfee and its estimatefee gives none): the floor is used and
+	// the run says why.
+	wantWhy := map[string]string{testenv.KindCore: "estimatesmartfee 6: no estimate: Insufficient data",
+		testenv.KindBtcd: "estimatefee 6: no estimate"}[nodeKind]
+	if dry.FeeRate != payment.DefaultFeeRateFloor || !strings.HasPrefix(dry.FeeRateSource, "floor (node: ") ||
+		!strings.Contains(dry.FeeRateSource, wantWhy) {
+		t.Fatalf("fee rate %d from %q, want the floor %d because of %q", dry.FeeRate, dry.FeeRateSource,
+			payment.DefaultFeeRateFloor, wantWhy)
+	}
 	if tot := e.checkLedger(); tot.Payouts != 0 {
 		t.Fatalf("dry run committed: %+v", tot)
 	}
