@@ -1,0 +1,246 @@
+package economics
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg"
+	"go.uber.org/zap/zaptest"
+)
+
+// staticStats serves fixed worker statistics.
+type staticStats []WorkerStats
+
+func (s staticStats) WorkerStats(context.Context, time.Time) ([]WorkerStats, error) { return s, nil }
+
+const testBits = 0x1702c4e4
+
+func s21Stats() staticStats {
+	const d = 65536.0
+	hour := WindowSums{SumD: 4000 * d, SumD2: 4000 * d * d, N: 4000, MaxD: d, Connected: time.Hour}
+	five := WindowSums{SumD: 330 * d, SumD2: 330 * d * d, N: 330, MaxD: d, Connected: 5 * time.Minute}
+	day := WindowSums{SumD: 96000 * d, SumD2: 96000 * d * d, N: 96000, MaxD: d, Connected: 24 * time.Hour}
+	return staticStats{
+		{Worker: "bc1qminer.s21", Address: "bc1qminer", UserAgent: "Antminer S21/2024", Difficulty: d, Windows: [3]WindowSums{five, hour, day}},
+		{Worker: "bc1qother", Address: "bc1qother", UserAgent: "", Difficulty: 1024, Windows: [3]WindowSums{{Connected: 5 * time.Minute}, {Connected: time.Hour}, {Connected: time.Hour}}},
+	}
+}
+
+func newTestEngine(t *testing.T, cfg Config, stats Stats, now func() time.Time) *Engine {
+	t.Helper()
+	tmpl := TemplateInfo{Height: 900_000, Bits: testBits, CoinbaseValue: 312_500_000 + 2_000_000}
+	e, err := New(cfg, Deps{Params: &chaincfg.MainNetParams, Templates: fakeTemplates{tmpl}, Stats: stats, Logger: zaptest.NewLogger(t), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// Every money figure of one worker against a hand computation.
+func TestEngineWorkerFigures(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	cfg := Config{
+		PoolFee: 0.02, RevenueBasis: BasisTemplate,
+		Power:    PowerConfig{Currency: "USD", Price: 0.06, Overhead: 1.1},
+		BTCPrice: BTCPriceConfig{Source: "static", Value: 100_000},
+	}
+	e := newTestEngine(t, cfg, s21Stats(), func() time.Time { return now })
+	if err := e.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s := e.Snapshot()
+	D, _ := DifficultyFromBits(testBits)
+	hp := 1e12 * 86400 / (D * 4294967296) * (312_500_000 + 2_000_000) // sat per TH/s per day
+	near(t, "template hashprice", s.Network.Hashprice[BasisTemplate].SatPerTHDay, hp, 1e-12)
+	near(t, "fiat per PH", *s.Network.Hashprice[BasisTemplate].FiatPerPHDay, hp*1000/1e8*100_000, 1e-12)
+	if s.Network.TemplateFeesSat != 2_000_000 || s.Network.SubsidySat != 312_500_000 {
+		t.Fatalf("%+v", s.Network)
+	}
+
+	w := s.Workers[0]
+	if w.Device.Model != "Antminer S21" || w.Device.Source != SourceUserAgent {
+		t.Fatalf("device %+v", w.Device)
+	}
+	H := 4294967296.0 * 4000 * 65536 / 3600 // Ĥ over the hour
+	th := H / 1e12
+	near(t, "hashrate", w.Hashrate[1].Hashrate, H, 1e-12)
+	rev := th * hp * 0.98
+	watts := th * 17.5 * 1.1
+	satPerKWh := 0.06 / 100_000 * 1e8 // 60
+	cost := watts * 24 / 1000 * satPerKWh
+	m := w.Money
+	near(t, "revenue", m.RevenueSat.Value, rev, 1e-12)
+	near(t, "watts", m.Watts.Value, watts, 1e-12)
+	near(t, "cost", m.CostSat.Value, cost, 1e-12)
+	near(t, "margin", m.MarginSat.Value, rev-cost, 1e-12)
+	half := z95 / math.Sqrt(4000)
+	lo, hi := (rev-cost)*(1-half), (rev-cost)*(1+half)
+	near(t, "margin low", m.MarginSat.Low, math.Min(lo, hi), 1e-12)
+	near(t, "margin high", m.MarginSat.High, math.Max(lo, hi), 1e-12)
+	near(t, "margin fiat", m.MarginFi.Value, (rev-cost)/1e8*100_000, 1e-12)
+	near(t, "break-even sat/kWh", m.BreakEvenSatPerKWh, hp*0.98/(17.5*1.1*24/1000), 1e-12)
+	near(t, "break-even USD/kWh", *m.BreakEvenPerKWh, hp*0.98/(17.5*1.1*24/1000)/1e8*100_000, 1e-12)
+	near(t, "break-even J/TH", *m.BreakEvenJPerTH, hp*0.98/(1.1*24/1000*satPerKWh), 1e-12)
+
+	// The second worker sent no share: an upper bound, the default device,
+	// no revenue figure but a bounded one.
+	o := s.Workers[1]
+	if o.Hashrate[1].Method != MethodUpperBound || o.Hashrate[1].High <= 0 || o.Device.Source != SourceDefault || o.Money.RevenueSat.Value != 0 || o.Money.RevenueSat.High <= 0 {
+		t.Fatalf("no-share worker %+v", o)
+	}
+	if o.Advice.Advice != AdviceHold {
+		t.Fatalf("no-share worker advice %+v", o.Advice)
+	}
+	// Fleet: two models, ladder sorted by break-even (S21 is the cheaper
+	// to run, so it has the higher break-even).
+	if len(s.Fleet.Models) != 2 || s.Fleet.Ladder[0].Model != "unknown" || s.Fleet.Ladder[1].Model != "Antminer S21" {
+		t.Fatalf("fleet %+v", s.Fleet)
+	}
+	if s.Fleet.CurrentSatPerKWh == nil || *s.Fleet.CurrentSatPerKWh != satPerKWh {
+		t.Fatalf("current price %v", s.Fleet.CurrentSatPerKWh)
+	}
+
+	// What-if: free power, BTC at 50k, difficulty +10 %.
+	free, btc, up := 0.0, 50_000.0, 10.0
+	wi, err := e.WhatIf(WhatIf{PowerPrice: &free, BTCPrice: &btc, DifficultyChange: &up})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ww := wi.Workers[0].Money
+	near(t, "what-if revenue", ww.RevenueSat.Value, rev/1.1, 1e-12)
+	near(t, "what-if margin", ww.MarginSat.Value, rev/1.1, 1e-12)
+	near(t, "what-if fiat revenue", ww.RevenueFi.Value, rev/1.1/1e8*50_000, 1e-12)
+	if wi.Workers[0].Advice.Advice != AdviceRun {
+		t.Fatalf("what-if advice %+v", wi.Workers[0].Advice)
+	}
+	// ... and the real state did not move.
+	if e.Snapshot() != s || s.Workers[0].Advice.Advice != AdviceHold {
+		t.Fatal("what-if touched the live figures")
+	}
+	for _, bad := range []WhatIf{{BTCPrice: ptr(0.0)}, {PowerPrice: ptr(-1.0)}, {DifficultyChange: ptr(-100.0)}, {BTCPrice: ptr(math.NaN())}} {
+		if _, err := e.WhatIf(bad); err == nil {
+			t.Errorf("what-if %+v accepted", bad)
+		}
+	}
+}
+
+// A BTC feed that goes stale keeps its last value with its age, then the
+// fiat figures (and, with a fiat power price, the cost) are dropped.
+func TestEngineStaleBTCFeedDropsFiat(t *testing.T) {
+	srv := newPriceServer(t)
+	srv.set(90_000, false)
+	clock := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	cfg := Config{Power: PowerConfig{Price: 0.05}, BTCPrice: BTCPriceConfig{Source: "feed", Feed: FeedConfig{URL: srv.URL, Field: "data.price", MaxAge: 10 * time.Minute}}}
+	e := newTestEngine(t, cfg, s21Stats(), func() time.Time { return clock })
+	ctx := context.Background()
+	if err := e.FetchPrices(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv.set(0, true) // the feed goes down
+	if err := e.FetchPrices(ctx); err == nil {
+		t.Fatal("feed down: no error")
+	}
+	clock = clock.Add(5 * time.Minute)
+	_ = e.Refresh(ctx)
+	s := e.Snapshot()
+	if s.Prices.BTC == nil || s.Prices.BTC.Stale || s.Prices.BTC.AgeSeconds != 300 || s.Prices.BTC.Error == "" {
+		t.Fatalf("5 min: %+v", s.Prices.BTC)
+	}
+	if s.Workers[0].Money.CostSat == nil || s.Workers[0].Money.RevenueFi == nil {
+		t.Fatal("fiat dropped while the price was fresh")
+	}
+	clock = clock.Add(6 * time.Minute)
+	_ = e.Refresh(ctx)
+	s = e.Snapshot()
+	if s.Prices.BTC == nil || !s.Prices.BTC.Stale || s.Prices.BTC.Value != 90_000 {
+		t.Fatalf("11 min: %+v", s.Prices.BTC)
+	}
+	m := s.Workers[0].Money
+	if m.RevenueFi != nil || m.CostSat != nil || m.MarginSat != nil || m.BreakEvenPerKWh != nil || s.Network.Hashprice[BasisTemplate].FiatPerPHDay != nil {
+		t.Fatalf("fiat kept after max age: %+v", m)
+	}
+	if m.RevenueSat.Value <= 0 || s.Workers[0].Advice.Advice != AdviceHold {
+		t.Fatalf("sat figures lost or advice without a cost: %+v %+v", m.RevenueSat, s.Workers[0].Advice)
+	}
+}
+
+func TestEngineForcedOffAndHTTP(t *testing.T) {
+	now := time.Date(2026, 12, 6, 18, 30, 0, 0, time.UTC)
+	cfg := Config{
+		Power: PowerConfig{Currency: "sat", Price: 10,
+			ForcedOff: []Window{{From: now.Add(-time.Hour), To: now.Add(time.Hour)}}},
+	}
+	e := newTestEngine(t, cfg, s21Stats(), func() time.Time { return now })
+	mux := http.NewServeMux()
+	h := NewHandler(e)
+	mux.Handle(Prefix, h)
+	mux.Handle(Prefix+"/", h)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	get := func(path string, wantStatus int, into any) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != wantStatus {
+			t.Fatalf("GET %s: %d, want %d", path, resp.StatusCode, wantStatus)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			t.Fatalf("GET %s: content type %q", path, ct)
+		}
+		if into != nil {
+			if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+		}
+	}
+	get(Prefix, http.StatusServiceUnavailable, nil) // before the first refresh
+	if err := e.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var ov Overview
+	get(Prefix, http.StatusOK, &ov)
+	if ov.Workers != 2 || ov.Network.Hashprice[BasisTemplate].SatPerTHDay <= 0 || !strings.HasPrefix(ov.Prices.ForcedOff, "forced_off until") {
+		t.Fatalf("overview %+v", ov)
+	}
+	var wa WorkersAnswer
+	get(Prefix+"/workers?address=bc1qminer", http.StatusOK, &wa)
+	if len(wa.Workers) != 1 || wa.Workers[0].Advice.Advice != AdviceCurtail || !strings.Contains(wa.Workers[0].Advice.Reason, "forced_off") {
+		t.Fatalf("workers %+v", wa)
+	}
+	get(Prefix+"/workers?address=nobody", http.StatusOK, &wa)
+	if len(wa.Workers) != 0 {
+		t.Fatalf("unknown address: %+v", wa)
+	}
+	var fa FleetAnswer
+	get(Prefix+"/fleet", http.StatusOK, &fa)
+	if fa.CurtailableW <= 0 || fa.CurtailableW != fa.TotalW {
+		t.Fatalf("forced off: curtailable %v of %v W", fa.CurtailableW, fa.TotalW)
+	}
+	var wi WhatIfAnswer
+	get(Prefix+"/whatif?power_price=1&address=bc1qminer", http.StatusOK, &wi)
+	if len(wi.Workers) != 1 || wi.Prices.Power.Source != "whatif" {
+		t.Fatalf("what-if %+v", wi)
+	}
+	get(Prefix+"/whatif?btc_price=abc", http.StatusBadRequest, nil)
+	get(Prefix+"/whatif?difficulty_change=NaN", http.StatusBadRequest, nil)
+	get(Prefix+"/whatif?power_price=-3", http.StatusBadRequest, nil)
+	get(Prefix+"/nope", http.StatusNotFound, nil)
+	resp, err := http.Post(srv.URL+Prefix, "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("POST: %d", resp.StatusCode)
+	}
+}
