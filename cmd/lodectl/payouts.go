@@ -13,10 +13,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/lode-pool/lode/blocktemplate/bitcoind"
+	"github.com/lode-pool/lode/internal/btcaddr"
 	"github.com/lode-pool/lode/internal/redisstore"
 	"github.com/lode-pool/lode/payouts/payment"
 )
@@ -402,24 +402,25 @@ func payoutsThreshold(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return err
 		}
-		a, err := btcutil.DecodeAddress(args[0], params)
-		if err != nil || !a.IsForNet(params) {
+		// Stored under the spelling the balances use (lowercase bech32).
+		addr, err := btcaddr.Canonical(args[0], params)
+		if err != nil {
 			return fmt.Errorf("%q is not a %s address", args[0], params.Name)
 		}
 		sats, err := strconv.ParseInt(args[1], 10, 64)
-		if err != nil || sats < 0 {
-			return fmt.Errorf("threshold %q: want satoshis ≥ 0", args[1])
+		if err != nil {
+			return fmt.Errorf("threshold %q: want satoshis", args[1])
 		}
-		if sats > 0 && sats < payment.MinThreshold {
-			return fmt.Errorf("threshold %d sat is below the minimum %d", sats, payment.MinThreshold)
+		if err := payment.CheckThreshold(sats); err != nil { // the admin API's rule
+			return err
 		}
-		if err := s.SetThreshold(ctx, args[0], sats); err != nil {
+		if err := s.SetThreshold(ctx, addr, sats); err != nil {
 			return err
 		}
 		if sats == 0 {
-			fmt.Fprintf(stdout, "%s: threshold override removed\n", args[0])
+			fmt.Fprintf(stdout, "%s: threshold override removed\n", addr)
 		} else {
-			fmt.Fprintf(stdout, "%s: payout threshold %s BTC\n", args[0], btc(sats))
+			fmt.Fprintf(stdout, "%s: payout threshold %s BTC\n", addr, btc(sats))
 		}
 		return nil
 	})
