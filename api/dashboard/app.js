@@ -121,6 +121,10 @@ async function lookupMiner(addr) {
     text("miner-last-share", formatTime(m.last_share));
     fill("miner-workers", m.workers.map(w => row([w.name || "(default)", formatHashrate(w.hashrate["10m"]),
       formatHashrate(w.hashrate["1h"]), String(w.accepted), String(w.rejected), formatTime(w.last_share)])), "no workers", 6);
+    // The API lists one page of workers (the first 50 by name).
+    const more = document.getElementById("miner-workers-more");
+    more.hidden = !(m.workers_total > m.workers.length);
+    more.textContent = more.hidden ? "" : "first " + m.workers.length + " of " + m.workers_total + " workers, by name";
     fill("miner-payments", m.payments.map(p => row([formatTime(p.time), formatBTC(p.amount), p.status, p.txid], [null, null, null, "mono"])),
       "no payments yet", 4);
     box.hidden = false; err.hidden = true;
