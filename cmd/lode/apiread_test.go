@@ -105,8 +105,12 @@ func TestAPIMinerPagesAndCanonicalAddress(t *testing.T) {
 	if size > 64<<10 {
 		t.Errorf("default page is %d bytes", size)
 	}
-	m, size, took = fetch(fmt.Sprintf("/api/v1/miners/%s?limit=%d&offset=%d", addr, api.MaxMinerWorkers, manyWorkers-10))
-	t.Logf("largest page at the end: %d bytes in %v", size, took)
+	m, size, took = fetch(fmt.Sprintf("/api/v1/miners/%s?limit=%d", addr, api.MaxMinerWorkers))
+	t.Logf("largest page (%d workers): %d bytes in %v", api.MaxMinerWorkers, size, took)
+	if len(m.Workers) != api.MaxMinerWorkers || m.Workers[api.MaxMinerWorkers-1].Name != fmt.Sprintf("w%04d", api.MaxMinerWorkers-1) {
+		t.Fatalf("largest page: %d workers", len(m.Workers))
+	}
+	m, _, _ = fetch(fmt.Sprintf("/api/v1/miners/%s?limit=%d&offset=%d", addr, api.MaxMinerWorkers, manyWorkers-10))
 	if len(m.Workers) != 10 || m.Workers[0].Name != fmt.Sprintf("w%04d", manyWorkers-10) || m.WorkersOffset != manyWorkers-10 {
 		t.Fatalf("last page: %d workers from %+v, offset %d", len(m.Workers), m.Workers[0], m.WorkersOffset)
 	}
