@@ -28,7 +28,7 @@ const (
 	crashChildEnv = "LODE_UNLOCKER_CRASH_CHILD"
 	crashAtEnv    = "LODE_UNLOCKER_CRASH_AT" // "before:N", "after:N" or ""
 	crashRedisEnv = "LODE_UNLOCKER_CRASH_REDIS"
-	crashBtcdEnv  = "LODE_UNLOCKER_CRASH_BTCD" // host:port user pass
+	crashNodeEnv  = "LODE_UNLOCKER_CRASH_NODE" // url user pass cookie-file (empty ones as "-")
 	crashSpendEnv = "LODE_UNLOCKER_CRASH_SCRIPT"
 )
 
@@ -94,8 +94,13 @@ func crashChild() int {
 		k, _ := strconv.Atoi(n)
 		ledger = &killingLedger{Ledger: ledger, when: when, at: k}
 	}
-	node := strings.Fields(os.Getenv(crashBtcdEnv))
-	chain, err := nodeClient(node[0], node[1], node[2])
+	node := strings.Fields(os.Getenv(crashNodeEnv))
+	for i := range node {
+		if node[i] == "-" {
+			node[i] = ""
+		}
+	}
+	chain, err := nodeClient(node[0], node[1], node[2], node[3])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 3
@@ -117,10 +122,11 @@ func crashChild() int {
 // runChild runs the unlocker subprocess and reports whether it was killed.
 func (e *env) runChild(at string) (killed bool) {
 	e.t.Helper()
+	user, pass, cookie := e.chain.RPCAuth()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), crashChildEnv+"=1", crashAtEnv+"="+at,
 		crashRedisEnv+"="+e.redis.Addr,
-		crashBtcdEnv+"="+e.btcd.RPCAddr+" "+e.btcd.User+" "+e.btcd.Pass,
+		crashNodeEnv+"="+e.chain.RPCURL()+" "+orDash(user)+" "+orDash(pass)+" "+orDash(cookie),
 		crashSpendEnv+"="+hex.EncodeToString(e.script))
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
@@ -140,11 +146,13 @@ func (e *env) runChild(at string) (killed bool) {
 // one, restarting it each time (the state carries over, as after real
 // crashes). At every point balances are either untouched or credited
 // exactly once, and a final clean run leaves each block credited once.
-func TestUnlockerCrash(t *testing.T) {
-	e := newEnv(t)
+func TestUnlockerCrash(t *testing.T) { forEachNode(t, testUnlockerCrash) }
+
+func testUnlockerCrash(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind)
 	e.recordShares("A", 3.0, "B", 1.0)
 	matured := e.mineFound()
-	e.btcd.Generate(99) // matured: 100 confirmations
+	e.chain.Generate(99) // matured: 100 confirmations
 	e.recordShares("B", 2.0)
 	young := e.mineFound() // 1 confirmation
 	want := map[string]int64{"A": 3_712_500_000, "B": 1_237_500_000}
@@ -192,7 +200,7 @@ func TestUnlockerCrash(t *testing.T) {
 		t.Errorf("young block %v", st)
 	}
 	// Let the young block mature through more crashes, then check both.
-	e.btcd.Generate(99)
+	e.chain.Generate(99)
 	for _, at := range []string{"before:3", "after:3", "after:2"} {
 		e.runChild(at)
 	}
@@ -216,4 +224,11 @@ func TestUnlockerCrash(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -19,11 +19,13 @@ import (
 // real pieces: two miners with different hashrates record shares
 // concurrently through the share ledger's group-commit Recorder (A: 150
 // shares at vardiff 2, B: 200 shares at vardiff 0.5, so A did 3× B's work
-// with fewer shares); the pool finds a block on btcd; the snapshot, 100
+// with fewer shares); the pool finds a block on the node; the snapshot, 100
 // more blocks and the unlocker credit each miner exactly what the snapshot
 // implies.
-func TestSharesToBalances(t *testing.T) {
-	e := newEnv(t)
+func TestSharesToBalances(t *testing.T) { forEachNode(t, testSharesToBalances) }
+
+func testSharesToBalances(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind)
 	ctx, cancel := context.WithCancel(context.Background())
 	rec, err := ledger.New(ledger.Config{
 		Instance: "e2e", SpoolPath: filepath.Join(t.TempDir(), "spool"), Logger: zaptest.NewLogger(t),
@@ -66,7 +68,7 @@ func TestSharesToBalances(t *testing.T) {
 	if b.WindowUnits.String() != "40000000000" || b.WindowShares == 0 || b.Contributors != 2 {
 		t.Fatalf("snapshot: %+v", b)
 	}
-	e.btcd.Generate(99)
+	e.chain.Generate(99)
 	u := e.unlocker(0)
 	if res := e.step(u); res.Credited != 1 {
 		t.Fatalf("step = %+v", res)

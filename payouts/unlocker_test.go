@@ -2,7 +2,6 @@ package payouts_test
 
 import (
 	"context"
-	"encoding/json"
 	"reflect"
 	"sync"
 	"testing"
@@ -25,35 +24,49 @@ import (
 // The daemon's node client is the unlocker's Chain.
 var _ payouts.Chain = (*bitcoind.Client)(nil)
 
-// nodeClient returns the real node adapter for a btcd node.
-func nodeClient(rpcAddr, user, pass string) (*bitcoind.Client, error) {
-	return bitcoind.New(bitcoind.Config{URL: "http://" + rpcAddr, User: user, Password: pass}, nil)
+// nodeClient returns the real node adapter (the daemon's) for a node at
+// url, with a user and password or Core's cookie file.
+func nodeClient(url, user, pass, cookie string) (*bitcoind.Client, error) {
+	return bitcoind.New(bitcoind.Config{URL: url, User: user, Password: pass, CookieFile: cookie}, nil)
 }
 
-// env is a real redis-server and btcd regtest node with a pool ledger on top.
+// forEachNode runs fn as a subtest for every node kind (btcd, Bitcoin
+// Core). Each test starts its own node: they count confirmations from
+// their own blocks, reorganise and expect regtest's first-era 50 BTC
+// subsidy, which one node shared by the package would not keep.
+func forEachNode(t *testing.T, fn func(t *testing.T, nodeKind string)) {
+	for _, kind := range testenv.NodeKinds {
+		t.Run(kind, func(t *testing.T) { fn(t, kind) })
+	}
+}
+
+// env is a real redis-server and regtest node (btcd or Bitcoin Core) with a
+// pool ledger on top.
 type env struct {
-	t      *testing.T
-	redis  *testenv.Redis
-	btcd   *testenv.Btcd
-	store  *redisstore.Store
-	chain  payouts.Chain
-	script []byte // the pool's payout script: the node's mining address
-	seq    uint64
+	t     *testing.T
+	redis *testenv.Redis
+	chain testenv.Node
+	store *redisstore.Store
+	// ledgerChain is the unlocker's view of the node: the daemon's client.
+	ledgerChain payouts.Chain
+	script      []byte // the pool's payout script: the node's mining address
+	seq         uint64
 }
 
 const testPrefix = "lodetest"
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, nodeKind string) *env {
 	t.Helper()
-	e := &env{t: t, redis: testenv.StartRedis(t), btcd: testenv.StartBtcd(t)}
+	e := &env{t: t, redis: testenv.StartRedis(t), chain: testenv.StartNode(t, nodeKind)}
 	e.store = e.newStore()
-	c, err := nodeClient(e.btcd.RPCAddr, e.btcd.User, e.btcd.Pass)
+	user, pass, cookie := e.chain.RPCAuth()
+	c, err := nodeClient(e.chain.RPCURL(), user, pass, cookie)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	e.chain = c
-	script, err := txscript.PayToAddrScript(e.btcd.Address)
+	e.ledgerChain = c
+	script, err := txscript.PayToAddrScript(e.chain.MiningAddress())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,12 +105,12 @@ func (e *env) recordShares(shareList ...any) {
 // mineFound mines one block paying the pool and records it as found.
 func (e *env) mineFound() payouts.Block {
 	e.t.Helper()
-	hash := e.btcd.Generate(1)[0]
-	blk, err := e.btcd.Client().GetBlock(hash)
+	hash := e.chain.Generate(1)[0]
+	blk, err := e.chain.Client().GetBlock(hash)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	fb, err := payouts.NewFoundBlock(blk, e.btcd.Height(), "A.rig", e.script)
+	fb, err := payouts.NewFoundBlock(blk, e.chain.Height(), "A.rig", e.script)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -119,7 +132,7 @@ func (e *env) mineFound() payouts.Block {
 func (e *env) unlocker(maturity int64) *payouts.Unlocker {
 	e.t.Helper()
 	u, err := payouts.NewUnlocker(payouts.UnlockerConfig{
-		Ledger: e.store, Chain: e.chain, PayoutScript: e.script, FeeBasisPoints: 100,
+		Ledger: e.store, Chain: e.ledgerChain, PayoutScript: e.script, FeeBasisPoints: 100,
 		Maturity: maturity, Logger: zaptest.NewLogger(e.t),
 	})
 	if err != nil {
@@ -166,10 +179,7 @@ func (e *env) fees() int64 {
 
 func (e *env) invalidate(h chainhash.Hash) {
 	e.t.Helper()
-	param, _ := json.Marshal(h.String())
-	if _, err := e.btcd.Client().RawRequest("invalidateblock", []json.RawMessage{param}); err != nil {
-		e.t.Fatalf("invalidateblock: %v", err)
-	}
+	e.chain.InvalidateBlock(h)
 }
 
 // replaceTip waits for the clock to move past the tip's timestamp so that a
@@ -178,14 +188,16 @@ func (e *env) invalidate(h chainhash.Hash) {
 func (e *env) mineReplacement(n uint32) {
 	e.t.Helper()
 	time.Sleep(1100 * time.Millisecond)
-	e.btcd.Generate(n)
+	e.chain.Generate(n)
 }
 
 // TestUnlockerLifecycle: a pool block with a two-miner snapshot is pending,
 // immature, and after 100 more blocks credited with exactly the satoshis the
 // snapshot implies; further steps change nothing.
-func TestUnlockerLifecycle(t *testing.T) {
-	e := newEnv(t)
+func TestUnlockerLifecycle(t *testing.T) { forEachNode(t, testUnlockerLifecycle) }
+
+func testUnlockerLifecycle(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind)
 	// A: 3 difficulty in two shares, B: 1. Regtest height 1 pays 50 BTC.
 	e.recordShares("A", 2.0, "B", 1.0)
 	e.recordShares("A", 1.0)
@@ -197,12 +209,12 @@ func TestUnlockerLifecycle(t *testing.T) {
 	if res := e.step(u); res.Immature != 1 || e.status(b.Hash) != payouts.StatusImmature {
 		t.Fatalf("first step %+v, status %v", res, e.status(b.Hash))
 	}
-	e.btcd.Generate(98) // 99 confirmations: one short
+	e.chain.Generate(98) // 99 confirmations: one short
 	e.step(u)
 	if got, _ := e.store.Block(context.Background(), b.Hash); got.Status != payouts.StatusImmature || got.Confirmations != 99 {
 		t.Fatalf("at 99 confirmations: %+v", got)
 	}
-	e.btcd.Generate(1)
+	e.chain.Generate(1)
 	if res := e.step(u); res.Credited != 1 {
 		t.Fatalf("step at 100 confirmations = %+v", res)
 	}
@@ -232,7 +244,7 @@ func TestUnlockerLifecycle(t *testing.T) {
 	if len(utxos) != 1 || utxos[0].OutPoint != b.CoinbaseOutpoint || utxos[0].Value != 5_000_000_000 {
 		t.Errorf("pool utxos = %v, want %v → 5e9", utxos, b.CoinbaseOutpoint)
 	}
-	e.btcd.Generate(1)
+	e.chain.Generate(1)
 	if res := e.step(u); res != (payouts.StepResult{}) {
 		t.Errorf("step after crediting = %+v", res)
 	}
@@ -244,13 +256,15 @@ func TestUnlockerLifecycle(t *testing.T) {
 // TestUnlockerOrphan: a block that looked confirmed (6 confirmations) is
 // invalidated and a longer chain mined: orphaned, never credited. A block
 // that was already credited stays credited through a reorg.
-func TestUnlockerOrphan(t *testing.T) {
-	e := newEnv(t)
+func TestUnlockerOrphan(t *testing.T) { forEachNode(t, testUnlockerOrphan) }
+
+func testUnlockerOrphan(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind)
 	e.recordShares("A", 1.0)
 	credited := e.mineFound()
 	e.recordShares("B", 1.0)
 	orphan := e.mineFound()
-	e.btcd.Generate(4)
+	e.chain.Generate(4)
 	u := e.unlocker(6)
 	// credited has 6 confirmations, orphan 5.
 	if res := e.step(u); res.Credited != 1 || res.Immature != 1 {
@@ -268,14 +282,14 @@ func TestUnlockerOrphan(t *testing.T) {
 	if res := e.step(u); res.Forked != 1 || res.Orphaned != 0 || e.status(orphan.Hash) != payouts.StatusImmature {
 		t.Fatalf("step on a 2-deep fork = %+v, status %v", res, e.status(orphan.Hash))
 	}
-	e.btcd.Generate(6)
+	e.chain.Generate(6)
 	if res := e.step(u); res.Orphaned != 1 || res.Credited != 0 {
 		t.Fatalf("step after reorg = %+v", res)
 	}
 	if st := e.status(orphan.Hash); st != payouts.StatusOrphaned {
 		t.Fatalf("orphan status = %v", st)
 	}
-	e.btcd.Generate(10)
+	e.chain.Generate(10)
 	e.step(u)
 	// Now reorg the credited block away too: it stays credited, balances
 	// never go back (nor negative).
@@ -298,20 +312,22 @@ func TestUnlockerOrphan(t *testing.T) {
 // TestUnlockerConcurrent runs several unlockers, each with its own Redis
 // connection, at the same time on matured blocks: each block is credited
 // once.
-func TestUnlockerConcurrent(t *testing.T) {
-	e := newEnv(t)
+func TestUnlockerConcurrent(t *testing.T) { forEachNode(t, testUnlockerConcurrent) }
+
+func testUnlockerConcurrent(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind)
 	e.recordShares("A", 1.5, "B", 0.5)
 	e.mineFound()
 	e.recordShares("B", 1.0)
 	e.mineFound()
-	e.btcd.Generate(3)
+	e.chain.Generate(3)
 	const n = 4
 	var wg sync.WaitGroup
 	results := make([]payouts.StepResult, n)
 	unlockers := make([]*payouts.Unlocker, n)
 	for i := range unlockers {
 		u, err := payouts.NewUnlocker(payouts.UnlockerConfig{
-			Ledger: e.newStore(), Chain: e.chain, PayoutScript: e.script,
+			Ledger: e.newStore(), Chain: e.ledgerChain, PayoutScript: e.script,
 			FeeBasisPoints: 100, Maturity: 3,
 		})
 		if err != nil {
@@ -383,12 +399,14 @@ type fakeLedger struct{ payouts.Ledger }
 
 // TestUnlockerRun: Run steps on its own until the block is credited and
 // returns nil once its context ends.
-func TestUnlockerRun(t *testing.T) {
-	e := newEnv(t)
+func TestUnlockerRun(t *testing.T) { forEachNode(t, testUnlockerRun) }
+
+func testUnlockerRun(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind)
 	e.recordShares("A", 1.0)
 	b := e.mineFound()
-	e.btcd.Generate(2)
-	u, err := payouts.NewUnlocker(payouts.UnlockerConfig{Ledger: e.store, Chain: e.chain, PayoutScript: e.script,
+	e.chain.Generate(2)
+	u, err := payouts.NewUnlocker(payouts.UnlockerConfig{Ledger: e.store, Chain: e.ledgerChain, PayoutScript: e.script,
 		Maturity: 3, Interval: 10 * time.Millisecond, Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -415,16 +433,18 @@ func TestUnlockerRun(t *testing.T) {
 // ledger keeps, N = max(factor × network difficulty, MinWindow). On regtest
 // the network term is below one diff unit, so without the floor the whole
 // window counts; with a floor of 2 only the newest 2 difficulty do.
-func TestSnapshotHonoursMinWindow(t *testing.T) {
-	e := newEnv(t)
+func TestSnapshotHonoursMinWindow(t *testing.T) { forEachNode(t, testSnapshotHonoursMinWindow) }
+
+func testSnapshotHonoursMinWindow(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind)
 	e.recordShares("A", 3.0) // older
 	e.recordShares("B", 1.0) // newest
-	hash := e.btcd.Generate(1)[0]
-	blk, err := e.btcd.Client().GetBlock(hash)
+	hash := e.chain.Generate(1)[0]
+	blk, err := e.chain.Client().GetBlock(hash)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fb, err := payouts.NewFoundBlock(blk, e.btcd.Height(), "B.rig", e.script)
+	fb, err := payouts.NewFoundBlock(blk, e.chain.Height(), "B.rig", e.script)
 	if err != nil {
 		t.Fatal(err)
 	}
