@@ -346,7 +346,8 @@ func (o *lpObserver) GetBlockTemplate(ctx context.Context, longPollID string) ([
 
 // TestManagerOneJobPerTip is issue 9 item 3: with every notice the node
 // offers on at once (Core: ZMQ hashblock, long poll and polling; btcd: long
-// poll and polling), a new block gives exactly one job. The long poll that
+// poll and polling), and NewBlockFound after the pool's own blocks, a new
+// block gives exactly one job. The long poll that
 // was waiting when the block arrived returns the same tip that ZMQ or the
 // poll already brought; that must not publish a second, non-clean job.
 func TestManagerOneJobPerTip(t *testing.T) {
@@ -360,7 +361,25 @@ func TestManagerOneJobPerTip(t *testing.T) {
 		})
 		prev := nextJob(t, jobs)
 		for i := range 10 {
-			tip := *node.Generate(1)[0]
+			// Blocks from elsewhere, and the pool's own: submitted, then
+			// NewBlockFound as the pool does, racing the long poll.
+			var tip chainhash.Hash
+			if i%2 == 0 {
+				tip = *node.Generate(1)[0]
+			} else {
+				en1, en2 := []byte{0, 0, 0, byte(i)}, make([]byte, 8)
+				block, err := prev.Block(en1, en2, mineJob(t, prev, en1, en2, false))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if reason, err := c.SubmitBlock(ctx, block); err != nil || reason != "" {
+					t.Fatalf("submit: %q %v", reason, err)
+				}
+				if err := m.NewBlockFound(ctx); err != nil {
+					t.Fatal(err)
+				}
+				tip = block.BlockHash()
+			}
 			j := nextJob(t, jobs)
 			checkTipJob(t, m, prev, j, tip)
 			// Wait until a long poll starts on the new tip (its id begins
