@@ -44,6 +44,7 @@ type Session struct {
 	banStart      time.Time
 	banTotal      int
 	banRejected   int
+	blockSlots    chan struct{} // block submissions running (submit.go); made at the first block
 
 	mu       sync.Mutex
 	out      [][]byte

@@ -28,6 +28,9 @@ import (
 // in flight.
 const maxPipelined = 256
 
+// maxBlocksInFlight bounds the block submissions a connection has running.
+const maxBlocksInFlight = 4
+
 // blockSubmitTimeout bounds one submission of a found block to the nodes
 // (the BlockSubmitter retries further on its own schedule).
 const blockSubmitTimeout = 30 * time.Second
@@ -196,8 +199,15 @@ func (s *Session) submit(req *message.Request, now time.Time) (int, time.Duratio
 			zap.Stringer("hash", res.Hash))
 		if s.srv.cfg.Blocks != nil {
 			// Not on the miner's path: the share is answered as soon as it
-			// is durable, whatever the node does.
-			go s.srv.submitBlock(cand)
+			// is durable, whatever the node does. A connection has at most
+			// maxBlocksInFlight submissions running; past that its handler
+			// waits (on test networks nearly every share is a block, and a
+			// slow node must not collect goroutines without bound).
+			if s.blockSlots == nil {
+				s.blockSlots = make(chan struct{}, maxBlocksInFlight)
+			}
+			s.blockSlots <- struct{}{}
+			go s.srv.submitBlock(cand, s.blockSlots)
 		}
 	}
 	share := shares.Share{
@@ -214,9 +224,10 @@ func (s *Session) submit(req *message.Request, now time.Time) (int, time.Duratio
 	return 0, 0, nil
 }
 
-// submitBlock hands a block candidate to the BlockSubmitter; it must be run
-// as a goroutine.
-func (srv *Server) submitBlock(cand shares.Candidate) {
+// submitBlock hands a block candidate to the BlockSubmitter, then frees its
+// slot; it must be run as a goroutine.
+func (srv *Server) submitBlock(cand shares.Candidate, slots chan struct{}) {
+	defer func() { <-slots }()
 	ctx, cancel := context.WithTimeout(srv.base, blockSubmitTimeout)
 	defer cancel()
 	height := cand.Job.Height
