@@ -47,6 +47,7 @@ type adviceState struct {
 // refresh loop owns it.
 type Advisor struct {
 	hysteresis float64
+	reasons    [3]string // run, curtail, hold: built once, not per worker per refresh
 	dwell      time.Duration
 	states     map[string]*adviceState
 	generation uint64
@@ -55,7 +56,18 @@ type Advisor struct {
 // NewAdvisor returns an advisor with hysteresis h (fraction of cost) and
 // minimum dwell.
 func NewAdvisor(h float64, dwell time.Duration) *Advisor {
-	return &Advisor{hysteresis: h, dwell: dwell, states: make(map[string]*adviceState)}
+	return &Advisor{hysteresis: h, dwell: dwell, states: make(map[string]*adviceState), reasons: adviceReasons(h)}
+}
+
+// adviceReasons are the reasons of the three targets for hysteresis h; the
+// figures themselves are in the worker's money.
+func adviceReasons(h float64) [3]string {
+	pct := fmt.Sprintf("%g%%", h*100)
+	return [3]string{
+		"margin lower bound above +" + pct + " of cost",
+		"margin upper bound below -" + pct + " of cost",
+		"margin interval within ±" + pct + " of cost: not decided",
+	}
 }
 
 // target is the advice the figures call for now, with its reason.
@@ -63,11 +75,11 @@ func (a *Advisor) target(margin Interval, cost float64) (string, string) {
 	band := a.hysteresis * cost
 	switch {
 	case margin.High < -band:
-		return AdviceCurtail, fmt.Sprintf("margin at most %.0f sat/day, below −%.0f%% of cost (%.0f sat/day)", margin.High, a.hysteresis*100, cost)
+		return AdviceCurtail, a.reasons[1]
 	case margin.Low > band:
-		return AdviceRun, fmt.Sprintf("margin at least %.0f sat/day, above %.0f%% of cost (%.0f sat/day)", margin.Low, a.hysteresis*100, cost)
+		return AdviceRun, a.reasons[0]
 	default:
-		return AdviceHold, fmt.Sprintf("margin %.0f…%.0f sat/day is within ±%.0f%% of cost: not decided", margin.Low, margin.High, a.hysteresis*100)
+		return AdviceHold, a.reasons[2]
 	}
 }
 

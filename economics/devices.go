@@ -140,6 +140,44 @@ func (c *Classifier) Catalog() []Model { return c.catalog }
 // BandTolerance), then the default efficiency. hashrateTHs ≤ 0 skips the
 // band.
 func (c *Classifier) Classify(worker, userAgent string, hashrateTHs float64) Device {
+	return c.classify(worker, c.parseAgent(userAgent), hashrateTHs)
+}
+
+// agentInfo is what a user agent says: a catalog model (index, −1 none)
+// or else a vendor ("" none).
+type agentInfo struct {
+	model  int
+	vendor string
+}
+
+// parseAgent reads a user agent once; the engine memoises it per refresh.
+func (c *Classifier) parseAgent(userAgent string) agentInfo {
+	ai := agentInfo{model: -1}
+	ua := strings.ToLower(userAgent)
+	if ua == "" {
+		return ai
+	}
+	bestLen := 0
+	for i, m := range c.catalog {
+		for _, s := range m.Match {
+			if len(s) > bestLen && strings.Contains(ua, s) {
+				ai.model, bestLen = i, len(s)
+			}
+		}
+	}
+	if ai.model >= 0 {
+		return ai
+	}
+	for _, v := range vendorMarkers {
+		if strings.Contains(ua, v.marker) {
+			ai.vendor = v.vendor
+			break
+		}
+	}
+	return ai
+}
+
+func (c *Classifier) classify(worker string, ai agentInfo, hashrateTHs float64) Device {
 	for _, o := range c.overrides {
 		if ok, _ := path.Match(o.Worker, worker); !ok {
 			continue
@@ -150,42 +188,24 @@ func (c *Classifier) Classify(worker, userAgent string, hashrateTHs float64) Dev
 		}
 		return Device{Model: "operator: " + o.Worker, JPerTH: o.JPerTH, Source: SourceOperator}
 	}
-	ua := strings.ToLower(userAgent)
-	if ua != "" {
-		best, bestLen := -1, 0
+	if ai.model >= 0 {
+		m := c.catalog[ai.model]
+		return Device{Model: m.Name, Vendor: m.Vendor, JPerTH: m.JPerTH, Source: SourceUserAgent}
+	}
+	if ai.vendor != "" && hashrateTHs > 0 {
+		best, bestDist := -1, math.Inf(1)
 		for i, m := range c.catalog {
-			for _, s := range m.Match {
-				if len(s) > bestLen && strings.Contains(ua, s) {
-					best, bestLen = i, len(s)
-				}
+			if m.Vendor != ai.vendor || m.TypicalTHs <= 0 {
+				continue
+			}
+			dist := math.Abs(hashrateTHs/m.TypicalTHs - 1)
+			if dist <= BandTolerance && dist < bestDist {
+				best, bestDist = i, dist
 			}
 		}
 		if best >= 0 {
 			m := c.catalog[best]
-			return Device{Model: m.Name, Vendor: m.Vendor, JPerTH: m.JPerTH, Source: SourceUserAgent}
-		}
-		vendor := ""
-		for _, v := range vendorMarkers {
-			if strings.Contains(ua, v.marker) {
-				vendor = v.vendor
-				break
-			}
-		}
-		if vendor != "" && hashrateTHs > 0 {
-			best, bestDist := -1, math.Inf(1)
-			for i, m := range c.catalog {
-				if m.Vendor != vendor || m.TypicalTHs <= 0 {
-					continue
-				}
-				dist := math.Abs(hashrateTHs/m.TypicalTHs - 1)
-				if dist <= BandTolerance && dist < bestDist {
-					best, bestDist = i, dist
-				}
-			}
-			if best >= 0 {
-				m := c.catalog[best]
-				return Device{Model: m.Name, Vendor: m.Vendor, JPerTH: m.JPerTH, Source: SourceHashrateBand}
-			}
+			return Device{Model: m.Name, Vendor: m.Vendor, JPerTH: m.JPerTH, Source: SourceHashrateBand}
 		}
 	}
 	return Device{Model: "unknown", JPerTH: c.defJPerTH, Source: SourceDefault}

@@ -75,8 +75,10 @@ type Engine struct {
 	btcFeed    *Feed
 	location   *time.Location
 
-	mu       sync.Mutex // held by Refresh: the advisor and epoch cache
-	advisor  *Advisor
+	mu       sync.Mutex // held by Refresh: the advisors and epoch cache
+	advisor  *Advisor   // per worker
+	models   *Advisor   // per model
+	whatIf   *Advisor   // reasons only: what-if advice has no state
 	epoch    BlockSummary
 	haveEpoc bool
 
@@ -105,7 +107,10 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("economics: %w", err)
 	}
-	e := &Engine{cfg: cfg, deps: deps, logger: deps.Logger, classifier: cls, advisor: NewAdvisor(cfg.Advice.Hysteresis, cfg.Advice.MinDwell), location: time.UTC}
+	e := &Engine{cfg: cfg, deps: deps, logger: deps.Logger, classifier: cls, location: time.UTC,
+		advisor: NewAdvisor(cfg.Advice.Hysteresis, cfg.Advice.MinDwell),
+		models:  NewAdvisor(cfg.Advice.Hysteresis, cfg.Advice.MinDwell),
+		whatIf:  NewAdvisor(cfg.Advice.Hysteresis, 0)}
 	if cfg.Power.Timezone != "" {
 		e.location, _ = time.LoadLocation(cfg.Power.Timezone) // checked by Validate
 	}
@@ -215,7 +220,7 @@ func (e *Engine) Refresh(ctx context.Context) error {
 		}
 	}
 	in.power, in.btc = e.prices(now, nil)
-	snap := e.compute(in, e.advisor)
+	snap := e.compute(in, e.advisor, e.models)
 	e.snap.Store(snap)
 	return errors.Join(errs...)
 }
@@ -468,6 +473,30 @@ func (s *Snapshot) WorkersOf(address string) []WorkerFigures {
 	return out
 }
 
+// slab hands out pointers into a few large arrays, so the optional
+// figures of 100,000 workers cost a handful of allocations per refresh
+// instead of several per worker.
+type slab struct {
+	iv []Interval
+	f  []float64
+}
+
+func (s *slab) interval(v Interval) *Interval {
+	if len(s.iv) == cap(s.iv) {
+		s.iv = make([]Interval, 0, max(2*cap(s.iv), 64))
+	}
+	s.iv = append(s.iv, v)
+	return &s.iv[len(s.iv)-1]
+}
+
+func (s *slab) float(v float64) *float64 {
+	if len(s.f) == cap(s.f) {
+		s.f = make([]float64, 0, max(2*cap(s.f), 64))
+	}
+	s.f = append(s.f, v)
+	return &s.f[len(s.f)-1]
+}
+
 // perTH holds the per-TH/s-per-day rates a worker's money scales with.
 type perTH struct {
 	revenueSat float64 // sats per TH/s per day after the pool fee
@@ -479,7 +508,7 @@ type perTH struct {
 
 // money computes a worker's or model's money from its hashrate interval
 // (H/s) and efficiency.
-func (r perTH) money(h Interval, jPerTH float64) Money {
+func (r perTH) money(h Interval, jPerTH float64, sl *slab) Money {
 	th := func(x float64) float64 { return x / TeraHash }
 	m := Money{
 		RevenueSat: Interval{th(h.Value) * r.revenueSat, th(h.Low) * r.revenueSat, th(h.High) * r.revenueSat},
@@ -490,8 +519,8 @@ func (r perTH) money(h Interval, jPerTH float64) Money {
 		m.BreakEvenSatPerKWh = r.revenueSat / kWhPerTHDay
 	}
 	if r.btc > 0 {
-		m.BreakEvenPerKWh = ptr(m.BreakEvenSatPerKWh * r.btc / btcutil.SatoshiPerBitcoin)
-		m.RevenueFi = ptr(scale(m.RevenueSat, r.btc/btcutil.SatoshiPerBitcoin))
+		m.BreakEvenPerKWh = sl.float(m.BreakEvenSatPerKWh * r.btc / btcutil.SatoshiPerBitcoin)
+		m.RevenueFi = sl.interval(scale(m.RevenueSat, r.btc/btcutil.SatoshiPerBitcoin))
 	}
 	if !r.costKnown {
 		return m
@@ -501,13 +530,13 @@ func (r perTH) money(h Interval, jPerTH float64) Money {
 	per := r.revenueSat - costPerTH
 	lo, hi := th(h.Low)*per, th(h.High)*per
 	margin := Interval{th(h.Value) * per, math.Min(lo, hi), math.Max(lo, hi)}
-	m.CostSat, m.MarginSat = &cost, &margin
+	m.CostSat, m.MarginSat = sl.interval(cost), sl.interval(margin)
 	if r.satPerKWh > 0 {
-		m.BreakEvenJPerTH = ptr(r.revenueSat / (r.overhead * 24 / 1000 * r.satPerKWh))
+		m.BreakEvenJPerTH = sl.float(r.revenueSat / (r.overhead * 24 / 1000 * r.satPerKWh))
 	}
 	if r.btc > 0 {
 		f := r.btc / btcutil.SatoshiPerBitcoin
-		m.CostFi, m.MarginFi = ptr(scale(cost, f)), ptr(scale(margin, f))
+		m.CostFi, m.MarginFi = sl.interval(scale(cost, f)), sl.interval(scale(margin, f))
 	}
 	return m
 }
@@ -530,7 +559,7 @@ func hashprice(d float64, subsidy btcutil.Amount, fees float64, basis string, bt
 
 // compute turns inputs into a snapshot; with a nil advisor (what-if) the
 // advice is the immediate target, without dwell or webhook.
-func (e *Engine) compute(in inputs, adv *Advisor) *Snapshot {
+func (e *Engine) compute(in inputs, adv, modelAdv *Advisor) *Snapshot {
 	s := &Snapshot{Time: in.now, in: in}
 	net := &s.Network
 	net.Height = in.tmpl.Height
@@ -609,9 +638,12 @@ func (e *Engine) compute(in inputs, adv *Advisor) *Snapshot {
 	// Workers.
 	s.Workers = make([]WorkerFigures, len(in.workers))
 	s.byAddress = make(map[string][]int)
+	sl := &slab{iv: make([]Interval, 0, 5*len(in.workers)+64), f: make([]float64, 0, 2*len(in.workers)+64)}
+	agents := make(map[string]agentInfo) // user agents are few: parse each once per refresh
 	forced := s.Prices.ForcedOff
 	if adv != nil {
 		adv.Begin()
+		modelAdv.Begin()
 	}
 	wi := slices.Index(windows[:], e.cfg.RevenueWindow)
 	type modelAcc struct {
@@ -627,9 +659,14 @@ func (e *Engine) compute(in inputs, adv *Advisor) *Snapshot {
 			f.Hashrate[k] = EstimateHashrate(ws.Windows[k], w, ws.Difficulty)
 		}
 		est := f.Hashrate[wi]
-		f.Device = e.classifier.Classify(ws.Worker, ws.UserAgent, est.Hashrate/TeraHash)
+		ai, ok := agents[ws.UserAgent]
+		if !ok {
+			ai = e.classifier.parseAgent(ws.UserAgent)
+			agents[ws.UserAgent] = ai
+		}
+		f.Device = e.classifier.classify(ws.Worker, ai, est.Hashrate/TeraHash)
 		h := Interval{Value: est.Hashrate, Low: est.Low, High: est.High}
-		f.Money = rates.money(h, f.Device.JPerTH)
+		f.Money = rates.money(h, f.Device.JPerTH, sl)
 		f.Advice = e.advise(adv, "worker", ws.Worker, in.now, f.Money, rates.costKnown, forced)
 		s.byAddress[ws.Address] = append(s.byAddress[ws.Address], i)
 
@@ -650,14 +687,15 @@ func (e *Engine) compute(in inputs, adv *Advisor) *Snapshot {
 	// workers' bounds: conservative), advice per model.
 	for _, acc := range models {
 		m := &acc.fig
-		m.Money = rates.money(m.Hashrate, m.JPerTH)
-		m.Advice = e.advise(adv, "model", m.Model, in.now, m.Money, rates.costKnown, forced)
+		m.Money = rates.money(m.Hashrate, m.JPerTH, sl)
+		m.Advice = e.advise(modelAdv, "model", m.Model, in.now, m.Money, rates.costKnown, forced)
 		s.Fleet.Models = append(s.Fleet.Models, *m)
 		s.Fleet.CurtailableW += m.CurtailableW
 		s.Fleet.TotalW += m.Money.Watts.Value
 	}
 	if adv != nil {
 		adv.Sweep()
+		modelAdv.Sweep()
 	}
 	slices.SortFunc(s.Fleet.Models, func(a, b ModelFigures) int { return strings.Compare(a.Model, b.Model) })
 	for _, m := range s.Fleet.Models {
@@ -704,10 +742,10 @@ func (e *Engine) advise(adv *Advisor, scope, key string, now time.Time, m Money,
 		case !costKnown:
 			return Advice{Advice: AdviceHold, Reason: "no power price: cost unknown", Since: now}
 		}
-		a, reason := (&Advisor{hysteresis: e.cfg.Advice.Hysteresis}).target(margin, cost)
+		a, reason := e.whatIf.target(margin, cost)
 		return Advice{Advice: a, Reason: reason, Since: now}
 	}
-	a, prev, changed := adv.Observe(scope+"\x00"+key, now, margin, cost, costKnown, forced)
+	a, prev, changed := adv.Observe(key, now, margin, cost, costKnown, forced)
 	if changed && e.deps.Notifier != nil {
 		e.deps.Notifier.Notify(Event{Scope: scope, Key: key, Advice: a.Advice, Previous: prev.Advice, Reason: a.Reason, Since: a.Since, Watts: m.Watts.Value, MarginSatsPerDay: m.MarginSat})
 	}
@@ -750,5 +788,5 @@ func (e *Engine) WhatIf(w WhatIf) (*Snapshot, error) {
 	if w.DifficultyChange != nil {
 		in.difficultyFactor = 1 + *w.DifficultyChange/100
 	}
-	return e.compute(in, nil), nil
+	return e.compute(in, nil, nil), nil
 }
