@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,28 +27,41 @@ import (
 // TestBroadcastFailureHaltsPayouts is issue 9's drained balances: while the
 // node does not take a payout, no new payout may be committed (each one
 // debits balances), and the same signed transaction is retried every run
-// until the node takes it. Two real failures:
-//   - refused: the node answers with a reason. The payout's input, a
-//     coinbase, disappears in a reorg (invalidateblock) right after the
-//     commit, so the node refuses it as spending missing inputs; once the
-//     block is reconsidered the same transaction is valid again.
+// until the node takes it. Real failures:
+//   - refused after a reorg: the node answers with a reason. The payout's
+//     input, a coinbase, disappears in a reorg (invalidateblock) right after
+//     the commit, so the node refuses it as spending missing inputs; once
+//     the block is reconsidered the same transaction is valid again.
 //   - unreachable: the connection to the node is cut right after the commit
 //     (a TCP proxy in front of the real node stops accepting), so the node
 //     cannot be asked at all; then it comes back.
+//   - refused for its fee (Core): the node's -minrelaytxfee is above the
+//     payout's fee rate; the operator's remedy from docs/payouts.md
+//     (prioritisetransaction, then a higher fee floor) gets the same
+//     transaction in and payouts resume.
 func TestBroadcastFailureHaltsPayouts(t *testing.T) { forEachNode(t, testBroadcastFailureHaltsPayouts) }
 
 func testBroadcastFailureHaltsPayouts(t *testing.T, nodeKind string) {
-	for _, tc := range []struct {
+	type testCase struct {
 		name string
 		// refused: the failure is a refusal with a reason (else the node
-		// could not be reached).
-		refused bool
-	}{
-		{name: "refused", refused: true},
+		// could not be reached); reorg or fee says why.
+		refused, reorg, fee bool
+		nodeArgs            []string
+	}
+	cases := []testCase{
+		{name: "refused after a reorg", refused: true, reorg: true},
 		{name: "unreachable"},
-	} {
+	}
+	if nodeKind == testenv.KindCore {
+		// btcd has no prioritisetransaction (nor a way to change its relay
+		// fee without a restart, which loses its regtest chain).
+		cases = append(cases, testCase{name: "refused for its fee", refused: true, fee: true,
+			nodeArgs: []string{"-minrelaytxfee=0.0002"}}) // 20 sat/vB
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, nodeKind, p2pkh, 3)
+			e := newEnv(t, nodeKind, p2pkh, 3, tc.nodeArgs...)
 			ctx := context.Background()
 			params := e.params
 			a1, a2, a3 := recipient(t, 11, params), recipient(t, 12, params), recipient(t, 13, params)
@@ -56,7 +70,7 @@ func testBroadcastFailureHaltsPayouts(t *testing.T, nodeKind string) {
 
 			var reorged *chainhash.Hash
 			var held []payment.UTXO
-			if tc.refused {
+			if tc.reorg {
 				// The first payout must spend a coinbase that a reorg can
 				// take away while older pool coinbases stay mature: pay from
 				// the coinbase of block 104 only, 100 blocks deep.
@@ -101,9 +115,10 @@ func testBroadcastFailureHaltsPayouts(t *testing.T, nodeKind string) {
 					return
 				}
 				first = false
-				if tc.refused {
+				switch {
+				case tc.reorg:
 					e.chain.InvalidateBlock(*reorged)
-				} else {
+				case !tc.refused:
 					proxy.down()
 				}
 			}, nil)
@@ -125,11 +140,19 @@ func testBroadcastFailureHaltsPayouts(t *testing.T, nodeKind string) {
 			if tc.refused != (failed.Refusal != "") {
 				t.Fatalf("refusal %q (last error %q), want refused=%v", failed.Refusal, failed.LastError, tc.refused)
 			}
+			// The node's own words reach the record.
+			why := map[bool]string{true: "min relay fee not met", false: "missingorspent"}[tc.fee]
+			if nodeKind == testenv.KindBtcd {
+				why = "orphan transaction"
+			}
+			if tc.refused && !strings.Contains(failed.Refusal, why) {
+				t.Fatalf("refusal %q, want it to say %q", failed.Refusal, why)
+			}
 			e.checkLedger()
 
 			// Meanwhile miners earn: new balances reach the threshold, and
 			// (refused case) the older coinbases are pool funds again.
-			if tc.refused {
+			if tc.reorg {
 				for _, u := range held {
 					if err := e.rdb.HSet(ctx, e.store.UTXOsKey(), u.Key(), u.Value).Err(); err != nil {
 						t.Fatal(err)
@@ -179,11 +202,25 @@ func testBroadcastFailureHaltsPayouts(t *testing.T, nodeKind string) {
 
 			// The node takes it again: the same transaction goes out and
 			// payouts resume in the same run.
-			if tc.refused {
+			switch {
+			case tc.reorg:
 				if err := e.rpc.ReconsiderBlock(reorged); err != nil {
 					t.Fatal(err)
 				}
-			} else {
+			case tc.fee:
+				// The operator raises the payout's fee on the node (Core
+				// counts the delta against its relay minimum) and the fee
+				// floor for the next payouts (25 sat/vB).
+				txid, _ := json.Marshal(failed.TxID)
+				if _, err := e.rpc.RawRequest("prioritisetransaction", []json.RawMessage{txid, json.RawMessage("0"),
+					json.RawMessage("100000")}); err != nil {
+					t.Fatal(err)
+				}
+				c.FeeRateFloor = 25_000
+				if p, err = payment.New(c, e.store, node); err != nil {
+					t.Fatal(err)
+				}
+			default:
 				proxy.up()
 			}
 			res, err = p.RunOnce(ctx, false)
@@ -199,9 +236,9 @@ func testBroadcastFailureHaltsPayouts(t *testing.T, nodeKind string) {
 			if st := p.Status(); st.Halted || st.AwaitingBroadcast != 0 {
 				t.Fatalf("status after recovery: %+v", st)
 			}
-			wantNew := 1
-			if !tc.refused {
-				wantNew = 2 // a2 and a3
+			wantNew := 2 // a2 and a3
+			if tc.reorg {
+				wantNew = 1 // a2 (only a1 was due at first)
 			}
 			if len(res.Payouts) != wantNew {
 				t.Fatalf("run after recovery paid %d payouts, want %d", len(res.Payouts), wantNew)
@@ -223,7 +260,7 @@ func testBroadcastFailureHaltsPayouts(t *testing.T, nodeKind string) {
 				t.Fatal("the transaction mined is not the one recorded at the first broadcast")
 			}
 			want := map[string]int64{a1: 10 * btcutil.SatoshiPerBitcoin, a2: 20 * btcutil.SatoshiPerBitcoin}
-			if !tc.refused {
+			if !tc.reorg {
 				want[a3] = 8 * btcutil.SatoshiPerBitcoin
 			}
 			got := e.received()

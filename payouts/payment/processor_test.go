@@ -92,12 +92,12 @@ func forEachNode(t *testing.T, fn func(t *testing.T, nodeKind string)) {
 // pool UTXOs paying the test key's address of the given kind: for P2PKH the
 // coinbases of blocks 1..n (matured by 100 more blocks, as the unlocker
 // would record them); for P2WPKH and P2TR n outputs of a transaction
-// funding that address.
-func newEnv(t *testing.T, nodeKind string, kind poolKind, n int) *env {
+// funding that address. nodeArgs go to testenv.StartNode.
+func newEnv(t *testing.T, nodeKind string, kind poolKind, n int, nodeArgs ...string) *env {
 	t.Helper()
 	e := &env{t: t}
 	e.redis = testenv.StartRedis(t)
-	e.chain = testenv.StartNode(t, nodeKind)
+	e.chain = testenv.StartNode(t, nodeKind, nodeArgs...)
 	e.params, e.key = e.chain.Chain(), e.chain.TestKey()
 	e.rdb = redis.NewClient(&redis.Options{Addr: e.redis.Addr, MaxRetries: -1})
 	t.Cleanup(func() { e.rdb.Close() })
@@ -718,5 +718,28 @@ func testCrashExactlyOnce(t *testing.T, nodeKind string) {
 				t.Fatalf("totals %+v, want paid %d in 2 payouts", tot, paid)
 			}
 		})
+	}
+}
+
+// TestRefusesWithoutTxIndex: on a node without a transaction index a
+// confirmed payout would look never mined (and abandoning it would pay
+// twice), so the processor neither pays nor abandons; nothing changes.
+func TestRefusesWithoutTxIndex(t *testing.T) { forEachNode(t, testRefusesWithoutTxIndex) }
+
+func testRefusesWithoutTxIndex(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind, p2pkh, 1, testenv.NoTxIndex)
+	ctx := context.Background()
+	e.seed(map[string]int64{recipient(t, 1, e.params): 5_000_000})
+	before := e.ledgerSnapshot()
+	p := e.processor(e.config(payment.ModeHot))
+	res, err := p.RunOnce(ctx, false)
+	if !errors.Is(err, bitcoind.ErrNoTxIndex) || len(res.Payouts) != 0 {
+		t.Fatalf("run: %v, %d payouts; want ErrNoTxIndex and none", err, len(res.Payouts))
+	}
+	if _, _, err := p.Abandon(ctx, 1); !errors.Is(err, bitcoind.ErrNoTxIndex) {
+		t.Fatalf("abandon: %v, want ErrNoTxIndex", err)
+	}
+	if got := e.ledgerSnapshot(); got != before {
+		t.Fatalf("ledger changed:\n%s\n%s", before, got)
 	}
 }
