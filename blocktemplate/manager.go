@@ -353,14 +353,8 @@ func (m *Manager) updateLoop(ctx context.Context) {
 			refresh = nil
 			handle(merge(request{kind: triggerRefresh, seenAt: time.Now()}))
 		case lp := <-m.lpResult:
-			// A long poll sent on an older tip returns because that tip
-			// changed. If the new tip's job is already out (ZMQ, the poll or
-			// NewBlockFound came first), this template is the same news:
-			// publishing it would send miners a second job for one block.
-			// A long poll sent on the current tip returns for new
-			// transactions, which is a refresh.
-			if cur := m.Current(); cur != nil && lp.sentOn != lp.t.PrevHash && cur.PrevHash == lp.t.PrevHash {
-				m.log.Debug("long poll brought a tip already published", zap.Stringer("prev_hash", &lp.t.PrevHash))
+			if !lpIsNews(m.Current(), lp) {
+				m.log.Debug("long poll brought nothing new", zap.Stringer("prev_hash", &lp.t.PrevHash), zap.Int64("height", lp.t.Height))
 				continue
 			}
 			if err := m.publish(lp.t, triggerRefresh, lp.seenAt); err != nil {
@@ -370,6 +364,26 @@ func (m *Manager) updateLoop(ctx context.Context) {
 			pending, retry, backoff = nil, nil, m.cfg.RetryMin
 			resetRefresh()
 		}
+	}
+}
+
+// lpIsNews tells whether a long poll's template should be published given
+// the current job. A long poll sent on the current tip reports a change
+// against it: a new tip, or new transactions (a refresh). One sent on an
+// older tip returns because that tip changed, and the current job shows
+// another notice (ZMQ, the poll, NewBlockFound) already brought a change:
+// the same tip again would be a second job for one block, and a tip no
+// higher than the current one is older news that would take miners back
+// (a real reorganisation to it is still seen by the poll). Only a higher
+// tip is news.
+func lpIsNews(cur *Job, lp lpTemplate) bool {
+	switch {
+	case cur == nil || lp.sentOn == cur.PrevHash:
+		return true
+	case lp.t.PrevHash == cur.PrevHash:
+		return false
+	default:
+		return lp.t.Height > cur.Height
 	}
 }
 

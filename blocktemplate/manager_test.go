@@ -11,7 +11,7 @@ import (
 
 // idleSource is never asked: these tests drive publish directly to check
 // the job-set and fan-out rules without a node (node-driven Manager tests
-// live in blocktemplate/bitcoind, against btcd).
+// live in blocktemplate/bitcoind, against btcd and Bitcoin Core).
 type idleSource struct{}
 
 func (idleSource) GetBlockTemplate(context.Context, string) ([]byte, error) {
@@ -232,5 +232,44 @@ func TestManagerSlowSubscriber(t *testing.T) {
 	}
 	if len(got) == 2 && (got[0].PrevHash != tpl.PrevHash || !got[0].CleanJobs) {
 		t.Fatalf("unexpected first job %s", got[0].ID)
+	}
+}
+
+// TestLongPollIsNews: which long-poll templates the Manager publishes
+// (issue 9 item 3: one job per tip change).
+func TestLongPollIsNews(t *testing.T) {
+	m, tpl := newTestManager(t, 8, 8)
+	b := m.cfg.Builder
+	cur, err := b.Job(tpl, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	older := *tpl
+	older.PrevHash[1] ^= 1
+	older.Height--
+	rival := *tpl
+	rival.PrevHash[2] ^= 1
+	newer := otherTip(tpl, 3)
+	gone := chainhash.Hash{9} // a tip before the current one
+	tests := []struct {
+		name string
+		cur  *Job
+		lp   lpTemplate
+		want bool
+	}{
+		{"no job yet", nil, lpTemplate{t: tpl, sentOn: gone}, true},
+		{"sent on the current tip: new transactions", cur, lpTemplate{t: tpl, sentOn: tpl.PrevHash}, true},
+		{"sent on the current tip: new block", cur, lpTemplate{t: newer, sentOn: tpl.PrevHash}, true},
+		{"sent on an old tip: the tip already published", cur, lpTemplate{t: tpl, sentOn: gone}, false},
+		{"sent on an old tip: an older tip", cur, lpTemplate{t: &older, sentOn: gone}, false},
+		{"sent on an old tip: a rival at the same height", cur, lpTemplate{t: &rival, sentOn: gone}, false},
+		{"sent on an old tip: a higher tip", cur, lpTemplate{t: newer, sentOn: gone}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := lpIsNews(tc.cur, tc.lp); got != tc.want {
+				t.Fatalf("lpIsNews = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
