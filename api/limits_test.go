@@ -130,6 +130,27 @@ func TestRateLimitPerClient(t *testing.T) {
 	}
 }
 
+// IPv6 clients are counted per /64: the addresses of one network share a
+// bucket.
+func TestRateLimitIPv6PerNetwork(t *testing.T) {
+	srv, err := New(Config{RateLimit: 0.001, RateBurst: 2, Miners: &fakeMiners{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Handler()
+	for i, remote := range []string{"[2001:db8:1:2::1]:1", "[2001:db8:1:2::ffff]:2"} {
+		if rec := get(h, "/api/v1/miners/x", remote); rec.Code != 200 {
+			t.Fatalf("request %d: %d", i, rec.Code)
+		}
+	}
+	if rec := get(h, "/api/v1/miners/x", "[2001:db8:1:2:aaaa::3]:3"); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("third address of the same /64: %d, want 429", rec.Code)
+	}
+	if rec := get(h, "/api/v1/miners/x", "[2001:db8:1:3::1]:4"); rec.Code != 200 {
+		t.Fatalf("another /64: %d", rec.Code)
+	}
+}
+
 // The limiter table forgets clients whose bucket refilled, so it does not
 // grow with every address that ever asked.
 func TestClientLimitsForgetIdleClients(t *testing.T) {

@@ -89,7 +89,7 @@ func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		ok, wait := s.limits.allow(s.clientIP(r), time.Now())
+		ok, wait := s.limits.allow(limitKey(s.clientIP(r)), time.Now())
 		if !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			writeError(w, http.StatusTooManyRequests, "rate limit exceeded: retry later")
@@ -97,6 +97,17 @@ func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// limitKey is what one bucket counts: an IPv4 address, or an IPv6 /64
+// (one subscriber's network: a client that owns a /64 could otherwise take
+// a fresh bucket per address).
+func limitKey(ip string) string {
+	a := net.ParseIP(ip)
+	if a == nil || a.To4() != nil {
+		return ip
+	}
+	return a.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 // clientIP is the address the rate limit counts a request against: the
