@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/lode-pool/lode/blocktemplate"
 )
 
 // staticStats serves fixed worker statistics.
@@ -242,5 +245,71 @@ func TestEngineForcedOffAndHTTP(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("POST: %d", resp.StatusCode)
+	}
+}
+
+func TestJobTemplates(t *testing.T) {
+	var none JobTemplates
+	if _, ok := none.CurrentTemplate(); ok {
+		t.Fatal("nil source gave a template")
+	}
+	job := &blocktemplate.Job{Template: &blocktemplate.Template{Height: 7, Bits: 0x207fffff, CoinbaseValue: 5_000_010_000}}
+	src := JobTemplates(func() *blocktemplate.Job { return job })
+	if ti, ok := src.CurrentTemplate(); !ok || ti != (TemplateInfo{Height: 7, Bits: 0x207fffff, CoinbaseValue: 5_000_010_000}) {
+		t.Fatalf("%+v %v", ti, ok)
+	}
+	job = &blocktemplate.Job{} // rebuilt from a notify: no template
+	if _, ok := src.CurrentTemplate(); ok {
+		t.Fatal("job without template gave a template")
+	}
+}
+
+// gather returns series counts per family and the value of each series
+// by family and its first label's value.
+func gather(t *testing.T, reg *prometheus.Registry) (map[string]int, map[string]float64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, values := map[string]int{}, map[string]float64{}
+	for _, mf := range mfs {
+		counts[mf.GetName()] = len(mf.GetMetric())
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			if len(m.GetLabel()) > 0 {
+				key += "/" + m.GetLabel()[0].GetValue()
+			}
+			if g := m.GetGauge(); g != nil {
+				values[key] = g.GetValue()
+			}
+		}
+	}
+	return counts, values
+}
+
+func TestCollector(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	for _, perWorker := range []bool{false, true} {
+		cfg := Config{Power: PowerConfig{Currency: "sat", Price: 50}, PerWorkerMetrics: perWorker}
+		e := newTestEngine(t, cfg, s21Stats(), func() time.Time { return now })
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(NewCollector(e, NewNotifier(WebhookConfig{}, nil)))
+		if counts, _ := gather(t, reg); len(counts) != 1 || counts["lode_economics_webhook_events_total"] != 3 {
+			t.Fatalf("before refresh: %v", counts)
+		}
+		if err := e.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		counts, values := gather(t, reg)
+		if want := map[bool]int{false: 0, true: 6}[perWorker]; counts["lode_economics_worker_hashrate"] != want {
+			t.Fatalf("per-worker %v: %d worker hashrate series, want %d", perWorker, counts["lode_economics_worker_hashrate"], want)
+		}
+		s := e.Snapshot()
+		if values["lode_economics_model_workers/Antminer S21"] != 1 || values["lode_economics_model_workers/unknown"] != 1 ||
+			values["lode_economics_hashprice_sat_per_th_day/template"] != s.Network.Hashprice[BasisTemplate].SatPerTHDay ||
+			values["lode_economics_power_price_sat_per_kwh"] != 50 {
+			t.Fatalf("values %v", values)
+		}
 	}
 }
