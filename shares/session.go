@@ -39,6 +39,12 @@ type sessionJob struct {
 	seen   dupSet
 }
 
+// MinCreditDifficulty is the smallest difficulty a block-only hash is
+// credited at: one unit of the share ledger (difficulty × 10^8, see
+// shares/ledger.UnitScale), which records nothing smaller. Regtest's network
+// difficulty (about 4.7e-10) is below it.
+const MinCreditDifficulty = 1e-8
+
 // Result describes a share that was hashed: accepted (error nil), a block
 // candidate (Block true; always accepted), or rejected after hashing
 // (duplicate or low difficulty, with the error beside it).
@@ -257,8 +263,10 @@ func (s *Session) Submit(sub *Submission, r *Result) error {
 		// difficulty above the network's would otherwise be paid that
 		// difficulty for every block-only hash. The network difficulty
 		// is below both share difficulties here (the hash met neither),
-		// min keeps that true to the float's last bit.
-		r.Difficulty = min(w.netDiff, j.diff, s.diff)
+		// min keeps that true to the float's last bit. A network easier
+		// than the ledger's unit (regtest) is credited one unit, so the
+		// block's share can be recorded.
+		r.Difficulty = min(max(w.netDiff, MinCreditDifficulty), j.diff, s.diff)
 	default:
 		return ErrLowDifficulty
 	}
