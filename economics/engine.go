@@ -646,11 +646,7 @@ func (e *Engine) compute(in inputs, adv, modelAdv *Advisor) *Snapshot {
 		modelAdv.Begin()
 	}
 	wi := slices.Index(windows[:], e.cfg.RevenueWindow)
-	type modelAcc struct {
-		fig  ModelFigures
-		have bool
-	}
-	models := make(map[string]*modelAcc)
+	models := make(map[string]*ModelFigures)
 	for i := range in.workers {
 		ws := &in.workers[i]
 		f := &s.Workers[i]
@@ -670,23 +666,22 @@ func (e *Engine) compute(in inputs, adv, modelAdv *Advisor) *Snapshot {
 		f.Advice = e.advise(adv, "worker", ws.Worker, in.now, f.Money, rates.costKnown, forced)
 		s.byAddress[ws.Address] = append(s.byAddress[ws.Address], i)
 
-		acc := models[f.Device.Model]
-		if acc == nil {
-			acc = &modelAcc{fig: ModelFigures{Model: f.Device.Model, Vendor: f.Device.Vendor, JPerTH: f.Device.JPerTH}}
-			models[f.Device.Model] = acc
+		m := models[f.Device.Model]
+		if m == nil {
+			m = &ModelFigures{Model: f.Device.Model, Vendor: f.Device.Vendor, JPerTH: f.Device.JPerTH}
+			models[f.Device.Model] = m
 		}
-		acc.fig.Workers++
-		acc.fig.Hashrate.Value += h.Value
-		acc.fig.Hashrate.Low += h.Low
-		acc.fig.Hashrate.High += h.High
+		m.Workers++
+		m.Hashrate.Value += h.Value
+		m.Hashrate.Low += h.Low
+		m.Hashrate.High += h.High
 		if f.Advice.Advice == AdviceCurtail {
-			acc.fig.CurtailableW += f.Money.Watts.Value
+			m.CurtailableW += f.Money.Watts.Value
 		}
 	}
 	// Models: money from the summed hashrate interval (the sum of the
 	// workers' bounds: conservative), advice per model.
-	for _, acc := range models {
-		m := &acc.fig
+	for _, m := range models {
 		m.Money = rates.money(m.Hashrate, m.JPerTH, sl)
 		m.Advice = e.advise(modelAdv, "model", m.Model, in.now, m.Money, rates.costKnown, forced)
 		s.Fleet.Models = append(s.Fleet.Models, *m)
