@@ -22,11 +22,26 @@ import (
 )
 
 // TestPayoutsColdRoundTrip drives the operator's cold-signing workflow
-// through lodectl against real redis-server and btcd: threshold, dry run,
-// run (PSBT written), offline signing, broadcast, confirmation, list, show.
+// through lodectl against real redis-server and a regtest node, btcd and
+// Bitcoin Core: threshold, dry run, run (PSBT written), offline signing,
+// broadcast, confirmation, list, show.
 func TestPayoutsColdRoundTrip(t *testing.T) {
+	testenv.ForEachNode(t, testPayoutsColdRoundTrip)
+}
+
+// nodeFlagsFor are lodectl's flags to reach node: user and password (in
+// LODE_RPC_PASSWORD) or Core's cookie file.
+func nodeFlagsFor(t *testing.T, node testenv.Node) []string {
+	user, pass, cookie := node.RPCAuth()
+	if cookie != "" {
+		return []string{"-rpc", node.RPCURL(), "-rpc-cookie", cookie}
+	}
+	t.Setenv("LODE_RPC_PASSWORD", pass)
+	return []string{"-rpc", node.RPCURL(), "-rpc-user", user}
+}
+
+func testPayoutsColdRoundTrip(t *testing.T, node testenv.Node) {
 	srv := testenv.StartRedis(t)
-	node := testenv.StartBtcd(t)
 	ctx := context.Background()
 	s, err := redisstore.Connect(ctx, redisstore.ConnectConfig{Addr: srv.Addr, Prefix: "ctlpay"})
 	if err != nil {
@@ -52,17 +67,16 @@ func TestPayoutsColdRoundTrip(t *testing.T) {
 	want := map[string]int64{}
 	for i := 0; i < 3; i++ {
 		seed := sha256.Sum256([]byte(fmt.Sprintf("lodectl recipient %d", i)))
-		a, _ := btcutil.NewAddressWitnessPubKeyHash(seed[:20], node.Params)
+		a, _ := btcutil.NewAddressWitnessPubKeyHash(seed[:20], node.Chain())
 		addrs = append(addrs, a.EncodeAddress())
 		want[a.EncodeAddress()] = int64(10_000_000 * (i + 1))
 		s.Client().HSet(ctx, s.BalancesKey(), a.EncodeAddress(), want[a.EncodeAddress()])
 	}
 	s.Client().Set(ctx, s.FeeBalanceKey(), 1_000_000, 0)
 
-	t.Setenv("LODE_RPC_PASSWORD", node.Pass)
 	common := []string{"-redis", srv.Addr, "-prefix", "ctlpay"}
-	nodeArgs := append(append([]string{}, common...), "-network", "regtest", "-rpc", node.RPCURL(), "-rpc-user", node.User,
-		"-pool-address", node.Address.EncodeAddress(), "-signing", "cold")
+	nodeArgs := append(append(append([]string{}, common...), "-network", "regtest"), nodeFlagsFor(t, node)...)
+	nodeArgs = append(nodeArgs, "-pool-address", node.MiningAddress().EncodeAddress(), "-signing", "cold")
 
 	// The third address waits for a higher threshold.
 	if out, errs, code := runCtl(t, append(append([]string{"payouts", "threshold"}, common...), "-network", "regtest", addrs[2], "40000000")...); code != 0 {
@@ -89,7 +103,7 @@ func TestPayoutsColdRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signP2PKH(t, packet, node.Key)
+	signP2PKH(t, packet, node.TestKey())
 	signed := filepath.Join(dir, "payout-1.signed.psbt")
 	b64, err := packet.B64Encode()
 	if err != nil {
@@ -129,7 +143,7 @@ func TestPayoutsColdRoundTrip(t *testing.T) {
 	}
 	got := map[string]int64{}
 	for _, o := range tx.MsgTx().TxOut {
-		_, as, _, _ := txscript.ExtractPkScriptAddrs(o.PkScript, node.Params)
+		_, as, _, _ := txscript.ExtractPkScriptAddrs(o.PkScript, node.Chain())
 		got[as[0].EncodeAddress()] += o.Value
 	}
 	if got[addrs[0]] != want[addrs[0]] || got[addrs[1]] != want[addrs[1]] || got[addrs[2]] != 0 {
