@@ -623,12 +623,12 @@ func (e *Engine) compute(in inputs, adv, modelAdv *Advisor) *Snapshot {
 	if in.haveEpoch {
 		net.Retarget = ForecastRetarget(d, in.tmpl.Height, in.epochFirst, in.now, e.deps.Params)
 	} else {
-		net.Retarget = ForecastRetarget(d, in.tmpl.Height, in.now, in.now, e.deps.Params)
-		if net.Retarget.Reason == "" {
-			net.Retarget.Reason = "epoch start block not known yet"
+		// Without the epoch's first block there is only the epoch's shape.
+		r := ForecastRetarget(d, in.tmpl.Height, in.now, in.now, e.deps.Params)
+		net.Retarget = Retarget{EpochStart: r.EpochStart, NextHeight: r.NextHeight, Blocks: r.Blocks, Difficulty: d, Reason: r.Reason}
+		if r.Reason == "" || r.Elapsed == 0 && r.Blocks >= MinRetargetBlocks {
+			net.Retarget.Reason = "the epoch's first block is not known (no chain reader, or the node did not answer)"
 		}
-		net.Retarget.Available = false
-		net.Retarget.NextDifficulty, net.Retarget.Low, net.Retarget.High, net.Retarget.ChangePercent, net.Retarget.ETA = 0, 0, 0, 0, time.Time{}
 	}
 	if r := net.Retarget; r.Available {
 		after := func(dn float64) float64 { return basis.SatPerTHDay * d / dn }

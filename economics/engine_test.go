@@ -217,7 +217,8 @@ func TestEngineForcedOffAndHTTP(t *testing.T) {
 	}
 	var wa WorkersAnswer
 	get(Prefix+"/workers?address=bc1qminer", http.StatusOK, &wa)
-	if len(wa.Workers) != 1 || wa.Workers[0].Advice.Advice != AdviceCurtail || !strings.Contains(wa.Workers[0].Advice.Reason, "forced_off") {
+	if len(wa.Workers) != 1 || wa.Workers[0].Advice.Advice != AdviceCurtail || !strings.Contains(wa.Workers[0].Advice.Reason, "forced_off") ||
+		wa.Total.Workers != 1 || wa.Total.Advice[AdviceCurtail] != 1 || wa.Total.Hashrate.Value != wa.Workers[0].Hashrate[1].Hashrate || wa.Total.MarginSat == nil {
 		t.Fatalf("workers %+v", wa)
 	}
 	get(Prefix+"/workers?address=nobody", http.StatusOK, &wa)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,10 +61,56 @@ type Overview struct {
 
 // WorkersAnswer is the body of GET /api/v1/economics/workers.
 type WorkersAnswer struct {
-	Time      time.Time       `json:"time"`
-	Address   string          `json:"address,omitempty"`
+	Time    time.Time `json:"time"`
+	Address string    `json:"address,omitempty"`
+	// Total sums the listed workers (with an address: that address's).
+	Total     Totals          `json:"total"`
 	Workers   []WorkerFigures `json:"workers"`
 	Truncated bool            `json:"truncated,omitempty"`
+}
+
+// Totals adds up workers: hashrate and money intervals are sums of the
+// workers' bounds (conservative), advice is counted.
+type Totals struct {
+	Workers    int            `json:"workers"`
+	Hashrate   Interval       `json:"hashrate"`
+	Watts      float64        `json:"watts"`
+	RevenueSat Interval       `json:"revenue_sat_per_day"`
+	CostSat    *Interval      `json:"cost_sat_per_day,omitempty"`
+	MarginSat  *Interval      `json:"margin_sat_per_day,omitempty"`
+	Advice     map[string]int `json:"advice"`
+}
+
+// Total sums workers, their hashrate over window (5m, 1h or 24h: the one
+// revenue uses).
+func Total(ws []WorkerFigures, window time.Duration) Totals {
+	wi := max(slices.Index(windows[:], window), 0)
+	t := Totals{Workers: len(ws), Advice: map[string]int{}}
+	add := func(dst **Interval, v *Interval) {
+		if v == nil {
+			return
+		}
+		if *dst == nil {
+			*dst = &Interval{}
+		}
+		(*dst).Value += v.Value
+		(*dst).Low += v.Low
+		(*dst).High += v.High
+	}
+	for _, w := range ws {
+		h := w.Hashrate[wi]
+		t.Hashrate.Value += h.Hashrate
+		t.Hashrate.Low += h.Low
+		t.Hashrate.High += h.High
+		t.Watts += w.Money.Watts.Value
+		t.RevenueSat.Value += w.Money.RevenueSat.Value
+		t.RevenueSat.Low += w.Money.RevenueSat.Low
+		t.RevenueSat.High += w.Money.RevenueSat.High
+		add(&t.CostSat, w.Money.CostSat)
+		add(&t.MarginSat, w.Money.MarginSat)
+		t.Advice[w.Advice.Advice]++
+	}
+	return t
 }
 
 // FleetAnswer is the body of GET /api/v1/economics/fleet.
@@ -110,7 +157,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/workers":
 		addr := q.Get("address")
 		ws := s.WorkersOf(addr)
-		a := WorkersAnswer{Time: s.Time, Address: addr, Workers: ws}
+		a := WorkersAnswer{Time: s.Time, Address: addr, Workers: ws, Total: Total(ws, h.engine.cfg.RevenueWindow)}
 		if len(ws) > MaxWorkersPerAnswer {
 			a.Workers, a.Truncated = ws[:MaxWorkersPerAnswer], true
 		}
