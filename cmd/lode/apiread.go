@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -29,6 +30,14 @@ type storeReader struct {
 	mu       sync.Mutex
 	active   []redisstore.ActiveWorker
 	activeAt time.Time
+
+	// ranked caches the /workers ranking for activeTTL: it reads the
+	// statistics of up to maxWorkerStats workers (about 200 Redis reads
+	// each), which must not happen once per request. rankMu lets one
+	// request compute it while the others wait for the result.
+	rankMu   sync.Mutex
+	ranked   []api.Worker
+	rankedAt time.Time
 }
 
 // payoutScan is how many recent payouts a miner's page looks through for
@@ -165,6 +174,21 @@ const maxWorkerStats = 1000
 // Workers implements api.WorkerLister: the active workers with the highest
 // 10-minute hashrate first, limit of them.
 func (r *storeReader) Workers(ctx context.Context, limit int) ([]api.Worker, error) {
+	r.rankMu.Lock()
+	defer r.rankMu.Unlock()
+	if r.ranked == nil || r.now().Sub(r.rankedAt) >= r.activeTTL {
+		ranked, err := r.rankWorkers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.ranked, r.rankedAt = ranked, r.now()
+	}
+	return slices.Clone(r.ranked[:min(limit, len(r.ranked))]), nil
+}
+
+// rankWorkers reads the statistics of the most recently active workers (at
+// most maxWorkerStats) and sorts them by 10-minute hashrate.
+func (r *storeReader) rankWorkers(ctx context.Context) ([]api.Worker, error) {
 	active, err := r.activeWorkers(ctx)
 	if err != nil {
 		return nil, err
@@ -184,9 +208,6 @@ func (r *storeReader) Workers(ctx context.Context, limit int) ([]api.Worker, err
 		out = append(out, w)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Hashrate.TenMinutes > out[j].Hashrate.TenMinutes })
-	if len(out) > limit {
-		out = out[:limit]
-	}
 	return out, nil
 }
 

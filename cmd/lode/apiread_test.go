@@ -142,3 +142,43 @@ func TestAPIMinerPagesAndCanonicalAddress(t *testing.T) {
 		t.Errorf("miner threshold %d", m.PayoutThreshold)
 	}
 }
+
+// The /workers ranking reads up to 1000 workers' statistics (about 200
+// Redis reads each): it is computed at most once per cache period, not per
+// request. With Redis gone, a request within the period is still answered
+// from the ranking; after it, the ranking is read again (and fails).
+func TestAPIWorkersRankingCached(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	ctx := context.Background()
+	store, err := redisstore.Connect(ctx, redisstore.ConnectConfig{Addr: srv.Addr, Prefix: "rank"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Client().Close() })
+	now := time.Now()
+	units, _ := ledger.DiffUnits(1)
+	b := &ledger.Batch{Instance: "rank", Seq: 1}
+	for i, w := range []string{"a", "b", "c"} {
+		b.Shares = append(b.Shares, ledger.Entry{Seq: uint64(i + 1), Units: units, Share: shares.Share{
+			Worker: minerA + "." + w, Address: minerA, WorkerName: w, Difficulty: float64(i + 1), HashDifficulty: 9, Time: now}})
+	}
+	if err := store.ApplyBatch(ctx, b, "0"); err != nil {
+		t.Fatal(err)
+	}
+	r := newStoreReader(store)
+	clock := now
+	r.now = func() time.Time { return clock }
+	ws, err := r.Workers(ctx, 2)
+	if err != nil || len(ws) != 2 || ws[0].Name != "c" || ws[1].Name != "b" {
+		t.Fatalf("top 2: %+v, %v", ws, err)
+	}
+	srv.Stop()
+	clock = now.Add(r.activeTTL / 2)
+	if ws, err := r.Workers(ctx, 3); err != nil || len(ws) != 3 || ws[2].Name != "a" {
+		t.Fatalf("within the cache period: %+v, %v", ws, err)
+	}
+	clock = now.Add(r.activeTTL)
+	if _, err := r.Workers(ctx, 3); err == nil {
+		t.Fatal("after the cache period the ranking was not read again")
+	}
+}
