@@ -48,6 +48,7 @@ type adviceState struct {
 type Advisor struct {
 	hysteresis float64
 	reasons    [3]string // run, curtail, hold: built once, not per worker per refresh
+	pending    [3]string // the same, while the new advice waits out min_dwell
 	dwell      time.Duration
 	states     map[string]*adviceState
 	generation uint64
@@ -56,7 +57,11 @@ type Advisor struct {
 // NewAdvisor returns an advisor with hysteresis h (fraction of cost) and
 // minimum dwell.
 func NewAdvisor(h float64, dwell time.Duration) *Advisor {
-	return &Advisor{hysteresis: h, dwell: dwell, states: make(map[string]*adviceState), reasons: adviceReasons(h)}
+	a := &Advisor{hysteresis: h, dwell: dwell, states: make(map[string]*adviceState), reasons: adviceReasons(h)}
+	for i, r := range a.reasons {
+		a.pending[i] = "waiting min_dwell (" + dwell.String() + ") before " + [3]string{AdviceRun, AdviceCurtail, AdviceHold}[i] + ": " + r
+	}
+	return a
 }
 
 // adviceReasons are the reasons of the three targets for hysteresis h; the
@@ -123,6 +128,11 @@ func (a *Advisor) Observe(key string, now time.Time, margin Interval, cost float
 		s.current = Advice{Advice: want, Reason: reason, Since: s.candidateSince}
 		s.candidate = ""
 		return s.current, prev, true
+	}
+	for i, r := range a.reasons {
+		if r == reason {
+			s.current.Reason = a.pending[i]
+		}
 	}
 	return s.current, prev, false
 }
