@@ -114,6 +114,9 @@ func StartBtcd(t testing.TB, extra ...string) *Btcd {
 
 func (b *Btcd) start() error {
 	cmd := exec.Command(b.p.bin, b.p.args...)
+	// A test binary killed by its -timeout runs no cleanup: the kernel
+	// then kills the node, which would otherwise keep its ports and CPU.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logPath := filepath.Join(b.Dir, "btcd.out")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
