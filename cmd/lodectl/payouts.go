@@ -333,7 +333,9 @@ func printResult(w io.Writer, res *payment.Result) {
 	if res.DryRun {
 		verb = "would pay"
 	}
-	fmt.Fprintf(w, "fee rate %d sat/kvB (%s)\n", res.FeeRate, res.FeeRateSource)
+	if res.FeeRateSource != "" { // not asked when nothing was due or payouts are halted
+		fmt.Fprintf(w, "fee rate %d sat/kvB (%s)\n", res.FeeRate, res.FeeRateSource)
+	}
 	for _, r := range res.Resolved {
 		fmt.Fprintf(w, "earlier payout %d is now %s (%s)\n", r.ID, r.State, orDash(r.TxID))
 	}

@@ -93,7 +93,7 @@ func testPayoutsHaltedShown(t *testing.T, kind string) {
 	s.Client().HSet(ctx, s.BalancesKey(), addr(2), 30_000_000)
 	s.Client().DecrBy(ctx, s.FeeBalanceKey(), 30_000_000)
 	out, errs, code = runCtl(t, append([]string{"payouts", "run"}, nodeArgs...)...)
-	if code != 1 || strings.Contains(out, "payout 2") || !strings.Contains(out, "(2 failed broadcasts)") {
+	if code != 1 || strings.Contains(out, "payout 2") || !strings.Contains(out, "(2 failed broadcasts)") || strings.Contains(out, "fee rate 0") {
 		t.Fatalf("second run: %d\n%s\n%s", code, out, errs)
 	}
 	if bal, _ := s.Balances(ctx); bal[addr(2)] != 30_000_000 {
