@@ -111,3 +111,40 @@ if ! core_installed; then
   fi
   core_installed || { echo "install-deps: $bin/bitcoind is not v$core_version" >&2; exit 1; }
 fi
+
+# cpuminer 2.5.1 (minerd), a real Stratum V1 client nobody here wrote: the
+# stratum tests run it against the pool. On the project's machines a build
+# sits in ../shared/bin with its checksum in the README; elsewhere it is built
+# from its public source (pooler/cpuminer, tag v2.5.1) with Debian's
+# toolchain and libraries.
+minerd_version=2.5.1
+minerd_installed() { [ -x "$bin/minerd" ] && "$bin/minerd" --version 2>&1 | head -n 1 | grep -q "cpuminer $minerd_version"; }
+minerd_libs=(libcurl4 libjansson4)
+if ! minerd_installed; then
+  missing_libs=()
+  for pkg in "${minerd_libs[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing_libs+=("$pkg")
+  done
+  if [ "${#missing_libs[@]}" -gt 0 ]; then
+    apt_install "${missing_libs[@]}"
+  fi
+  if [ -x "$shared/minerd" ]; then
+    echo "installing cpuminer $minerd_version from $shared into $bin"
+    want=$(awk '$2 == "minerd" && length($1) == 64 && $1 ~ /^[0-9a-f]+$/ { print $1 }' "$shared/README.md")
+    if [ -z "$want" ] || ! sha256_ok "$shared/minerd" "$want"; then
+      echo "install-deps: $shared/minerd does not match the sha256 in $shared/README.md" >&2
+      exit 1
+    fi
+    install -m 0755 "$shared/minerd" "$bin/minerd.tmp"
+    mv "$bin/minerd.tmp" "$bin/minerd"
+  else
+    apt_install git autoconf automake make gcc libcurl4-openssl-dev libjansson-dev
+    src=$(mktemp -d)
+    echo "building cpuminer $minerd_version from source in $src"
+    git clone -q --depth 1 --branch "v$minerd_version" https://github.com/pooler/cpuminer "$src/cpuminer"
+    (cd "$src/cpuminer" && ./autogen.sh >/dev/null && ./configure -q CFLAGS="-O2" >/dev/null && make -s >/dev/null)
+    install -m 0755 "$src/cpuminer/minerd" "$bin/minerd"
+    rm -rf "$src"
+  fi
+  minerd_installed || { echo "install-deps: $bin/minerd is not cpuminer $minerd_version" >&2; exit 1; }
+fi
