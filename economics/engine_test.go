@@ -314,3 +314,77 @@ func TestCollector(t *testing.T) {
 		}
 	}
 }
+
+// Which power price is in use: a fresh feed, else the schedule rate of the
+// local time, else the flat price.
+func TestEnginePowerPriceResolution(t *testing.T) {
+	srv := newPriceServer(t)
+	srv.set(123, false)
+	clock := time.Date(2026, 12, 4, 16, 0, 0, 0, time.UTC) // Friday 17:00 in Paris
+	cfg := Config{Power: PowerConfig{Currency: "sat", Price: 40, Timezone: "Europe/Paris",
+		Schedule: []TimeOfUse{{Days: []string{"fri"}, From: "17:00", To: "21:00", Price: 90}},
+		Feed:     FeedConfig{URL: srv.URL, Field: "data.price", MaxAge: time.Minute}}}
+	e := newTestEngine(t, cfg, nil, func() time.Time { return clock })
+	ctx := context.Background()
+	check := func(wantSource string, want float64) {
+		t.Helper()
+		_ = e.Refresh(ctx)
+		p := e.Snapshot().Prices
+		if p.Power == nil || p.Power.Source != wantSource || p.Power.Value != want || p.SatPerKWh == nil || *p.SatPerKWh != want {
+			t.Fatalf("at %s: power %+v, want %s %v", clock, p.Power, wantSource, want)
+		}
+	}
+	if err := e.FetchPrices(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("feed", 123)
+	clock = clock.Add(2 * time.Minute) // the feed's value is now past max age
+	check("schedule", 90)
+	clock = clock.Add(4 * time.Hour) // 21:02 in Paris: off-peak
+	check("flat", 40)
+}
+
+// Run refreshes on its own and polls the feeds until its context ends.
+func TestEngineRun(t *testing.T) {
+	srv := newPriceServer(t)
+	srv.set(95_000, false)
+	cfg := Config{Refresh: 10 * time.Millisecond, Power: PowerConfig{Price: 0.05},
+		BTCPrice: BTCPriceConfig{Source: "feed", Feed: FeedConfig{URL: srv.URL, Field: "data.price", Interval: 10 * time.Millisecond}}}
+	e := newTestEngine(t, cfg, s21Stats(), time.Now)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	waitFor(t, "a snapshot with the fed BTC price", 10*time.Second, func() bool {
+		s := e.Snapshot()
+		return s != nil && s.Prices.BTC != nil && s.Prices.BTC.Value == 95_000 && s.Workers[0].Money.CostSat != nil
+	})
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+func TestTables(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	e := newTestEngine(t, Config{Power: PowerConfig{Currency: "sat", Price: 60}}, s21Stats(), func() time.Time { return now })
+	if err := e.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s := e.Snapshot()
+	var b strings.Builder
+	if err := WriteOverview(&b, overview(s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteWorkers(&b, WorkersAnswer{Workers: s.Workers, Total: Total(s.Workers, time.Hour)}, 1); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"hashprice (template)", "62.24 sat/TH/day", "727.62 EH/s", "no forecast", "60 (flat",
+		"bc1qminer.s21", "Antminer S21 (user_agent)", "312.75 TH/s [303.06 TH/s, 322.44 TH/s]", "< ", "TOTAL (2)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
