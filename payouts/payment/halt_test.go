@@ -192,8 +192,11 @@ func testBroadcastFailureHaltsPayouts(t *testing.T, nodeKind string) {
 				if !st.Halted || st.AwaitingBroadcast != 1 || st.BroadcastRefused+st.BroadcastFailed < 1 {
 					t.Fatalf("run %d: status %+v", run, st)
 				}
-				if tc.refused && (po.BroadcastFailures != run || st.BroadcastRefused != uint64(run)) {
+				if tc.refused && (po.BroadcastFailures != run || st.BroadcastRefused != uint64(run) || st.BroadcastFailed != 0) {
 					t.Fatalf("run %d: %d failures recorded, status %+v", run, po.BroadcastFailures, st)
+				}
+				if !tc.refused && (po.BroadcastFailures != 1 || st.BroadcastFailed != 1 || st.BroadcastRefused != 0) {
+					t.Fatalf("run %d: %d failures recorded, status %+v; want the one unreachable broadcast", run, po.BroadcastFailures, st)
 				}
 			}
 			if tot := e.checkLedger(); tot.Payouts != 1 {
