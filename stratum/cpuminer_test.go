@@ -109,7 +109,7 @@ func TestCPUMinerFixedDifficulty(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, err := stratum.New(stratum.Config{
-		Ports: []stratum.Port{{Address: "127.0.0.1:0", StartDifficulty: diff, MinDifficulty: diff, MaxDifficulty: diff}},
+		Ports:      []stratum.Port{{Address: "127.0.0.1:0", StartDifficulty: diff, MinDifficulty: diff, MaxDifficulty: diff}},
 		Network:    node.Params,
 		InstanceID: []byte{3},
 		Jobs:       mgr,

@@ -53,6 +53,11 @@ type conn struct {
 	sentAt  atomic.Int64 // unix nanoseconds
 	replied chan bool    // true when accepted (cap 1)
 
+	// Pipelined submits (Config.Pipeline > 1): a token per submit in
+	// flight, and the send time of each by id modulo len(sentRing).
+	pipe     chan struct{}
+	sentRing []atomic.Int64
+
 	worker *Worker
 	stock  []*Share
 	wbuf   []byte
@@ -105,6 +110,10 @@ func (r *Runner) dial(ctx context.Context, idx int) (*conn, error) {
 		done:      make(chan struct{}),
 	}
 	c.diff.Store(math.Float64bits(1))
+	if n := r.cfg.Pipeline; n > 1 {
+		c.pipe = make(chan struct{}, n)
+		c.sentRing = make([]atomic.Int64, 2*n)
+	}
 	go c.readLoop()
 	if r.cfg.Raw {
 		return c, nil
@@ -305,6 +314,21 @@ func (c *conn) onReply(id int64, rp reply, now time.Time) {
 		}
 		return
 	}
+	if c.pipe != nil {
+		c.r.latency.Observe(now.Sub(time.Unix(0, c.sentRing[id%int64(len(c.sentRing))].Load())))
+		if rp.code() == 0 && string(rp.result) == "true" {
+			c.r.accepted.Add(1)
+		} else {
+			c.r.rejected.Add(1)
+			c.r.countRejection(rp.code())
+		}
+		select {
+		case <-c.pipe:
+		default:
+			c.r.protocolErrors.Add(1) // a reply to nothing in flight
+		}
+		return
+	}
 	if id != c.sentID.Load() {
 		c.r.protocolErrors.Add(1)
 		return
@@ -463,8 +487,33 @@ func (c *conn) preMine(ctx context.Context, n int) error {
 	return nil
 }
 
+// submitPipelined sends one share once fewer than Config.Pipeline are in
+// flight; the reader counts the verdicts.
+func (c *conn) submitPipelined(ctx context.Context, s *Share) error {
+	select {
+	case c.pipe <- struct{}{}:
+	case <-c.done:
+		return fmt.Errorf("connection closed: %w", c.err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	id := c.nextID
+	c.nextID++
+	c.wbuf = s.AppendSubmit(c.wbuf[:0], id, c.r.cfg.Username)
+	c.sentRing[id%int64(len(c.sentRing))].Store(time.Now().UnixNano())
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.r.cfg.Timeout))
+	if _, err := c.nc.Write(c.wbuf); err != nil {
+		return fmt.Errorf("write submit: %w", err)
+	}
+	c.r.submitted.Add(1)
+	return nil
+}
+
 // submit sends one share and waits for the verdict.
 func (c *conn) submit(ctx context.Context, s *Share) error {
+	if c.pipe != nil {
+		return c.submitPipelined(ctx, s)
+	}
 	id := c.nextID
 	c.nextID++
 	c.wbuf = s.AppendSubmit(c.wbuf[:0], id, c.r.cfg.Username)

@@ -51,6 +51,10 @@ type Config struct {
 	// Reconnect redials a connection that failed (after 1 s) instead of
 	// giving it up; used when running until interrupted.
 	Reconnect bool
+	// Pipeline, when > 1, keeps up to that many submits in flight per
+	// connection (a farm proxy or a fast miner; Lode answers them in
+	// order); 0 or 1: one submit in flight, like a single miner.
+	Pipeline int
 	// ReadBuffer is each connection's read buffer (default 4096; longer
 	// lines are still read whole).
 	ReadBuffer int

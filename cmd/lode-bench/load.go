@@ -70,6 +70,7 @@ func parseLoadFlags(args []string, stderr io.Writer) (*loadFlags, error) {
 	fs.DurationVar(&f.cfg.Timeout, "timeout", 30*time.Second, "bound on dial, handshake and each submit reply")
 	fs.BoolVar(&f.cfg.Idle, "idle", false, "connect and handshake only, never submit (memory measurement)")
 	fs.DurationVar(&f.cfg.Interval, "interval", 0, "pace each connection to one submit per interval, random phase (0: submit as fast as shares are found)")
+	fs.IntVar(&f.cfg.Pipeline, "pipeline", 0, "submits in flight per connection (0/1: one, like a miner; >1: pipelined like a fast miner or a proxy)")
 	fs.IntVar(&f.preMine, "premine", 0, "shares mined per connection before measuring, so the client's hashing does not limit the rate")
 	fs.IntVar(&f.serverPID, "server-pid", 0, "pool process `pid` on this machine: report its RSS per connection and CPU per accepted share")
 	fs.IntVar(&f.blocks, "blocks", 0, "send SIGUSR1 to -server-pid this many times (lode-bench serve/floor publish a new block on it) and measure fan-out from the signal")

@@ -347,7 +347,7 @@ type timedStore struct {
 func (t *timedStore) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit string) error {
 	start := time.Now()
 	err := t.Store.ApplyBatch(ctx, b, windowLimit)
-	if err == nil {
+	if err == nil && b.Kind != ledger.BatchStats { // a group commit, not the statistics of many
 		t.metrics().LedgerBatch(time.Since(start), len(b.Shares))
 	}
 	return err

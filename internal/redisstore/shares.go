@@ -145,7 +145,10 @@ func seqString(seq uint64) string { return fmt.Sprintf("%020d", seq) }
 
 // ApplyBatch implements ledger.Store: one pipeline holding the accounting
 // script (window, round totals) and the statistics script, each skipped if
-// the instance's high-water mark already covers b.Seq.
+// the instance's high-water mark already covers b.Seq; b.Kind leaves one of
+// them out (an accounting batch is written before its shares are
+// acknowledged, the statistics of many such batches follow as one
+// statistics batch).
 func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit string) error {
 	if windowLimit == "" {
 		windowLimit = "0"
@@ -153,7 +156,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit str
 	seq := seqString(b.Seq)
 	var acctKeys []string
 	var acctArgs []any
-	if len(b.Shares) > 0 {
+	if len(b.Shares) > 0 && b.Kind != ledger.BatchStats {
 		acctKeys = []string{s.windowKey(), s.windowTotalKey(), s.windowLimitKey(),
 			s.roundKey(), s.roundTotalKey(), s.acctAppliedKey(b.Instance)}
 		acctArgs = make([]any, 0, 3+3*len(b.Shares))
@@ -163,16 +166,27 @@ func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit str
 			acctArgs = append(acctArgs, b.Instance+":"+strconv.FormatUint(e.Seq, 10), e.Share.Address, e.Units)
 		}
 	}
-	statsKeys, statsArgs := s.statsOps(b, seq)
+	var statsKeys []string
+	var statsArgs []any
+	if b.Kind != ledger.BatchAccounting {
+		statsKeys, statsArgs = s.statsOps(b, seq)
+	}
 
+	hasStats := len(statsArgs) > 2
 	run := func() error {
+		switch {
+		case acctKeys != nil && !hasStats: // a group commit: one call, no pipeline
+			return acctScript.EvalSha(ctx, s.rdb, acctKeys, acctArgs...).Err()
+		case acctKeys == nil && hasStats:
+			return statsScript.EvalSha(ctx, s.rdb, statsKeys, statsArgs...).Err()
+		case acctKeys == nil:
+			return nil
+		}
 		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			if acctKeys != nil {
 				acctScript.EvalSha(ctx, p, acctKeys, acctArgs...)
 			}
-			if len(statsArgs) > 2 {
-				statsScript.EvalSha(ctx, p, statsKeys, statsArgs...)
-			}
+			statsScript.EvalSha(ctx, p, statsKeys, statsArgs...)
 			return nil
 		})
 		if err != nil {

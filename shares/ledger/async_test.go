@@ -241,3 +241,77 @@ func TestRecordAsyncRacingShutdown(t *testing.T) {
 	}
 	t.Logf("%d queued, %d acknowledged", n, ok)
 }
+
+// kindStore counts the shares of each kind of batch it applies.
+type kindStore struct {
+	ledger.Store
+	mu    sync.Mutex
+	kinds map[ledger.BatchKind]int
+}
+
+func (k *kindStore) ApplyBatch(ctx context.Context, b *ledger.Batch, limit string) error {
+	k.mu.Lock()
+	k.kinds[b.Kind] += len(b.Shares)
+	k.mu.Unlock()
+	return k.Store.ApplyBatch(ctx, b, limit)
+}
+
+func (k *kindStore) count(kind ledger.BatchKind) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.kinds[kind]
+}
+
+// TestStatisticsBatchedPerInterval: shares are acknowledged once their
+// accounting is written; their statistics follow as one statistics batch
+// per StatsInterval (here an hour, so only the shutdown flush writes it),
+// and with StatsInterval < 0 they go with every group commit.
+func TestStatisticsBatchedPerInterval(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		interval time.Duration
+	}{{"interval", time.Hour}, {"inline", -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := connect(t, srv.Addr)
+			if err := base.Client().FlushAll(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			store := &kindStore{Store: base, kinds: map[ledger.BatchKind]int{}}
+			rec := newRecorder(t, ledger.Config{StatsInterval: tc.interval}, store)
+			stop := run(t, rec)
+			const n = 50
+			log := newDoneLog(n)
+			sh := mkShare("A", "w", 1)
+			for i := range n {
+				if err := rec.RecordAsync(&sh, log, uint64(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			log.waitN(t, n)
+			ps, err := base.PoolStats(ctx, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			round, _ := ledgerTotals(t, base)
+			if round["A"].Cmp(new(big.Int).Mul(units(t, 1), big.NewInt(n))) != 0 {
+				t.Fatalf("acknowledged shares not in the round: %v", round["A"])
+			}
+			if tc.interval > 0 {
+				if ps.Accepted != 0 || store.count(ledger.BatchAccounting) != n || store.count(ledger.BatchStats) != 0 {
+					t.Fatalf("before the interval: pool accepted %d, batches %v", ps.Accepted, store.kinds)
+				}
+			} else if ps.Accepted != n || store.count(ledger.BatchFull) != n {
+				t.Fatalf("inline statistics: pool accepted %d, batches %v", ps.Accepted, store.kinds)
+			}
+			stop()
+			if ps, _ = base.PoolStats(ctx, time.Now()); ps.Accepted != n {
+				t.Fatalf("after shutdown pool accepted %d, want %d", ps.Accepted, n)
+			}
+			if tc.interval > 0 && store.count(ledger.BatchStats) != n {
+				t.Fatalf("statistics batches held %d shares, want %d", store.count(ledger.BatchStats), n)
+			}
+		})
+	}
+}

@@ -30,7 +30,27 @@ type Batch struct {
 	Seq     uint64   `json:"s"`
 	Shares  []Entry  `json:"e,omitempty"`
 	Rejects []Reject `json:"r,omitempty"`
+	// Kind says which parts the Store applies (BatchFull for batches
+	// spooled before kinds existed).
+	Kind BatchKind `json:"k,omitempty"`
 }
+
+// BatchKind selects the parts of a Batch the Store applies.
+type BatchKind int
+
+const (
+	// BatchFull: the accounting of the shares (PPLNS window, round
+	// totals) and their statistics, and the rejects.
+	BatchFull BatchKind = iota
+	// BatchAccounting: the accounting of the shares only. This is what a
+	// miner waits for before hearing true.
+	BatchAccounting
+	// BatchStats: the statistics of shares whose accounting earlier
+	// batches applied, and the rejects. Written every StatsInterval, so the
+	// per-share cost of statistics is paid once per interval, not per
+	// group commit.
+	BatchStats
+)
 
 // Entry is one accepted share with its sequence number and credited
 // difficulty in diff units.

@@ -48,6 +48,12 @@ const (
 	DefaultRetryInterval   = 500 * time.Millisecond
 	DefaultMaxSpoolBytes   = 1 << 30
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultStatsInterval is how often the statistics of the recorded
+	// shares (and the rejects) are written.
+	DefaultStatsInterval = time.Second
+	// maxStatsShares bounds the shares whose statistics wait for the next
+	// statistics batch; reaching it writes one at once.
+	maxStatsShares = 16384
 	// replayChunk bounds the spooled batches one replay attempt applies (and
 	// the flusher holds decoded in memory).
 	replayChunk = 64
@@ -87,7 +93,16 @@ type Config struct {
 	// ShutdownTimeout bounds the final flush when Run's ctx ends
 	// (default 10s).
 	ShutdownTimeout time.Duration
-	Logger          *zap.Logger
+	// StatsInterval is how often the statistics of recorded shares (worker
+	// and address counters, hashrate buckets, recent shares) and the
+	// rejects are written, as one batch for all the shares of the interval
+	// (default 1s). The accounting (PPLNS window, round totals) is written
+	// before each share is acknowledged, whatever this is; the statistics
+	// lag by up to an interval, and a crash loses at most that interval's
+	// statistics, never a share's credit. Negative: statistics go with
+	// every group commit (as before this option existed).
+	StatsInterval time.Duration
+	Logger        *zap.Logger
 }
 
 func (c *Config) setDefaults() error {
@@ -129,6 +144,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.StatsInterval == 0 {
+		c.StatsInterval = DefaultStatsInterval
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -219,6 +237,12 @@ type Recorder struct {
 	replayFailures int
 	reqs           []*request
 	batch          Batch
+	// Statistics waiting for the next statistics batch (StatsInterval > 0):
+	// the entries of durable shares, and when the batch is due.
+	statsShares []Entry
+	statsDue    time.Time
+	statsTimer  *time.Timer
+	statsBatch  Batch
 
 	batches, sharesN, spooled, replayed, failed atomic.Uint64
 	spoolBytes                                  atomic.Int64
@@ -429,7 +453,13 @@ func (r *Recorder) Run(ctx context.Context) error {
 	r.initSeq(ctx)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	r.statsTimer = time.NewTimer(time.Hour)
+	r.statsTimer.Stop()
+	defer r.statsTimer.Stop()
 	for {
+		if !r.statsDue.IsZero() && !time.Now().Before(r.statsDue) {
+			r.flushStats(ctx)
+		}
 		r.startReplay(ctx)
 		if r.replaying && r.catchingUp {
 			// The last attempt succeeded: Redis answers, and the spool must
@@ -452,12 +482,20 @@ func (r *Recorder) Run(ctx context.Context) error {
 				r.collect(ctx, timer)
 				r.commit(ctx)
 			case <-r.kick:
-				r.reqs = r.reqs[:0]
-				r.collect(ctx, timer)
-				r.commit(ctx)
+				if r.cfg.StatsInterval > 0 {
+					r.armStats()
+				} else {
+					r.reqs = r.reqs[:0]
+					r.collect(ctx, timer)
+					r.commit(ctx)
+				}
 			default:
 			}
 			continue
+		}
+		var statsC <-chan time.Time
+		if !r.statsDue.IsZero() {
+			statsC = r.statsTimer.C
 		}
 		var wait <-chan time.Time
 		if r.spool != nil && r.spool.pending() && !r.replaying {
@@ -476,16 +514,88 @@ func (r *Recorder) Run(ctx context.Context) error {
 			timer.Stop()
 			r.finishReplay(res)
 			continue
+		case <-statsC:
+			timer.Stop()
+			continue // flushed at the top of the loop
 		case req := <-r.queue:
 			timer.Stop()
 			r.reqs = append(r.reqs[:0], req)
 			r.collect(ctx, timer)
 		case <-r.kick:
 			timer.Stop()
+			if r.cfg.StatsInterval > 0 {
+				r.armStats() // rejects go with the next statistics batch
+				continue
+			}
 			r.reqs = r.reqs[:0]
 			r.collect(ctx, timer)
 		}
 		r.commit(ctx)
+	}
+}
+
+// armStats schedules the next statistics batch if none is scheduled.
+func (r *Recorder) armStats() {
+	if r.statsDue.IsZero() {
+		r.statsDue = time.Now().Add(r.cfg.StatsInterval)
+		r.statsTimer.Reset(r.cfg.StatsInterval)
+	}
+}
+
+// flushStats writes the statistics of the shares made durable since the
+// last statistics batch, and the rejects counted meanwhile, as one
+// BatchStats (to the Store, or to the spool in order like any batch).
+func (r *Recorder) flushStats(ctx context.Context) {
+	r.statsDue = time.Time{}
+	r.statsTimer.Stop()
+	b := &r.statsBatch
+	b.Instance, b.Kind = r.cfg.Instance, BatchStats
+	b.Shares = r.statsShares
+	b.Rejects = r.takeRejects(b.Rejects[:0])
+	if len(b.Shares) == 0 && len(b.Rejects) == 0 {
+		return
+	}
+	b.Seq = r.nextSeq()
+	if err := r.persist(ctx, b); err != nil {
+		// Statistics only, no share's credit: keep them for the next
+		// attempt while they are few, else drop them.
+		r.log.Error("share statistics not written", zap.Int("shares", len(b.Shares)), zap.Int("reject_groups", len(b.Rejects)), zap.Error(err))
+		if len(b.Shares) < maxStatsShares {
+			r.armStats()
+			r.mergeRejects(b.Rejects)
+			return
+		}
+	}
+	clear(r.statsShares)
+	r.statsShares = r.statsShares[:0]
+}
+
+// takeRejects appends the pending reject counts to dst and clears them.
+func (r *Recorder) takeRejects(dst []Reject) []Reject {
+	r.rejMu.Lock()
+	for k, c := range r.rejects {
+		dst = append(dst, Reject{Worker: k.worker, Address: k.address, Reason: k.reason, Count: c.n, Time: c.last})
+		delete(r.rejects, k)
+	}
+	r.rejMu.Unlock()
+	return dst
+}
+
+// mergeRejects puts reject counts that could not be written back.
+func (r *Recorder) mergeRejects(rs []Reject) {
+	r.rejMu.Lock()
+	defer r.rejMu.Unlock()
+	for _, x := range rs {
+		k := rejectKey{x.Worker, x.Address, x.Reason}
+		c := r.rejects[k]
+		if c == nil {
+			c = &rejectCount{}
+			r.rejects[k] = c
+		}
+		c.n += x.Count
+		if x.Time.After(c.last) {
+			c.last = x.Time
+		}
 	}
 }
 
@@ -573,12 +683,12 @@ func (r *Recorder) buildBatch() *Batch {
 		req.entry.Seq = r.nextSeq()
 		b.Shares = append(b.Shares, req.entry)
 	}
-	r.rejMu.Lock()
-	for k, c := range r.rejects {
-		b.Rejects = append(b.Rejects, Reject{Worker: k.worker, Address: k.address, Reason: k.reason, Count: c.n, Time: c.last})
-		delete(r.rejects, k)
+	if r.cfg.StatsInterval > 0 {
+		b.Kind = BatchAccounting // statistics and rejects: flushStats
+	} else {
+		b.Kind = BatchFull
+		b.Rejects = r.takeRejects(b.Rejects)
 	}
-	r.rejMu.Unlock()
 	b.Seq = r.nextSeq()
 	return b
 }
@@ -595,6 +705,13 @@ func (r *Recorder) commit(ctx context.Context) {
 		r.log.Error("shares not durable", zap.Int("shares", len(b.Shares)), zap.Error(err))
 	} else {
 		r.sharesN.Add(uint64(len(r.reqs)))
+		if b.Kind == BatchAccounting {
+			r.statsShares = append(r.statsShares, b.Shares...)
+			r.armStats()
+			if len(r.statsShares) >= maxStatsShares {
+				r.flushStats(ctx)
+			}
+		}
 	}
 	// Last to first: see Done.
 	for i := len(r.reqs) - 1; i >= 0; i-- {
@@ -826,11 +943,16 @@ func (r *Recorder) shutdown(ctx context.Context) {
 		}
 		r.commit(sctx)
 	}
-	r.rejMu.Lock()
-	hasRejects := len(r.rejects) > 0
-	r.rejMu.Unlock()
-	if hasRejects {
-		r.commit(sctx)
+	if r.cfg.StatsInterval > 0 {
+		r.flushStats(sctx)
+	} else {
+		r.rejMu.Lock()
+		hasRejects := len(r.rejects) > 0
+		r.rejMu.Unlock()
+		if hasRejects {
+			r.reqs = r.reqs[:0]
+			r.commit(sctx)
+		}
 	}
 	for r.spool != nil && r.spool.pending() && sctx.Err() == nil {
 		items, err := r.readChunk()

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Old vs new Lode with the real Redis share ledger (issue 11), alternated in
+# one run: paced 1,000 connections × 0.5 shares/s (CPU per share of lode and
+# of redis-server, submit→reply p50/p99), RSS per active connection at 1,000
+# and 10,000 connections, and one fast pipelined connection's durable
+# shares/s. Each server gets a fresh redis-server (AOF on, fsync everysec).
+# Bounded in time; processes are stopped by pid. From the repository root:
+#   bench/load/ledger-compare.sh OLD_LODE_BENCH NEW_LODE_BENCH [rounds]
+# where each binary is `go build -o … ./cmd/lode-bench` of the commit to
+# measure. The load client is always NEW_LODE_BENCH (it has -pipeline).
+set -euo pipefail
+OLD=$1 NEW=$2 ROUNDS=${3:-2}
+CLIENT=$NEW
+USER_=mgA8ehYoXCXjpQsxBVYgspMNvVmCPPBdTj.w1
+DIR=$(mktemp -d)
+SRV_PID= REDIS_PID=
+cleanup() {
+	[ -n "$SRV_PID" ] && kill -INT "$SRV_PID" 2>/dev/null || true
+	[ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
+clk=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+
+start_redis() {
+	rm -rf "$DIR/redis" && mkdir -p "$DIR/redis"
+	redis-server --port 26390 --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
+		--dir "$DIR/redis" --logfile "$DIR/redis/log" &
+	REDIS_PID=$!
+	for _ in $(seq 50); do redis-cli -p 26390 ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+	echo "redis did not start"; exit 1
+}
+stop_redis() { kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=; }
+start_server() { # BIN
+	"$1" serve -listen 127.0.0.1:23340 -redis 127.0.0.1:26390 >"$DIR/srv.log" 2>&1 &
+	SRV_PID=$!
+	for _ in $(seq 50); do grep -q listening "$DIR/srv.log" 2>/dev/null && return 0; sleep 0.1; done
+	echo "server did not start:"; cat "$DIR/srv.log"; exit 1
+}
+stop_server() { kill -INT "$SRV_PID"; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=; }
+# measure NAME CLIENT-FLAGS...: one run with a fresh Redis and server; prints
+# the client's report and redis-server's CPU per accepted share.
+measure() {
+	local name=$1 bin=$2
+	shift 2
+	start_redis
+	start_server "$bin"
+	local r0; r0=$(cpu_ticks "$REDIS_PID")
+	echo "--- $name: lode-bench $*"
+	"$CLIENT" -report 0 -quiet -url 127.0.0.1:23340 -user $USER_ -server-pid "$SRV_PID" "$@" | tee "$DIR/out"
+	local r1; r1=$(cpu_ticks "$REDIS_PID")
+	local acc; acc=$(redis-cli -p 26390 hget "lodebench:{stats}:pool" accepted 2>/dev/null || echo 0)
+	[ -z "$acc" ] && acc=0
+	awk -v t=$((r1 - r0)) -v c="$clk" -v a="$acc" 'BEGIN { if (a > 0) printf "redis-server CPU: %.2f s for %d shares in Redis = %.1f us/share\n", t/c, a, t/c/a*1e6 }'
+	stop_server
+	stop_redis
+}
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for round in $(seq "$ROUNDS"); do
+	for which in old new; do
+		bin=$OLD; [ $which = new ] && bin=$NEW
+		measure "round $round $which paced 1000x0.5/s" "$bin" -conns 1000 -premine 20 -interval 2s -warmup 5s -duration 30s -version-rolling
+	done
+done
+for which in old new; do
+	bin=$OLD; [ $which = new ] && bin=$NEW
+	measure "$which paced 10000x0.1/s (RSS per active connection)" "$bin" -conns 10000 -premine 4 -interval 10s -warmup 5s -duration 20s -version-rolling
+	measure "$which one fast connection, 256 submits in flight" "$bin" -conns 1 -pipeline 256 -warmup 2s -duration 15s -version-rolling
+done
