@@ -592,6 +592,9 @@ func (e *Engine) compute(in inputs, adv, modelAdv *Advisor) *Snapshot {
 		} else if btc > 0 {
 			rates.satPerKWh, rates.costKnown = in.power.Value/btc*btcutil.SatoshiPerBitcoin, true
 		}
+		if !finite(rates.satPerKWh) { // an absurd BTC price: no usable conversion
+			rates.satPerKWh, rates.costKnown = 0, false
+		}
 		if rates.costKnown {
 			s.Prices.SatPerKWh = ptr(rates.satPerKWh)
 		}
@@ -769,14 +772,15 @@ func (e *Engine) WhatIf(w WhatIf) (*Snapshot, error) {
 			return nil, fmt.Errorf("what-if %s: not a number", name)
 		}
 	}
-	if w.BTCPrice != nil && *w.BTCPrice <= 0 {
-		return nil, errors.New("what-if btc_price: must be positive")
+	// Bounds keep every figure finite (and far beyond any real price).
+	if w.BTCPrice != nil && (*w.BTCPrice <= 0 || *w.BTCPrice > 1e12) {
+		return nil, errors.New("what-if btc_price: must be positive, at most 1e12")
 	}
-	if w.PowerPrice != nil && *w.PowerPrice < 0 {
-		return nil, errors.New("what-if power_price: must not be negative")
+	if w.PowerPrice != nil && (*w.PowerPrice < 0 || *w.PowerPrice > 1e12) {
+		return nil, errors.New("what-if power_price: must be 0 to 1e12 per kWh")
 	}
-	if w.DifficultyChange != nil && *w.DifficultyChange <= -100 {
-		return nil, errors.New("what-if difficulty_change: must be above -100 (percent)")
+	if w.DifficultyChange != nil && (*w.DifficultyChange <= -100 || *w.DifficultyChange > 1e6) {
+		return nil, errors.New("what-if difficulty_change: must be above -100 and at most 1e6 (percent)")
 	}
 	in := base.in
 	in.power, in.btc = e.prices(base.Time, &whatIfPrices{power: w.PowerPrice, btc: w.BTCPrice})

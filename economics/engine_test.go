@@ -238,6 +238,9 @@ func TestEngineForcedOffAndHTTP(t *testing.T) {
 	get(Prefix+"/whatif?btc_price=abc", http.StatusBadRequest, nil)
 	get(Prefix+"/whatif?difficulty_change=NaN", http.StatusBadRequest, nil)
 	get(Prefix+"/whatif?power_price=-3", http.StatusBadRequest, nil)
+	get(Prefix+"/whatif?power_price=1e308&btc_price=1e-300", http.StatusBadRequest, nil)
+	get(Prefix+"/whatif?difficulty_change=1e300", http.StatusBadRequest, nil)
+	get(Prefix+"/whatif?btc_price=1e-300", http.StatusOK, &wi) // finite figures, or none
 	get(Prefix+"/nope", http.StatusNotFound, nil)
 	resp, err := http.Post(srv.URL+Prefix, "application/json", strings.NewReader("{}"))
 	if err != nil {
