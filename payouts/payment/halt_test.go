@@ -18,6 +18,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/lode-pool/lode/internal/testenv"
@@ -397,5 +398,85 @@ func (p *proxy) down() {
 	}
 	for c := range p.conns {
 		c.Close()
+	}
+}
+
+// TestColdBroadcastRefusedHalts: cold signing meets the same rule. The
+// pool's UTXO is spent outside Lode after the unsigned payout was written;
+// the signed PSBT comes back and the node refuses it: no new (unsigned)
+// payout is written, nothing more debited, until the refused one is
+// abandoned.
+func TestColdBroadcastRefusedHalts(t *testing.T) { forEachNode(t, testColdBroadcastRefusedHalts) }
+
+func testColdBroadcastRefusedHalts(t *testing.T, nodeKind string) {
+	e := newEnv(t, nodeKind, p2pkh, 2)
+	ctx := context.Background()
+	a1, a2 := recipient(t, 21, e.params), recipient(t, 22, e.params)
+	e.seed(map[string]int64{a1: 10 * btcutil.SatoshiPerBitcoin})
+	p := e.processor(e.config(payment.ModeCold))
+	res, err := p.RunOnce(ctx, false)
+	if err != nil || len(res.Payouts) != 1 || res.Payouts[0].State != payment.StateUnsigned {
+		t.Fatalf("cold run: %v, %+v", err, res)
+	}
+	po := res.Payouts[0]
+	op, err := wire.NewOutPointFromString(po.Inputs[0].OutPoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.spendOutside(*op, po.Inputs[0].Value)
+	packet, err := payment.ReadPSBT(strings.NewReader(po.PSBT))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signPSBT(t, packet, e.key, p2pkh)
+	got, err := p.BroadcastPSBT(ctx, packet)
+	if err == nil || got == nil || got.State != payment.StatePending || got.Refusal == "" || got.BroadcastFailures != 1 {
+		t.Fatalf("broadcast of a signed payout whose input is spent: %v, %+v", err, got)
+	}
+
+	e.credit(a2, 20*btcutil.SatoshiPerBitcoin)
+	before := e.ledgerSnapshot()
+	for run := 1; run <= 2; run++ {
+		res, err := p.RunOnce(ctx, false)
+		if !errors.Is(err, payment.ErrHalted) || len(res.Payouts) != 0 || len(res.Halted) != 1 || res.Halted[0].ID != po.ID {
+			t.Fatalf("cold run %d while halted: %v, %+v", run, err, res)
+		}
+		if got := e.ledgerSnapshot(); got != before {
+			t.Fatalf("run %d changed the ledger:\n%s\n%s", run, before, got)
+		}
+	}
+	if err := p.CheckBroadcasts(ctx); err == nil || !strings.Contains(err.Error(), got.Refusal) {
+		t.Fatalf("readiness: %v, want the refusal %q", err, got.Refusal)
+	}
+
+	// The outside spend confirms: the payout can never be mined. Abandoned,
+	// it gives its debit back and the next run pays both addresses.
+	e.chain.Generate(1)
+	if _, lost, err := p.Abandon(ctx, po.ID); err != nil || len(lost) != 1 {
+		t.Fatalf("abandon: lost %v, %v", lost, err)
+	}
+	res, err = p.RunOnce(ctx, false)
+	if err != nil || len(res.Payouts) != 1 || len(res.Payouts[0].Outputs) != 2 || res.Payouts[0].State != payment.StateUnsigned {
+		t.Fatalf("run after abandon: %v, %+v", err, res)
+	}
+	if bal, _ := e.store.Balances(ctx); len(bal) != 0 {
+		t.Fatalf("balances after the new payout: %v", bal)
+	}
+}
+
+// spendOutside spends a pool output (paying the test key) in a transaction
+// Lode knows nothing about, into the mempool.
+func (e *env) spendOutside(op wire.OutPoint, value int64) {
+	e.t.Helper()
+	tx := wire.NewMsgTx(2)
+	tx.AddTxIn(wire.NewTxIn(&op, nil, nil))
+	tx.AddTxOut(wire.NewTxOut(value-100_000, e.script))
+	sig, err := txscript.SignatureScript(tx, 0, e.script, txscript.SigHashAll, e.key, true)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tx.TxIn[0].SignatureScript = sig
+	if _, err := e.rpc.SendRawTransaction(tx, false); err != nil {
+		e.t.Fatalf("spend outside Lode: %v", err)
 	}
 }
