@@ -33,11 +33,13 @@ type WindowSums struct {
 	Connected         time.Duration
 }
 
-// SumBuckets adds up the buckets that lie in the window ending at the
-// minute of now: buckets starting after now−window and ending by now.
-// Connected time is capped at each bucket's width.
+// SumBuckets adds up the buckets that lie in the window of complete
+// minutes ending with the minute before now's (the current minute is still
+// being written: its shares and its connected time may not agree yet):
+// buckets starting after now−window and ending by that minute. Connected
+// time is capped at each bucket's width.
 func SumBuckets(buckets []Bucket, now time.Time, window time.Duration) WindowSums {
-	end := now.Unix() / 60
+	end := now.Unix()/60 - 1                 // last complete minute
 	start := end - int64(window/time.Minute) // exclusive
 	var s WindowSums
 	for i := range buckets {

@@ -58,21 +58,22 @@ func TestEstimateHashrateCases(t *testing.T) {
 }
 
 func TestSumBuckets(t *testing.T) {
-	now := time.Unix(1000*60+30, 0) // inside minute 1000
+	now := time.Unix(1000*60+30, 0) // inside minute 1000: the last complete one is 999
 	bs := []Bucket{
-		{Minute: 940, SumD: 1, SumD2: 1, N: 1, Connected: time.Minute},                // outside the hour
-		{Minute: 941, SumD: 2, SumD2: 4, N: 1, Connected: time.Minute},                // first minute in
-		{Minute: 996, SumD: 3, SumD2: 9, N: 1, Connected: 90 * time.Second},           // capped at 60 s
-		{Minute: 1000, SumD: 5, SumD2: 25, N: 1, Connected: 30 * time.Second},         // current minute
-		{Minute: 990, Minutes: 10, SumD: 7, SumD2: 49, N: 1, Connected: time.Minute},  // 10-min slot ending at 999
-		{Minute: 1000, Minutes: 10, SumD: 11, SumD2: 121, N: 1, Connected: time.Hour}, // slot not ended
+		{Minute: 939, SumD: 100, SumD2: 1, N: 1, Connected: time.Minute},                    // before the hour
+		{Minute: 940, SumD: 1, SumD2: 1, N: 1, MaxD: 1, Connected: time.Minute},             // first minute in
+		{Minute: 941, SumD: 2, SumD2: 4, N: 1, MaxD: 2, Connected: time.Minute},             //
+		{Minute: 996, SumD: 3, SumD2: 9, N: 1, MaxD: 3, Connected: 90 * time.Second},        // capped at 60 s
+		{Minute: 1000, SumD: 5, SumD2: 25, N: 1, MaxD: 5, Connected: 30 * time.Second},      // current minute: not yet
+		{Minute: 990, Minutes: 10, SumD: 7, SumD2: 49, N: 1, MaxD: 7, Connected: time.Hour}, // slot 990..999, capped at 600 s
+		{Minute: 1000, Minutes: 10, SumD: 11, SumD2: 121, N: 1, Connected: time.Minute},     // slot not ended
 	}
 	s := SumBuckets(bs, now, time.Hour)
-	if s.SumD != 2+3+5+7 || s.SumD2 != 4+9+25+49 || s.N != 4 || s.Connected != 60*time.Second+60*time.Second+30*time.Second+time.Minute {
-		t.Fatalf("%+v", s)
+	want := WindowSums{SumD: 1 + 2 + 3 + 7, SumD2: 1 + 4 + 9 + 49, MaxD: 7, N: 4, Connected: 3*time.Minute + 10*time.Minute}
+	if s != want {
+		t.Fatalf("hour: %+v, want %+v", s, want)
 	}
-	s5 := SumBuckets(bs, now, 5*time.Minute)
-	if s5.SumD != 3+5 {
+	if s5 := SumBuckets(bs, now, 5*time.Minute); s5 != (WindowSums{SumD: 3, SumD2: 9, MaxD: 3, N: 1, Connected: time.Minute}) {
 		t.Fatalf("5 min: %+v", s5)
 	}
 }
