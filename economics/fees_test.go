@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 )
 
@@ -144,4 +145,37 @@ func TestSummariseFeesMedianEven(t *testing.T) {
 	if e := SummariseFees(nil); e.Blocks != 0 || e.Mean != 0 {
 		t.Fatalf("%+v", e)
 	}
+}
+
+// The engine over a chain: trailing fees on both bases, observed hashrate
+// and the retarget forecast from the epoch's first block.
+func TestEngineWithChain(t *testing.T) {
+	c := &memChain{failAt: -1}
+	c.extend(2016+150, func(h int64) int64 { return 1000 + h%7 }, 0)
+	tip := c.blocks[len(c.blocks)-1]
+	now := tip.Time.Add(5 * time.Minute)
+	tmpl := TemplateInfo{Height: tip.Height + 1, Bits: 0x1d00ffff, CoinbaseValue: 50e8 + 1234}
+	e, err := New(Config{FeeWindowBlocks: 144}, Deps{Params: &chaincfg.MainNetParams, Templates: fakeTemplates{tmpl}, Chain: c, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n := e.Snapshot().Network
+	if n.Trailing == nil || n.Trailing.Blocks != 144 || n.Trailing.ToHeight != tip.Height || n.RevenueBasis != BasisTrailingMean {
+		t.Fatalf("trailing %+v basis %s", n.Trailing, n.RevenueBasis)
+	}
+	hpMean := Hashprice(1, 50e8) + ExpectedBlocksPerTHDay(1)*n.Trailing.Mean
+	near(t, "trailing mean hashprice", n.Hashprice[BasisTrailingMean].SatPerTHDay, hpMean, 1e-12)
+	near(t, "template hashprice", n.Hashprice[BasisTemplate].SatPerTHDay, Hashprice(1, 50e8+1234), 1e-12)
+	// 143 intervals of 600 s at D = 1: the implied rate, times 142/143.
+	near(t, "observed", *n.ObservedHashrate, ImpliedNetworkHashrate(1)*142/143, 1e-9)
+	// k = 149 blocks after block 2016, in 149·600 + 300 s.
+	r := n.Retarget
+	if !r.Available || r.Blocks != 149 || r.EpochStart != 2016 {
+		t.Fatalf("retarget %+v", r)
+	}
+	near(t, "next difficulty", r.NextDifficulty, 600*149/(149*600+300.0), 1e-12)
+	near(t, "hashprice after", n.HashpriceAfterRetarget.Value, hpMean/r.NextDifficulty, 1e-12)
 }
