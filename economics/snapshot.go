@@ -136,4 +136,3 @@ func (s *Snapshot) WorkersOf(address string) []WorkerFigures {
 	}
 	return out
 }
-
