@@ -28,7 +28,9 @@ func (s *Session) handleAuthorize(req *message.Request) {
 		s.replyError(req, message.CodeUnauthorized, "Unauthorized worker: "+err.Error())
 		return
 	}
-	if s.srv.banned("worker:" + w.name) {
+	// An admin ban names the worker as the API shows it (canonical); the
+	// miner may spell its address otherwise.
+	if s.srv.banned("worker:"+w.name) || s.srv.banned("worker:"+w.canonicalName()) {
 		s.replyError(req, message.CodeUnauthorized, "Worker banned")
 		return
 	}

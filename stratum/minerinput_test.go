@@ -214,3 +214,24 @@ func TestConfigValidateNonFinite(t *testing.T) {
 		}
 	}
 }
+
+// An admin ban names the worker as the API lists it (canonical address);
+// the same worker authorizing with the address in uppercase is refused too.
+func TestAdminBanCoversOtherAddressSpellings(t *testing.T) {
+	h := startServer(t, nil)
+	var prog [20]byte
+	prog[0] = 0x43
+	a, err := btcutil.NewAddressWitnessPubKeyHash(prog[:], &chaincfg.TestNet3Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lower := a.EncodeAddress()
+	if err := h.srv.Ban(context.Background(), lower+".rig", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, h.addr)
+	c.call("1", message.MethodSubscribe, `[]`)
+	if r := c.call("2", message.MethodAuthorize, `["`+strings.ToUpper(lower)+`.rig","x"]`); r.code() != message.CodeUnauthorized {
+		t.Fatalf("banned worker in uppercase: %s %s, want error 24", r.Result, r.Error)
+	}
+}
