@@ -39,6 +39,7 @@ func serve(args []string) error {
 	batchWait := fs.Duration("batch-wait", ledger.DefaultMaxDelay, "ledger group-commit wait (with -redis)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file")
 	verbose := fs.Bool("v", false, "log the server at info level to stderr")
+	memEvery := fs.Duration("memstats", 0, "print the Go runtime's memory breakdown this often (0: never)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -104,6 +105,9 @@ func serve(args []string) error {
 		os.Getpid(), srv.Addr, *diff, srv.Addr, load.TestnetAddress(7), os.Getpid())
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
+	if *memEvery > 0 {
+		go printMemStats(ctx, *memEvery)
+	}
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
@@ -122,6 +126,26 @@ func serve(args []string) error {
 			printServerStats(srv.Server.Stats(), srv.Counting, &ms0)
 			return err
 		}
+	}
+}
+
+// printMemStats prints where the process's memory is, every d until ctx
+// ends: what RSS per connection is made of.
+func printMemStats(ctx context.Context, d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		const mib = 1 << 20
+		fmt.Printf("memstats: goroutines %d, heap in use %.1f MiB (idle %.1f, released %.1f), stacks %.1f MiB, sys %.1f MiB, GC %d\n",
+			runtime.NumGoroutine(), float64(ms.HeapInuse)/mib, float64(ms.HeapIdle)/mib, float64(ms.HeapReleased)/mib,
+			float64(ms.StackInuse)/mib, float64(ms.Sys)/mib, ms.NumGC)
 	}
 }
 
