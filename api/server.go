@@ -441,19 +441,19 @@ func (s *Server) address(w http.ResponseWriter, r *http.Request) (string, bool) 
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	type result struct {
-		Name  string `json:"name"`
-		OK    bool   `json:"ok"`
-		Error string `json:"error,omitempty"`
+		Name     string `json:"name"`
+		OK       bool   `json:"ok"`
+		Advisory bool   `json:"advisory,omitempty"`
+		Error    string `json:"error,omitempty"`
 	}
 	results := make([]result, len(s.cfg.Checks))
-	ready := true
 	done := make(chan struct{}, len(s.cfg.Checks))
 	for i, c := range s.cfg.Checks {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyTimeout)
 			defer cancel()
-			res := result{Name: c.Name, OK: true}
+			res := result{Name: c.Name, OK: true, Advisory: c.Advisory}
 			if err := c.Run(ctx); err != nil {
 				res.OK, res.Error = false, err.Error()
 			}
@@ -463,14 +463,21 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	for range s.cfg.Checks {
 		<-done
 	}
+	ready, degraded := true, false
 	for _, res := range results {
-		ready = ready && res.OK
+		switch {
+		case res.OK:
+		case res.Advisory:
+			degraded = true
+		default:
+			ready = false
+		}
 	}
 	status := http.StatusOK
 	if !ready {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]any{"ready": ready, "checks": results})
+	writeJSON(w, status, map[string]any{"ready": ready, "degraded": degraded, "checks": results})
 }
 
 // admin wraps h with the bearer-token check. Without a configured token the

@@ -134,6 +134,45 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
+// An advisory check that fails is reported (degraded) without making the
+// process unready: halted payouts must not take miners off a process that
+// also serves them.
+func TestReadyzAdvisory(t *testing.T) {
+	halted := errors.New("payout 7 refused: min relay fee not met")
+	for _, tc := range []struct {
+		name     string
+		advisory bool
+		code     int
+	}{{"advisory", true, 200}, {"required", false, 503}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := New(Config{Checks: []Check{
+				{Name: "redis", Run: func(context.Context) error { return nil }},
+				{Name: "payouts", Run: func(context.Context) error { return halted }, Advisory: tc.advisory},
+			}, ReadyTimeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, body := do(t, s.Handler(), "GET", "/readyz", "", "")
+			var r struct {
+				Ready, Degraded bool
+				Checks          []struct {
+					Name     string
+					OK       bool
+					Advisory bool
+					Error    string
+				}
+			}
+			if err := json.Unmarshal([]byte(body), &r); err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.code || r.Ready != tc.advisory || r.Degraded != tc.advisory ||
+				r.Checks[1].OK || r.Checks[1].Advisory != tc.advisory || r.Checks[1].Error != halted.Error() {
+				t.Fatalf("status %d body %s", code, body)
+			}
+		})
+	}
+}
+
 func TestUnwiredReadersAnswer503(t *testing.T) {
 	s, err := New(Config{})
 	if err != nil {

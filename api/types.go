@@ -154,4 +154,9 @@ type ThresholdSetter interface {
 type Check struct {
 	Name string
 	Run  func(ctx context.Context) error
+	// Advisory checks are reported in /readyz's body but do not make it
+	// 503: a condition an operator must act on that is no reason to take
+	// traffic away from the process (halted payouts in a process that also
+	// serves miners: a load balancer would otherwise pull the miners off).
+	Advisory bool
 }

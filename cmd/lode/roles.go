@@ -731,7 +731,9 @@ func (w *wiring) payouts(ctx context.Context) ([]component, error) {
 		return api.PayoutSnapshot{Halted: st.Halted, AwaitingBroadcast: st.AwaitingBroadcast,
 			BroadcastRefused: st.BroadcastRefused, BroadcastFailed: st.BroadcastFailed}
 	}
-	w.checks = append(w.checks, api.Check{Name: "payouts", Run: p.CheckBroadcasts})
+	// Advisory where this process also serves miners: halted payouts must
+	// alert, not make a load balancer take the miners away.
+	w.checks = append(w.checks, api.Check{Name: "payouts", Run: p.CheckBroadcasts, Advisory: w.d.cfg.Has(RoleStratum)})
 	run, err := w.leased(RolePayouts, p.Run)
 	if err != nil {
 		return nil, err
