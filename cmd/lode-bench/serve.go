@@ -37,6 +37,7 @@ func serve(args []string) error {
 	prefix := fs.String("redis-prefix", "lodebench", "key prefix in -redis")
 	batch := fs.Int("batch", ledger.DefaultMaxBatch, "ledger group-commit batch size (with -redis)")
 	batchWait := fs.Duration("batch-wait", ledger.DefaultMaxDelay, "ledger group-commit wait (with -redis)")
+	statsEvery := fs.Duration("stats-interval", 0, "ledger statistics once per interval instead of with every group commit (with -redis; 0: with every commit)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file")
 	verbose := fs.Bool("v", false, "log the server at info level to stderr")
 	memEvery := fs.Duration("memstats", 0, "print the Go runtime's memory breakdown this often (0: never)")
@@ -68,7 +69,7 @@ func serve(args []string) error {
 			return err
 		}
 		defer store.Client().Close()
-		rec, err = ledger.New(ledger.Config{MaxBatch: *batch, MaxDelay: *batchWait, Instance: "bench", Logger: log}, store)
+		rec, err = ledger.New(ledger.Config{MaxBatch: *batch, MaxDelay: *batchWait, StatsInterval: *statsEvery, Instance: "bench", Logger: log}, store)
 		if err != nil {
 			return fmt.Errorf("share ledger: %w", err)
 		}

@@ -263,16 +263,16 @@ func (k *kindStore) count(kind ledger.BatchKind) int {
 }
 
 // TestStatisticsBatchedPerInterval: shares are acknowledged once their
-// accounting is written; their statistics follow as one statistics batch
-// per StatsInterval (here an hour, so only the shutdown flush writes it),
-// and with StatsInterval < 0 they go with every group commit.
+// accounting is written; with a StatsInterval their statistics follow as one
+// statistics batch per interval (here an hour, so only the shutdown flush
+// writes it); by default (0) they go with every group commit.
 func TestStatisticsBatchedPerInterval(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name     string
 		interval time.Duration
-	}{{"interval", time.Hour}, {"inline", -1}} {
+	}{{"interval", time.Hour}, {"inline (default)", 0}} {
 		t.Run(tc.name, func(t *testing.T) {
 			base := connect(t, srv.Addr)
 			if err := base.Client().FlushAll(ctx).Err(); err != nil {
