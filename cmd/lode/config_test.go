@@ -66,8 +66,8 @@ stratum:
 		{name: "regtest address on regtest", yaml: "network: regtest\nroles: [stratum]\nnode: {rpc_user: u, rpc_password: {file: /x}}\npool: {payout_address: " + regtestAddr + "}\n"},
 		{name: "empty file fails on required keys", yaml: "", errs: []string{"pool.payout_address: required", "node: set rpc_cookie_file"}},
 		// fails
-		{name: "unknown key", yaml: minimal + "stratum: {listen: x}\n", errs: []string{"field listen not found"}},
-		{name: "unknown top-level key", yaml: minimal + "poool: {}\n", errs: []string{"field poool not found"}},
+		{name: "unknown key", yaml: minimal + "stratum: {listen: x}\n", errs: []string{"stratum.listen: unknown key"}},
+		{name: "unknown top-level key", yaml: minimal + "poool: {}\n", errs: []string{"poool: unknown key (did you mean `pool`?)"}},
 		{name: "unknown role", yaml: "roles: [api, miner]\n", errs: []string{`roles[1]: unknown role "miner"`}},
 		{name: "maturity below coinbase maturity on mainnet", yaml: minimal + "unlocker: {maturity: 10}\n",
 			errs: []string{"unlocker.maturity: must be >= 100 (coinbase maturity) outside regtest, got 10"}},
@@ -81,7 +81,7 @@ stratum:
 		{name: "bad log level", yaml: minimal + "log: {level: loud}\n", errs: []string{`log.level: unknown level "loud"`}},
 		{name: "bad listen", yaml: minimal + "api: {listen: 8080}\n", errs: []string{`api.listen: want host:port, got "8080"`}},
 		{name: "bad durations", yaml: "roles: [api]\nnode: {poll_interval: 0s}\nshutdown_timeout: -1s\n", errs: []string{"node.poll_interval: must be a positive duration", "shutdown_timeout: must be a positive"}},
-		{name: "unparsable duration", yaml: minimal + "shutdown_timeout: soon\n", errs: []string{"parse config"}},
+		{name: "unparsable duration", yaml: minimal + "shutdown_timeout: soon\n", errs: []string{"shutdown_timeout: want a duration such as 500ms"}},
 		{name: "difficulty range", yaml: minimal + `
 stratum:
   ports:
@@ -243,11 +243,15 @@ func TestCheckConfigFlag(t *testing.T) {
 	good := filepath.Join(dir, "good.yaml")
 	bad := filepath.Join(dir, "bad.yaml")
 	noSecret := filepath.Join(dir, "nosecret.yaml")
+	many := filepath.Join(dir, "many.yaml")
 	t.Setenv("LODE_TEST_RPC_PASSWORD", "pw")
 	for path, text := range map[string]string{
 		good:     minimal,
 		bad:      minimal + "api: {listen: nowhere}\n",
 		noSecret: strings.Replace(minimal, "LODE_TEST_RPC_PASSWORD", "LODE_TEST_RPC_PASSWORD_UNSET", 1),
+		// A typo, a port out of range and an unset secret: one run reports all.
+		many: strings.Replace(minimal, "LODE_TEST_RPC_PASSWORD", "LODE_TEST_RPC_PASSWORD_UNSET", 1) +
+			"  fee_precent: 2\napi: {listen: '0.0.0.0:99999'}\n",
 	} {
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -262,6 +266,9 @@ func TestCheckConfigFlag(t *testing.T) {
 		{"valid", []string{"-config", good, "-check-config"}, 0, "OK (network mainnet, roles stratum, api, unlocker, payouts)"},
 		{"invalid key", []string{"-config", bad, "-check-config"}, 1, `api.listen: want host:port, got "nowhere"`},
 		{"missing secret", []string{"-config", noSecret, "-check-config"}, 1, "node.rpc_password: environment variable LODE_TEST_RPC_PASSWORD_UNSET is not set"},
+		{"all problems at once", []string{"-config", many, "-check-config"}, 1, "pool.fee_precent: unknown key (did you mean `fee_percent`?)\n" +
+			`  api.listen: port must be a number from 0 to 65535, got "99999"` + "\n" +
+			"  node.rpc_password: environment variable LODE_TEST_RPC_PASSWORD_UNSET is not set"},
 		{"missing file", []string{"-config", filepath.Join(dir, "none.yaml"), "-check-config"}, 1, "no such file"},
 		{"stray argument", []string{"-config", good, "extra"}, 2, "unexpected arguments: extra"},
 		{"unknown flag", []string{"-nope"}, 2, "flag provided but not defined"},

@@ -53,18 +53,7 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 		fmt.Fprintf(stderr, "lode: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
 		return 2
 	}
-	cfg, err := LoadConfig(*path)
-	var secrets Secrets
-	if err == nil {
-		// Secrets are read now, so -check-config also finds a missing
-		// environment variable or an unreadable file.
-		secrets, err = cfg.ResolveSecrets()
-	}
-	if err == nil {
-		// What the roles would refuse at start, checked the same way for
-		// -check-config and for a start.
-		err = preflight(cfg)
-	}
+	cfg, secrets, err := loadAll(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "lode: invalid config %s:\n%s\n", *path, indent(err))
 		return 1
@@ -89,6 +78,65 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	return 0
 }
 
+// loadAll loads the file, reads the secrets it names and runs preflight,
+// reporting every problem of the three in one go: an operator fixes the
+// file, the environment and the key in one pass. A preflight problem of a
+// key the file's own checks already refused is left out (it would only
+// repeat it).
+func loadAll(path string) (Config, Secrets, error) {
+	cfg, fileErr := LoadConfig(path)
+	if fileErr != nil && cfg.Roles == nil {
+		return cfg, Secrets{}, fileErr // the file could not be read
+	}
+	// Secrets are read now, so -check-config also finds a missing
+	// environment variable or an unreadable file.
+	secrets, secretErr := cfg.ResolveSecrets()
+	errs := []error{fileErr, secretErr}
+	bad := map[string]bool{}
+	for _, e := range leafErrors(errors.Join(fileErr, secretErr)) {
+		var ce *ConfigError
+		if errors.As(e, &ce) {
+			bad[ce.Key] = true
+		}
+	}
+	// What the roles would refuse at start, checked the same way for
+	// -check-config and for a start.
+	for _, e := range leafErrors(preflight(cfg)) {
+		var ce *ConfigError
+		if errors.As(e, &ce) && overlaps(ce.Key, bad) {
+			continue
+		}
+		errs = append(errs, e)
+	}
+	return cfg, secrets, errors.Join(errs...)
+}
+
+// leafErrors flattens joined errors.
+func leafErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leafErrors(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// overlaps reports whether key is one of keys, or a section holding one of
+// them, or a key inside one of them.
+func overlaps(key string, keys map[string]bool) bool {
+	for k := range keys {
+		if k == key || strings.HasPrefix(k, key+".") || strings.HasPrefix(key, k+".") {
+			return true
+		}
+	}
+	return false
+}
+
 // preflight checks what the roles check when they start, beyond the file's
 // own validation: the payout key's value (a WIF, for the network, of
 // pool.payout_address), the payout processor's, coinbase builder's and
@@ -98,7 +146,7 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 func preflight(cfg Config) error {
 	var errs []error
 	if cfg.Has(RolePayouts) {
-		pc, err := cfg.paymentConfig(getenv, readFile)
+		pc, err := cfg.PaymentConfig(false, getenv, readFile)
 		if err != nil {
 			errs = append(errs, err) // names payouts.key
 		} else if err := pc.Validate(); err != nil {
@@ -125,46 +173,6 @@ func preflight(cfg Config) error {
 // indent puts each line of a joined error on its own indented line.
 func indent(err error) string {
 	return "  " + strings.ReplaceAll(err.Error(), "\n", "\n  ")
-}
-
-// Secrets are the values resolved from the env vars and files the config
-// names. They are passed to the components and never logged.
-type Secrets struct {
-	NodeUser, NodePassword string
-	RedisPassword          string
-	PayoutKey              string
-	AdminToken             string
-}
-
-// ResolveSecrets reads every secret the config names, and the cookie file.
-func (c Config) ResolveSecrets() (Secrets, error) {
-	var s Secrets
-	var errs []error
-	get := func(key string, sec Secret, dst *string) {
-		v, err := sec.Resolve()
-		if err != nil {
-			errs = append(errs, &ConfigError{Key: key, Problem: err.Error()})
-		}
-		*dst = v
-	}
-	get("node.rpc_password", c.Node.RPCPassword, &s.NodePassword)
-	s.NodeUser = c.Node.RPCUser
-	get("redis.password", c.Redis.Password, &s.RedisPassword)
-	if c.Has(RolePayouts) && c.Payouts.Signing == "hot" {
-		get("payouts.key", c.Payouts.Key, &s.PayoutKey)
-	}
-	get("api.admin_token", c.API.AdminToken, &s.AdminToken)
-	if c.Node.RPCCookieFile != "" && (c.Has(RoleStratum) || c.Has(RoleUnlocker) || c.Has(RolePayouts)) {
-		b, err := os.ReadFile(c.Node.RPCCookieFile)
-		if err != nil {
-			errs = append(errs, &ConfigError{Key: "node.rpc_cookie_file", Problem: err.Error()})
-		} else if user, pass, ok := strings.Cut(strings.TrimSpace(string(b)), ":"); !ok || user == "" || pass == "" {
-			errs = append(errs, &ConfigError{Key: "node.rpc_cookie_file", Problem: "want user:password"})
-		} else {
-			s.NodeUser, s.NodePassword = user, pass
-		}
-	}
-	return s, errors.Join(errs...)
 }
 
 // newLogger builds the root logger: JSON for production, colourless console

@@ -704,21 +704,12 @@ func (w *wiring) payouts(ctx context.Context) ([]component, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc := payment.Config{
-		Params: cfg.ChainParams(), PoolAddress: cfg.Pool.PayoutAddress, Mode: payment.Mode(cfg.Payouts.Signing),
-		Interval: cfg.Payouts.Interval, Threshold: cfg.Payouts.Threshold, MaxOutputs: cfg.Payouts.MaxOutputs,
-		FeeRateFloor: cfg.Payouts.FeeRateFloor * 1000, FeeRateCap: cfg.Payouts.FeeRateCap * 1000,
-		FeePayer: payment.FeePayer(cfg.Payouts.FeePayer), StuckAfter: cfg.Payouts.UnconfirmedAlert,
-		Logger: w.d.log.Named("payouts"),
+	// The same settings lodectl payouts uses (config.PaymentConfig).
+	pc, err := cfg.PaymentConfig(false, getenv, readFile)
+	if err != nil {
+		return nil, err
 	}
-	if pc.Mode == payment.ModeHot {
-		key, err := payment.LoadKey(payment.KeySource{Env: cfg.Payouts.Key.Env, File: cfg.Payouts.Key.File},
-			pc.Params, getenv, readFile)
-		if err != nil {
-			return nil, &ConfigError{Key: "payouts.key", Problem: err.Error()}
-		}
-		pc.Key = key
-	}
+	pc.Logger = w.d.log.Named("payouts")
 	p, err := payment.New(pc, w.store, node)
 	if err != nil {
 		return nil, fmt.Errorf("payouts: %w", err)

@@ -1,0 +1,306 @@
+// Package config is lode.yaml: the one file both the daemon (lode) and the
+// operator's tool (lodectl) read, so lodectl finds Redis, the node, the
+// network and the payout settings exactly as the daemon uses them.
+//
+// Each top-level key is one section. The sections of this package are
+// checked by Validate with their key paths; a section whose type comes from
+// another package and has a Validate() error method (economics, …) is
+// checked by that method, so adding a package's section is one field here.
+// Defaults come from the packages' own constants.
+//
+// Loading reports every problem of a file in one go: unknown keys (with a
+// "did you mean" for near misses), values of the wrong kind, and the
+// checks of Validate, each naming its key path.
+package config
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lode-pool/lode/blocktemplate"
+	"github.com/lode-pool/lode/internal/redisstore"
+	"github.com/lode-pool/lode/payouts"
+	"github.com/lode-pool/lode/payouts/payment"
+	"github.com/lode-pool/lode/shares/ledger"
+	"github.com/lode-pool/lode/stratum"
+)
+
+// Roles a process can run. Several stratum frontends may share one Redis.
+// The unlocker and payouts roles run under a Redis lease (redis.lease_ttl):
+// list them in as many processes as you like, one process at a time holds
+// each and the others stand by to take over.
+const (
+	RoleStratum  = "stratum"
+	RoleAPI      = "api"
+	RoleUnlocker = "unlocker"
+	RolePayouts  = "payouts"
+)
+
+// AllRoles lists the roles in the order a process starts them.
+var AllRoles = []string{RoleStratum, RoleAPI, RoleUnlocker, RolePayouts}
+
+// Config is the whole lode.yaml. Every field has a default (see Defaults and
+// lode.example.yaml) except pool.payout_address and the node's credentials.
+type Config struct {
+	// Roles this process runs (default: all four).
+	Roles    []string       `yaml:"roles"`
+	Network  string         `yaml:"network"` // mainnet, testnet3, signet, regtest
+	Log      LogConfig      `yaml:"log"`
+	Node     NodeConfig     `yaml:"node"`
+	Redis    RedisConfig    `yaml:"redis"`
+	Pool     PoolConfig     `yaml:"pool"`
+	Stratum  StratumConfig  `yaml:"stratum"`
+	Ledger   LedgerConfig   `yaml:"ledger"`
+	Unlocker UnlockerConfig `yaml:"unlocker"`
+	Payouts  PayoutsConfig  `yaml:"payouts"`
+	API      APIConfig      `yaml:"api"`
+	// ShutdownTimeout bounds the graceful shutdown after SIGINT/SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// LogConfig selects zap's output.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json (production) or console (development)
+}
+
+// Secret is a value read from an environment variable or a file, never
+// written in the config itself. At most one of Env and File is set.
+type Secret struct {
+	Env  string `yaml:"env"`
+	File string `yaml:"file"`
+}
+
+// IsSet reports whether a source is configured.
+func (s Secret) IsSet() bool { return s.Env != "" || s.File != "" }
+
+// Resolve reads the secret. Trailing newlines of files are dropped.
+func (s Secret) Resolve() (string, error) {
+	switch {
+	case s.Env != "":
+		v, ok := os.LookupEnv(s.Env)
+		if !ok || v == "" {
+			return "", fmt.Errorf("environment variable %s is not set", s.Env)
+		}
+		return v, nil
+	case s.File != "":
+		b, err := os.ReadFile(s.File)
+		if err != nil {
+			return "", fmt.Errorf("read secret file: %w", err)
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return "", fmt.Errorf("secret file %s is empty", s.File)
+		}
+		return v, nil
+	}
+	return "", nil
+}
+
+// NodeConfig is the Bitcoin node (Bitcoin Core or btcd).
+type NodeConfig struct {
+	RPCAddress  string `yaml:"rpc_address"` // host:port
+	RPCUser     string `yaml:"rpc_user"`
+	RPCPassword Secret `yaml:"rpc_password"`
+	// RPCCookieFile is Bitcoin Core's .cookie (user:password); used instead
+	// of rpc_user/rpc_password when set. Read at start (to check it) and
+	// again by the node client whenever the node answers 401, since Core
+	// writes a new cookie on every start: a Core restart needs no lode restart.
+	RPCCookieFile string `yaml:"rpc_cookie_file"`
+	// TLS enables HTTPS to the RPC port (btcd's default; Core has none).
+	TLS bool `yaml:"tls"`
+	// ZMQHashBlock is Core's zmqpubhashblock endpoint, e.g. tcp://127.0.0.1:28332.
+	ZMQHashBlock string `yaml:"zmq_hashblock"`
+	// PollInterval is the getbestblockhash fallback poll.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// RefreshInterval issues a non-clean job with new transactions.
+	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	Timeout         time.Duration `yaml:"timeout"`
+}
+
+// RedisConfig is the share ledger and accounting store.
+type RedisConfig struct {
+	Address  string `yaml:"address"`
+	Password Secret `yaml:"password"`
+	DB       int    `yaml:"db"`
+	Prefix   string `yaml:"prefix"`
+	// LeaseTTL is how long the unlocker and payouts leases last without
+	// renewal: a process that dies holding one is replaced this long after
+	// its last renewal (renewed every third of it).
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+}
+
+// PoolConfig is what makes the coinbase and the accounting.
+type PoolConfig struct {
+	PayoutAddress string  `yaml:"payout_address"` // receives the coinbase; funds payouts
+	Tag           string  `yaml:"tag"`            // pushed into the coinbase scriptSig
+	InstanceID    int     `yaml:"instance_id"`    // prefixes extranonce1; unique per stratum process
+	FeePercent    float64 `yaml:"fee_percent"`
+	// PPLNSWindow is X in N = X × network difficulty.
+	PPLNSWindow float64 `yaml:"pplns_window"`
+	// PPLNSMinWindow is a floor for N, in difficulty (0: none). On regtest
+	// X × network difficulty is far below one share; a floor keeps a
+	// useful window there.
+	PPLNSMinWindow float64 `yaml:"pplns_min_window"`
+}
+
+// StratumConfig is the miners' side.
+type StratumConfig struct {
+	Ports            []PortConfig  `yaml:"ports"`
+	VersionMask      string        `yaml:"version_mask"` // hex
+	Extranonce2Size  int           `yaml:"extranonce2_size"`
+	ShareInterval    time.Duration `yaml:"share_interval"`    // vardiff target
+	RetargetInterval time.Duration `yaml:"retarget_interval"` // vardiff
+	MaxLineBytes     int           `yaml:"max_line_bytes"`
+	AuthorizeTimeout time.Duration `yaml:"authorize_timeout"`
+	IdleTimeout      time.Duration `yaml:"idle_timeout"`
+	MaxConnections   int           `yaml:"max_connections"`
+	MaxPerIP         int           `yaml:"max_connections_per_ip"`
+	Ban              BanConfig     `yaml:"ban"`
+}
+
+// PortConfig is one listening port with its difficulty range.
+type PortConfig struct {
+	Listen          string  `yaml:"listen"`
+	StartDifficulty float64 `yaml:"start_difficulty"`
+	MinDifficulty   float64 `yaml:"min_difficulty"`
+	MaxDifficulty   float64 `yaml:"max_difficulty"`
+	TLSCert         string  `yaml:"tls_cert"`
+	TLSKey          string  `yaml:"tls_key"`
+}
+
+// BanConfig closes a connection whose rejected ratio exceeds a threshold,
+// and bans its IP for Duration when BanIP is set.
+type BanConfig struct {
+	Enabled     bool          `yaml:"enabled"`
+	Window      time.Duration `yaml:"window"`
+	MinShares   int           `yaml:"min_shares"`
+	RejectRatio float64       `yaml:"reject_ratio"`
+	Duration    time.Duration `yaml:"duration"`
+	BanIP       bool          `yaml:"ban_ip"`
+}
+
+// LedgerConfig is the group commit to Redis.
+type LedgerConfig struct {
+	BatchSize int           `yaml:"batch_size"`
+	BatchWait time.Duration `yaml:"batch_wait"`
+	SpoolDir  string        `yaml:"spool_dir"`
+}
+
+// UnlockerConfig follows found blocks to maturity.
+type UnlockerConfig struct {
+	Interval time.Duration `yaml:"interval"`
+	Maturity int           `yaml:"maturity"`
+}
+
+// PayoutsConfig pays balances on chain.
+type PayoutsConfig struct {
+	Interval         time.Duration `yaml:"interval"`
+	Threshold        int64         `yaml:"threshold"` // satoshis
+	MaxOutputs       int           `yaml:"max_outputs"`
+	Signing          string        `yaml:"signing"`        // hot or cold
+	Key              Secret        `yaml:"key"`            // WIF, hot signing only
+	FeeRateFloor     int64         `yaml:"fee_rate_floor"` // sat/vB
+	FeeRateCap       int64         `yaml:"fee_rate_cap"`   // sat/vB
+	ConfTarget       int           `yaml:"conf_target"`    // fee estimate target, blocks
+	FeePayer         string        `yaml:"fee_payer"`      // pool or miners
+	UnconfirmedAlert time.Duration `yaml:"unconfirmed_alert"`
+}
+
+// APIConfig is the HTTP side.
+type APIConfig struct {
+	Listen          string        `yaml:"listen"`
+	AdminToken      Secret        `yaml:"admin_token"`
+	TemplateMaxAge  time.Duration `yaml:"template_max_age"` // /readyz fails when older
+	HistoryInterval time.Duration `yaml:"history_interval"`
+	// RateLimit and RateBurst bound the public API per client IP: requests
+	// per second sustained, and at once (-1 turns the limit off).
+	RateLimit float64 `yaml:"rate_limit"`
+	RateBurst int     `yaml:"rate_burst"`
+	// TrustForwardedFor counts requests from a reverse proxy on this host
+	// against the X-Forwarded-For client instead.
+	TrustForwardedFor bool `yaml:"trust_forwarded_for"`
+	// Explorer is the block explorer the dashboard links transactions,
+	// blocks and addresses to: "auto" (mempool.space for mainnet, testnet3
+	// and signet; none on regtest), "off", or a base URL serving
+	// /tx/<txid>, /block/<hash> and /address/<address> (mempool.space and
+	// blockstream.info both do).
+	Explorer string `yaml:"explorer"`
+}
+
+// Defaults returns the configuration used for every key the file leaves
+// out. lode.example.yaml lists the same values. Where a package has its own
+// default the value comes from its constant, so the daemon, lodectl and the
+// package agree. One deliberate exception: payouts.signing defaults to cold
+// (payouts wait as PSBTs), because hot signing needs a key the operator
+// must provide.
+func Defaults() Config {
+	return Config{
+		Roles:   slices.Clone(AllRoles),
+		Network: "mainnet",
+		Log:     LogConfig{Level: "info", Format: "json"},
+		Node: NodeConfig{
+			RPCAddress:      "127.0.0.1:8332",
+			PollInterval:    blocktemplate.DefaultPollInterval,
+			RefreshInterval: blocktemplate.DefaultRefreshInterval,
+			Timeout:         10 * time.Second,
+		},
+		Redis: RedisConfig{Address: "127.0.0.1:6379", Prefix: redisstore.DefaultPrefix, LeaseTTL: 15 * time.Second},
+		Pool:  PoolConfig{Tag: "/lode/", FeePercent: 1, PPLNSWindow: payouts.DefaultWindowFactor},
+		Stratum: StratumConfig{
+			Ports:            []PortConfig{{Listen: "0.0.0.0:3333", StartDifficulty: 1024, MinDifficulty: 64, MaxDifficulty: 1 << 40}},
+			VersionMask:      fmt.Sprintf("%08x", stratum.DefaultVersionMask),
+			Extranonce2Size:  8,
+			ShareInterval:    10 * time.Second,
+			RetargetInterval: 90 * time.Second,
+			MaxLineBytes:     16 << 10,
+			AuthorizeTimeout: 15 * time.Second,
+			IdleTimeout:      10 * time.Minute,
+			MaxConnections:   50000,
+			MaxPerIP:         1000,
+			Ban:              BanConfig{Enabled: true, Window: 10 * time.Minute, MinShares: 100, RejectRatio: 0.5, Duration: time.Hour},
+		},
+		Ledger:   LedgerConfig{BatchSize: ledger.DefaultMaxBatch, BatchWait: ledger.DefaultMaxDelay, SpoolDir: "spool"},
+		Unlocker: UnlockerConfig{Interval: payouts.DefaultUnlockerInterval, Maturity: payouts.DefaultMaturity},
+		Payouts: PayoutsConfig{
+			Interval: payment.DefaultInterval, Threshold: payment.DefaultThreshold, MaxOutputs: payment.DefaultMaxOutputs,
+			Signing: string(payment.ModeCold), FeeRateFloor: payment.DefaultFeeRateFloor / 1000,
+			FeeRateCap: payment.DefaultFeeRateCap / 1000, ConfTarget: payment.DefaultConfTarget,
+			FeePayer: string(payment.FeePayerPool), UnconfirmedAlert: payment.DefaultStuckAfter,
+		},
+		API: APIConfig{Listen: "127.0.0.1:8080", TemplateMaxAge: 2 * time.Minute, HistoryInterval: time.Minute,
+			RateLimit: 10, RateBurst: 40, Explorer: "auto"},
+		ShutdownTimeout: 15 * time.Second,
+	}
+}
+
+// Has reports whether the process runs role.
+func (c Config) Has(role string) bool { return slices.Contains(c.Roles, role) }
+
+// NodeURL is the node's RPC URL (https when node.tls is set).
+func (c Config) NodeURL() string {
+	scheme := "http"
+	if c.Node.TLS {
+		scheme = "https"
+	}
+	return scheme + "://" + c.Node.RPCAddress
+}
+
+// VersionMask parses stratum.version_mask.
+func (c Config) VersionMask() (uint32, error) {
+	var v uint32
+	s := strings.TrimPrefix(c.Stratum.VersionMask, "0x")
+	if len(s) == 0 || len(s) > 8 {
+		return 0, fmt.Errorf("want up to 8 hex digits, got %q", c.Stratum.VersionMask)
+	}
+	if _, err := fmt.Sscanf(s, "%x", &v); err != nil {
+		return 0, fmt.Errorf("want hex, got %q", c.Stratum.VersionMask)
+	}
+	if v&^0x1fffe000 != 0 {
+		return 0, fmt.Errorf("%08x has bits outside BIP320's 1fffe000", v)
+	}
+	return v, nil
+}

@@ -1,0 +1,312 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+)
+
+// maxDifficulty bounds the difficulties of the file: the share ledger's
+// largest (ledger.MaxDifficulty), and finite.
+const maxDifficulty = 1e15
+
+// Error names the key that is wrong and why.
+type Error struct {
+	Key     string
+	Problem string
+}
+
+func (e *Error) Error() string { return e.Key + ": " + e.Problem }
+
+// Validate checks every key and returns all problems at once, each naming
+// its key, so an operator fixes the file in one pass.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{Key: key, Problem: fmt.Sprintf(format, args...)})
+	}
+	if len(c.Roles) == 0 {
+		bad("roles", "at least one of %s", strings.Join(AllRoles, ", "))
+	}
+	seen := map[string]bool{}
+	for i, r := range c.Roles {
+		if !slices.Contains(AllRoles, r) {
+			bad(fmt.Sprintf("roles[%d]", i), "unknown role %q (want one of %s)", r, strings.Join(AllRoles, ", "))
+		}
+		if seen[r] {
+			bad(fmt.Sprintf("roles[%d]", i), "role %q listed twice", r)
+		}
+		seen[r] = true
+	}
+	params, err := Network(c.Network)
+	if err != nil {
+		bad("network", "%v", err)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "unknown level %q (want debug, info, warn or error)", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "console" {
+		bad("log.format", "unknown format %q (want json or console)", c.Log.Format)
+	}
+
+	needNode := c.Has(RoleStratum) || c.Has(RoleUnlocker) || c.Has(RolePayouts)
+	if needNode {
+		checkHostPort(bad, "node.rpc_address", c.Node.RPCAddress, false)
+		if c.Node.RPCCookieFile == "" && (c.Node.RPCUser == "" || !c.Node.RPCPassword.IsSet()) {
+			bad("node", "set rpc_cookie_file, or rpc_user with rpc_password (env or file)")
+		}
+		if c.Node.RPCCookieFile != "" && (c.Node.RPCUser != "" || c.Node.RPCPassword.IsSet()) {
+			bad("node.rpc_cookie_file", "use either the cookie file or rpc_user/rpc_password, not both")
+		}
+	}
+	checkSecret(bad, "node.rpc_password", c.Node.RPCPassword)
+	if c.Node.ZMQHashBlock != "" && !strings.HasPrefix(c.Node.ZMQHashBlock, "tcp://") {
+		bad("node.zmq_hashblock", "must be a tcp:// endpoint, got %q", c.Node.ZMQHashBlock)
+	}
+	positive(bad, "node.poll_interval", c.Node.PollInterval)
+	positive(bad, "node.refresh_interval", c.Node.RefreshInterval)
+	positive(bad, "node.timeout", c.Node.Timeout)
+
+	checkHostPort(bad, "redis.address", c.Redis.Address, false)
+	checkSecret(bad, "redis.password", c.Redis.Password)
+	if c.Redis.DB < 0 || c.Redis.DB > 15 {
+		bad("redis.db", "must be 0..15, got %d", c.Redis.DB)
+	}
+	if c.Redis.Prefix == "" || strings.ContainsAny(c.Redis.Prefix, " {}") {
+		bad("redis.prefix", "must be non-empty without spaces or braces, got %q", c.Redis.Prefix)
+	}
+	if c.Redis.LeaseTTL < time.Second {
+		bad("redis.lease_ttl", "must be at least 1s, got %v", c.Redis.LeaseTTL)
+	}
+
+	if c.Has(RoleStratum) || c.Has(RolePayouts) {
+		if c.Pool.PayoutAddress == "" {
+			bad("pool.payout_address", "required: the address the coinbase pays")
+		} else if params != nil {
+			if err := checkAddress(c.Pool.PayoutAddress, params); err != nil {
+				bad("pool.payout_address", "%v", err)
+			}
+		}
+	}
+	if len(c.Pool.Tag) > 40 {
+		bad("pool.tag", "at most 40 bytes, got %d", len(c.Pool.Tag))
+	}
+	if c.Pool.InstanceID < 0 || c.Pool.InstanceID > 255 {
+		bad("pool.instance_id", "must be 0..255, got %d", c.Pool.InstanceID)
+	}
+	// Comparisons are written so NaN fails them (YAML spells it .nan, and
+	// infinity .inf).
+	if !(c.Pool.FeePercent >= 0 && c.Pool.FeePercent < 100) {
+		bad("pool.fee_percent", "must be in [0, 100), got %v", c.Pool.FeePercent)
+	}
+	if !(c.Pool.PPLNSWindow > 0 && c.Pool.PPLNSWindow <= 100) {
+		bad("pool.pplns_window", "must be in (0, 100], got %v", c.Pool.PPLNSWindow)
+	}
+	if !(c.Pool.PPLNSMinWindow >= 0 && c.Pool.PPLNSMinWindow <= maxDifficulty) {
+		bad("pool.pplns_min_window", "must be 0..%g, got %v", maxDifficulty, c.Pool.PPLNSMinWindow)
+	}
+
+	if c.Has(RoleStratum) && len(c.Stratum.Ports) == 0 {
+		bad("stratum.ports", "at least one port is needed for the stratum role")
+	}
+	for i, p := range c.Stratum.Ports {
+		key := fmt.Sprintf("stratum.ports[%d]", i)
+		checkHostPort(bad, key+".listen", p.Listen, true)
+		if !(p.MinDifficulty > 0) {
+			bad(key+".min_difficulty", "must be > 0, got %v", p.MinDifficulty)
+		}
+		if !(p.MaxDifficulty >= p.MinDifficulty) {
+			bad(key+".max_difficulty", "must be >= min_difficulty (%v), got %v", p.MinDifficulty, p.MaxDifficulty)
+		} else if !(p.MaxDifficulty <= maxDifficulty) {
+			bad(key+".max_difficulty", "must be at most %g, got %v", maxDifficulty, p.MaxDifficulty)
+		}
+		if !(p.StartDifficulty >= p.MinDifficulty && p.StartDifficulty <= p.MaxDifficulty) {
+			bad(key+".start_difficulty", "must be within [min_difficulty, max_difficulty], got %v", p.StartDifficulty)
+		}
+		if (p.TLSCert == "") != (p.TLSKey == "") {
+			bad(key, "tls_cert and tls_key go together")
+		}
+	}
+	if _, err := c.VersionMask(); err != nil {
+		bad("stratum.version_mask", "%v", err)
+	}
+	if c.Stratum.Extranonce2Size < 1 || c.Stratum.Extranonce2Size > 8 {
+		bad("stratum.extranonce2_size", "must be 1..8 (some ASICs fail above 8), got %d", c.Stratum.Extranonce2Size)
+	}
+	positive(bad, "stratum.share_interval", c.Stratum.ShareInterval)
+	positive(bad, "stratum.retarget_interval", c.Stratum.RetargetInterval)
+	if c.Stratum.MaxLineBytes < 1024 {
+		bad("stratum.max_line_bytes", "must be >= 1024, got %d", c.Stratum.MaxLineBytes)
+	}
+	positive(bad, "stratum.authorize_timeout", c.Stratum.AuthorizeTimeout)
+	positive(bad, "stratum.idle_timeout", c.Stratum.IdleTimeout)
+	if c.Stratum.MaxConnections < 1 {
+		bad("stratum.max_connections", "must be >= 1, got %d", c.Stratum.MaxConnections)
+	}
+	if c.Stratum.MaxPerIP < 1 {
+		bad("stratum.max_connections_per_ip", "must be >= 1, got %d", c.Stratum.MaxPerIP)
+	}
+	if b := c.Stratum.Ban; b.Enabled {
+		positive(bad, "stratum.ban.window", b.Window)
+		positive(bad, "stratum.ban.duration", b.Duration)
+		if !(b.RejectRatio > 0 && b.RejectRatio <= 1) {
+			bad("stratum.ban.reject_ratio", "must be in (0, 1], got %v", b.RejectRatio)
+		}
+		if b.MinShares < 1 {
+			bad("stratum.ban.min_shares", "must be >= 1, got %d", b.MinShares)
+		}
+	}
+
+	if c.Ledger.BatchSize < 1 || c.Ledger.BatchSize > 65536 {
+		bad("ledger.batch_size", "must be 1..65536, got %d", c.Ledger.BatchSize)
+	}
+	if c.Ledger.BatchWait < 0 || c.Ledger.BatchWait > time.Second {
+		bad("ledger.batch_wait", "must be 0..1s, got %v", c.Ledger.BatchWait)
+	}
+	if c.Has(RoleStratum) && c.Ledger.SpoolDir == "" {
+		bad("ledger.spool_dir", "required: shares go there while Redis is down")
+	}
+
+	positive(bad, "unlocker.interval", c.Unlocker.Interval)
+	if c.Unlocker.Maturity < 1 {
+		bad("unlocker.maturity", "must be >= 1, got %d", c.Unlocker.Maturity)
+	} else if c.Unlocker.Maturity < 100 && c.Network != "regtest" {
+		// A block credited before coinbase maturity and then reorged away
+		// stays credited: its balances would be paid from other blocks.
+		bad("unlocker.maturity", "must be >= 100 (coinbase maturity) outside regtest, got %d", c.Unlocker.Maturity)
+	}
+
+	positive(bad, "payouts.interval", c.Payouts.Interval)
+	if c.Payouts.Threshold < 1 {
+		bad("payouts.threshold", "must be >= 1 satoshi, got %d", c.Payouts.Threshold)
+	}
+	if c.Payouts.MaxOutputs < 1 || c.Payouts.MaxOutputs > 2000 {
+		bad("payouts.max_outputs", "must be 1..2000, got %d", c.Payouts.MaxOutputs)
+	}
+	switch c.Payouts.Signing {
+	case "hot":
+		if c.Has(RolePayouts) && !c.Payouts.Key.IsSet() {
+			bad("payouts.key", "hot signing needs the key from env or file")
+		}
+	case "cold":
+	default:
+		bad("payouts.signing", "must be hot or cold, got %q", c.Payouts.Signing)
+	}
+	checkSecret(bad, "payouts.key", c.Payouts.Key)
+	if c.Payouts.FeeRateFloor < 1 {
+		bad("payouts.fee_rate_floor", "must be >= 1 sat/vB, got %d", c.Payouts.FeeRateFloor)
+	}
+	if c.Payouts.FeeRateCap < c.Payouts.FeeRateFloor {
+		bad("payouts.fee_rate_cap", "must be >= fee_rate_floor (%d), got %d", c.Payouts.FeeRateFloor, c.Payouts.FeeRateCap)
+	}
+	if c.Payouts.ConfTarget < 1 || c.Payouts.ConfTarget > 1008 {
+		bad("payouts.conf_target", "must be 1..1008 blocks, got %d", c.Payouts.ConfTarget)
+	}
+	if c.Payouts.FeePayer != "pool" && c.Payouts.FeePayer != "miners" {
+		bad("payouts.fee_payer", "must be pool or miners, got %q", c.Payouts.FeePayer)
+	}
+	positive(bad, "payouts.unconfirmed_alert", c.Payouts.UnconfirmedAlert)
+
+	checkHostPort(bad, "api.listen", c.API.Listen, true)
+	switch e := c.API.Explorer; {
+	case e == "auto" || e == "off" || e == "":
+	case strings.HasPrefix(e, "https://") || strings.HasPrefix(e, "http://"):
+		if strings.ContainsAny(e, " \"'<>") {
+			bad("api.explorer", "not a URL: %q", e)
+		}
+	default:
+		bad("api.explorer", "want auto, off or an http(s):// base URL, got %q", e)
+	}
+	checkSecret(bad, "api.admin_token", c.API.AdminToken)
+	positive(bad, "api.template_max_age", c.API.TemplateMaxAge)
+	positive(bad, "api.history_interval", c.API.HistoryInterval)
+	if r := c.API.RateLimit; r != -1 && !(r > 0 && r <= 1e6) {
+		bad("api.rate_limit", "must be requests per second > 0 (at most 1e6), or -1 for no limit, got %v", r)
+	}
+	if c.API.RateBurst < 1 || c.API.RateBurst > 1e6 {
+		bad("api.rate_burst", "must be 1..1000000, got %d", c.API.RateBurst)
+	}
+	positive(bad, "shutdown_timeout", c.ShutdownTimeout)
+	errs = append(errs, c.validateSections()...)
+	return errors.Join(errs...)
+}
+
+func checkAddress(s string, params *chaincfg.Params) error {
+	a, err := btcutil.DecodeAddress(s, params)
+	if err != nil {
+		return fmt.Errorf("not a %s address: %v", params.Name, err)
+	}
+	if !a.IsForNet(params) {
+		return fmt.Errorf("address %s is not for %s", s, params.Name)
+	}
+	return nil
+}
+
+// checkHostPort checks host:port with a numeric port: 1..65535, or also 0
+// (any free port) for a listen address.
+func checkHostPort(bad func(string, string, ...any), key, v string, listen bool) {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil || port == "" {
+		bad(key, "want host:port, got %q", v)
+		return
+	}
+	low := 1
+	if listen {
+		low = 0
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < low || n > 65535 {
+		bad(key, "port must be a number from %d to 65535, got %q", low, port)
+	}
+}
+
+// sectionValidator is a section owned by another package, which checks it.
+type sectionValidator interface{ Validate() error }
+
+// validateSections runs the Validate method of every top-level section that
+// has one (the sections of other packages). An error that does not start
+// with the section's key gets it as a prefix.
+func (c Config) validateSections() []error { return validateSectionsOf(c) }
+
+func validateSectionsOf(cfg any) []error {
+	var errs []error
+	v := reflect.ValueOf(cfg)
+	t := v.Type()
+	for i := range t.NumField() {
+		key := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		sv, ok := v.Field(i).Interface().(sectionValidator)
+		if !ok || key == "" {
+			continue
+		}
+		if err := sv.Validate(); err != nil {
+			if msg := err.Error(); strings.HasPrefix(msg, key+".") || strings.HasPrefix(msg, key+":") {
+				errs = append(errs, err)
+			} else {
+				errs = append(errs, &Error{Key: key, Problem: msg})
+			}
+		}
+	}
+	return errs
+}
+
+func checkSecret(bad func(string, string, ...any), key string, s Secret) {
+	if s.Env != "" && s.File != "" {
+		bad(key, "set env or file, not both")
+	}
+}
+
+func positive(bad func(string, string, ...any), key string, d time.Duration) {
+	if d <= 0 {
+		bad(key, "must be a positive duration, got %v", d)
+	}
+}
