@@ -80,7 +80,7 @@ type Engine struct {
 	models   *Advisor   // per model
 	whatIf   *Advisor   // reasons only: what-if advice has no state
 	epoch    BlockSummary
-	haveEpoc bool
+	haveEpoch bool
 
 	snap atomic.Pointer[Snapshot]
 }
@@ -203,7 +203,7 @@ func (e *Engine) Refresh(ctx context.Context) error {
 		if err := e.updateEpoch(ctx, tmpl.Height, in.blocks); err != nil {
 			errs = append(errs, err)
 		}
-		if e.haveEpoc {
+		if e.haveEpoch {
 			in.epochFirst = e.epoch.Time
 			in.haveEpoch = true
 		}
@@ -228,25 +228,25 @@ func (e *Engine) Refresh(ctx context.Context) error {
 // updateEpoch keeps the summary of the current epoch's first block.
 func (e *Engine) updateEpoch(ctx context.Context, height int64, blocks []BlockSummary) error {
 	start := height - height%RetargetInterval
-	if e.haveEpoc && e.epoch.Height == start {
+	if e.haveEpoch && e.epoch.Height == start {
 		return nil
 	}
 	for _, b := range blocks {
 		if b.Height == start {
-			e.epoch, e.haveEpoc = b, true
+			e.epoch, e.haveEpoch = b, true
 			return nil
 		}
 	}
 	if start >= height { // the template is the epoch's first block
-		e.haveEpoc = false
+		e.haveEpoch = false
 		return nil
 	}
 	b, err := e.deps.Chain.BlockSummary(ctx, start)
 	if err != nil {
-		e.haveEpoc = false
+		e.haveEpoch = false
 		return fmt.Errorf("economics: epoch start block %d: %w", start, err)
 	}
-	e.epoch, e.haveEpoc = b, true
+	e.epoch, e.haveEpoch = b, true
 	return nil
 }
 

@@ -2,6 +2,7 @@ package economics
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -97,12 +98,18 @@ func TestWebhookRetriesAndGivesUp(t *testing.T) {
 		case f <= 3:
 			http.Error(w, "busy", http.StatusServiceUnavailable)
 		case f == 4:
-			time.Sleep(300 * time.Millisecond) // beyond the attempt timeout
+			// Hang until the client's attempt timeout gives up (the body is
+			// read first: only then does the server notice the client left).
+			_, _ = io.Copy(io.Discard, r.Body)
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
 		default:
 			recv.serve(w, r)
 		}
 	})
-	n := startNotifier(t, WebhookConfig{URL: flaky, Secret: secret, InitialBackoff: 5 * time.Millisecond, MaxAttempts: 6, Timeout: 100 * time.Millisecond})
+	n := startNotifier(t, WebhookConfig{URL: flaky, Secret: secret, InitialBackoff: 5 * time.Millisecond, MaxAttempts: 6, Timeout: time.Second})
 	n.Notify(Event{Key: "a", Advice: AdviceRun})
 	waitFor(t, "delivery after 4 failures", 10*time.Second, func() bool { return n.Delivered.Load() == 1 })
 	if a := n.Attempts.Load(); a != 5 {
