@@ -75,11 +75,11 @@ type Engine struct {
 	btcFeed    *Feed
 	location   *time.Location
 
-	mu       sync.Mutex // held by Refresh: the advisors and epoch cache
-	advisor  *Advisor   // per worker
-	models   *Advisor   // per model
-	whatIf   *Advisor   // reasons only: what-if advice has no state
-	epoch    BlockSummary
+	mu        sync.Mutex // held by Refresh: the advisors and epoch cache
+	advisor   *Advisor   // per worker
+	models    *Advisor   // per model
+	whatIf    *Advisor   // reasons only: what-if advice has no state
+	epoch     BlockSummary
 	haveEpoch bool
 
 	snap atomic.Pointer[Snapshot]

@@ -67,10 +67,16 @@ func TestWebhookReceiverDownForAWhile(t *testing.T) {
 	go func() { _ = srv.Serve(ln2) }()
 	t.Cleanup(func() { _ = srv.Close() })
 
-	waitFor(t, "deliveries after the receiver came back", 10*time.Second, func() bool { return n.Delivered.Load() == 8 })
+	waitFor(t, "deliveries after the receiver came back", 10*time.Second, func() bool { return n.Pending() == 0 && n.Delivered.Load() >= 8 })
 	evs := recv.received()
+	// w0 was dropped from the queue while it was being retried; an attempt
+	// already under way when it was dropped may still deliver it (once,
+	// first). Then come the newest 8, in order, each once.
+	if len(evs) > 0 && evs[0].Key == "w0" {
+		evs = evs[1:]
+	}
 	if len(evs) != 8 || recv.bad != 0 {
-		t.Fatalf("received %d events (%d bad), want 8", len(evs), recv.bad)
+		t.Fatalf("received %d events after w0 (%d bad), want 8", len(evs), recv.bad)
 	}
 	for i, ev := range evs {
 		if eventSeq(ev) != 13+i || ev.Key != "w"+strconv.Itoa(12+i) {
