@@ -476,9 +476,15 @@ func (e *Engine) compute(in inputs, adv, modelAdv *Advisor) *Snapshot {
 		net.Trailing = &t
 		net.Hashprice[BasisTrailingMean] = hashprice(d, subsidy, t.Mean, BasisTrailingMean, btc)
 		net.Hashprice[BasisTrailingMedian] = hashprice(d, subsidy, t.Median, BasisTrailingMedian, btc)
-		headers := make([]BlockHeader, len(in.blocks))
-		for i, b := range in.blocks {
-			headers[i] = BlockHeader{Height: b.Height, Time: b.Time, Bits: b.Bits}
+		// The observed hashrate needs consecutive blocks: after a partial
+		// read of the window use the run of blocks ending at the tip.
+		first := len(in.blocks) - 1
+		for first > 0 && in.blocks[first-1].Height == in.blocks[first].Height-1 {
+			first--
+		}
+		headers := make([]BlockHeader, 0, len(in.blocks)-first)
+		for _, b := range in.blocks[first:] {
+			headers = append(headers, BlockHeader{Height: b.Height, Time: b.Time, Bits: b.Bits})
 		}
 		if h, err := ObservedNetworkHashrate(headers); err == nil {
 			net.ObservedHashrate, net.ObservedBlocks = ptr(h), len(headers)-1

@@ -179,3 +179,20 @@ func TestEngineWithChain(t *testing.T) {
 	near(t, "next difficulty", r.NextDifficulty, 600*149/(149*600+300.0), 1e-12)
 	near(t, "hashprice after", n.HashpriceAfterRetarget.Value, hpMean/r.NextDifficulty, 1e-12)
 }
+
+// A window with a gap (a partial read) gives the observed hashrate of the
+// consecutive run at the tip only.
+func TestObservedHashrateSkipsGaps(t *testing.T) {
+	c := &memChain{failAt: -1}
+	c.extend(30, func(int64) int64 { return 0 }, 0)
+	blocks := append(append([]BlockSummary(nil), c.blocks[5:10]...), c.blocks[20:30]...)
+	e, err := New(Config{}, Deps{Params: &chaincfg.MainNetParams, Templates: fakeTemplates{TemplateInfo{Height: 30, Bits: 0x1d00ffff}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.compute(inputs{now: c.blocks[29].Time, tmpl: TemplateInfo{Height: 30, Bits: 0x1d00ffff}, blocks: blocks}, nil, nil)
+	if s.Network.ObservedBlocks != 9 {
+		t.Fatalf("observed over %d intervals, want the 9 of blocks 20..29", s.Network.ObservedBlocks)
+	}
+	near(t, "observed", *s.Network.ObservedHashrate, ImpliedNetworkHashrate(1)*8/9, 1e-12)
+}
