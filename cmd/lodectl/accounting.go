@@ -20,27 +20,14 @@ func init() {
 	register("miner", "show one payout address: balance, workers, hashrate, recent shares (Redis)", runMiner)
 }
 
-// accountingFlags are the Redis connection flags every accounting command
-// takes.
-type accountingFlags struct {
-	addr, password, prefix string
-	timeout                time.Duration
-}
+// accountingFlags are the settings every accounting command takes: -config
+// lode.yaml and the flags that override it (see settings).
+type accountingFlags = settings
 
 func newAccountingFlags(name string, stderr io.Writer) (*flag.FlagSet, *accountingFlags) {
 	fs := flag.NewFlagSet("lodectl "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f := &accountingFlags{}
-	fs.StringVar(&f.addr, "redis", "127.0.0.1:6379", "Redis address host:port")
-	fs.StringVar(&f.password, "password", "", "Redis password")
-	fs.StringVar(&f.prefix, "prefix", redisstore.DefaultPrefix, "key prefix of the pool")
-	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up after this long")
-	return fs, f
-}
-
-// open connects to Redis; the caller closes the store's client.
-func (f *accountingFlags) open(ctx context.Context) (*redisstore.Store, error) {
-	return redisstore.Connect(ctx, redisstore.ConnectConfig{Addr: f.addr, Password: f.password, Prefix: f.prefix})
+	return fs, newSettings(fs)
 }
 
 // accountingRun parses flags, connects, and runs body; it prints errors and
@@ -66,6 +53,10 @@ func accountingRunFlags(name string, fs *flag.FlagSet, f *accountingFlags, args 
 	if fs.NArg() != nargs {
 		fs.Usage()
 		return 2
+	}
+	if err := f.load(); err != nil {
+		fmt.Fprintf(stderr, "lodectl %s: %v\n", name, err)
+		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
 	defer cancel()

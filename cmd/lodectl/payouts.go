@@ -13,10 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/btcsuite/btcd/chaincfg"
-
 	"github.com/lode-pool/lode/blocktemplate/bitcoind"
 	"github.com/lode-pool/lode/internal/btcaddr"
+	"github.com/lode-pool/lode/internal/config"
 	"github.com/lode-pool/lode/internal/redisstore"
 	"github.com/lode-pool/lode/payouts/payment"
 )
@@ -60,77 +59,123 @@ func runPayouts(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// nodeFlags say how to reach the node and how the processor is configured;
-// they mirror the daemon's node and payouts configuration.
+// nodeFlags override the node and payout settings of lode.yaml for one
+// command. Their defaults are the config's; a flag not given leaves the
+// file's value, so with -config lode.yaml a dry run computes what the
+// daemon would pay.
 type nodeFlags struct {
-	network, rpcURL, rpcUser, rpcPasswordEnv, rpcCookie string
-	poolAddress, signing, keyEnv, keyFile, feePayer     string
-	threshold                                           int64
-	maxOutputs, confTarget                              int
-	feeFloor, feeCap                                    int64 // sat/vB
-	stuckAfter                                          time.Duration
+	st                                              *settings
+	rpcURL, rpcUser, rpcPasswordEnv, rpcCookie      string
+	poolAddress, signing, keyEnv, keyFile, feePayer string
+	threshold                                       int64
+	maxOutputs, confTarget                          int
+	feeFloor, feeCap                                int64 // sat/vB
+	stuckAfter                                      time.Duration
+	urlGiven                                        bool // -rpc on the command line
 }
 
-func addNodeFlags(fs *flag.FlagSet) *nodeFlags {
-	n := &nodeFlags{}
-	fs.StringVar(&n.network, "network", "mainnet", "mainnet, testnet3, signet, regtest or simnet")
-	fs.StringVar(&n.rpcURL, "rpc", "http://127.0.0.1:8332", "node RPC URL")
-	fs.StringVar(&n.rpcUser, "rpc-user", "", "node RPC user")
-	fs.StringVar(&n.rpcPasswordEnv, "rpc-password-env", "LODE_RPC_PASSWORD", "environment variable holding the RPC password")
-	fs.StringVar(&n.rpcCookie, "rpc-cookie", "", "Bitcoin Core cookie file (instead of user/password)")
-	fs.StringVar(&n.poolAddress, "pool-address", "", "the pool's payout address (coinbase and change); required")
-	fs.StringVar(&n.signing, "signing", "cold", "hot (sign with the key) or cold (write PSBTs)")
-	fs.StringVar(&n.keyEnv, "key-env", "", "hot signing: environment variable holding the WIF key")
-	fs.StringVar(&n.keyFile, "key-file", "", "hot signing: file holding the WIF key")
-	fs.StringVar(&n.feePayer, "fee-payer", "pool", "pool (fee account pays) or miners (pro rata)")
-	fs.Int64Var(&n.threshold, "threshold", payment.DefaultThreshold, "default payout threshold, satoshis")
-	fs.IntVar(&n.maxOutputs, "max-outputs", payment.DefaultMaxOutputs, "outputs per transaction")
-	fs.IntVar(&n.confTarget, "conf-target", payment.DefaultConfTarget, "fee estimate target, blocks")
-	fs.Int64Var(&n.feeFloor, "fee-floor", payment.DefaultFeeRateFloor/1000, "lowest fee rate, sat/vB")
-	fs.Int64Var(&n.feeCap, "fee-cap", payment.DefaultFeeRateCap/1000, "highest fee rate, sat/vB")
-	fs.DurationVar(&n.stuckAfter, "stuck-after", payment.DefaultStuckAfter, "flag payouts unconfirmed this long")
+func addNodeFlags(fs *flag.FlagSet, st *settings) *nodeFlags {
+	d := config.Defaults()
+	n := &nodeFlags{st: st}
+	fs.StringVar(&n.rpcURL, "rpc", d.NodeURL(), "node RPC URL (overrides node.rpc_address and node.tls)")
+	fs.StringVar(&n.rpcUser, "rpc-user", "", "node RPC user (overrides node.rpc_user)")
+	fs.StringVar(&n.rpcPasswordEnv, "rpc-password-env", "LODE_RPC_PASSWORD", "environment variable holding the RPC password (overrides node.rpc_password)")
+	fs.StringVar(&n.rpcCookie, "rpc-cookie", "", "Bitcoin Core cookie file instead of user/password (overrides node.rpc_cookie_file)")
+	fs.StringVar(&n.poolAddress, "pool-address", "", "the pool's payout address, coinbase and change (overrides pool.payout_address)")
+	fs.StringVar(&n.signing, "signing", d.Payouts.Signing, "hot (sign with the key) or cold (write PSBTs) (overrides payouts.signing)")
+	fs.StringVar(&n.keyEnv, "key-env", "", "hot signing: environment variable holding the WIF key (overrides payouts.key)")
+	fs.StringVar(&n.keyFile, "key-file", "", "hot signing: file holding the WIF key (overrides payouts.key)")
+	fs.StringVar(&n.feePayer, "fee-payer", d.Payouts.FeePayer, "pool (fee account pays) or miners (pro rata) (overrides payouts.fee_payer)")
+	fs.Int64Var(&n.threshold, "threshold", d.Payouts.Threshold, "default payout threshold, satoshis (overrides payouts.threshold)")
+	fs.IntVar(&n.maxOutputs, "max-outputs", d.Payouts.MaxOutputs, "outputs per transaction (overrides payouts.max_outputs)")
+	fs.IntVar(&n.confTarget, "conf-target", d.Payouts.ConfTarget, "fee estimate target, blocks (overrides payouts.conf_target)")
+	fs.Int64Var(&n.feeFloor, "fee-floor", d.Payouts.FeeRateFloor, "lowest fee rate, sat/vB (overrides payouts.fee_rate_floor)")
+	fs.Int64Var(&n.feeCap, "fee-cap", d.Payouts.FeeRateCap, "highest fee rate, sat/vB (overrides payouts.fee_rate_cap)")
+	fs.DurationVar(&n.stuckAfter, "stuck-after", d.Payouts.UnconfirmedAlert, "flag payouts unconfirmed this long (overrides payouts.unconfirmed_alert)")
+	st.overrides = append(st.overrides, n.apply)
 	return n
 }
 
-func networkParams(name string) (*chaincfg.Params, error) {
-	for _, p := range []*chaincfg.Params{&chaincfg.MainNetParams, &chaincfg.TestNet3Params, &chaincfg.SigNetParams,
-		&chaincfg.RegressionNetParams, &chaincfg.SimNetParams} {
-		if p.Name == name || (name == "regtest" && p == &chaincfg.RegressionNetParams) || (name == "testnet" && p == &chaincfg.TestNet3Params) {
-			return p, nil
-		}
+// apply sets the flags given on the command line over the config.
+func (n *nodeFlags) apply(c *config.Config, set map[string]bool) {
+	n.urlGiven = set["rpc"]
+	if set["rpc-user"] || set["rpc-password-env"] {
+		c.Node.RPCCookieFile = ""
+		c.Node.RPCPassword = config.Secret{Env: n.rpcPasswordEnv}
 	}
-	return nil, fmt.Errorf("unknown network %q", name)
+	if set["rpc-user"] {
+		c.Node.RPCUser = n.rpcUser
+	}
+	if set["rpc-cookie"] {
+		c.Node.RPCCookieFile = n.rpcCookie
+	}
+	if set["pool-address"] {
+		c.Pool.PayoutAddress = n.poolAddress
+	}
+	if set["signing"] {
+		c.Payouts.Signing = n.signing
+	}
+	if set["key-env"] || set["key-file"] {
+		c.Payouts.Key = config.Secret{Env: n.keyEnv, File: n.keyFile}
+	}
+	if set["fee-payer"] {
+		c.Payouts.FeePayer = n.feePayer
+	}
+	if set["threshold"] {
+		c.Payouts.Threshold = n.threshold
+	}
+	if set["max-outputs"] {
+		c.Payouts.MaxOutputs = n.maxOutputs
+	}
+	if set["conf-target"] {
+		c.Payouts.ConfTarget = n.confTarget
+	}
+	if set["fee-floor"] {
+		c.Payouts.FeeRateFloor = n.feeFloor
+	}
+	if set["fee-cap"] {
+		c.Payouts.FeeRateCap = n.feeCap
+	}
+	if set["stuck-after"] {
+		c.Payouts.UnconfirmedAlert = n.stuckAfter
+	}
 }
 
-// processor builds the processor the daemon would run, from the flags.
-// Cold mode (and dry runs) need no key.
+// processor builds the processor the daemon would run: the same settings
+// (config.PaymentConfig) from the same file, with the command line's
+// overrides. Cold mode (and dry runs) need no key.
 func (n *nodeFlags) processor(s *redisstore.Store, forceCold bool) (*payment.Processor, func(), error) {
-	params, err := networkParams(n.network)
+	cfg := n.st.cfg
+	if cfg.Pool.PayoutAddress == "" {
+		return nil, nil, fmt.Errorf("no pool address: set pool.payout_address in the file given with -config, or -pool-address")
+	}
+	pc, err := cfg.PaymentConfig(forceCold, os.Getenv, os.ReadFile)
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := payment.Config{
-		Params: params, PoolAddress: n.poolAddress, Mode: payment.Mode(n.signing),
-		Threshold: n.threshold, MaxOutputs: n.maxOutputs, ConfTarget: n.confTarget,
-		FeeRateFloor: n.feeFloor * 1000, FeeRateCap: n.feeCap * 1000, FeePayer: payment.FeePayer(n.feePayer),
-		StuckAfter: n.stuckAfter,
+	bc := bitcoind.Config{URL: cfg.NodeURL(), Timeout: cfg.Node.Timeout}
+	if n.urlGiven {
+		bc.URL = n.rpcURL
 	}
-	if forceCold {
-		cfg.Mode = payment.ModeCold
-	}
-	if cfg.Mode == payment.ModeHot {
-		key, err := payment.LoadKey(payment.KeySource{Env: n.keyEnv, File: n.keyFile}, params, os.Getenv, os.ReadFile)
-		if err != nil {
-			return nil, nil, err
+	if cfg.Node.RPCCookieFile != "" {
+		bc.CookieFile = cfg.Node.RPCCookieFile
+	} else {
+		bc.User = cfg.Node.RPCUser
+		if cfg.Node.RPCPassword.IsSet() {
+			pw, err := cfg.Node.RPCPassword.Resolve()
+			if err != nil {
+				return nil, nil, fmt.Errorf("node.rpc_password: %w", err)
+			}
+			bc.Password = pw
+		} else {
+			bc.Password = os.Getenv(n.rpcPasswordEnv)
 		}
-		cfg.Key = key
 	}
-	node, err := bitcoind.New(bitcoind.Config{URL: n.rpcURL, User: n.rpcUser, Password: os.Getenv(n.rpcPasswordEnv),
-		CookieFile: n.rpcCookie}, nil)
+	node, err := bitcoind.New(bc, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := payment.New(cfg, s, node)
+	p, err := payment.New(pc, s, node)
 	if err != nil {
 		node.Close()
 		return nil, nil, err
@@ -141,10 +186,10 @@ func (n *nodeFlags) processor(s *redisstore.Store, forceCold bool) (*payment.Pro
 // payoutsCommand parses the Redis flags (plus extra ones), connects and runs
 // body; exit codes as accountingRun: 2 usage, 1 failure.
 func payoutsCommand(name string, args []string, stdout, stderr io.Writer, nargs int, usage string,
-	extra func(fs *flag.FlagSet), body func(ctx context.Context, s *redisstore.Store, args []string) error) int {
+	extra func(fs *flag.FlagSet, st *settings), body func(ctx context.Context, s *redisstore.Store, args []string) error) int {
 	fs, f := newAccountingFlags("payouts "+name, stderr)
 	if extra != nil {
-		extra(fs)
+		extra(fs, f)
 	}
 	return accountingRunFlags("payouts "+name, fs, f, args, stdout, stderr, nargs, usage,
 		func(ctx context.Context, s *redisstore.Store, args []string, _ io.Writer) error {
@@ -154,7 +199,7 @@ func payoutsCommand(name string, args []string, stdout, stderr io.Writer, nargs 
 
 func payoutsList(args []string, stdout, stderr io.Writer) int {
 	var limit int
-	return payoutsCommand("list", args, stdout, stderr, 0, "", func(fs *flag.FlagSet) {
+	return payoutsCommand("list", args, stdout, stderr, 0, "", func(fs *flag.FlagSet, st *settings) {
 		fs.IntVar(&limit, "limit", 50, "show this many recent payouts")
 	}, func(ctx context.Context, s *redisstore.Store, _ []string) error {
 		list, err := s.Payouts(ctx, limit)
@@ -235,7 +280,7 @@ func orDash(s string) string {
 
 func payoutsShow(args []string, stdout, stderr io.Writer) int {
 	var psbtOut string
-	return payoutsCommand("show", args, stdout, stderr, 1, " <id>", func(fs *flag.FlagSet) {
+	return payoutsCommand("show", args, stdout, stderr, 1, " <id>", func(fs *flag.FlagSet, st *settings) {
 		fs.StringVar(&psbtOut, "psbt-out", "", "write the unsigned PSBT (base64) of a cold payout to this file")
 	}, func(ctx context.Context, s *redisstore.Store, args []string) error {
 		id, err := strconv.ParseInt(args[0], 10, 64)
@@ -297,8 +342,8 @@ func payoutsRun(args []string, stdout, stderr io.Writer) int {
 	var n *nodeFlags
 	var dry bool
 	var psbtDir string
-	return payoutsCommand("run", args, stdout, stderr, 0, "", func(fs *flag.FlagSet) {
-		n = addNodeFlags(fs)
+	return payoutsCommand("run", args, stdout, stderr, 0, "", func(fs *flag.FlagSet, st *settings) {
+		n = addNodeFlags(fs, st)
 		fs.BoolVar(&dry, "dry-run", false, "show what would be paid and the fees; change nothing")
 		fs.StringVar(&psbtDir, "psbt-dir", "", "cold signing: also write each new PSBT to DIR/payout-<id>.psbt")
 	}, func(ctx context.Context, s *redisstore.Store, _ []string) error {
@@ -370,8 +415,8 @@ func printResult(w io.Writer, res *payment.Result) {
 
 func payoutsBroadcast(args []string, stdout, stderr io.Writer) int {
 	var n *nodeFlags
-	return payoutsCommand("broadcast", args, stdout, stderr, 1, " <signed.psbt>", func(fs *flag.FlagSet) {
-		n = addNodeFlags(fs)
+	return payoutsCommand("broadcast", args, stdout, stderr, 1, " <signed.psbt>", func(fs *flag.FlagSet, st *settings) {
+		n = addNodeFlags(fs, st)
 	}, func(ctx context.Context, s *redisstore.Store, args []string) error {
 		f, err := os.Open(args[0])
 		if err != nil {
@@ -396,14 +441,11 @@ func payoutsBroadcast(args []string, stdout, stderr io.Writer) int {
 }
 
 func payoutsThreshold(args []string, stdout, stderr io.Writer) int {
-	var network string
-	return payoutsCommand("threshold", args, stdout, stderr, 2, " <address> <sats>", func(fs *flag.FlagSet) {
-		fs.StringVar(&network, "network", "mainnet", "network the address must belong to")
+	var st *settings
+	return payoutsCommand("threshold", args, stdout, stderr, 2, " <address> <sats>", func(_ *flag.FlagSet, s *settings) {
+		st = s
 	}, func(ctx context.Context, s *redisstore.Store, args []string) error {
-		params, err := networkParams(network)
-		if err != nil {
-			return err
-		}
+		params := st.cfg.ChainParams()
 		// Stored under the spelling the balances use (lowercase bech32).
 		addr, err := btcaddr.Canonical(args[0], params)
 		if err != nil {
@@ -430,8 +472,8 @@ func payoutsThreshold(args []string, stdout, stderr io.Writer) int {
 
 func payoutsAbandon(args []string, stdout, stderr io.Writer) int {
 	var n *nodeFlags
-	return payoutsCommand("abandon", args, stdout, stderr, 1, " <id>", func(fs *flag.FlagSet) {
-		n = addNodeFlags(fs)
+	return payoutsCommand("abandon", args, stdout, stderr, 1, " <id>", func(fs *flag.FlagSet, st *settings) {
+		n = addNodeFlags(fs, st)
 	}, func(ctx context.Context, s *redisstore.Store, args []string) error {
 		id, err := strconv.ParseInt(args[0], 10, 64)
 		if err != nil {

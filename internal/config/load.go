@@ -284,4 +284,3 @@ func splitComment(line string) (code, comment string) {
 	}
 	return line, ""
 }
-
