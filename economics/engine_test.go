@@ -391,3 +391,39 @@ func TestTables(t *testing.T) {
 		}
 	}
 }
+
+// Any path and query gets a JSON answer with a sensible status, never a
+// panic.
+func FuzzHandler(f *testing.F) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	tmpl := TemplateInfo{Height: 900_000, Bits: testBits, CoinbaseValue: 314_500_000}
+	e, err := New(Config{Power: PowerConfig{Currency: "USD", Price: 0.06}, BTCPrice: BTCPriceConfig{Source: "static", Value: 1e5}},
+		Deps{Params: &chaincfg.MainNetParams, Templates: fakeTemplates{tmpl}, Stats: s21Stats(), Now: func() time.Time { return now }})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := e.Refresh(context.Background()); err != nil {
+		f.Fatal(err)
+	}
+	h := NewHandler(e)
+	for _, seed := range []string{"", "/workers?address=bc1qminer", "/fleet", "/whatif?btc_price=1e5&power_price=0.1&difficulty_change=-5",
+		"/whatif?btc_price=-1", "/whatif?power_price=NaN", "/whatif?difficulty_change=1e400", "/nope", "/workers?address=%zz"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, suffix string) {
+		req, err := http.NewRequest(http.MethodGet, "http://lode"+Prefix+suffix, nil)
+		if err != nil {
+			return // not a URL: the server would not have routed it here
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusOK, http.StatusBadRequest, http.StatusNotFound:
+		default:
+			t.Fatalf("%q: status %d", suffix, rec.Code)
+		}
+		if !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("%q: body is not JSON: %q", suffix, rec.Body.String())
+		}
+	})
+}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/btcsuite/btcd/chaincfg"
 )
 
 // newRand is the tests' deterministic generator.
@@ -123,3 +125,8 @@ func newTestServer(t *testing.T, h http.HandlerFunc) string {
 	t.Cleanup(s.Close)
 	return s.URL
 }
+
+var (
+	mainNet = &chaincfg.MainNetParams
+	regTest = &chaincfg.RegressionNetParams
+)
