@@ -150,3 +150,20 @@ func EstimateHashrate(s WindowSums, window time.Duration, lastDifficulty float64
 
 // Contains reports whether h (H/s) lies in the interval.
 func (e HashrateEstimate) Contains(h float64) bool { return h >= e.Low && h <= e.High }
+
+// SplitConnected splits a connected interval [from, to) across the unix
+// minutes it touches, calling add(minute, time in that minute) for each:
+// what the statistics writer needs to fill Bucket.Connected from a
+// session's start and end (or from its last tick and now).
+func SplitConnected(from, to time.Time, add func(minute int64, d time.Duration)) {
+	for from.Before(to) {
+		minute := from.Unix() / 60
+		next := time.Unix((minute+1)*60, 0)
+		end := to
+		if next.Before(end) {
+			end = next
+		}
+		add(minute, end.Sub(from))
+		from = end
+	}
+}

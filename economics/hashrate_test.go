@@ -205,3 +205,31 @@ func TestHashrateIntervalExactCoverage(t *testing.T) {
 		t.Logf("λ=%v: exact coverage %.4f", lambda, cov)
 	}
 }
+
+func TestSplitConnected(t *testing.T) {
+	base := time.Unix(1000*60, 0)
+	cases := []struct {
+		name     string
+		from, to time.Duration // after minute 1000's start
+		want     map[int64]time.Duration
+	}{
+		{"inside one minute", 10 * time.Second, 40 * time.Second, map[int64]time.Duration{1000: 30 * time.Second}},
+		{"across three minutes", 45 * time.Second, 150 * time.Second, map[int64]time.Duration{1000: 15 * time.Second, 1001: time.Minute, 1002: 30 * time.Second}},
+		{"exact minutes", 0, 2 * time.Minute, map[int64]time.Duration{1000: time.Minute, 1001: time.Minute}},
+		{"empty", 5 * time.Second, 5 * time.Second, map[int64]time.Duration{}},
+		{"backwards", 50 * time.Second, 5 * time.Second, map[int64]time.Duration{}},
+		{"sub-second", 59*time.Second + 500*time.Millisecond, 60*time.Second + 250*time.Millisecond, map[int64]time.Duration{1000: 500 * time.Millisecond, 1001: 250 * time.Millisecond}},
+	}
+	for _, tc := range cases {
+		got := map[int64]time.Duration{}
+		SplitConnected(base.Add(tc.from), base.Add(tc.to), func(m int64, d time.Duration) { got[m] += d })
+		if len(got) != len(tc.want) {
+			t.Fatalf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+		for m, d := range tc.want {
+			if got[m] != d {
+				t.Fatalf("%s: %v, want %v", tc.name, got, tc.want)
+			}
+		}
+	}
+}
