@@ -28,7 +28,8 @@
 // # Concurrency
 //
 // Engine.Run owns the refresh loop (refreshLoop) and the price feeds'
-// pollers (pollLoop); Notifier.Run owns webhook delivery (deliverLoop).
+// pollers (pollLoop) and, when one is given, the Notifier's delivery loop
+// (Notifier.Run: one goroutine, events in order).
 // Snapshot, Handler and Notifier.Notify are safe for concurrent use; a
 // snapshot, once published, is never mutated.
 package economics
