@@ -105,8 +105,13 @@ func SumWindow(window []WindowShare, n *big.Int) ([]Contribution, *big.Int, erro
 	for a, u := range sums {
 		out = append(out, Contribution{Address: a, Units: u})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	sortContributions(out)
 	return out, total, nil
+}
+
+// sortContributions sorts by address (byte order).
+func sortContributions(c []Contribution) {
+	sort.Slice(c, func(i, j int) bool { return c[i].Address < c[j].Address })
 }
 
 // Split divides reward satoshis: first the pool fee, feeBasisPoints/10000 of

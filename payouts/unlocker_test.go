@@ -118,7 +118,9 @@ func (e *env) mineFound() payouts.Block {
 		fb.CoinbaseValue != blk.Transactions[0].TxOut[0].Value || fb.NetworkDifficulty <= 0 {
 		e.t.Fatalf("NewFoundBlock = %+v", fb)
 	}
-	rec, err := payouts.NewRecorder(payouts.RecorderConfig{Ledger: e.store, Logger: zaptest.NewLogger(e.t)})
+	// A window far above every share these tests record: each block is
+	// split over all of them. (Regtest's 2 × difficulty is 0 units.)
+	rec, err := payouts.NewRecorder(payouts.RecorderConfig{Ledger: e.store, MinWindow: 1e9, Logger: zaptest.NewLogger(e.t)})
 	if err != nil {
 		e.t.Fatal(err)
 	}

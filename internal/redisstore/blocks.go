@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lode-pool/lode/payouts"
+	"github.com/lode-pool/lode/payouts/window"
 )
 
 var _ payouts.Ledger = (*Store)(nil)
@@ -36,18 +37,44 @@ const (
 	fieldReward        = "reward"
 	fieldFee           = "fee"
 	fieldUpdatedAt     = "updated_at" // unix milliseconds
+	// The window's boundary and summary (docs/verify.md).
+	fieldWindowFirstSeq = "window_first_seq"
+	fieldWindowLastSeq  = "window_last_seq"
+	fieldFindingSeq     = "finding_seq"
+	fieldWindowBoundary = "window_boundary"
+	fieldWindowLeaves   = "window_leaves"
+	fieldWindowTrunc    = "window_truncated" // 1: entries before the finding share were trimmed before the snapshot
+	fieldWindowRoot     = "window_root"
+	fieldWindowArchive  = "window_archive" // "pruned" once the archive is deleted
+	fieldCommittedIn    = "committed_in"   // the block whose coinbase commits this window
 )
 
-// snapshotScript records a found block with its PPLNS snapshot, atomically
-// with reading the window and closing the round.
+// snapshotScript records a found block with its PPLNS snapshot and the
+// window's archive, atomically with reading the window and closing the
+// round.
 //
 // KEYS: 1 window, 2 round, 3 block, 4 block shares, 5 blocks index,
 // 6 unconfirmed index, 7 block round archive, 8 round total, 9 block round
-// total archive, 10 the window limit the share ledger last trimmed to.
+// total archive, 10 the window limit the share ledger last trimmed to,
+// 11 the finding instance's applied accounting high-water mark (any key when
+// the finding share is unknown), 12 the block's window archive, 13 the
+// window total.
 // ARGV: 1 hash, 2 height, 3 window limit in diff units ("0": the share
-// ledger's stored limit, and without one the whole window), 4 now (ms),
-// 5.. field/value pairs of the block record.
-// Returns 1 when recorded, 0 when the block was already recorded.
+// ledger's stored limit, and without one the whole window; the payouts
+// Recorder never passes 0), 4 now (ms), 5 finding share's instance ("":
+// unknown), 6 its counter (decimal), 7.. field/value pairs of the block
+// record.
+// Returns 1 when recorded, 0 when the block was already recorded; the error
+// NOTAPPLIED when the finding share's batch is not applied yet.
+//
+// The window ends at the finding batch: the newest entry of the finding
+// instance whose counter is at or below the finding share's (the share that
+// found a block closes its batch, and later batches of the instance have
+// higher counters). Entries newer than it are skipped, however many other
+// instances or later batches added since. Walking older from there, entries
+// are summed up to N (the one crossing N only in part) and written to the
+// archive as runs of consecutive entries of one address,
+// "first|last|address|units", oldest run at index 0.
 var snapshotScript = redis.NewScript(luaUnits + `
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local limstr = ARGV[3]
@@ -56,14 +83,54 @@ if not string.match(limstr, '^%d+$') then return redis.error_reply('bad window l
 local nh, nl = parse(limstr)
 if not nh then return redis.error_reply('window limit too large') end
 local limited = nh > 0 or nl > 0
+local inst, ctr = ARGV[5], ARGV[6]
+local boundary, start = 'late', 0
+local function seqOf(e) return string.match(e, '^([^|]*)|') end
+if inst ~= '' then
+  if not string.match(ctr, '^%d+$') or #ctr > 20 then return redis.error_reply('bad finding counter ' .. ctr) end
+  local pctr = string.rep('0', 20 - #ctr) .. ctr
+  local hw = redis.call('GET', KEYS[11])
+  -- Batch sequences are above the sequences of their shares: a high-water
+  -- mark above the finding counter means its batch was applied.
+  if not hw or hw <= pctr then
+    return redis.error_reply('NOTAPPLIED finding share ' .. inst .. ':' .. ctr .. ' not applied yet')
+  end
+  local prefix = inst .. ':'
+  local idx, found = 0, false
+  while not found do
+    local batch = redis.call('LRANGE', KEYS[1], idx, idx + 999)
+    if #batch == 0 then break end
+    for i, e in ipairs(batch) do
+      local s = seqOf(e)
+      if s and string.sub(s, 1, #prefix) == prefix then
+        local c = string.sub(s, #prefix + 1)
+        if #c < #ctr or (#c == #ctr and c <= ctr) then start = idx + i - 1; found = true; break end
+      end
+    end
+    idx = idx + 1000
+  end
+  if found then boundary = 'exact' end
+end
 local th, tl = 0, 0
 local sh, sl, order = {}, {}, {}
-local count, idx, done = 0, 0, false
+local count, idx, done = 0, start, false
+local firstSeq, lastSeq = '', ''
+-- the run being built, walking from newest to oldest
+local ra, rfirst, rlast, rh, rl = nil, '', '', 0, 0
+local runs = 0
+local pending = {}
+local function flush()
+  if ra then
+    pending[#pending + 1] = rfirst .. '|' .. rlast .. '|' .. ra .. '|' .. fmt(rh, rl)
+    runs = runs + 1
+    if #pending >= 1000 then redis.call('LPUSH', KEYS[12], unpack(pending)); pending = {} end
+  end
+end
 while not done do
   local batch = redis.call('LRANGE', KEYS[1], idx, idx + 999)
   if #batch == 0 then break end
   for _, e in ipairs(batch) do
-    local addr, units = string.match(e, '^[^|]*|([^|]+)|(%d+)$')
+    local seq, addr, units = string.match(e, '^([^|]*)|([^|]+)|(%d+)$')
     if not addr then return redis.error_reply('malformed window entry: ' .. e) end
     local uh, ul = parse(units)
     if not uh then return redis.error_reply('window entry too large: ' .. e) end
@@ -75,14 +142,41 @@ while not done do
     sh[addr], sl[addr] = add(sh[addr], sl[addr], uh, ul)
     th, tl = add(th, tl, uh, ul)
     if th > HMAX then return redis.error_reply('window total too large') end
+    if count == 0 then lastSeq = seq end
+    firstSeq = seq
+    if ra == addr then
+      rfirst = seq
+      rh, rl = add(rh, rl, uh, ul)
+    else
+      flush()
+      ra, rfirst, rlast, rh, rl = addr, seq, seq, uh, ul
+    end
     count = count + 1
     if done or (limited and not lt(th, tl, nh, nl)) then done = true; break end
   end
   idx = idx + 1000
 end
-for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+flush()
+if #pending > 0 then redis.call('LPUSH', KEYS[12], unpack(pending)) end
+-- Fewer than N units before the finding share although the ledger trims
+-- (its window holds at least its limit): entries of this window were
+-- trimmed before the snapshot ran.
+local truncated = 0
+if limited and not done then
+  local lim, tot = redis.call('GET', KEYS[10]), redis.call('GET', KEYS[13])
+  if lim and tot then
+    local ah, al = parse(tot)
+    local bh, bl = parse(lim)
+    if ah and bh and (bh > 0 or bl > 0) and not lt(ah, al, bh, bl) then truncated = 1 end
+  end
+end
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+local finding = ''
+if inst ~= '' then finding = inst .. ':' .. ctr end
 redis.call('HSET', KEYS[3], 'status', 'pending', 'window_limit', limstr,
   'window_units', fmt(th, tl), 'window_shares', count, 'contributors', #order,
+  'window_first_seq', firstSeq, 'window_last_seq', lastSeq, 'finding_seq', finding,
+  'window_boundary', boundary, 'window_leaves', runs, 'window_truncated', truncated,
   'confirmations', 0, 'updated_at', ARGV[4])
 for _, a in ipairs(order) do redis.call('HSET', KEYS[4], a, fmt(sh[a], sl[a])) end
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
@@ -163,7 +257,15 @@ func (s *Store) SnapshotBlock(ctx context.Context, b payouts.FoundBlock, limit *
 	if limit != nil && limit.Sign() > 0 {
 		lim = limit.String()
 	}
-	args := []any{h, b.Height, lim, ms(time.Now()),
+	inst, ctr, err := splitSeq(b.FindingSeq)
+	if err != nil {
+		return false, fmt.Errorf("redisstore: snapshot block %s: %w", h, err)
+	}
+	appliedKey := s.blockKey(h) // any {acct} key when the finding share is unknown
+	if inst != "" {
+		appliedKey = s.acctAppliedKey(inst)
+	}
+	args := []any{h, b.Height, lim, ms(time.Now()), inst, ctr,
 		fieldHash, h,
 		fieldHeight, b.Height,
 		fieldFinder, b.Finder,
@@ -174,8 +276,11 @@ func (s *Store) SnapshotBlock(ctx context.Context, b payouts.FoundBlock, limit *
 	}
 	keys := []string{s.windowKey(), s.roundKey(), s.blockKey(h), s.blockSharesKey(h),
 		s.blocksIndexKey(), s.unconfirmedBlocksKey(), s.blockRoundKey(h), s.roundTotalKey(),
-		s.blockRoundTotalKey(h), s.windowLimitKey()}
+		s.blockRoundTotalKey(h), s.windowLimitKey(), appliedKey, s.blockWindowKey(h), s.windowTotalKey()}
 	n, err := snapshotScript.Run(ctx, s.rdb, keys, args...).Int()
+	if err != nil && redis.HasErrorPrefix(err, "NOTAPPLIED") {
+		return false, fmt.Errorf("redisstore: snapshot block %s: %w: %w", h, payouts.ErrFindingShareNotApplied, err)
+	}
 	if err != nil {
 		return false, fmt.Errorf("redisstore: snapshot block %s: %w", h, err)
 	}
@@ -451,5 +556,20 @@ func parseBlock(m map[string]string) (payouts.Block, error) {
 	b.Reward = i64(fieldReward)
 	b.Fee = i64(fieldFee)
 	b.UpdatedAt = time.UnixMilli(i64(fieldUpdatedAt))
+	b.WindowFirstSeq = m[fieldWindowFirstSeq]
+	b.WindowLastSeq = m[fieldWindowLastSeq]
+	b.FindingSeq = m[fieldFindingSeq]
+	b.WindowBoundary = m[fieldWindowBoundary]
+	b.WindowLeaves = i64(fieldWindowLeaves)
+	b.WindowTruncated = m[fieldWindowTrunc] == "1"
+	if r := m[fieldWindowRoot]; r != "" {
+		h, herr := window.ParseHash(r)
+		if herr != nil && err == nil {
+			err = fmt.Errorf("field %s: %w", fieldWindowRoot, herr)
+		}
+		b.WindowRoot = &h
+	}
+	b.ArchivePruned = m[fieldWindowArchive] == "pruned"
+	b.CommittedIn = m[fieldCommittedIn]
 	return b, err
 }

@@ -45,3 +45,17 @@ func (s *Store) FeeBalanceKey() string { return s.key(acctTag, "fees") }
 // UTXOsKey is the hash "txid:vout" → satoshis of matured coinbase outputs the
 // pool may spend. The payout processor removes what it spends.
 func (s *Store) UTXOsKey() string { return s.key(acctTag, "utxos") }
+
+// blockWindowKey is the list of the block's window archive: one element per
+// leaf (run of consecutive entries of one address), "first|last|address|units",
+// oldest first. Written once by the snapshot script, never modified; deleted
+// whole when the retention passes (docs/verify.md).
+func (s *Store) blockWindowKey(hash string) string { return s.key(acctTag, "block", hash, "window") }
+
+// blockCommitsKey is the list of the block hashes whose windows this block's
+// coinbase commits, in commitment order.
+func (s *Store) blockCommitsKey(hash string) string { return s.key(acctTag, "block", hash, "commits") }
+
+// commitPendingKey is the sorted set of blocks whose window root is known and
+// not yet committed on chain (score height, member hash).
+func (s *Store) commitPendingKey() string { return s.key(acctTag, "commit", "pending") }

@@ -44,7 +44,7 @@ func testUnlockerToChain(t *testing.T, nodeKind string) {
 			t.Fatal(err)
 		}
 	}
-	rec, err := payouts.NewRecorder(payouts.RecorderConfig{Ledger: e.store, Logger: zaptest.NewLogger(t)})
+	rec, err := payouts.NewRecorder(payouts.RecorderConfig{Ledger: e.store, MinWindow: 1e9, Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
