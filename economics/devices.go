@@ -45,7 +45,7 @@ func DefaultCatalog() []Model {
 		{Name: "Whatsminer M30S++", Vendor: "microbt", TypicalTHs: 112, JPerTH: 31, Match: []string{"m30s++"}},
 		{Name: "Avalon A1466", Vendor: "canaan", TypicalTHs: 150, JPerTH: 21.5, Match: []string{"a1466", "avalon 1466"}},
 		{Name: "Bitaxe Gamma", Vendor: "bitaxe", TypicalTHs: 1.2, JPerTH: 15, Match: []string{"bm1370"}},
-		{Name: "Bitaxe Supra", Vendor: "bitaxe", TypicalTHs: 0.6, JPerTH: 25, Match: []string{"bm1368"}},
+		{Name: "Bitaxe Supra", Vendor: "bitaxe", TypicalTHs: 0.7, JPerTH: 21.5, Match: []string{"bm1368"}},
 		{Name: "Bitaxe Ultra", Vendor: "bitaxe", TypicalTHs: 0.5, JPerTH: 24, Match: []string{"bm1366"}},
 	}
 }

@@ -17,7 +17,7 @@ func TestClassify(t *testing.T) {
 		jPerTH           float64
 	}{
 		{"bitaxe gamma by chip", "a.b", "bitaxe/BM1370/v2.4.2", 1.1, "Bitaxe Gamma", SourceUserAgent, 15},
-		{"bitaxe supra by chip", "a.b", "bitaxe/BM1368/v2.2.0", 0.6, "Bitaxe Supra", SourceUserAgent, 25},
+		{"bitaxe supra by chip", "a.b", "bitaxe/BM1368/v2.2.0", 0.6, "Bitaxe Supra", SourceUserAgent, 21.5},
 		{"antminer s21 agent", "a.b", "Antminer S21/Thu Nov 23 2023", 200, "Antminer S21", SourceUserAgent, 17.5},
 		{"longest name wins: S21 Pro", "a.b", "Antminer S21 Pro/v1", 0, "Antminer S21 Pro", SourceUserAgent, 15},
 		{"longest name wins: S19j Pro", "a.b", "cgminer/4.12 Antminer S19j Pro", 0, "Antminer S19j Pro", SourceUserAgent, 30.5},
