@@ -221,6 +221,10 @@ func TestEngineForcedOffAndHTTP(t *testing.T) {
 		wa.Total.Workers != 1 || wa.Total.Advice[AdviceCurtail] != 1 || wa.Total.Hashrate.Value != wa.Workers[0].Hashrate[1].Hashrate || wa.Total.MarginSat == nil {
 		t.Fatalf("workers %+v", wa)
 	}
+	get(Prefix+"/workers?address=BC1QMINER", http.StatusOK, &wa) // bech32 is case-insensitive
+	if len(wa.Workers) != 1 {
+		t.Fatalf("upper-case address: %+v", wa)
+	}
 	get(Prefix+"/workers?address=nobody", http.StatusOK, &wa)
 	if len(wa.Workers) != 0 {
 		t.Fatalf("unknown address: %+v", wa)

@@ -1,6 +1,9 @@
 package economics
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // The figures one refresh publishes. JSON names are the REST API's
 // (docs/economics.md); pointers are figures that may be absent (no price,
@@ -129,7 +132,11 @@ func (s *Snapshot) WorkersOf(address string) []WorkerFigures {
 	if address == "" {
 		return s.Workers
 	}
-	idx := s.byAddress[address]
+	idx, ok := s.byAddress[address]
+	if !ok {
+		// bech32 is case-insensitive and stored lower case: BC1Q… is bc1q….
+		idx = s.byAddress[strings.ToLower(address)]
+	}
 	out := make([]WorkerFigures, len(idx))
 	for i, j := range idx {
 		out[i] = s.Workers[j]
