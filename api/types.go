@@ -42,7 +42,10 @@ type Network struct {
 const (
 	BlockPending  = "pending"
 	BlockImmature = "immature"
-	BlockMatured  = "matured" // reward credited to balances
+	BlockCredited = "credited" // matured; reward credited to balances (the word Redis and lodectl use)
+	// Deprecated: BlockMatured is BlockCredited's old name; the API's
+	// status was "matured" before it took the ledger's word.
+	BlockMatured  = BlockCredited
 	BlockOrphaned = "orphaned"
 )
 

@@ -105,7 +105,7 @@ func TestAPIWithRecordedData(t *testing.T) {
 		if got.Height != 150 || got.Status != "pending" || got.Reward != 50_0001_2345 || got.Finder != minerB || got.Confirmations != 0 {
 			t.Errorf("newest block %+v", got)
 		}
-		if old.Height != 101 || old.Status != "matured" || old.Reward != f.minedBlock.Reward || old.Confirmations != 100 ||
+		if old.Height != 101 || old.Status != "credited" || old.Reward != f.minedBlock.Reward || old.Confirmations != 100 ||
 			old.Hash != f.minedBlock.Hash.String() || old.Finder != minerA+".rig1" {
 			t.Errorf("matured block %+v (record %+v)", old, f.minedBlock)
 		}

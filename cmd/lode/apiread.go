@@ -134,13 +134,15 @@ func unitsToDifficulty(units string) (float64, error) {
 	return f, nil
 }
 
-// apiBlock maps a block record to the API's view. The ledger's "credited"
-// is the API's "matured": the reward has been credited to balances.
+// apiBlock maps a block record to the API's view. Statuses are the
+// ledger's own words (pending, immature, credited, orphaned): one vocabulary
+// in Redis, lodectl, the API and the dashboard. "matured", the API's word
+// for credited before, is read as credited should a record carry it.
 func apiBlock(b payouts.Block) api.Block {
 	status := string(b.Status)
 	reward := b.CoinbaseValue
-	if b.Status == payouts.StatusCredited {
-		status = api.BlockMatured
+	if b.Status == payouts.StatusCredited || status == "matured" {
+		status = api.BlockCredited
 		reward = b.Reward
 	}
 	return api.Block{

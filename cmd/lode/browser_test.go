@@ -131,7 +131,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	blocks := rows(t, dom, "blocks-body")
 	if len(blocks) != 2 || blocks[0][0] != "150" || blocks[0][1] != "pending" || blocks[1][0] != "101" ||
-		blocks[1][1] != "matured" || blocks[1][2] != formatBTC(f.minedBlock.Reward) || blocks[1][4] != "100" {
+		blocks[1][1] != "credited" || blocks[1][2] != formatBTC(f.minedBlock.Reward) || blocks[1][4] != "100" {
 		t.Errorf("blocks table %q", blocks)
 	}
 	workers := rows(t, dom, "workers-body")

@@ -511,7 +511,7 @@ func (f *foundBlocks) recordFinder(ctx context.Context, c *shares.Candidate, wor
 		f.poke() // run records it from the journal
 		return
 	}
-	if err := f.record(ctx, block, c.Job.Height, worker); err != nil {
+	if err := f.record(ctx, block, c.Job.Height, worker, time.Now()); err != nil {
 		f.mu.Lock()
 		f.failed[c.Hash] = shares.AcceptedBlock{Hash: c.Hash, Height: c.Job.Height, Block: block, Finder: worker, Time: time.Now()}
 		f.mu.Unlock()
@@ -520,12 +520,17 @@ func (f *foundBlocks) recordFinder(ctx context.Context, c *shares.Candidate, wor
 }
 
 // record snapshots one accepted block and marks it recorded in the journal.
-func (f *foundBlocks) record(ctx context.Context, block *wire.MsgBlock, height int64, finder string) error {
+// foundAt is when the pool found it (the header's time can be off by the
+// miner's clock and ntime rolling): the time the dashboard and lodectl show.
+func (f *foundBlocks) record(ctx context.Context, block *wire.MsgBlock, height int64, finder string, foundAt time.Time) error {
 	hash := block.BlockHash()
 	fb, err := payouts.NewFoundBlock(block, height, finder, f.script)
 	if err != nil {
 		f.log.Error("found block record", zap.Stringer("hash", hash), zap.Error(err))
 		return err
+	}
+	if !foundAt.IsZero() {
+		fb.Time = foundAt
 	}
 	if _, err := f.recorder.BlockFound(ctx, fb); err != nil {
 		f.log.Error("found block not recorded yet; will retry", zap.Stringer("hash", hash), zap.Int64("height", height), zap.Error(err))
@@ -638,7 +643,7 @@ func (f *foundBlocks) recordUnrecorded(ctx context.Context) (waiting, failed, re
 			waiting++ // shares accepted during the outage are still to be replayed into the window
 			continue
 		}
-		if err := f.record(ctx, b.Block, b.Height, b.Finder); err != nil {
+		if err := f.record(ctx, b.Block, b.Height, b.Finder, b.Time); err != nil {
 			if _, bad := payouts.NewFoundBlock(b.Block, b.Height, b.Finder, f.script); bad == nil {
 				failed++ // the store, not the block: try again
 			}

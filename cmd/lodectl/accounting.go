@@ -12,6 +12,7 @@ import (
 
 	"github.com/lode-pool/lode/internal/btcaddr"
 	"github.com/lode-pool/lode/internal/redisstore"
+	"github.com/lode-pool/lode/payouts"
 )
 
 func init() {
@@ -166,9 +167,15 @@ func runMiner(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	return accountingRun("miner", args, stdout, stderr, 1, " <address>", printMiner)
 }
 
-// minerRecentBlocks is how many of the latest blocks miner looks through for
-// the address's credits.
-const minerRecentBlocks = 20
+// minerRecentBlocks is how many credits from blocks miner prints, newest
+// first; minerScanBlocks how many of the latest blocks it looks through for
+// them. Credits arrive only when a block matures (100 blocks after it was
+// found), so the newest blocks of a busy pool are all immature: the credits
+// are found further back.
+const (
+	minerRecentBlocks = 20
+	minerScanBlocks   = 2000
+)
 
 // minerRecentShares bounds the recent shares printed.
 const minerRecentShares = 10
@@ -235,21 +242,41 @@ func printMiner(ctx context.Context, s *redisstore.Store, args []string, stdout 
 		return err
 	}
 
-	blocks, err := s.Blocks(ctx, minerRecentBlocks)
+	blocks, err := s.Blocks(ctx, minerScanBlocks)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "\ncredits from recent blocks:")
 	tw = tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "  HEIGHT\tHASH\tSTATUS\tSATOSHIS")
+	fmt.Fprintln(tw, "  HEIGHT\tHASH\tSTATUS\tSATOSHIS\tFOUND")
+	shown, waiting := 0, 0
 	for _, b := range blocks {
+		if shown == minerRecentBlocks {
+			break
+		}
+		if b.Status != payouts.StatusCredited {
+			if b.Status == payouts.StatusPending || b.Status == payouts.StatusImmature {
+				waiting++
+			}
+			continue
+		}
 		credits, err := s.BlockCredits(ctx, b.Hash)
 		if err != nil {
 			return err
 		}
 		if v, ok := credits[addr]; ok {
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\n", b.Height, b.Hash, term(string(b.Status)), v)
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%s\n", b.Height, b.Hash, term(string(b.Status)), v, b.Time.UTC().Format(time.RFC3339))
+			shown++
 		}
 	}
-	return tw.Flush()
+	if shown == 0 {
+		fmt.Fprintf(tw, "  (none in the latest %d blocks)\n", len(blocks))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if waiting > 0 {
+		fmt.Fprintf(stdout, "%d newer block(s) not yet mature: their credits come at maturity\n", waiting)
+	}
+	return nil
 }

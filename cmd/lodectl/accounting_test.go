@@ -171,7 +171,7 @@ func TestMiner(t *testing.T) {
 		if len(f) == 7 && f[0] == "rig1" && f[2] == "1" && f[3] == "0" && f[5]+" "+f[6] == "3.58 MH/s" {
 			rig1 = true
 		}
-		if len(f) == 4 && f[0] == "100" && f[1] == credited.String() && f[3] == "153125000" {
+		if len(f) == 5 && f[0] == "100" && f[1] == credited.String() && f[3] == "153125000" {
 			credit = true
 		}
 	}
@@ -249,5 +249,34 @@ func TestAccountingUsage(t *testing.T) {
 	}
 	if _, errs, code := runCtl(t, "balances", "-redis", "127.0.0.1:1", "-timeout", "2s"); code != 1 || !strings.Contains(errs, "lodectl balances:") {
 		t.Errorf("unreachable redis: exit %d, %q", code, errs)
+	}
+}
+
+// lodectl miner showed no credits once the latest blocks were immature (on
+// a busy pool, always: credits arrive 100 blocks after a block is found).
+// It now looks through the credited blocks, however many newer ones wait.
+func TestMinerCreditsBehindImmatureBlocks(t *testing.T) {
+	addr, credited, _ := seedAccounting(t)
+	ctx := context.Background()
+	s, err := redisstore.Connect(ctx, redisstore.ConnectConfig{Addr: testenvRedis(t), Prefix: "ctl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Client().Close()
+	for i := 0; i < 2*minerRecentBlocks; i++ {
+		h := chainhash.DoubleHashH([]byte("newer " + strconv.Itoa(i)))
+		fb := payouts.FoundBlock{Hash: h, Height: int64(200 + i), Finder: addrB, CoinbaseValue: 312_500_000,
+			CoinbaseOutpoint: wire.OutPoint{Hash: h}, Time: time.Now()}
+		if _, err := s.SnapshotBlock(ctx, fb, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, errs, code := runCtl(t, append(append([]string{"miner"}, redisFlags(t)...), addr)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	_, credits, _ := strings.Cut(out, "credits from recent blocks")
+	if !strings.Contains(credits, credited.String()) || !strings.Contains(credits, "153125000") {
+		t.Fatalf("credit of block %s missing:\n%s", credited, out)
 	}
 }
