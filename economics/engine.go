@@ -213,10 +213,10 @@ func (e *Engine) Refresh(ctx context.Context) error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("economics: statistics: %w", err))
 			if prev := e.snap.Load(); prev != nil {
-				in.workers = prev.in.workers
+				in.workers, in.workersAsOf = prev.in.workers, prev.in.workersAsOf
 			}
 		} else {
-			in.workers = ws
+			in.workers, in.workersAsOf = ws, now
 		}
 	}
 	in.power, in.btc = e.prices(now, nil)
@@ -328,13 +328,14 @@ func (e *Engine) forcedOff(now time.Time) string {
 
 // inputs is everything one computation reads.
 type inputs struct {
-	now        time.Time
-	tmpl       TemplateInfo
-	blocks     []BlockSummary
-	epochFirst time.Time
-	haveEpoch  bool
-	workers    []WorkerStats
-	power, btc *PriceFigure
+	now         time.Time
+	tmpl        TemplateInfo
+	blocks      []BlockSummary
+	epochFirst  time.Time
+	haveEpoch   bool
+	workers     []WorkerStats
+	workersAsOf time.Time // when the statistics were read (older after a failed read)
+	power, btc  *PriceFigure
 	// what-if
 	difficultyFactor float64 // 0: none
 }
@@ -429,7 +430,7 @@ func hashprice(d float64, subsidy btcutil.Amount, fees float64, basis string, bt
 // compute turns inputs into a snapshot; with a nil advisor (what-if) the
 // advice is the immediate target, without dwell or webhook.
 func (e *Engine) compute(in inputs, adv, modelAdv *Advisor) *Snapshot {
-	s := &Snapshot{Time: in.now, in: in}
+	s := &Snapshot{Time: in.now, WorkersAsOf: in.workersAsOf, in: in}
 	net := &s.Network
 	net.Height = in.tmpl.Height
 	net.Bits = fmt.Sprintf("%08x", in.tmpl.Bits)

@@ -3,6 +3,7 @@ package economics
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -430,4 +431,38 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("%q: body is not JSON: %q", suffix, rec.Body.String())
 		}
 	})
+}
+
+// flakyStats fails when told to.
+type flakyStats struct {
+	staticStats
+	fail bool
+}
+
+func (f *flakyStats) WorkerStats(ctx context.Context, now time.Time) ([]WorkerStats, error) {
+	if f.fail {
+		return nil, errors.New("redis down")
+	}
+	return f.staticStats.WorkerStats(ctx, now)
+}
+
+// A failed statistics read keeps the previous workers, and says how old
+// they are.
+func TestEngineKeepsWorkersWhenStatsFail(t *testing.T) {
+	clock := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	st := &flakyStats{staticStats: s21Stats()}
+	e := newTestEngine(t, Config{}, st, func() time.Time { return clock })
+	ctx := context.Background()
+	if err := e.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.fail = true
+	clock = clock.Add(time.Minute)
+	if err := e.Refresh(ctx); err == nil || !strings.Contains(err.Error(), "redis down") {
+		t.Fatalf("error %v", err)
+	}
+	s := e.Snapshot()
+	if len(s.Workers) != 2 || !s.WorkersAsOf.Equal(clock.Add(-time.Minute)) || !s.Time.Equal(clock) {
+		t.Fatalf("%d workers as of %v at %v", len(s.Workers), s.WorkersAsOf, s.Time)
+	}
 }

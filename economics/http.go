@@ -56,9 +56,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // Overview is the body of GET /api/v1/economics.
 type Overview struct {
-	Time    time.Time `json:"time"`
-	Network Network   `json:"network"`
-	Prices  Prices    `json:"prices"`
+	Time        time.Time `json:"time"`
+	WorkersAsOf time.Time `json:"workers_as_of"`
+	Network     Network   `json:"network"`
+	Prices      Prices    `json:"prices"`
 	// Totals over every worker.
 	Workers      int     `json:"workers"`
 	Hashrate     float64 `json:"hashrate"`
@@ -67,8 +68,9 @@ type Overview struct {
 
 // WorkersAnswer is the body of GET /api/v1/economics/workers.
 type WorkersAnswer struct {
-	Time    time.Time `json:"time"`
-	Address string    `json:"address,omitempty"`
+	Time        time.Time `json:"time"`
+	WorkersAsOf time.Time `json:"workers_as_of"`
+	Address     string    `json:"address,omitempty"`
 	// Total sums the listed workers (with an address: that address's).
 	Total     Totals          `json:"total"`
 	Workers   []WorkerFigures `json:"workers"`
@@ -137,7 +139,7 @@ type WhatIfAnswer struct {
 }
 
 func overview(s *Snapshot) Overview {
-	o := Overview{Time: s.Time, Network: s.Network, Prices: s.Prices, Workers: len(s.Workers), CurtailableW: s.Fleet.CurtailableW}
+	o := Overview{Time: s.Time, WorkersAsOf: s.WorkersAsOf, Network: s.Network, Prices: s.Prices, Workers: len(s.Workers), CurtailableW: s.Fleet.CurtailableW}
 	for _, m := range s.Fleet.Models {
 		o.Hashrate += m.Hashrate.Value
 	}
@@ -163,7 +165,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/workers":
 		addr := q.Get("address")
 		ws := s.WorkersOf(addr)
-		a := WorkersAnswer{Time: s.Time, Address: addr, Workers: ws, Total: Total(ws, h.engine.cfg.RevenueWindow)}
+		a := WorkersAnswer{Time: s.Time, WorkersAsOf: s.WorkersAsOf, Address: addr, Workers: ws, Total: Total(ws, h.engine.cfg.RevenueWindow)}
 		if len(ws) > MaxWorkersPerAnswer {
 			a.Workers, a.Truncated = ws[:MaxWorkersPerAnswer], true
 		}

@@ -116,11 +116,14 @@ type Fleet struct {
 
 // Snapshot is one refresh's figures. It is never mutated once published.
 type Snapshot struct {
-	Time    time.Time       `json:"time"`
-	Network Network         `json:"network"`
-	Prices  Prices          `json:"prices"`
-	Workers []WorkerFigures `json:"-"`
-	Fleet   Fleet           `json:"-"`
+	Time time.Time `json:"time"`
+	// WorkersAsOf is when the worker statistics were read: earlier than
+	// Time when the last read failed and the previous ones were kept.
+	WorkersAsOf time.Time       `json:"workers_as_of"`
+	Network     Network         `json:"network"`
+	Prices      Prices          `json:"prices"`
+	Workers     []WorkerFigures `json:"-"`
+	Fleet       Fleet           `json:"-"`
 
 	byAddress map[string][]int
 	in        inputs // what the figures were computed from (for what-if)
