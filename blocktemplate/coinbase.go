@@ -50,14 +50,30 @@ func (b *Builder) Config() Config { return b.cfg }
 // PayoutScript returns a copy of the payout output script.
 func (b *Builder) PayoutScript() []byte { return append([]byte(nil), b.payoutScript...) }
 
+// MaxCommitmentScript bounds the commitment output's script: an OP_RETURN
+// of at most 80 bytes of data (the relay policy's classic limit, which keeps
+// the coinbase small).
+const MaxCommitmentScript = 83
+
 // Job builds the Stratum job for t. The coinbase scriptSig is
 // BIP34 height ‖ coinbaseaux ‖ push(extranonce1 ‖ extranonce2) ‖ push(tag);
 // Coinb1 ends with the push opcode of the extranonce slot. Outputs are the
 // payout (the whole coinbase value) and, when t has one, the witness
 // commitment, last.
 func (b *Builder) Job(t *Template, clean bool) (*Job, error) {
+	return b.JobWithCommitment(t, clean, nil)
+}
+
+// JobWithCommitment is Job with, when commitment is not empty, one more
+// output of value 0 paying commitment (an OP_RETURN script: the pool's
+// PPLNS window commitment, docs/verify.md), placed after the payout and
+// before the witness commitment.
+func (b *Builder) JobWithCommitment(t *Template, clean bool, commitment []byte) (*Job, error) {
 	if t == nil {
 		return nil, fmt.Errorf("build job: nil template")
+	}
+	if len(commitment) > 0 && (commitment[0] != 0x6a || len(commitment) > MaxCommitmentScript) {
+		return nil, fmt.Errorf("build job: commitment output is not an OP_RETURN of at most %d bytes", MaxCommitmentScript)
 	}
 	if t.Height < 0 || t.Height > math.MaxInt32 {
 		return nil, fmt.Errorf("build job: height %d out of range", t.Height)
@@ -85,11 +101,17 @@ func (b *Builder) Job(t *Template, clean bool) (*Job, error) {
 	c2.Write(b.tagPush)
 	c2.Write([]byte{0xff, 0xff, 0xff, 0xff}) // sequence
 	outputs := 1
+	if len(commitment) > 0 {
+		outputs++
+	}
 	if t.WitnessCommitment != nil {
 		outputs++
 	}
 	_ = wire.WriteVarInt(&c2, 0, uint64(outputs))
 	writeOutput(&c2, t.CoinbaseValue, b.payoutScript)
+	if len(commitment) > 0 {
+		writeOutput(&c2, 0, commitment)
+	}
 	if t.WitnessCommitment != nil {
 		writeOutput(&c2, 0, t.WitnessCommitment)
 	}

@@ -54,11 +54,31 @@ type ManagerConfig struct {
 	RetryMin, RetryMax time.Duration
 	// SubscriberQueue bounds each subscriber's backlog (default 64).
 	SubscriberQueue int
+	// Commitments, when set, gives the output script each new job's
+	// coinbase carries (the PPLNS window commitment). Asked once per job,
+	// bounded by CommitmentTimeout (default 500 ms); a failure or timeout
+	// builds the job without it (the windows stay pending for the next
+	// block) and is logged.
+	Commitments       CommitmentSource
+	CommitmentTimeout time.Duration
 	// Logger; nil logs nothing.
 	Logger *zap.Logger
 }
 
+// CommitmentSource gives the commitment output script of the next coinbase
+// (nil or empty: none). internal/redisstore implements it with the roots
+// of the pool's windows not yet committed.
+type CommitmentSource interface {
+	CommitmentScript(ctx context.Context) ([]byte, error)
+}
+
+// DefaultCommitmentTimeout bounds one CommitmentSource call.
+const DefaultCommitmentTimeout = 500 * time.Millisecond
+
 func (c ManagerConfig) withDefaults() ManagerConfig {
+	if c.CommitmentTimeout == 0 {
+		c.CommitmentTimeout = DefaultCommitmentTimeout
+	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
 	}
@@ -409,7 +429,7 @@ func (m *Manager) publish(t *Template, kind triggerKind, seenAt time.Time) error
 	if !newTip && kind == triggerTip {
 		return nil
 	}
-	job, err := m.cfg.Builder.Job(t, newTip)
+	job, err := m.cfg.Builder.JobWithCommitment(t, newTip, m.commitment())
 	if err != nil {
 		return fmt.Errorf("build job: %w", err)
 	}
@@ -436,6 +456,26 @@ func (m *Manager) publish(t *Template, kind triggerKind, seenAt time.Time) error
 		zap.Int("transactions", len(t.Transactions)), zap.Int64("coinbase_value", t.CoinbaseValue))
 	m.broadcast(job)
 	return nil
+}
+
+// commitment asks the CommitmentSource for the next coinbase's commitment
+// output; nil when there is none or it cannot be had in time.
+func (m *Manager) commitment() []byte {
+	if m.cfg.Commitments == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.CommitmentTimeout)
+	defer cancel()
+	script, err := m.cfg.Commitments.CommitmentScript(ctx)
+	if err != nil {
+		m.log.Warn("window commitment left out of this job", zap.Error(err))
+		return nil
+	}
+	if len(script) > 0 && (script[0] != 0x6a || len(script) > MaxCommitmentScript) {
+		m.log.Error("window commitment is not an OP_RETURN output; left out", zap.Int("bytes", len(script)))
+		return nil
+	}
+	return script
 }
 
 // pollLoop polls getbestblockhash and signals a tip change. It must be run

@@ -12,6 +12,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/lode-pool/lode/blocktemplate"
 	"github.com/lode-pool/lode/payouts"
 	"github.com/lode-pool/lode/payouts/window"
 )
@@ -274,4 +275,21 @@ func (s *Store) BlockCommits(ctx context.Context, hash chainhash.Hash) ([]string
 	}
 	w, err := s.committedOf(ctx, hashes)
 	return hashes, w, err
+}
+
+var _ blocktemplate.CommitmentSource = (*Store)(nil)
+
+// CommitmentScript implements blocktemplate.CommitmentSource: the OP_RETURN
+// script committing the pending windows (docs/verify.md), nil when none is
+// pending.
+func (s *Store) CommitmentScript(ctx context.Context) ([]byte, error) {
+	w, err := s.PendingCommitments(ctx)
+	if err != nil || len(w) == 0 {
+		return nil, err
+	}
+	script, err := window.CommitScript(w)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: commitment script: %w", err)
+	}
+	return script, nil
 }
