@@ -198,15 +198,25 @@ end
 return st
 `)
 
-// orphanScript: KEYS 1 block, 2 unconfirmed index. ARGV 1 hash, 2 now (ms).
-// Returns 1 when orphaned now, 0 when the status was final already, false
-// when the block is unknown.
+// orphanScript: KEYS 1 block, 2 unconfirmed index, 3 commit pending, then
+// the block keys of the windows its coinbase committed. ARGV 1 hash, 2 now
+// (ms), then the committed hashes. The windows an orphan committed are no
+// longer committed on the main chain: they return to the pending set, for
+// the pool's next block to commit. Returns 1 when orphaned now, 0 when the
+// status was final already, false when the block is unknown.
 var orphanScript = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return false end
 if st ~= 'pending' and st ~= 'immature' then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'orphaned', 'updated_at', ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[1])
+for i = 3, #ARGV do
+  local k = KEYS[i + 1]
+  if redis.call('HGET', k, 'committed_in') == ARGV[1] then
+    redis.call('HDEL', k, 'committed_in')
+    redis.call('ZADD', KEYS[3], redis.call('HGET', k, 'height') or 0, ARGV[i])
+  end
+end
 return 1
 `)
 
@@ -390,7 +400,17 @@ func (s *Store) MarkImmature(ctx context.Context, hash chainhash.Hash, confirmat
 // OrphanBlock implements payouts.Ledger.
 func (s *Store) OrphanBlock(ctx context.Context, hash chainhash.Hash, now time.Time) (bool, error) {
 	h := hash.String()
-	n, err := orphanScript.Run(ctx, s.rdb, []string{s.blockKey(h), s.unconfirmedBlocksKey()}, h, ms(now)).Int()
+	committed, err := s.rdb.LRange(ctx, s.blockCommitsKey(h), 0, -1).Result()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: orphan block %s: %w", h, err)
+	}
+	keys := []string{s.blockKey(h), s.unconfirmedBlocksKey(), s.commitPendingKey()}
+	args := []any{h, ms(now)}
+	for _, c := range committed {
+		keys = append(keys, s.blockKey(c))
+		args = append(args, c)
+	}
+	n, err := orphanScript.Run(ctx, s.rdb, keys, args...).Int()
 	if errors.Is(err, redis.Nil) {
 		return false, fmt.Errorf("redisstore: block %s: %w", h, payouts.ErrBlockNotFound)
 	}

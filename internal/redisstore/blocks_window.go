@@ -243,6 +243,11 @@ return 1
 // nothing; those windows are committed by a later block.
 func (s *Store) MarkCommitted(ctx context.Context, hash chainhash.Hash, c window.Commitment) error {
 	h := hash.String()
+	if n, err := s.rdb.Exists(ctx, s.blockCommitsKey(h)).Result(); err != nil {
+		return fmt.Errorf("redisstore: commits of %s: %w", h, err)
+	} else if n == 1 {
+		return nil // recorded already (a retry)
+	}
 	hashes, err := s.rdb.ZRange(ctx, s.commitPendingKey(), 0, int64(c.Count)-1).Result()
 	if err != nil {
 		return fmt.Errorf("redisstore: pending commitments: %w", err)

@@ -420,3 +420,55 @@ func TestVerifyWindowNamesTampering(t *testing.T) {
 		}
 	}
 }
+
+// TestOrphanedCommitmentReturnsWindows: windows committed by a block that is
+// orphaned go back to the pending set, with their order by height.
+func TestOrphanedCommitmentReturnsWindows(t *testing.T) {
+	s, _ := blocksTestStore(t)
+	ctx := context.Background()
+	a := &instanceFeed{name: "A", seq: 10}
+	rec := windowRecorder(t, s, 1)
+	for i := 1; i <= 2; i++ {
+		bt, seqs := a.batch([]testShare{{"x", int64(100 * i)}})
+		if err := s.ApplyBatch(ctx, bt, "0"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rec.BlockFound(ctx, payouts.FoundBlock{Hash: testHash(i), Height: int64(i), NetworkDifficulty: 1e-12, FindingSeq: fmt.Sprintf("A:%d", seqs[0])}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending, err := s.PendingCommitments(ctx)
+	if err != nil || len(pending) != 2 {
+		t.Fatalf("pending %v %v", pending, err)
+	}
+	script, _ := s.CommitmentScript(ctx)
+	c, ok := window.ParseCommitScript(script)
+	if !ok {
+		t.Fatal("unparsable commitment")
+	}
+	bt, seqs := a.batch([]testShare{{"y", 5}})
+	if err := s.ApplyBatch(ctx, bt, "0"); err != nil {
+		t.Fatal(err)
+	}
+	third := payouts.FoundBlock{Hash: testHash(3), Height: 3, NetworkDifficulty: 1e-12, FindingSeq: fmt.Sprintf("A:%d", seqs[0]), Commitment: &c}
+	if _, err := rec.BlockFound(ctx, third); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.BlockFound(ctx, third); err != nil { // a retry: already recorded, no mismatch
+		t.Fatal(err)
+	}
+	pending, _ = s.PendingCommitments(ctx)
+	if len(pending) != 1 || pending[0].Block != window.Hash(testHash(3)) {
+		t.Fatalf("pending after the commitment %v", pending)
+	}
+	if ok, err := s.OrphanBlock(ctx, testHash(3), time.Now()); !ok || err != nil {
+		t.Fatalf("orphan %v %v", ok, err)
+	}
+	pending, _ = s.PendingCommitments(ctx)
+	if len(pending) != 3 || pending[0].Block != window.Hash(testHash(1)) || pending[1].Block != window.Hash(testHash(2)) {
+		t.Fatalf("pending after the orphan %v", pending)
+	}
+	if b, _ := s.Block(ctx, testHash(1)); b.CommittedIn != "" {
+		t.Fatalf("still committed in %s", b.CommittedIn)
+	}
+}
