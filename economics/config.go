@@ -13,6 +13,9 @@ import (
 // everything in sats, no power price (so no cost, margin or advice), no
 // webhook. Defaults are applied by New, and listed on each field.
 type Config struct {
+	// Enabled runs the engine in the daemon (default off: nothing of this
+	// section is read, and no figures are served).
+	Enabled bool `yaml:"enabled" json:"enabled"`
 	// Refresh is how often figures are recomputed (default 30 s); new
 	// blocks are picked up at the next refresh.
 	Refresh time.Duration `yaml:"refresh" json:"refresh"`
@@ -353,3 +356,7 @@ func (d DevicesConfig) catalog() []Model {
 	}
 	return cat
 }
+
+// DefaultConfig is the configuration with every default filled in (and the
+// engine off): what lode.yaml's economics section means when left out.
+func DefaultConfig() Config { return Config{}.withDefaults() }

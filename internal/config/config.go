@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/lode-pool/lode/blocktemplate"
+	"github.com/lode-pool/lode/economics"
 	"github.com/lode-pool/lode/internal/redisstore"
 	"github.com/lode-pool/lode/payouts"
 	"github.com/lode-pool/lode/payouts/payment"
@@ -57,6 +58,9 @@ type Config struct {
 	Unlocker UnlockerConfig `yaml:"unlocker"`
 	Payouts  PayoutsConfig  `yaml:"payouts"`
 	API      APIConfig      `yaml:"api"`
+	// Economics is package economics' section (issue 13), checked by its
+	// Validate; off unless economics.enabled.
+	Economics economics.Config `yaml:"economics"`
 	// ShutdownTimeout bounds the graceful shutdown after SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
@@ -273,6 +277,7 @@ func Defaults() Config {
 		},
 		API: APIConfig{Listen: "127.0.0.1:8080", TemplateMaxAge: 2 * time.Minute, HistoryInterval: time.Minute,
 			RateLimit: 10, RateBurst: 40, Explorer: "auto"},
+		Economics:       economics.DefaultConfig(),
 		ShutdownTimeout: 15 * time.Second,
 	}
 }
