@@ -59,6 +59,10 @@ type Config struct {
 	Workers    WorkerLister
 	Banner     Banner
 	Thresholds ThresholdSetter
+	// Economics serves /api/v1/economics and below (economics.NewHandler),
+	// Alerts /api/v1/alerts/ and AlertsAdmin /api/v1/admin/alerts/ (package
+	// alerts); nil answers 503 (see economics.go).
+	Economics, Alerts, AlertsAdmin http.Handler
 	// CanonicalAddress checks a payout address taken from a request path
 	// and returns the spelling the store keys addresses by (btcutil's
 	// encoding: lowercase bech32, see internal/btcaddr), so "BC1Q…" and
@@ -148,12 +152,15 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/pool", s.limited(s.handlePool))
 	m.HandleFunc("GET /api/v1/pool/history", s.limited(s.handleHistory))
 	m.HandleFunc("GET /api/v1/blocks", s.limited(s.handleBlocks))
+	m.HandleFunc("GET /api/v1/blocks/{hash}/window", s.limited(s.handleBlockWindow))
+	m.HandleFunc("GET /api/v1/blocks/{hash}/proof", s.limited(s.handleBlockProof))
 	m.HandleFunc("GET /api/v1/workers", s.limited(s.handleWorkers))
 	m.HandleFunc("GET /api/v1/miners/{address}", s.limited(s.handleMiner))
 	m.HandleFunc("GET /api/v1/payments", s.limited(s.handlePayments))
 	m.HandleFunc("POST /api/v1/admin/ban", s.admin(s.handleBan))
 	m.HandleFunc("POST /api/v1/admin/unban", s.admin(s.handleUnban))
 	m.HandleFunc("PUT /api/v1/admin/miners/{address}/threshold", s.admin(s.handleThreshold))
+	s.handlerRoutes(m)
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
