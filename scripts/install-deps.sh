@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make test` and `make run` need when it is missing:
-# redis-server from Debian's packages, btcd (pinned) and Bitcoin Core v30.0
+# redis-server and redis-sentinel from Debian's packages, btcd (pinned) and Bitcoin Core v30.0
 # (bitcoind, bitcoin-cli) into ./bin; with --browser also Debian's chromium,
 # which the dashboard's browser test drives.
 set -euo pipefail
@@ -28,6 +28,10 @@ fi
 if ! command -v redis-server >/dev/null 2>&1; then
   # Lode's tests and `make run` start their own redis-server on free ports.
   apt_install redis-server
+fi
+if ! command -v redis-sentinel >/dev/null 2>&1; then
+  # The Sentinel failover tests start three Sentinels (internal/testenv).
+  apt_install redis-sentinel
 fi
 
 btcd_version=v0.24.2

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -21,6 +22,9 @@ type Redis struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has exited
 	t      testing.TB
+	// ready is the log line that says the server is up (default: a
+	// redis-server's "Ready to accept connections"; a Sentinel logs its ID).
+	ready string
 }
 
 // StartRedis starts redis-server on a free loopback port with persistence
@@ -66,6 +70,9 @@ func (r *Redis) start() error {
 	_ = os.Remove(logPath)
 	r.cmd = exec.Command(r.bin, r.args...)
 	r.cmd.Stdout, r.cmd.Stderr = os.Stderr, os.Stderr
+	// A test binary killed by its -timeout runs no cleanup: the kernel then
+	// kills the server, which would otherwise keep its port and memory.
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := r.cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
@@ -76,7 +83,11 @@ func (r *Redis) start() error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		log, _ := os.ReadFile(logPath)
-		if bytes.Contains(log, []byte("Ready to accept connections")) {
+		ready := r.ready
+		if ready == "" {
+			ready = "Ready to accept connections"
+		}
+		if bytes.Contains(log, []byte(ready)) {
 			if err := waitTCP(r.Addr, 5*time.Second); err != nil {
 				return fmt.Errorf("redis-server on %s: %w", r.Addr, err)
 			}

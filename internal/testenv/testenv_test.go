@@ -109,3 +109,28 @@ func TestNodesGenerateSpendRestart(t *testing.T) {
 		}
 	})
 }
+
+func TestRedisClusterFailover(t *testing.T) {
+	c := StartRedisCluster(t, 3, 1)
+	const key = "t:{acct}:x"
+	old := c.KillMasterFor(key)
+	promoted := c.WaitPromotion(key, old)
+	if promoted == old {
+		t.Fatal("the killed master still serves the slot")
+	}
+	old.Restart() // rejoins as a replica of the promoted node
+	c.WaitHealthy()
+	if m := c.MasterFor(key); m != promoted {
+		t.Fatalf("slot moved again to %s", m.Addr)
+	}
+}
+
+func TestRedisSentinelFailover(t *testing.T) {
+	s := StartRedisSentinel(t, 2)
+	old := s.KillPrimary()
+	promoted := s.WaitPromotion(old)
+	if promoted == old {
+		t.Fatal("the killed primary is still primary")
+	}
+	s.WaitReplicas(1)
+}
