@@ -152,6 +152,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/pool", s.limited(s.handlePool))
 	m.HandleFunc("GET /api/v1/pool/history", s.limited(s.handleHistory))
 	m.HandleFunc("GET /api/v1/blocks", s.limited(s.handleBlocks))
+	m.HandleFunc("GET /api/v1/blocks/{hash}/window", s.limited(s.handleBlockWindow))
+	m.HandleFunc("GET /api/v1/blocks/{hash}/proof", s.limited(s.handleBlockProof))
 	m.HandleFunc("GET /api/v1/workers", s.limited(s.handleWorkers))
 	m.HandleFunc("GET /api/v1/miners/{address}", s.limited(s.handleMiner))
 	m.HandleFunc("GET /api/v1/payments", s.limited(s.handlePayments))
