@@ -6,11 +6,13 @@
 #   - a regtest node, mining 101 blocks so a coinbase matures: btcd
 #     (./bin/btcd), or with LODE_RUN_NODE=core Bitcoin Core (./bin/bitcoind:
 #     cookie auth, ZMQ hashblock, -txindex, no wallet),
-#   - lode with lode.regtest.yaml (all roles; stratum at difficulty 0.001;
-#     on Core with the cookie file and ZMQ instead of a password),
+#   - lode with run/lode.yaml: lode.regtest.yaml with the chosen ports and
+#     paths filled in (all roles; stratum at difficulty 0.001; on Core with
+#     the cookie file and ZMQ instead of a password), secrets in files
+#     beside it. lodectl reads the same file: it prints the line to paste.
 #   - simulated miners (./bin/lode-bench: two connections for miner A, one
 #     with version rolling for miner B),
-# then prints the stratum and dashboard URLs. Ctrl-C (or SIGTERM) stops
+# then prints the stratum and dashboard URLs and a ready lodectl line. Ctrl-C (or SIGTERM) stops
 # everything it started, lode first so it shuts down gracefully.
 #
 # Environment:
@@ -18,8 +20,8 @@
 #   LODE_RUN_MINERS=0   start no simulated miners (connect your own)
 #   LODE_RUN_FRESH=1    wipe the state directory first (chain, Redis data, spool)
 #   LODE_RUN_STATE=dir  state directory (default ./run)
-#   LODE_RUN_BIN=dir    where lode, lode-bench, btcd, btcctl, bitcoind and
-#                       bitcoin-cli are (default ./bin)
+#   LODE_RUN_BIN=dir    where lode, lodectl, lode-bench, btcd, btcctl,
+#                       bitcoind and bitcoin-cli are (default ./bin)
 #
 # Every regtest key below is a throwaway derived from a public string: the
 # coins have no value and nothing here may be reused on a real network.
@@ -41,7 +43,7 @@ esac
 [ "${LODE_RUN_FRESH:-0}" = 1 ] && rm -rf "$run"
 mkdir -p "$run/redis" "$run/$node_kind" "$run/lode"
 
-for tool in redis-server "${node_tools[@]}" "$bin/lode" "$bin/lode-bench"; do
+for tool in redis-server "${node_tools[@]}" "$bin/lode" "$bin/lodectl" "$bin/lode-bench"; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     echo "run-local: $tool is missing: run 'make run' (it installs and builds what is needed)" >&2
     exit 1
@@ -139,7 +141,6 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run/redis" --save "" 
 pids+=($!)
 wait_for "redis-server" 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$redis_port"
 
-config="$root/lode.regtest.yaml"
 if [ "$node_kind" = btcd ]; then
   echo "run-local: btcd regtest, RPC on 127.0.0.1:$rpc_port"
   touch "$run/btcd/btcd.conf"
@@ -164,15 +165,6 @@ else
   pids+=($!)
   node_cli=("$bin/bitcoin-cli" -regtest -datadir="$run/core" -rpcport="$rpc_port")
   mine() { "${node_cli[@]}" generatetoaddress "$1" "$node_address"; }
-  # The same settings with Core's cookie (rewritten on every start; lode
-  # re-reads it when Core answers 401) and ZMQ instead of a password.
-  config="$run/lode/lode.core.yaml"
-  sed -e "s|^  rpc_user: lode\$|  rpc_cookie_file: $run/core/regtest/.cookie\n  zmq_hashblock: tcp://127.0.0.1:$zmq_port|" \
-    -e '/^  rpc_password: {env: LODE_NODE_PASSWORD}$/d' "$root/lode.regtest.yaml" >"$config"
-  if ! grep -q '^  rpc_cookie_file:' "$config" || grep -q '^  rpc_password:' "$config"; then
-    echo "run-local: could not derive $config from lode.regtest.yaml (node section changed?)" >&2
-    exit 1
-  fi
 fi
 wait_for "$node_kind RPC" 30 "${node_cli[@]}" getblockcount
 height=$("${node_cli[@]}" getblockcount)
@@ -181,12 +173,56 @@ if [ "$height" -lt 101 ]; then
   mine $((101 - height)) >/dev/null
 fi
 
-export LODE_NODE_ADDR="127.0.0.1:$rpc_port" LODE_NODE_PASSWORD="$rpc_pass"
-export LODE_REDIS_ADDR="127.0.0.1:$redis_port" LODE_STRATUM="127.0.0.1:$stratum_port"
-export LODE_API="127.0.0.1:$api_port" LODE_PAYOUT_ADDRESS="$pool_address" LODE_PAYOUT_KEY="$pool_wif"
-export LODE_RUN_DIR="$run/lode" LODE_ADMIN_TOKEN="${LODE_ADMIN_TOKEN:-regtest-admin}"
+# run/lode.yaml: lode.regtest.yaml with this run's ports and paths, the one
+# file lode and lodectl both read. Secrets go in files beside it (0600),
+# named by the config's {file: ...} keys, never in the config text.
+admin_token="${LODE_ADMIN_TOKEN:-regtest-admin}"
+(
+  umask 077
+  printf '%s\n' "$rpc_pass" >"$run/lode/node-password"
+  printf '%s\n' "$pool_wif" >"$run/lode/payout-key"
+  printf '%s\n' "$admin_token" >"$run/lode/admin-token"
+)
+declare -A subst=(
+  [LODE_NODE_ADDR]="127.0.0.1:$rpc_port" [LODE_REDIS_ADDR]="127.0.0.1:$redis_port"
+  [LODE_STRATUM]="127.0.0.1:$stratum_port" [LODE_API]="127.0.0.1:$api_port"
+  [LODE_PAYOUT_ADDRESS]="$pool_address" [LODE_RUN_DIR]="$run/lode"
+)
+config="$run/lode.yaml"
+render_config() {
+  local line name
+  while IFS= read -r line || [ -n "$line" ]; do
+    if [[ ! $line =~ ^[[:space:]]*# ]]; then
+      for name in "${!subst[@]}"; do
+        line=${line//"\${$name}"/"${subst[$name]}"}
+      done
+      if [[ $line == *'${'* ]]; then
+        echo "run-local: lode.regtest.yaml uses a variable this script does not set: $line" >&2
+        return 1
+      fi
+      if [ "$node_kind" = core ]; then
+        # Core's cookie (rewritten on every start; lode re-reads it when
+        # Core answers 401) and ZMQ instead of a user and password.
+        case "$line" in
+          "  rpc_user: "*)
+            printf '  rpc_cookie_file: %s\n  zmq_hashblock: tcp://127.0.0.1:%s\n' "$run/core/regtest/.cookie" "$zmq_port"
+            continue
+            ;;
+          "  rpc_password: "*) continue ;;
+        esac
+      fi
+    fi
+    printf '%s\n' "$line"
+  done <"$root/lode.regtest.yaml"
+}
+render_config >"$config.tmp"
+mv "$config.tmp" "$config"
+if [ "$node_kind" = core ] && { ! grep -q '^  rpc_cookie_file:' "$config" || grep -q '^  rpc_password:' "$config"; }; then
+  echo "run-local: could not derive $config from lode.regtest.yaml (node section changed?)" >&2
+  exit 1
+fi
 
-echo "run-local: lode (log: $run/lode/lode.log)"
+echo "run-local: lode -config $config (log: $run/lode/lode.log)"
 "$bin/lode" -config "$config" >>"$run/lode/lode.log" 2>&1 &
 lode_pid=$!
 pids+=($lode_pid)
@@ -217,16 +253,34 @@ fi
 ) &
 pids+=($!)
 
+# rel prints a path relative to the repository root when it is inside it,
+# as the README's lines are written (run from the root); relcmd the same
+# for a command (./bin/lodectl).
+rel() {
+  case "$1" in
+    "$root"/*) printf '%s' "${1#"$root"/}" ;;
+    *) printf '%s' "$1" ;;
+  esac
+}
+relcmd() {
+  case "$1" in
+    "$root"/*) printf './%s' "${1#"$root"/}" ;;
+    *) printf '%s' "$1" ;;
+  esac
+}
+
 cat <<MSG
 
   Lode is running on regtest.
     stratum    stratum+tcp://127.0.0.1:$stratum_port   (user: <regtest address>.<worker>, any password)
     dashboard  http://127.0.0.1:$api_port/
-    API        http://127.0.0.1:$api_port/api/v1/pool   (admin token: $LODE_ADMIN_TOKEN)
+    API        http://127.0.0.1:$api_port/api/v1/pool   (admin token: $admin_token)
     metrics    http://127.0.0.1:$api_port/metrics
     miners     http://127.0.0.1:$api_port/#miner=$miner_a
                http://127.0.0.1:$api_port/#miner=$miner_b
     node       ${node_cli[*]} getblockcount
+    lodectl    $(relcmd "$bin/lodectl") balances -config $(rel "$config")
+               (also blocks, miner <address>, payouts list, payouts run -dry-run: the README's lines)
 
   Every share at this difficulty is also a regtest block: blocks mature as the
   pool mines, then balances are credited and paid. Ctrl-C stops everything.

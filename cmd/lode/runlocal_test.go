@@ -29,7 +29,7 @@ import (
 func TestMakeRunSmoke(t *testing.T) {
 	root := testenv.RepoRoot()
 	binDir := t.TempDir()
-	build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/lode", "./cmd/lode-bench")
+	build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/lode", "./cmd/lodectl", "./cmd/lode-bench")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -44,7 +44,8 @@ func TestMakeRunSmoke(t *testing.T) {
 
 	cmd := exec.Command("bash", filepath.Join(root, "scripts", "run-local.sh"))
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "LODE_RUN_BIN="+binDir, "LODE_RUN_STATE="+t.TempDir())
+	state := t.TempDir()
+	cmd.Env = append(os.Environ(), "LODE_RUN_BIN="+binDir, "LODE_RUN_STATE="+state)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -82,6 +83,9 @@ func TestMakeRunSmoke(t *testing.T) {
 			if m := urlLine.FindStringSubmatch(l); m != nil {
 				found <- m[1] + " " + m[2]
 			}
+			if m := lodectlLine.FindStringSubmatch(l); m != nil {
+				found <- "lodectl " + m[1]
+			}
 		}
 		exited <- cmd.Wait()
 	}()
@@ -89,7 +93,7 @@ func TestMakeRunSmoke(t *testing.T) {
 	// The script prints its URLs once everything is up.
 	urls := map[string]string{}
 	deadline := time.After(3 * time.Minute)
-	for len(urls) < 2 {
+	for len(urls) < 3 {
 		select {
 		case l := <-found:
 			kind, u, _ := strings.Cut(l, " ")
@@ -132,6 +136,37 @@ func TestMakeRunSmoke(t *testing.T) {
 		t.Error("the dashboard URL does not serve the dashboard")
 	}
 
+	// The printed lodectl line works as pasted (from the repository root),
+	// and so do the README's lines against the config make run wrote.
+	ctl := strings.Fields(urls["lodectl"])
+	if len(ctl) < 4 || ctl[0] != filepath.Join(binDir, "lodectl") || ctl[len(ctl)-1] != filepath.Join(state, "lode.yaml") {
+		t.Fatalf("lodectl line %q: want %s/lodectl … -config %s/lode.yaml", urls["lodectl"], binDir, state)
+	}
+	runCtl := func(args ...string) string {
+		c := exec.Command(ctl[0], args...)
+		c.Dir = root
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Errorf("lodectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	if out := runCtl(ctl[1:]...); !strings.Contains(out, "(pool fee account)") {
+		t.Errorf("printed lodectl line: %s", out)
+	}
+	cfgPath := ctl[len(ctl)-1]
+	for _, args := range readmeLodectlLines(t, root) {
+		args = append([]string(nil), args...)
+		for i, a := range args {
+			if a == "run/lode.yaml" {
+				args[i] = cfgPath // the test's own state directory instead of ./run
+			}
+		}
+		if out := runCtl(args...); strings.Contains(out, "cannot reach") {
+			t.Errorf("README line lodectl %s: %s", strings.Join(args, " "), out)
+		}
+	}
+
 	// Ctrl-C: the terminal sends SIGINT to the script's process group.
 	if err := syscall.Kill(-pgid, syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -170,5 +205,32 @@ func TestMakeRunSmoke(t *testing.T) {
 	}
 }
 
-// urlLine matches the URL lines run-local.sh prints when everything is up.
-var urlLine = regexp.MustCompile(`^\s+(stratum|dashboard)\s+(\S+)`)
+// urlLine matches the URL lines run-local.sh prints when everything is up,
+// lodectlLine its ready-to-paste lodectl line.
+var (
+	urlLine     = regexp.MustCompile(`^\s+(stratum|dashboard)\s+(\S+)`)
+	lodectlLine = regexp.MustCompile(`^\s+lodectl\s+(\S+lodectl .*-config \S+)\s*$`)
+)
+
+// readmeLodectlLines returns the arguments of the README's
+// "./bin/lodectl … -config run/lode.yaml" lines (share-check, which reads
+// stdin, aside).
+func readmeLodectlLines(t *testing.T, root string) [][]string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]string
+	for _, l := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(l, "./bin/lodectl ") || !strings.Contains(l, "-config run/lode.yaml") {
+			continue
+		}
+		code, _, _ := strings.Cut(l, "#")
+		out = append(out, strings.Fields(code)[1:])
+	}
+	if len(out) < 4 {
+		t.Fatalf("README has %d lodectl lines with -config run/lode.yaml, want at least 4", len(out))
+	}
+	return out
+}
