@@ -116,4 +116,3 @@ func getJSON(ctx context.Context, client *http.Client, u string, v any) error {
 	}
 	return nil
 }
-
