@@ -501,7 +501,7 @@ func (s *Store) WorkerStats(ctx context.Context, worker string, now time.Time) (
 		st.LastShare = time.UnixMilli(ms)
 	}
 	st.BestDifficulty, _ = strconv.ParseFloat(m["best"], 64)
-	st.Hashrate10m, st.Hashrate1h, st.Hashrate24h = hashrates(hr)
+	st.Hashrate10m, st.Hashrate1h, st.Hashrate24h = hashrates(hr, now)
 	return st, nil
 }
 
@@ -540,7 +540,7 @@ func (s *Store) MinerStats(ctx context.Context, address string, now time.Time) (
 			ms.Workers[name] = time.UnixMilli(t)
 		}
 	}
-	ms.Hashrate10m, ms.Hashrate1h, ms.Hashrate24h = hashrates(hr)
+	ms.Hashrate10m, ms.Hashrate1h, ms.Hashrate24h = hashrates(hr, now)
 	for _, r := range rec.Val() {
 		if rs, ok := parseRecentShare(r); ok {
 			ms.Recent = append(ms.Recent, rs)
@@ -603,7 +603,7 @@ func (s *Store) PoolStats(ctx context.Context, now time.Time) (PoolStats, error)
 	if ms, err := strconv.ParseInt(m["last"], 10, 64); err == nil {
 		ps.LastShare = time.UnixMilli(ms)
 	}
-	ps.Hashrate10m, ps.Hashrate1h, ps.Hashrate24h = hashrates(hr)
+	ps.Hashrate10m, ps.Hashrate1h, ps.Hashrate24h = hashrates(hr, now)
 	return ps, nil
 }
 
@@ -623,26 +623,33 @@ func (s *Store) hashrateBuckets(ctx context.Context, p redis.Pipeliner, field st
 }
 
 // hashrates turns the buckets read by hashrateBuckets into hashes per
-// second, Σdifficulty × 2^32 / seconds: the last 10 and 60 minutes (the
-// current, partial minute included) and the last 144 10-minute slots (the
-// current slot included).
-func hashrates(buckets []*redis.StringCmd) (h10, h60, h1440 float64) {
+// second, Σdifficulty × 2^32 / seconds covered: the last 10 and 60 minutes
+// (the current, partial minute included) and the last 144 10-minute slots
+// (the current slot included), each divided by the time it actually covers
+// (see coveredSeconds): a pool or worker that started 5 minutes ago shows
+// its rate over those 5 minutes, not a 24th of it over 24 hours.
+func hashrates(buckets []*redis.StringCmd, now time.Time) (h10, h60, h1440 float64) {
 	var s10, s60, s1440 float64
+	oldestMinute, oldestSlot := -1, -1
 	for i, c := range buckets {
 		d, err := strconv.ParseFloat(c.Val(), 64)
-		if err != nil {
+		if err != nil || !(d > 0) {
 			continue
 		}
 		switch {
 		case i >= 60:
 			s1440 += d
+			oldestSlot = i - 60
 		case i < 10:
 			s10 += d
 			s60 += d
+			oldestMinute = i
 		default:
 			s60 += d
+			oldestMinute = i
 		}
 	}
 	const two32 = 4294967296.0
-	return s10 * two32 / 600, s60 * two32 / 3600, s1440 * two32 / 86400
+	c10, c60, c1440 := coveredSeconds(now, oldestMinute, oldestSlot)
+	return s10 * two32 / c10, s60 * two32 / c60, s1440 * two32 / c1440
 }

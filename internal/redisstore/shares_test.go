@@ -326,7 +326,9 @@ func TestShareStatistics(t *testing.T) {
 		BestDifficulty: 1e7,
 		Hashrate10m:    2000 * two32 / 600,
 		Hashrate1h:     2500 * two32 / 3600,
-		Hashrate24h:    2750 * two32 / 86400,
+		// 24 h: over the time since its first share in the window (the
+		// 10-minute slot of the share 3 h ago), not 24 h (issue 15).
+		Hashrate24h: 2750 * two32 / (float64(now.UnixNano())/1e9 - float64(now.Add(-3*time.Hour).Unix()/600*600)),
 	}
 	if !ws.LastShare.Equal(want.LastShare) {
 		t.Fatalf("last share %v, want %v", ws.LastShare, want.LastShare)
