@@ -166,7 +166,7 @@ func (c Config) Validate() error {
 	if a.MinDwell < 0 {
 		return bad("advice.min_dwell", a.MinDwell, "must not be negative")
 	}
-	return c.Webhook.validate()
+	return validateWebhook(c.Webhook)
 }
 
 func (p PowerConfig) validate() error {
@@ -329,7 +329,7 @@ func (c Config) withDefaults() Config {
 	if c.Devices.DefaultJPerTH == 0 {
 		c.Devices.DefaultJPerTH = DefaultJPerTH
 	}
-	c.Webhook = c.Webhook.withDefaults()
+	c.Webhook = c.Webhook.WithDefaults()
 	return c
 }
 

@@ -1,0 +1,318 @@
+// Package webhook delivers signed JSON events to one HTTP receiver: in
+// order, one at a time, retried with backoff, never blocking the caller (a
+// full queue drops its oldest event, counted). Package economics sends its
+// advice changes through it, package alerts its notifications.
+//
+// Every POST carries Content-Type application/json, EventIDHeader (stable
+// across retries: an idempotency key) and SignatureHeader, "sha256=" and
+// the hex HMAC-SHA256 of the raw body keyed with the secret; receivers
+// check it with VerifySignature (constant time).
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Config is one receiver and its delivery policy. Zero durations and
+// counts take the defaults below.
+type Config struct {
+	// URL receives a POST of one JSON event at a time; empty: events are
+	// discarded.
+	URL string `yaml:"url" json:"url"`
+	// Secret keys the HMAC-SHA256 of the body sent in SignatureHeader.
+	// Required with a URL.
+	Secret string `yaml:"secret" json:"-"`
+	// Timeout bounds one delivery attempt (default 10 s).
+	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+	// MaxAttempts per event (default 10); backoff doubles from
+	// InitialBackoff (default 1 s) up to MaxBackoff (default 5 min).
+	MaxAttempts    int           `yaml:"max_attempts" json:"max_attempts"`
+	InitialBackoff time.Duration `yaml:"initial_backoff" json:"initial_backoff"`
+	MaxBackoff     time.Duration `yaml:"max_backoff" json:"max_backoff"`
+	// Queue is how many events wait for delivery (default 1024); when it
+	// is full the oldest waiting event is dropped (and counted), so the
+	// caller never waits.
+	Queue int `yaml:"queue" json:"queue"`
+}
+
+// Headers of every delivery.
+const (
+	SignatureHeader = "X-Lode-Signature"
+	EventIDHeader   = "X-Lode-Event-Id"
+)
+
+// Defaults.
+const (
+	DefaultTimeout        = 10 * time.Second
+	DefaultMaxAttempts    = 10
+	DefaultInitialBackoff = time.Second
+	DefaultMaxBackoff     = 5 * time.Minute
+	DefaultQueue          = 1024
+)
+
+// WithDefaults fills zero values.
+func (c Config) WithDefaults() Config {
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.InitialBackoff == 0 {
+		c.InitialBackoff = DefaultInitialBackoff
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.Queue == 0 {
+		c.Queue = DefaultQueue
+	}
+	return c
+}
+
+// FieldError is a bad value of Config, named by its yaml key (relative to
+// the section holding the Config).
+type FieldError struct {
+	Key    string
+	Value  any
+	Reason string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("%s = %v: %s", e.Key, e.Value, e.Reason) }
+
+// Validate checks a receiver: an http(s) URL with a secret, no negative
+// numbers. An empty URL is valid (no webhook). requireSecret false allows
+// receivers that cannot check a signature (chat webhooks).
+func (c Config) Validate() error { return c.validate(true) }
+
+// ValidateUnsigned is Validate without requiring a secret.
+func (c Config) ValidateUnsigned() error { return c.validate(false) }
+
+func (c Config) validate(requireSecret bool) error {
+	if c.URL == "" {
+		return nil
+	}
+	if err := CheckURL(c.URL); err != nil {
+		return &FieldError{"url", c.URL, err.Error()}
+	}
+	if requireSecret && c.Secret == "" {
+		return &FieldError{"secret", "", "is required with a webhook url (receivers check the signature)"}
+	}
+	for _, f := range []struct {
+		key string
+		v   int64
+	}{{"timeout", int64(c.Timeout)}, {"max_attempts", int64(c.MaxAttempts)}, {"initial_backoff", int64(c.InitialBackoff)},
+		{"max_backoff", int64(c.MaxBackoff)}, {"queue", int64(c.Queue)}} {
+		if f.v < 0 {
+			return &FieldError{f.key, f.v, "must not be negative"}
+		}
+	}
+	return nil
+}
+
+// CheckURL accepts absolute http and https URLs.
+func CheckURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("must be an http(s) URL")
+	}
+	return nil
+}
+
+// Sign returns the SignatureHeader value for body.
+func Sign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// VerifySignature checks a SignatureHeader value in constant time.
+func VerifySignature(secret string, body []byte, header string) bool {
+	return hmac.Equal([]byte(Sign(secret, body)), []byte(header))
+}
+
+// item is one queued event.
+type item struct {
+	id   string
+	body []byte
+}
+
+// Notifier delivers events to one receiver in order, one at a time, with
+// retries; Notify never blocks.
+type Notifier struct {
+	cfg    Config
+	client *http.Client
+	logger *zap.Logger
+
+	mu      sync.Mutex
+	queue   []item
+	wake    chan struct{}
+	nextID  atomic.Uint64
+	started time.Time
+
+	// Counters for metrics and tests: events delivered, given up after
+	// MaxAttempts, dropped from a full queue; POST attempts.
+	Delivered, Failed, Dropped, Attempts atomic.Uint64
+}
+
+// New returns a notifier for cfg (defaults applied); with no URL it
+// discards events.
+func New(cfg Config, logger *zap.Logger) *Notifier {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	cfg = cfg.WithDefaults()
+	return &Notifier{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout}, logger: logger,
+		wake: make(chan struct{}, 1), started: time.Now()}
+}
+
+// Notify queues the event that body returns for the event id it is given
+// (unique per notifier, stable across retries). It never blocks: with a
+// full queue the oldest waiting event is dropped. It returns false when the
+// event was not queued (no URL, or body failed).
+func (n *Notifier) Notify(body func(id string) ([]byte, error)) bool {
+	if n == nil || n.cfg.URL == "" {
+		return false
+	}
+	id := strconv.FormatInt(n.started.UnixNano(), 36) + "-" + strconv.FormatUint(n.nextID.Add(1), 10)
+	b, err := body(id)
+	if err != nil {
+		n.logger.Error("webhook event does not encode", zap.Error(err))
+		return false
+	}
+	n.mu.Lock()
+	if len(n.queue) >= n.cfg.Queue {
+		n.queue = n.queue[1:]
+		n.Dropped.Add(1)
+		n.logger.Warn("webhook queue full: oldest event dropped", zap.String("url", n.cfg.URL))
+	}
+	n.queue = append(n.queue, item{id: id, body: b})
+	n.mu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// Pending is the number of events waiting (including one being retried).
+func (n *Notifier) Pending() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.queue)
+}
+
+// Run delivers events until ctx ends. Events still queued then are not
+// delivered.
+func (n *Notifier) Run(ctx context.Context) {
+	for {
+		n.mu.Lock()
+		var ev item
+		have := len(n.queue) > 0
+		if have {
+			ev = n.queue[0]
+		}
+		n.mu.Unlock()
+		if !have {
+			select {
+			case <-ctx.Done():
+				return
+			case <-n.wake:
+				continue
+			}
+		}
+		delivered := n.deliver(ctx, ev)
+		if ctx.Err() != nil {
+			return
+		}
+		n.mu.Lock()
+		// The head may have been dropped by a full queue meanwhile (then it
+		// is counted in Dropped, not Failed).
+		head := len(n.queue) > 0 && n.queue[0].id == ev.id
+		if head {
+			n.queue = n.queue[1:]
+		}
+		n.mu.Unlock()
+		switch {
+		case delivered:
+			n.Delivered.Add(1)
+		case head:
+			n.Failed.Add(1)
+		}
+	}
+}
+
+// deliver POSTs ev until a 2xx answer, MaxAttempts or ctx's end.
+func (n *Notifier) deliver(ctx context.Context, ev item) bool {
+	sig := Sign(n.cfg.Secret, ev.body)
+	backoff := n.cfg.InitialBackoff
+	for attempt := 1; attempt <= n.cfg.MaxAttempts; attempt++ {
+		n.Attempts.Add(1)
+		err := n.post(ctx, ev.body, sig, ev.id)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		n.logger.Warn("webhook delivery failed", zap.String("event", ev.id), zap.Int("attempt", attempt), zap.Error(err))
+		if attempt == n.cfg.MaxAttempts {
+			break
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		backoff = min(backoff*2, n.cfg.MaxBackoff)
+		if !n.isHead(ev.id) {
+			return false // dropped by a full queue while we waited: give up on it
+		}
+	}
+	n.logger.Error("webhook event given up", zap.String("event", ev.id), zap.String("url", n.cfg.URL),
+		zap.Int("attempts", n.cfg.MaxAttempts))
+	return false
+}
+
+// isHead reports whether the event is still the head of the queue.
+func (n *Notifier) isHead(id string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.queue) > 0 && n.queue[0].id == id
+}
+
+func (n *Notifier) post(ctx context.Context, body []byte, sig, id string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("webhook request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(SignatureHeader, sig)
+	req.Header.Set(EventIDHeader, id)
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook post: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("webhook post: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
