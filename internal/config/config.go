@@ -212,6 +212,12 @@ type PayoutsConfig struct {
 	ConfTarget       int           `yaml:"conf_target"`    // fee estimate target, blocks
 	FeePayer         string        `yaml:"fee_payer"`      // pool or miners
 	UnconfirmedAlert time.Duration `yaml:"unconfirmed_alert"`
+	// WindowArchiveBlocks and WindowArchiveDays keep each found block's
+	// PPLNS window archive (docs/verify.md) until the block is outside the
+	// most recent WindowArchiveBlocks blocks and older than
+	// WindowArchiveDays days (both).
+	WindowArchiveBlocks int `yaml:"window_archive_blocks"`
+	WindowArchiveDays   int `yaml:"window_archive_days"`
 }
 
 // APIConfig is the HTTP side.
@@ -274,6 +280,7 @@ func Defaults() Config {
 			Signing: string(payment.ModeCold), FeeRateFloor: payment.DefaultFeeRateFloor / 1000,
 			FeeRateCap: payment.DefaultFeeRateCap / 1000, ConfTarget: payment.DefaultConfTarget,
 			FeePayer: string(payment.FeePayerPool), UnconfirmedAlert: payment.DefaultStuckAfter,
+			WindowArchiveBlocks: payouts.DefaultArchiveBlocks, WindowArchiveDays: int(payouts.DefaultArchiveFor / (24 * time.Hour)),
 		},
 		API: APIConfig{Listen: "127.0.0.1:8080", TemplateMaxAge: 2 * time.Minute, HistoryInterval: time.Minute,
 			RateLimit: 10, RateBurst: 40, Explorer: "auto"},

@@ -12,6 +12,8 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
+
+	"github.com/lode-pool/lode/payouts"
 )
 
 // maxDifficulty bounds the difficulties of the file: the share ledger's
@@ -114,6 +116,12 @@ func (c Config) Validate() error {
 	}
 	if !(c.Pool.PPLNSMinWindow >= 0 && c.Pool.PPLNSMinWindow <= maxDifficulty) {
 		bad("pool.pplns_min_window", "must be 0..%g, got %v", maxDifficulty, c.Pool.PPLNSMinWindow)
+	} else if params := c.ChainParams(); c.Has(RoleStratum) && params != nil && c.Pool.PPLNSWindow > 0 {
+		// A window of 0 units is never "the whole history": at the
+		// network's lowest difficulty N must be at least one unit.
+		if err := payouts.ValidateWindow(c.Pool.PPLNSWindow, c.Pool.PPLNSMinWindow, params); err != nil {
+			bad("pool.pplns_min_window", "%v", err)
+		}
 	}
 
 	if c.Has(RoleStratum) && len(c.Stratum.Ports) == 0 {
@@ -216,6 +224,12 @@ func (c Config) Validate() error {
 		bad("payouts.fee_payer", "must be pool or miners, got %q", c.Payouts.FeePayer)
 	}
 	positive(bad, "payouts.unconfirmed_alert", c.Payouts.UnconfirmedAlert)
+	if c.Payouts.WindowArchiveBlocks < 1 {
+		bad("payouts.window_archive_blocks", "must be at least 1, got %d", c.Payouts.WindowArchiveBlocks)
+	}
+	if c.Payouts.WindowArchiveDays < 1 {
+		bad("payouts.window_archive_days", "must be at least 1, got %d", c.Payouts.WindowArchiveDays)
+	}
 
 	checkHostPort(bad, "api.listen", c.API.Listen, true)
 	switch e := c.API.Explorer; {
