@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -15,11 +16,27 @@ import (
 
 // ConnectConfig says how the daemon reaches Redis.
 type ConnectConfig struct {
-	Addr     string
-	Password string
-	DB       int
-	Prefix   string
-	Logger   *zap.Logger
+	// Mode is the topology: ModeSingle (default), ModeCluster or
+	// ModeSentinel.
+	Mode string
+	// Addr is the server of ModeSingle.
+	Addr string
+	// Addrs are the seed nodes of ModeCluster or the Sentinels of
+	// ModeSentinel (ModeSingle: Addrs[0] when Addr is empty).
+	Addrs []string
+	// MasterName is the Sentinel master name (ModeSentinel).
+	MasterName string
+	// Password authenticates to the data nodes; SentinelPassword to the
+	// Sentinels (ModeSentinel, empty: none).
+	Password         string
+	SentinelPassword string
+	// DB is the database number (ModeCluster: 0 only).
+	DB     int
+	Prefix string
+	Logger *zap.Logger
+	// MinReplicasAcked and ReplicaAckTimeout: see Config.
+	MinReplicasAcked  int
+	ReplicaAckTimeout time.Duration
 	// DialTimeout bounds the first ping (default 5 s).
 	DialTimeout time.Duration
 	// AllowUnreachable returns the Store even when Redis does not answer
@@ -42,21 +59,21 @@ func Connect(ctx context.Context, cfg ConnectConfig) (*Store, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
-	rdb := redis.NewClient(&redis.Options{
-		Addr:     cfg.Addr,
-		Password: cfg.Password,
-		DB:       cfg.DB,
-	})
-	s := New(rdb, Config{Prefix: cfg.Prefix, Logger: cfg.Logger})
+	rdb, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := New(rdb, Config{Prefix: cfg.Prefix, Logger: cfg.Logger,
+		MinReplicasAcked: cfg.MinReplicasAcked, ReplicaAckTimeout: cfg.ReplicaAckTimeout})
 	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	if err := s.Ping(pctx); err != nil {
 		var reply redis.Error
 		if cfg.AllowUnreachable && !errors.As(err, &reply) {
-			return s, fmt.Errorf("%w: %s: %w", ErrUnreachable, cfg.Addr, err)
+			return s, fmt.Errorf("%w: %s: %w", ErrUnreachable, cfg.where(), err)
 		}
 		_ = rdb.Close()
-		return nil, fmt.Errorf("redisstore: connect %s: %w", cfg.Addr, err)
+		return nil, fmt.Errorf("redisstore: connect %s: %w", cfg.where(), err)
 	}
 	return s, nil
 }
@@ -77,41 +94,37 @@ type ActiveWorker struct {
 func (s *Store) ActiveWorkers(ctx context.Context, since time.Time) ([]ActiveWorker, error) {
 	prefix := s.workerKey("")
 	var out []ActiveWorker
-	var cursor uint64
-	for {
-		keys, next, err := s.rdb.Scan(ctx, cursor, prefix+"*", 1000).Result()
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: scan workers: %w", err)
-		}
-		if len(keys) > 0 {
-			cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for _, k := range keys {
-					p.HGet(ctx, k, "last")
-				}
-				return nil
-			})
-			if err != nil && !errors.Is(err, redis.Nil) {
-				return nil, fmt.Errorf("redisstore: read workers: %w", err)
+	var mu sync.Mutex // a cluster's masters are scanned concurrently
+	err := s.scanKeys(ctx, prefix+"*", func(ctx context.Context, keys []string) error {
+		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys {
+				p.HGet(ctx, k, "last")
 			}
-			for i, c := range cmds {
-				ms, err := strconv.ParseInt(c.(*redis.StringCmd).Val(), 10, 64)
-				if err != nil {
-					continue // rejects only: never accepted a share
-				}
-				last := time.UnixMilli(ms)
-				if last.Before(since) {
-					continue
-				}
-				worker := strings.TrimPrefix(keys[i], prefix)
-				// The username is "address" or "address.worker" (shares.Share).
-				addr, _, _ := strings.Cut(worker, ".")
-				out = append(out, ActiveWorker{Worker: worker, Address: addr, LastShare: last})
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("read workers: %w", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i, c := range cmds {
+			ms, err := strconv.ParseInt(c.(*redis.StringCmd).Val(), 10, 64)
+			if err != nil {
+				continue // rejects only: never accepted a share
 			}
+			last := time.UnixMilli(ms)
+			if last.Before(since) {
+				continue
+			}
+			worker := strings.TrimPrefix(keys[i], prefix)
+			// The username is "address" or "address.worker" (shares.Share).
+			addr, _, _ := strings.Cut(worker, ".")
+			out = append(out, ActiveWorker{Worker: worker, Address: addr, LastShare: last})
 		}
-		cursor = next
-		if cursor == 0 {
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: scan workers: %w", err)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].LastShare.Equal(out[j].LastShare) {

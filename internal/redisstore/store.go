@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -18,7 +19,23 @@ type Config struct {
 	// Redis with different prefixes.
 	Prefix string
 	Logger *zap.Logger
+	// MinReplicasAcked, when positive, makes every share batch wait until
+	// that many replicas of the master holding the accounting keys have it
+	// (WAIT on the connection that wrote it) before ApplyBatch returns nil;
+	// fewer within ReplicaAckTimeout is an error (ErrNotReplicated), so the
+	// ledger spools the batch instead of acknowledging its shares. 0: a
+	// batch is acknowledged once the master applied it (docs/redis.md,
+	// "Topologies and what an acknowledged share survives").
+	MinReplicasAcked int
+	// ReplicaAckTimeout bounds that wait (default DefaultReplicaAckTimeout).
+	// Keep it below the ledger's write timeout.
+	ReplicaAckTimeout time.Duration
 }
+
+// DefaultReplicaAckTimeout bounds the WAIT for replicas when
+// Config.ReplicaAckTimeout is zero: replicas on a LAN acknowledge within a
+// millisecond or two; a replica slower than this is treated as missing.
+const DefaultReplicaAckTimeout = 500 * time.Millisecond
 
 // Store holds the Redis client and the key prefix. Methods for each domain
 // live in their own files (shares.go, blocks.go, payments.go).
@@ -26,6 +43,10 @@ type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
 	log    *zap.Logger
+	// minReplicas and replicaTimeout: Config.MinReplicasAcked and
+	// ReplicaAckTimeout.
+	minReplicas    int
+	replicaTimeout time.Duration
 }
 
 // New returns a Store over rdb.
@@ -36,7 +57,11 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Store{rdb: rdb, prefix: cfg.Prefix, log: cfg.Logger}
+	if cfg.ReplicaAckTimeout <= 0 {
+		cfg.ReplicaAckTimeout = DefaultReplicaAckTimeout
+	}
+	return &Store{rdb: rdb, prefix: cfg.Prefix, log: cfg.Logger,
+		minReplicas: cfg.MinReplicasAcked, replicaTimeout: cfg.ReplicaAckTimeout}
 }
 
 // Client returns the underlying client (for health checks).

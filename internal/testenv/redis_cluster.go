@@ -114,6 +114,7 @@ func (c *RedisCluster) WaitHealthy() {
 // clusterNode is one line of CLUSTER NODES.
 type clusterNode struct {
 	id, addr string
+	masterID string // "-" for a master
 	master   bool
 	failed   bool
 	slots    [][2]int
@@ -143,7 +144,7 @@ func parseClusterNodes(s string) []clusterNode {
 			continue
 		}
 		addr, _, _ := strings.Cut(f[1], "@")
-		n := clusterNode{id: f[0], addr: addr,
+		n := clusterNode{id: f[0], addr: addr, masterID: f[3],
 			master: strings.Contains(f[2], "master"),
 			failed: strings.Contains(f[2], "fail")}
 		for _, r := range f[8:] {
@@ -269,4 +270,29 @@ func (c *RedisCluster) WaitPromotion(key string, old *Redis) *Redis {
 func (r *Redis) Log() string {
 	b, _ := os.ReadFile(r.Dir + "/redis.log")
 	return string(b)
+}
+
+// ReplicasOf returns the nodes the live cluster lists as replicas of m.
+func (c *RedisCluster) ReplicasOf(m *Redis) []*Redis {
+	c.t.Helper()
+	s, err := redisString(m.Addr, "CLUSTER", "MYID")
+	if err != nil {
+		c.t.Fatalf("testenv: CLUSTER MYID on %s: %v", m.Addr, err)
+	}
+	view, err := c.nodesView()
+	if err != nil {
+		c.t.Fatalf("testenv: %v", err)
+	}
+	var out []*Redis
+	for _, n := range view {
+		if n.masterID != s {
+			continue
+		}
+		for _, r := range c.Nodes {
+			if r.Addr == n.addr {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
 }

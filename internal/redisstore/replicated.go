@@ -1,0 +1,100 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrNotReplicated means a share batch was applied by the master but fewer
+// than Config.MinReplicasAcked replicas confirmed it in time. The ledger
+// treats it like any failed write: the batch goes to the spool (replayed
+// later, idempotently) and no share of it is acknowledged on the master's
+// word alone.
+var ErrNotReplicated = errors.New("redisstore: batch not acknowledged by enough replicas")
+
+// Replicated reports whether share batches wait for replicas
+// (Config.MinReplicasAcked > 0).
+func (s *Store) Replicated() bool { return s.minReplicas > 0 }
+
+// acctMaster returns the client whose connections reach the master holding
+// key: the node client of a cluster (so the script, the fence and WAIT share
+// one connection on that master), else the Store's client.
+func (s *Store) acctMaster(ctx context.Context, key string) (redis.UniversalClient, error) {
+	cc, ok := s.rdb.(*redis.ClusterClient)
+	if !ok {
+		return s.rdb, nil
+	}
+	c, err := cc.MasterForKey(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("master for %s: %w", key, err)
+	}
+	return c, nil
+}
+
+// applyReplicated writes one share batch and waits for replicas. On one
+// connection to the master holding the accounting slot it pipelines:
+//
+//   - the accounting script (a no-op when the batch was applied before);
+//   - a fence: EXPIRE of the instance's applied key (the key exists once the
+//     script ran, and its TTL is the one the script sets). WAIT waits for the
+//     replication offset of this connection's last write; a replayed batch
+//     that the script skips writes nothing, and WAIT would then return at
+//     once although the first attempt's write (on another connection) may
+//     not have reached a replica yet. The fence is a write after it, so WAIT
+//     covers it;
+//   - WAIT minReplicas timeout.
+//
+// Statistics (another slot on a cluster) go through the Store's client; on a
+// single server or Sentinel primary they ride the same pipeline before WAIT.
+func (s *Store) applyReplicated(ctx context.Context, acctKeys []string, acctArgs []any, statsKeys []string, statsArgs []any, hasStats bool) error {
+	if acctKeys == nil {
+		if hasStats {
+			return statsScript.EvalSha(ctx, s.rdb, statsKeys, statsArgs...).Err()
+		}
+		return nil
+	}
+	c, err := s.acctMaster(ctx, acctKeys[0])
+	if err != nil {
+		return err
+	}
+	_, cluster := s.rdb.(*redis.ClusterClient)
+	var wait *redis.Cmd
+	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		acctScript.EvalSha(ctx, p, acctKeys, acctArgs...)
+		if hasStats && !cluster {
+			statsScript.EvalSha(ctx, p, statsKeys, statsArgs...)
+		}
+		p.Expire(ctx, acctKeys[len(acctKeys)-1], appliedTTL)
+		wait = p.Do(ctx, "WAIT", s.minReplicas, s.replicaTimeout.Milliseconds())
+		return nil
+	})
+	if err == nil {
+		for _, c := range cmds {
+			if err = c.Err(); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		if cc, ok := s.rdb.(*redis.ClusterClient); ok && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// A failover or a moved slot: the node client does not follow
+			// MOVED by itself. Refresh the slot map for the next attempt.
+			cc.ReloadState(ctx)
+		}
+		return err
+	}
+	got, err := wait.Int64()
+	if err != nil {
+		return fmt.Errorf("redisstore: WAIT reply: %w", err)
+	}
+	if got < int64(s.minReplicas) {
+		return fmt.Errorf("%w: %d of %d within %v", ErrNotReplicated, got, s.minReplicas, s.replicaTimeout)
+	}
+	if hasStats && cluster {
+		return statsScript.EvalSha(ctx, s.rdb, statsKeys, statsArgs...).Err()
+	}
+	return nil
+}
