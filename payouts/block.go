@@ -15,7 +15,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/lode-pool/lode/blocktemplate"
+	"github.com/lode-pool/lode/payouts/payment"
 	"github.com/lode-pool/lode/payouts/window"
+	"github.com/lode-pool/lode/shares/ledger"
 )
 
 // ErrBlockNotFound is returned (wrapped) by a Ledger that has no record of a
@@ -112,11 +114,10 @@ type Block struct {
 	UpdatedAt     time.Time
 }
 
-// UTXO is a matured coinbase output the pool may spend.
-type UTXO struct {
-	OutPoint wire.OutPoint
-	Value    int64
-}
+// UTXO is a matured coinbase output the pool may spend: the payout
+// processor's type (one definition for the unlocker that records UTXOs and
+// the processor that spends them).
+type UTXO = payment.UTXO
 
 // BlockCredit is everything that changes when a block matures.
 type BlockCredit struct {
@@ -175,8 +176,9 @@ type WindowLedger interface {
 	PruneWindowArchives(ctx context.Context, keepBlocks int, keepFor time.Duration, now time.Time) (int, error)
 }
 
-// DefaultWindowFactor is X in N = X × network difficulty.
-const DefaultWindowFactor = 2.0
+// DefaultWindowFactor is X in N = X × network difficulty: the share
+// ledger's, so the window the ledger keeps and the one snapshotted agree.
+const DefaultWindowFactor = ledger.DefaultWindowFactor
 
 // Defaults of the window archive retention: an archive is deleted once its
 // block is outside the DefaultArchiveBlocks most recent blocks and older

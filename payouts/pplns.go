@@ -6,15 +6,15 @@ import (
 	"math"
 	"math/big"
 	"sort"
-	"strconv"
-	"strings"
+
+	"github.com/lode-pool/lode/shares/ledger"
 )
 
 // DiffUnitScale converts share difficulty to integer difficulty units: one
 // unit is 1e-8 difficulty, so fractional difficulties (vardiff below 1,
-// regtest) are counted exactly.
-// It is the share ledger's unit (shares/ledger.UnitScale).
-const DiffUnitScale = 100_000_000
+// regtest) are counted exactly. It is the share ledger's unit, defined once
+// there (shares/ledger.UnitScale).
+const DiffUnitScale = ledger.UnitScale
 
 // MaxFeeBasisPoints is a fee of 100%.
 const MaxFeeBasisPoints = 10_000
@@ -50,17 +50,20 @@ type Allocation struct {
 	Credits []Credit // sorted by address; addresses earning 0 sat are left out
 }
 
-// DiffToUnits converts a difficulty to difficulty units the way the share
-// ledger does (shares/ledger.DiffUnits): the float64 rounded to 8 decimals,
-// so 0.3 (really 0.29999…) is 30000000 units. Non-finite or negative
-// difficulties give 0.
+// DiffToUnits converts a difficulty to difficulty units exactly as the
+// share ledger does (shares/ledger.DiffUnits, the one definition): the
+// float64 rounded to 8 decimals, so 0.3 (really 0.29999…) is 30000000
+// units. Non-finite or negative difficulties give 0.
 func DiffToUnits(d float64) *big.Int {
 	if math.IsNaN(d) || math.IsInf(d, 0) || d <= 0 {
 		return new(big.Int)
 	}
-	s := strings.Replace(strconv.FormatFloat(d, 'f', 8, 64), ".", "", 1)
-	u, ok := new(big.Int).SetString(s, 10)
-	if !ok {
+	s, err := ledger.DiffUnits(d)
+	if err != nil {
+		return new(big.Int)
+	}
+	u, err := ledger.ParseUnits(s)
+	if err != nil {
 		return new(big.Int)
 	}
 	return u
