@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Old vs new Lode with the real Redis share ledger (issue 11), alternated in
-# one run: paced 1,000 connections × 0.5 shares/s (CPU per share of lode and
+# one run (old, new, new with -stats-interval 1s): paced 1,000 connections × 0.5 shares/s (CPU per share of lode and
 # of redis-server, submit→reply p50/p99), RSS per active connection at 1,000
 # and 10,000 connections, and one fast pipelined connection's durable
 # shares/s. Each server gets a fresh redis-server (AOF on, fsync everysec).
@@ -31,8 +31,10 @@ start_redis() {
 	echo "redis did not start"; exit 1
 }
 stop_redis() { kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=; }
-start_server() { # BIN
-	"$1" serve -listen 127.0.0.1:23340 -redis 127.0.0.1:26390 >"$DIR/srv.log" 2>&1 &
+start_server() { # BIN [serve flags...]
+	local bin=$1
+	shift
+	"$bin" serve -listen 127.0.0.1:23340 -redis 127.0.0.1:26390 "$@" >"$DIR/srv.log" 2>&1 &
 	SRV_PID=$!
 	for _ in $(seq 50); do grep -q listening "$DIR/srv.log" 2>/dev/null && return 0; sleep 0.1; done
 	echo "server did not start:"; cat "$DIR/srv.log"; exit 1
@@ -41,10 +43,11 @@ stop_server() { kill -INT "$SRV_PID"; wait "$SRV_PID" 2>/dev/null || true; SRV_P
 # measure NAME CLIENT-FLAGS...: one run with a fresh Redis and server; prints
 # the client's report and redis-server's CPU per accepted share.
 measure() {
-	local name=$1 bin=$2
-	shift 2
+	local name=$1 bin=$2 flags=$3
+	shift 3
 	start_redis
-	start_server "$bin"
+	# shellcheck disable=SC2086 # flags is a word list
+	start_server "$bin" $flags
 	local r0; r0=$(cpu_ticks "$REDIS_PID")
 	echo "--- $name: lode-bench $*"
 	"$CLIENT" -report 0 -quiet -url 127.0.0.1:23340 -user $USER_ -server-pid "$SRV_PID" "$@" | tee "$DIR/out"
@@ -53,17 +56,21 @@ measure() {
 	[ -z "$acc" ] && acc=0
 	awk -v t=$((r1 - r0)) -v c="$clk" -v a="$acc" 'BEGIN { if (a > 0) printf "redis-server CPU: %.2f s for %d shares in Redis = %.1f us/share\n", t/c, a, t/c/a*1e6 }'
 	stop_server
+	grep memstats "$DIR/srv.log" | tail -n 1 || true
 	stop_redis
 }
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# Variants: old; new (defaults: statistics with every group commit); new
+# with -stats-interval 1s (statistics once per second, opt-in).
+variants=("old|$OLD|" "new|$NEW|-memstats 10s" "new-stats1s|$NEW|-stats-interval 1s -memstats 10s")
 for round in $(seq "$ROUNDS"); do
-	for which in old new; do
-		bin=$OLD; [ $which = new ] && bin=$NEW
-		measure "round $round $which paced 1000x0.5/s" "$bin" -conns 1000 -premine 20 -interval 2s -warmup 5s -duration 30s -version-rolling
+	for v in "${variants[@]}"; do
+		IFS='|' read -r name bin flags <<<"$v"
+		measure "round $round $name paced 1000x0.5/s" "$bin" "$flags" -conns 1000 -premine 20 -interval 2s -warmup 5s -duration 30s -version-rolling
 	done
 done
-for which in old new; do
-	bin=$OLD; [ $which = new ] && bin=$NEW
-	measure "$which paced 10000x0.1/s (RSS per active connection)" "$bin" -conns 10000 -premine 4 -interval 10s -warmup 5s -duration 20s -version-rolling
-	measure "$which one fast connection, 256 submits in flight" "$bin" -conns 1 -pipeline 256 -warmup 2s -duration 15s -version-rolling
+for v in "${variants[@]}"; do
+	IFS='|' read -r name bin flags <<<"$v"
+	measure "$name paced 10000x0.1/s (RSS per active connection)" "$bin" "$flags" -conns 10000 -premine 4 -interval 10s -warmup 5s -duration 20s -version-rolling
+	measure "$name one fast connection, 256 submits in flight" "$bin" "$flags" -conns 1 -pipeline 256 -warmup 2s -duration 15s -version-rolling
 done
