@@ -171,12 +171,17 @@ type Notifier struct {
 
 // New returns a notifier for cfg (defaults applied); with no URL it
 // discards events.
-func New(cfg Config, logger *zap.Logger) *Notifier {
+func New(cfg Config, logger *zap.Logger) *Notifier { return NewWithTransport(cfg, nil, logger) }
+
+// NewWithTransport is New with the HTTP transport to use (nil: Go's
+// default), such as one that refuses private addresses for receivers
+// that users, not the operator, configure.
+func NewWithTransport(cfg Config, rt http.RoundTripper, logger *zap.Logger) *Notifier {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
 	cfg = cfg.WithDefaults()
-	return &Notifier{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout}, logger: logger,
+	return &Notifier{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout, Transport: rt}, logger: logger,
 		wake: make(chan struct{}, 1), started: time.Now()}
 }
 
