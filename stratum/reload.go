@@ -65,8 +65,10 @@ func (s *Server) Reload(cfg Config) error {
 
 // Ban bans an IP address or a worker name (as authorized, "address" or
 // "address.worker") for d (the configured ban duration when d <= 0) and
-// closes its live connections.
-func (s *Server) Ban(_ context.Context, target string, d time.Duration) error {
+// closes its live connections. With a BanStore (UseBanStore) the ban is
+// also written there, so every frontend applies it within its refresh; an
+// error then means the ban holds here but was not shared.
+func (s *Server) Ban(ctx context.Context, target string, d time.Duration) error {
 	if target == "" {
 		return errors.New("stratum ban: empty target")
 	}
@@ -74,8 +76,9 @@ func (s *Server) Ban(_ context.Context, target string, d time.Duration) error {
 		d = s.t().ban.Duration
 	}
 	key, isIP := banKey(target)
+	until := time.Now().Add(d)
 	s.mu.Lock()
-	s.bans[key] = time.Now().Add(d)
+	s.bans[key] = until
 	var victims []*Session
 	for sess := range s.sessions {
 		if isIP && sess.ip == key[len("ip:"):] {
@@ -93,15 +96,27 @@ func (s *Server) Ban(_ context.Context, target string, d time.Duration) error {
 	for _, sess := range victims {
 		sess.close(CloseBanned)
 	}
-	return nil
+	return s.storeBan(ctx, key, until)
 }
 
-// Unban lifts a ban on an IP address or worker name.
-func (s *Server) Unban(_ context.Context, target string) error {
+// Unban lifts a ban on an IP address or worker name (with a BanStore, at
+// every frontend).
+func (s *Server) Unban(ctx context.Context, target string) error {
 	key, _ := banKey(target)
 	s.mu.Lock()
 	delete(s.bans, key)
+	delete(s.banStored, key)
+	delete(s.sharedBans, key)
+	store := s.banStore
 	s.mu.Unlock()
+	if store == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, banStoreTimeout)
+	defer cancel()
+	if err := store.RemoveBan(ctx, key); err != nil {
+		return fmt.Errorf("stratum: lift shared ban %s: %w", key, err)
+	}
 	return nil
 }
 

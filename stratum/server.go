@@ -35,8 +35,14 @@ type Server struct {
 	sessions  map[*Session]struct{}
 	perIP     map[string]int
 	bans      map[string]time.Time // "ip:<addr>" or "worker:<name>" → until
-	inUse     map[uint32]struct{}  // extranonce1 values of live sessions
-	counter   uint32               // next extranonce1 counter value
+	// banStore shares bans with the other frontends (UseBanStore);
+	// sharedBans is its content as last read, banStored when the store
+	// confirmed each local ban (bans.go).
+	banStore   BanStore
+	sharedBans map[string]time.Time
+	banStored  map[string]time.Time
+	inUse      map[uint32]struct{} // extranonce1 values of live sessions
+	counter    uint32              // next extranonce1 counter value
 	// resting holds the extranonce1 values of sessions that were sent work
 	// and ended since the last clean job: the jobs they worked on may still
 	// be live, so the values are not handed out again until the next clean
@@ -90,6 +96,7 @@ func New(cfg Config) (*Server, error) {
 		sessions:   make(map[*Session]struct{}),
 		perIP:      make(map[string]int),
 		bans:       make(map[string]time.Time),
+		banStored:  make(map[string]time.Time),
 		inUse:      make(map[uint32]struct{}),
 		resting:    make(map[uint32]struct{}),
 		en1Freed:   make(chan struct{}),
@@ -314,14 +321,19 @@ func (s *Server) unregister(sess *Session) {
 	s.stats.Connections.Add(-1)
 }
 
-// bannedLocked reports whether key is banned now; expired bans are dropped.
+// bannedLocked reports whether key is banned now, here or (UseBanStore) at
+// another frontend as last read; expired local bans are dropped.
 func (s *Server) bannedLocked(key string, now time.Time) bool {
+	if until, ok := s.sharedBans[key]; ok && now.Before(until) {
+		return true
+	}
 	until, ok := s.bans[key]
 	if !ok {
 		return false
 	}
 	if now.After(until) {
 		delete(s.bans, key)
+		delete(s.banStored, key)
 		return false
 	}
 	return true
@@ -339,7 +351,18 @@ func (s *Server) ban(keys ...string) {
 	for _, k := range keys {
 		s.bans[k] = until
 	}
+	shared := s.banStore != nil
 	s.mu.Unlock()
+	if shared {
+		// Off the share path: the ban is in force here already.
+		go func() {
+			for _, k := range keys {
+				if err := s.storeBan(s.base, k, until); err != nil {
+					s.log.Warn("ban not shared with the other frontends", zap.Error(err))
+				}
+			}
+		}()
+	}
 }
 
 // canonicalRecorder records every share under its worker's canonical name
