@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lode-pool/lode/alerts"
 	"github.com/lode-pool/lode/blocktemplate"
 	"github.com/lode-pool/lode/economics"
 	"github.com/lode-pool/lode/internal/redisstore"
@@ -61,6 +62,9 @@ type Config struct {
 	// Economics is package economics' section (issue 13), checked by its
 	// Validate; off unless economics.enabled.
 	Economics economics.Config `yaml:"economics"`
+	// Alerts is package alerts' section (issue 15), checked by its
+	// Validate; off unless alerts.enabled.
+	Alerts alerts.Config `yaml:"alerts"`
 	// ShutdownTimeout bounds the graceful shutdown after SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
@@ -285,6 +289,7 @@ func Defaults() Config {
 		API: APIConfig{Listen: "127.0.0.1:8080", TemplateMaxAge: 2 * time.Minute, HistoryInterval: time.Minute,
 			RateLimit: 10, RateBurst: 40, Explorer: "auto"},
 		Economics:       economics.DefaultConfig(),
+		Alerts:          alerts.DefaultConfig(),
 		ShutdownTimeout: 15 * time.Second,
 	}
 }
