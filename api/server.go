@@ -51,6 +51,17 @@ type Config struct {
 	HistoryLength   int
 	// ReadyTimeout bounds each readiness check (default 2 s).
 	ReadyTimeout time.Duration
+	// WorkerOfflineAfter marks a worker offline when its last share is
+	// older (default 10 min).
+	WorkerOfflineAfter time.Duration
+	// PayoutThreshold is the pool's default payout threshold in satoshis,
+	// shown for addresses without an override.
+	PayoutThreshold int64
+	// ExplorerURL is the block explorer the dashboard links to (base URL
+	// serving /tx/, /block/, /address/), "" for none.
+	ExplorerURL string
+	// Series reads hashrate series for the charts; nil answers 503.
+	Series SeriesReader
 
 	Pool       PoolReader
 	Blocks     BlockLister
@@ -118,6 +129,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = 2 * time.Second
 	}
+	if cfg.WorkerOfflineAfter <= 0 {
+		cfg.WorkerOfflineAfter = DefaultWorkerOfflineAfter
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -151,6 +165,8 @@ func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /api/v1/pool", s.limited(s.handlePool))
 	m.HandleFunc("GET /api/v1/pool/history", s.limited(s.handleHistory))
+	m.HandleFunc("GET /api/v1/pool/hashrate", s.limited(s.handleSeries))
+	m.HandleFunc("GET /api/v1/miners/{address}/hashrate", s.limited(s.handleSeries))
 	m.HandleFunc("GET /api/v1/blocks", s.limited(s.handleBlocks))
 	m.HandleFunc("GET /api/v1/blocks/{hash}/window", s.limited(s.handleBlockWindow))
 	m.HandleFunc("GET /api/v1/blocks/{hash}/proof", s.limited(s.handleBlockProof))
@@ -259,6 +275,13 @@ type PoolResponse struct {
 	RoundProgress float64 `json:"round_progress"`
 	FeePercent    float64 `json:"fee_percent"`
 	PPLNSWindow   float64 `json:"pplns_window"`
+	// RejectRate is (rejected + stale) ÷ all shares since the stats began.
+	RejectRate float64 `json:"reject_rate"`
+	// Explorer is the block explorer base URL the dashboard links to ("":
+	// no links); WorkerOfflineAfter the seconds without a share after
+	// which a worker shows as offline.
+	Explorer           string  `json:"explorer"`
+	WorkerOfflineAfter float64 `json:"worker_offline_after"`
 }
 
 func (s *Server) handlePool(w http.ResponseWriter, r *http.Request) {
@@ -271,7 +294,11 @@ func (s *Server) handlePool(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, "pool stats", err)
 		return
 	}
-	resp := PoolResponse{PoolStats: st, FeePercent: s.cfg.FeePercent, PPLNSWindow: s.cfg.PPLNSWindow}
+	resp := PoolResponse{PoolStats: st, FeePercent: s.cfg.FeePercent, PPLNSWindow: s.cfg.PPLNSWindow,
+		Explorer: s.cfg.ExplorerURL, WorkerOfflineAfter: s.cfg.WorkerOfflineAfter.Seconds()}
+	if total := st.SharesAccepted + st.SharesRejected + st.SharesStale; total > 0 {
+		resp.RejectRate = float64(st.SharesRejected+st.SharesStale) / float64(total)
+	}
 	if n, ok := s.network(); ok {
 		resp.Network = n
 		if n.Difficulty > 0 {
@@ -312,13 +339,24 @@ func (s *Server) handleBlocks(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "blocks are not available in this process")
 		return
 	}
-	serveList(s, w, r, "blocks", func(ctx context.Context, limit int) ([]Block, error) {
-		blocks, err := s.cfg.Blocks.Blocks(ctx, limit)
-		if n, ok := s.network(); ok && err == nil {
+	fill := func(blocks []Block) {
+		if n, ok := s.network(); ok {
 			for i := range blocks {
 				fillConfirmations(&blocks[i], n.Height)
 			}
 		}
+	}
+	if pager, ok := s.cfg.Blocks.(BlockPager); ok {
+		servePage(s, w, r, "blocks", func(ctx context.Context, offset, limit int) ([]Block, int, error) {
+			blocks, total, err := pager.BlocksPage(ctx, offset, limit)
+			fill(blocks)
+			return blocks, total, err
+		})
+		return
+	}
+	serveList(s, w, r, "blocks", func(ctx context.Context, limit int) ([]Block, error) {
+		blocks, err := s.cfg.Blocks.Blocks(ctx, limit)
+		fill(blocks)
 		return blocks, err
 	})
 }
@@ -328,7 +366,25 @@ func (s *Server) handleWorkers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "workers are not available in this process")
 		return
 	}
-	serveList(s, w, r, "workers", s.cfg.Workers.Workers)
+	serveList(s, w, r, "workers", func(ctx context.Context, limit int) ([]Worker, error) {
+		ws, err := s.cfg.Workers.Workers(ctx, limit)
+		s.decorateWorkers(ws, time.Now())
+		return ws, err
+	})
+}
+
+// DefaultWorkerOfflineAfter is Config.WorkerOfflineAfter's default.
+const DefaultWorkerOfflineAfter = 10 * time.Minute
+
+// decorateWorkers fills each worker's reject rate and offline flag.
+func (s *Server) decorateWorkers(ws []Worker, now time.Time) {
+	for i := range ws {
+		w := &ws[i]
+		if total := w.Accepted + w.Rejected + w.Stale; total > 0 {
+			w.RejectRate = float64(w.Rejected+w.Stale) / float64(total)
+		}
+		w.Offline = w.LastShare.IsZero() || now.Sub(w.LastShare) > s.cfg.WorkerOfflineAfter
+	}
 }
 
 func (s *Server) handlePayments(w http.ResponseWriter, r *http.Request) {
@@ -336,7 +392,69 @@ func (s *Server) handlePayments(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "payments are not available in this process")
 		return
 	}
+	if pager, ok := s.cfg.Payments.(PaymentPager); ok {
+		servePage(s, w, r, "payments", pager.PaymentsPage)
+		return
+	}
 	serveList(s, w, r, "payments", s.cfg.Payments.Payments)
+}
+
+// MaxOffset bounds ?offset= of the paged lists.
+const MaxOffset = 1 << 20
+
+// servePage answers a paged list endpoint: ?limit and ?offset, the read,
+// and {"<name>": [...], "total": n, "offset": o, "limit": l}.
+func servePage[T any](s *Server, w http.ResponseWriter, r *http.Request, name string,
+	page func(ctx context.Context, offset, limit int) ([]T, int, error)) {
+	limit, ok := parseLimit(w, r)
+	if !ok {
+		return
+	}
+	offset := 0
+	if v := r.URL.Query().Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > MaxOffset {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("offset: must be an integer from 0 to %d", MaxOffset))
+			return
+		}
+		offset = n
+	}
+	items, total, err := page(r.Context(), offset, limit)
+	if err != nil {
+		s.internal(w, "list "+name, err)
+		return
+	}
+	if items == nil {
+		items = []T{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{name: items, "total": total, "offset": offset, "limit": limit})
+}
+
+// handleSeries answers GET /api/v1/pool/hashrate and
+// /api/v1/miners/{address}/hashrate[?worker=name].
+func (s *Server) handleSeries(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Series == nil {
+		writeError(w, http.StatusServiceUnavailable, "hashrate series are not available in this process")
+		return
+	}
+	var addr, worker string
+	if r.PathValue("address") != "" {
+		var ok bool
+		if addr, ok = s.address(w, r); !ok {
+			return
+		}
+		worker = r.URL.Query().Get("worker")
+		if len(worker) > 128 {
+			writeError(w, http.StatusBadRequest, "worker: at most 128 characters")
+			return
+		}
+	}
+	series, err := s.cfg.Series.HashrateSeries(r.Context(), addr, worker)
+	if err != nil {
+		s.internal(w, "hashrate series", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, series)
 }
 
 // serveList answers a list endpoint: ?limit, the read, and {"<name>": [...]}
@@ -386,7 +504,39 @@ func (s *Server) handleMiner(w http.ResponseWriter, r *http.Request) {
 	if m.Payments == nil {
 		m.Payments = []Payment{}
 	}
+	if m.Credits == nil {
+		m.Credits = []Credit{}
+	}
+	s.decorateWorkers(m.Workers, time.Now())
+	if m.PayoutThreshold == 0 {
+		m.PayoutThreshold = s.cfg.PayoutThreshold
+	} else {
+		m.PayoutThresholdOverride = true
+	}
+	m.EstimatedPerDay = s.estimatePerDay(r.Context(), m.Hashrate.OneDay)
 	writeJSON(w, http.StatusOK, m)
+}
+
+// estimatePerDay is the satoshis a day hashrate (H/s) earns: its expected
+// blocks a day, hashrate × 86400 ÷ (network difficulty × 2^32), times the
+// last found block's coinbase value, less the pool fee. 0 when the network
+// or a block is unknown.
+func (s *Server) estimatePerDay(ctx context.Context, hashrate float64) int64 {
+	n, ok := s.network()
+	if !ok || !(n.Difficulty > 0) || !(hashrate > 0) || s.cfg.Blocks == nil {
+		return 0
+	}
+	last, err := s.cfg.Blocks.Blocks(ctx, 1)
+	if err != nil || len(last) == 0 {
+		return 0
+	}
+	reward := last[0].Reward
+	blocks := hashrate * 86400 / (n.Difficulty * 4294967296.0)
+	v := blocks * float64(reward) * (1 - s.cfg.FeePercent/100)
+	if math.IsNaN(v) || math.IsInf(v, 0) || v > math.MaxInt64/2 {
+		return 0
+	}
+	return int64(v)
 }
 
 // Paging of a miner's workers (GET /api/v1/miners/{address}?limit=&offset=).

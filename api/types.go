@@ -57,7 +57,11 @@ type Block struct {
 	Reward        int64     `json:"reward"` // satoshis: the coinbase value
 	Finder        string    `json:"finder"` // worker that found it
 	Confirmations int64     `json:"confirmations"`
-	FoundAt       time.Time `json:"found_at"`
+	// FoundAt is when the pool found the block (not the header's time).
+	FoundAt time.Time `json:"found_at"`
+	// Effort is the round's work ÷ the network difficulty: 1 is a block's
+	// worth of expected work, below 1 a lucky block. 0 when unknown.
+	Effort float64 `json:"effort"`
 }
 
 // Worker is one worker's statistics.
@@ -70,6 +74,10 @@ type Worker struct {
 	Stale     int64     `json:"stale"`
 	BestShare float64   `json:"best_share"`
 	LastShare time.Time `json:"last_share"`
+	// RejectRate is (rejected + stale) ÷ all shares the worker sent.
+	RejectRate float64 `json:"reject_rate"`
+	// Offline: no share for longer than Config.WorkerOfflineAfter.
+	Offline bool `json:"offline"`
 }
 
 // Payment is one payout to one address.
@@ -90,16 +98,63 @@ type Payment struct {
 // workers, sorted by name: WorkersTotal counts them all, WorkersOffset is
 // the index of the first one listed (see WorkerPage).
 type Miner struct {
-	Address         string    `json:"address"`
-	Balance         int64     `json:"balance"` // satoshis credited, not yet paid
-	Paid            int64     `json:"paid"`    // satoshis paid in total
-	PayoutThreshold int64     `json:"payout_threshold,omitempty"`
+	Address string `json:"address"`
+	Balance int64  `json:"balance"` // satoshis credited, not yet paid
+	// ImmatureBalance is what the blocks found but not yet credited
+	// (pending, immature) will credit the address, by their PPLNS
+	// snapshots; orphaned blocks would not.
+	ImmatureBalance int64 `json:"immature_balance"`
+	Paid            int64 `json:"paid"` // satoshis paid in total
+	// PayoutThreshold is the balance at which the address is paid: its
+	// override (PayoutThresholdOverride) or the pool's default.
+	PayoutThreshold         int64 `json:"payout_threshold"`
+	PayoutThresholdOverride bool  `json:"payout_threshold_override"`
+	// EstimatedPerDay is the satoshis a day the address's 24-hour hashrate
+	// earns at the current network difficulty and the last block's reward,
+	// after the pool fee (0 when any of them is unknown).
+	EstimatedPerDay int64 `json:"estimated_per_day"`
 	Hashrate        Hashrates `json:"hashrate"`
 	LastShare       time.Time `json:"last_share"`
 	WorkersTotal    int       `json:"workers_total"`
 	WorkersOffset   int       `json:"workers_offset"`
 	Workers         []Worker  `json:"workers"`
 	Payments        []Payment `json:"payments"`
+	// Credits are the latest blocks that credited the address, newest first.
+	Credits []Credit `json:"credits"`
+}
+
+// Credit is what one block credited one address.
+type Credit struct {
+	Height  int64     `json:"height"`
+	Hash    string    `json:"hash"`
+	Amount  int64     `json:"amount"` // satoshis
+	FoundAt time.Time `json:"found_at"`
+}
+
+// HashrateSeries is a hashrate history from the share ledger's statistics
+// buckets, oldest first: Minutes the last 60 complete minutes, Slots the
+// last 143 complete 10-minute slots. It survives restarts.
+type HashrateSeries struct {
+	Minutes []HashratePoint `json:"minutes"`
+	Slots   []HashratePoint `json:"slots"`
+}
+
+// SeriesReader reads a hashrate series: the pool's (address ""), one
+// address's (worker ""), or one worker's (its name without the address).
+type SeriesReader interface {
+	HashrateSeries(ctx context.Context, address, worker string) (HashrateSeries, error)
+}
+
+// BlockPager and PaymentPager list one page, newest first, with the total
+// number of items; when a lister implements them, ?offset= pages.
+type BlockPager interface {
+	BlocksPage(ctx context.Context, offset, limit int) ([]Block, int, error)
+}
+
+// PaymentPager: see BlockPager. Each payout counts as many rows as it has
+// outputs; offset and total count payouts.
+type PaymentPager interface {
+	PaymentsPage(ctx context.Context, offset, limit int) ([]Payment, int, error)
 }
 
 // WorkerPage selects the workers a Miner lists: Limit of them from Offset
@@ -108,10 +163,11 @@ type WorkerPage struct {
 	Offset, Limit int
 }
 
-// HashratePoint is one sample of the pool hashrate chart.
+// HashratePoint is one point of a hashrate chart: the sampled 10-minute
+// average (pool history), or the bucket from Time (series), in H/s.
 type HashratePoint struct {
 	Time     time.Time `json:"time"`
-	Hashrate float64   `json:"hashrate"` // 10-minute average, H/s
+	Hashrate float64   `json:"hashrate"`
 }
 
 // PoolReader reads pool-wide statistics.

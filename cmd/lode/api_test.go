@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
@@ -30,6 +31,9 @@ func newFixtureAPI(t *testing.T, f *fixture) *httptest.Server {
 		},
 	}
 	r := newStoreReader(f.store)
+	// Read in the minute the shares were recorded in: each hashrate is then
+	// over the one minute they cover (issue 15), whatever the wall clock.
+	r.now = func() time.Time { return f.now }
 	cfg.Pool, cfg.Blocks, cfg.Miners, cfg.Payments, cfg.Workers, cfg.Thresholds = r, r, r, r, r, r
 	srv, err := api.New(cfg)
 	if err != nil {
@@ -70,10 +74,10 @@ func TestAPIWithRecordedData(t *testing.T) {
 	t.Run("pool", func(t *testing.T) {
 		var p api.PoolResponse
 		getJSON(t, hs.URL+"/api/v1/pool", 200, &p)
-		if want := f.poolDifficulty * two32 / 600; !near(p.Hashrate.TenMinutes, want) {
+		if want := f.poolDifficulty * two32 / 60; !near(p.Hashrate.TenMinutes, want) {
 			t.Errorf("10m hashrate %v, want %v", p.Hashrate.TenMinutes, want)
 		}
-		if want := f.poolDifficulty * two32 / 86400; !near(p.Hashrate.OneDay, want) {
+		if want := f.poolDifficulty * two32 / 60; !near(p.Hashrate.OneDay, want) {
 			t.Errorf("24h hashrate %v, want %v", p.Hashrate.OneDay, want)
 		}
 		if p.Miners != 2 || p.Workers != 3 {
@@ -125,10 +129,10 @@ func TestAPIWithRecordedData(t *testing.T) {
 			m.Workers[0].Stale != 1 || m.Workers[1].Name != "rig2" || m.Workers[1].Accepted != 10 {
 			t.Errorf("workers %+v", m.Workers)
 		}
-		if want := 2 * 30 * two32 / 600; !near(m.Workers[0].Hashrate.TenMinutes, want) {
+		if want := 2 * 30 * two32 / 60; !near(m.Workers[0].Hashrate.TenMinutes, want) {
 			t.Errorf("rig1 hashrate %v, want %v", m.Workers[0].Hashrate.TenMinutes, want)
 		}
-		if want := (60 + 10) * two32 / 600; !near(m.Hashrate.TenMinutes, want) {
+		if want := (60 + 10) * two32 / 60; !near(m.Hashrate.TenMinutes, want) {
 			t.Errorf("miner hashrate %v, want %v", m.Hashrate.TenMinutes, want)
 		}
 		if len(m.Payments) != 1 || m.Payments[0].TxID != f.payoutTxID || m.Payments[0].Amount != f.paidA || m.Payments[0].Status != "pending" {

@@ -38,6 +38,10 @@ type storeReader struct {
 	rankMu   sync.Mutex
 	ranked   []api.Worker
 	rankedAt time.Time
+
+	// feeBasisPoints is the pool fee the unlocker splits with, for the
+	// immature balance.
+	feeBasisPoints int64
 }
 
 // payoutScan is how many recent payouts a miner's page looks through for
@@ -51,6 +55,9 @@ var (
 	_ api.PaymentLister   = (*storeReader)(nil)
 	_ api.WorkerLister    = (*storeReader)(nil)
 	_ api.ThresholdSetter = (*storeReader)(nil)
+	_ api.SeriesReader    = (*storeReader)(nil)
+	_ api.BlockPager      = (*storeReader)(nil)
+	_ api.PaymentPager    = (*storeReader)(nil)
 )
 
 func newStoreReader(s *redisstore.Store) *storeReader {
@@ -162,11 +169,61 @@ func (r *storeReader) Blocks(ctx context.Context, limit int) ([]api.Block, error
 	if err != nil {
 		return nil, err
 	}
+	return r.apiBlocks(ctx, bs)
+}
+
+// BlocksPage implements api.BlockPager.
+func (r *storeReader) BlocksPage(ctx context.Context, offset, limit int) ([]api.Block, int, error) {
+	bs, total, err := r.store.BlocksPage(ctx, offset, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := r.apiBlocks(ctx, bs)
+	return out, int(total), err
+}
+
+// apiBlocks maps block records, with each block's effort: its round's work
+// (Σ share difficulty since the previous block) ÷ its network difficulty.
+func (r *storeReader) apiBlocks(ctx context.Context, bs []payouts.Block) ([]api.Block, error) {
+	hashes := make([]string, len(bs))
+	for i, b := range bs {
+		hashes[i] = b.Hash.String()
+	}
+	rounds, err := r.store.BlockRoundTotals(ctx, hashes)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]api.Block, 0, len(bs))
-	for _, b := range bs {
-		out = append(out, apiBlock(b))
+	for i, b := range bs {
+		ab := apiBlock(b)
+		if work, err := unitsToDifficulty(rounds[i]); err == nil && rounds[i] != "" && b.NetworkDifficulty > 0 {
+			ab.Effort = work / b.NetworkDifficulty
+		}
+		out = append(out, ab)
 	}
 	return out, nil
+}
+
+// HashrateSeries implements api.SeriesReader: bucket sums become H/s
+// (Σ difficulty × 2^32 ÷ the bucket's seconds).
+func (r *storeReader) HashrateSeries(ctx context.Context, address, worker string) (api.HashrateSeries, error) {
+	scope := redisstore.HashrateScope{Address: address}
+	if address != "" && worker != "" {
+		scope.Worker = address + "." + worker
+	}
+	st, err := r.store.HashrateSeries(ctx, scope, r.now())
+	if err != nil {
+		return api.HashrateSeries{}, err
+	}
+	const two32 = 4294967296.0
+	points := func(bs []redisstore.HashrateBucket, seconds float64) []api.HashratePoint {
+		out := make([]api.HashratePoint, len(bs))
+		for i, b := range bs {
+			out[i] = api.HashratePoint{Time: b.Start, Hashrate: b.Difficulty * two32 / seconds}
+		}
+		return out
+	}
+	return api.HashrateSeries{Minutes: points(st.Minutes, 60), Slots: points(st.Slots, 600)}, nil
 }
 
 // maxWorkerStats bounds the workers whose statistics one /workers request
@@ -301,7 +358,78 @@ func (r *storeReader) Miner(ctx context.Context, address string, page api.Worker
 	if len(ms.Workers) == 0 && m.Balance == 0 && len(m.Payments) == 0 {
 		return api.Miner{}, fmt.Errorf("miner %s: %w", address, api.ErrNotFound)
 	}
+	if m.ImmatureBalance, err = r.immatureBalance(ctx, address); err != nil {
+		return api.Miner{}, err
+	}
+	if m.Credits, err = r.recentCredits(ctx, address); err != nil {
+		return api.Miner{}, err
+	}
 	return m, nil
+}
+
+// Bounds of a miner page's credit reads: the latest minerCreditScan blocks
+// are looked through (credits arrive 100 blocks after a block is found, so
+// the newest are immature), minerCredits credits listed.
+const (
+	minerCreditScan = 1000
+	minerCredits    = 20
+)
+
+// recentCredits lists what the latest credited blocks credited address.
+func (r *storeReader) recentCredits(ctx context.Context, address string) ([]api.Credit, error) {
+	bs, err := r.store.Blocks(ctx, minerCreditScan)
+	if err != nil {
+		return nil, err
+	}
+	var credited []payouts.Block
+	hashes := []string{}
+	for _, b := range bs {
+		if b.Status == payouts.StatusCredited {
+			credited = append(credited, b)
+			hashes = append(hashes, b.Hash.String())
+		}
+	}
+	amounts, err := r.store.AddressCredits(ctx, hashes, address)
+	if err != nil {
+		return nil, err
+	}
+	out := []api.Credit{}
+	for i, b := range credited {
+		if amounts[i] > 0 && len(out) < minerCredits {
+			out = append(out, api.Credit{Height: b.Height, Hash: hashes[i], Amount: amounts[i], FoundAt: b.Time.UTC()})
+		}
+	}
+	return out, nil
+}
+
+// immatureBalance is what the blocks not yet credited (pending, immature)
+// will credit address by their PPLNS snapshots: the unlocker's own split
+// (payouts.Split) at the pool fee, of each block's coinbase value.
+func (r *storeReader) immatureBalance(ctx context.Context, address string) (int64, error) {
+	bs, err := r.store.UnconfirmedBlocks(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, b := range bs {
+		if b.Status != payouts.StatusPending && b.Status != payouts.StatusImmature {
+			continue
+		}
+		contrib, err := r.store.Contributions(ctx, b.Hash)
+		if err != nil {
+			return 0, err
+		}
+		alloc, err := payouts.Split(b.CoinbaseValue, r.feeBasisPoints, contrib)
+		if err != nil {
+			continue // an empty snapshot credits nobody
+		}
+		for _, c := range alloc.Credits {
+			if c.Address == address {
+				sum += c.Amount
+			}
+		}
+	}
+	return sum, nil
 }
 
 func apiPayment(p *payment.Payout, o payment.Output) api.Payment {
@@ -320,6 +448,22 @@ func apiPayment(p *payment.Payout, o payment.Output) api.Payment {
 		// The node's refusal reason, or that it could not be reached.
 		BroadcastError: p.BroadcastProblem(),
 	}
+}
+
+// PaymentsPage implements api.PaymentPager: the outputs of limit payouts
+// from offset, one row per paid address.
+func (r *storeReader) PaymentsPage(ctx context.Context, offset, limit int) ([]api.Payment, int, error) {
+	ps, total, err := r.store.PayoutsPage(ctx, offset, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]api.Payment, 0, len(ps))
+	for _, p := range ps {
+		for _, o := range p.Outputs {
+			out = append(out, apiPayment(p, o))
+		}
+	}
+	return out, int(total), nil
 }
 
 // Payments implements api.PaymentLister: one row per paid address, newest

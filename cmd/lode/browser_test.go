@@ -4,11 +4,16 @@ import (
 	"context"
 	"fmt"
 	"html"
+	"math"
+	"net/http/httptest"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lode-pool/lode/api"
 )
 
 // chromium returns the path of Debian's chromium. Tests install nothing on
@@ -96,21 +101,53 @@ func formatBTC(sats int64) string {
 	return fmt.Sprintf("%s%d.%08d BTC", sign, sats/1e8, sats%1e8)
 }
 
+// nearPercent reports whether a cell "12.34 %" shows want to its two
+// decimals (JavaScript's and Go's rounding may differ in the last one).
+func nearPercent(cell string, want float64) bool {
+	v, err := strconv.ParseFloat(strings.TrimSuffix(cell, " %"), 64)
+	return err == nil && math.Abs(v-want) <= 0.011+1e-12*math.Abs(want)
+}
+
+// newDashboardAPI serves the API over the fixture as the daemon wires it
+// (every reader, the hashrate series, the default threshold, explorer
+// links when explorer is set), reading in the minute the fixture's shares
+// were recorded in.
+func newDashboardAPI(t *testing.T, f *fixture, explorer string) *httptest.Server {
+	t.Helper()
+	r := newStoreReader(f.store)
+	r.now = func() time.Time { return f.now }
+	r.feeBasisPoints = 100
+	cfg := api.Config{
+		FeePercent: 1, PPLNSWindow: 2, PayoutThreshold: f.threshold, ExplorerURL: explorer,
+		Network: func() (api.Network, bool) { return api.Network{Height: 202, Difficulty: 4.656542373906925e-10}, true },
+	}
+	cfg.Pool, cfg.Blocks, cfg.Miners, cfg.Payments, cfg.Workers, cfg.Thresholds, cfg.Series = r, r, r, r, r, r, r
+	srv, err := api.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return hs
+}
+
 // TestDashboardInBrowser renders the embedded dashboard in headless
 // chromium against the API over recorded data and checks the numbers the
 // page shows.
 func TestDashboardInBrowser(t *testing.T) {
 	f := recordFixture(t)
-	hs := newFixtureAPI(t, f)
+	hs := newDashboardAPI(t, f, "")
 	dom := dumpDOM(t, hs.URL+"/#miner="+minerA)
 	if !strings.Contains(dom, `data-loaded="1"`) {
 		t.Fatalf("the dashboard did not finish loading:\n%s", dom)
 	}
 	const two32 = 4294967296.0
 	checks := map[string]string{
-		"pool-hashrate-10m": formatHashrate(f.poolDifficulty * two32 / 600),
-		"pool-hashrate-1h":  formatHashrate(f.poolDifficulty * two32 / 3600),
-		"pool-hashrate-24h": formatHashrate(f.poolDifficulty * two32 / 86400),
+		// Over the minute the fixture's shares cover, not 10 min, 1 h, 24 h.
+		"pool-hashrate-10m": formatHashrate(f.poolDifficulty * two32 / 60),
+		"pool-hashrate-1h":  formatHashrate(f.poolDifficulty * two32 / 60),
+		"pool-hashrate-24h": formatHashrate(f.poolDifficulty * two32 / 60),
+		"pool-reject-rate":  fmt.Sprintf("%.2f %%", 100*2.0/(45+2)), // rig1's low-difficulty and stale of 47
 		"pool-miners":       "2",
 		"pool-workers":      "3",
 		"net-height":        "202",
@@ -118,7 +155,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		"pool-fee":          "1 %",
 		"miner-balance":     formatBTC(f.creditA),
 		"miner-paid":        formatBTC(f.paidA),
-		"miner-hashrate":    formatHashrate(70 * two32 / 600),
+		"miner-hashrate":    formatHashrate(70 * two32 / 60),
+		"miner-immature":    formatBTC(f.immatureA),
+		"miner-threshold":   formatBTC(f.threshold),
 	}
 	for id, want := range checks {
 		if got := textOf(t, dom, id); got != want {
@@ -130,25 +169,65 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 
 	blocks := rows(t, dom, "blocks-body")
+	// Effort of block 101: its round (every fixture share) ÷ its network
+	// difficulty.
+	effort101 := 100 * f.poolDifficulty / f.minedBlock.NetworkDifficulty
 	if len(blocks) != 2 || blocks[0][0] != "150" || blocks[0][1] != "pending" || blocks[1][0] != "101" ||
-		blocks[1][1] != "credited" || blocks[1][2] != formatBTC(f.minedBlock.Reward) || blocks[1][4] != "100" {
-		t.Errorf("blocks table %q", blocks)
+		blocks[1][1] != "credited" || blocks[1][2] != formatBTC(f.minedBlock.Reward) || blocks[1][4] != "100" ||
+		!nearPercent(blocks[1][5], effort101) || blocks[0][5] != "–" {
+		t.Errorf("blocks table %q (effort of 101 want %.2f %%)", blocks, effort101)
+	}
+	if got := textOf(t, dom, "blocks-page"); got != "1–2 of 2" {
+		t.Errorf("blocks pager %q", got)
+	}
+	if !regexp.MustCompile(`<svg id="luck-chart"[^>]*><rect[^>]*class="bar unlucky"`).MatchString(dom) {
+		t.Errorf("effort chart has no bar for block 101")
 	}
 	workers := rows(t, dom, "workers-body")
-	if len(workers) != 3 || workers[0][1] != "rig1" || workers[0][2] != formatHashrate(60*two32/600) || workers[0][4] != "30" {
+	// rig1: 30 accepted, 1 rejected, 1 stale: 6.25 % rejected; best share
+	// 3 (the fixture's hash difficulty is 1.5 × 2); last share seconds ago.
+	if len(workers) != 3 || workers[0][1] != "rig1" || workers[0][2] != formatHashrate(60*two32/60) || workers[0][4] != "30" ||
+		workers[0][5] != "6.25 %" || workers[0][6] != "3" || !strings.HasSuffix(workers[0][7], " s ago") && !strings.HasSuffix(workers[0][7], " min ago") {
 		t.Errorf("workers table %q", workers)
 	}
 	mw := rows(t, dom, "miner-workers")
-	if len(mw) != 2 || mw[0][0] != "rig1" || mw[0][3] != "30" || mw[0][4] != "1" || mw[1][0] != "rig2" ||
-		mw[1][1] != formatHashrate(10*two32/600) {
+	if len(mw) != 2 || mw[0][0] != "rig1" || mw[0][3] != "30" || mw[0][4] != "1" || mw[0][5] != "6.25 %" || mw[1][0] != "rig2" ||
+		mw[1][1] != formatHashrate(10*two32/60) || strings.HasPrefix(mw[1][7], "offline") {
 		t.Errorf("miner workers table %q", mw)
+	}
+	mc := rows(t, dom, "miner-credits")
+	if len(mc) != 1 || mc[0][0] != "101" || mc[0][1] != formatBTC(f.creditedA) {
+		t.Errorf("miner credits table %q, want block 101 crediting %s", mc, formatBTC(f.creditedA))
+	}
+	// The per-address chart is drawn from the ledger's minute buckets.
+	if !regexp.MustCompile(`<svg id="miner-chart"[^>]*><polyline`).MatchString(dom) ||
+		!strings.HasPrefix(textOf(t, dom, "miner-chart-caption"), "all workers, last hour: 60 points") {
+		t.Errorf("miner chart not drawn: %q", textOf(t, dom, "miner-chart-caption"))
 	}
 	mp := rows(t, dom, "miner-payments")
 	if len(mp) != 1 || mp[0][1] != formatBTC(f.paidA) || mp[0][2] != "pending" || mp[0][3] != f.payoutTxID {
 		t.Errorf("miner payments table %q", mp)
 	}
-	if !strings.Contains(dom, "<polyline") && !strings.Contains(textOf(t, dom, "chart-caption"), "collecting samples") {
-		t.Errorf("hashrate chart neither drawn nor explained")
+	if !regexp.MustCompile(`<svg id="chart"[^>]*><polyline`).MatchString(dom) ||
+		!strings.HasPrefix(textOf(t, dom, "chart-caption"), "last 24 hours: 143 points") {
+		t.Errorf("pool chart not drawn from the 24 h series: %q", textOf(t, dom, "chart-caption"))
+	}
+	// No explorer configured: no links.
+	if strings.Contains(dom, "<a href=") {
+		t.Errorf("links without an explorer configured")
+	}
+
+	// With an explorer: blocks, transactions and addresses link to it.
+	hx := newDashboardAPI(t, f, "https://explorer.test")
+	dom = dumpDOM(t, hx.URL+"/#miner="+minerA)
+	for _, want := range []string{
+		`href="https://explorer.test/block/` + f.minedBlock.Hash.String() + `"`,
+		`href="https://explorer.test/tx/` + f.payoutTxID + `"`,
+		`href="https://explorer.test/address/` + minerA + `"`,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("no link %s in the page", want)
+		}
 	}
 
 	// An unknown address shows the not-found message, not an error.

@@ -37,6 +37,10 @@ type fixture struct {
 	creditB        int64
 	paidA          int64
 	payoutTxID     string
+	now            time.Time // when the fixture's shares were recorded
+	creditedA      int64     // what block 101 credited minerA
+	immatureA      int64     // what the pending block 150 will credit minerA
+	threshold      int64     // the pool's default payout threshold
 }
 
 // shareSpec is a group of identical shares.
@@ -71,6 +75,7 @@ func recordFixture(t *testing.T) *fixture {
 	done := make(chan error, 1)
 	go func() { done <- rec.Run(rctx) }()
 	now := time.Now()
+	f.now = now
 	for _, s := range fixtureShares {
 		worker := s.address
 		if s.worker != "" {
@@ -141,6 +146,21 @@ func recordFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.pendingHash = pending.Hash
+	pcontrib, err := store.Contributions(ctx, pending.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	palloc, err := payouts.Split(pending.CoinbaseValue, 100, pcontrib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range palloc.Credits {
+		if c.Address == minerA {
+			f.immatureA = c.Amount
+		}
+	}
+	f.creditedA = f.creditA
+	f.threshold = 25_000_000
 
 	// A payout of 1 BTC to minerA spending the matured coinbase.
 	id, err := store.NextPayoutID(ctx)

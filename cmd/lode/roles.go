@@ -29,6 +29,13 @@ import (
 func (w *wiring) apiReaders(c *api.Config) {
 	r := newStoreReader(w.store)
 	c.Pool, c.Blocks, c.Miners, c.Payments, c.Workers, c.Thresholds = r, r, r, r, r, r
+	// The dashboard's views (issue 15): hashrate series, immature balance
+	// at the unlocker's fee, the default threshold, explorer links.
+	r.feeBasisPoints = w.feeBasisPoints()
+	c.Series = r
+	c.PayoutThreshold = w.d.cfg.Payouts.Threshold
+	c.WorkerOfflineAfter = w.d.cfg.API.WorkerOfflineAfter
+	c.ExplorerURL = w.d.cfg.ExplorerURL()
 }
 
 // node returns the process's node client, made on first use and shared by

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lode-pool/lode/api"
 	"github.com/lode-pool/lode/alerts"
 	"github.com/lode-pool/lode/blocktemplate"
 	"github.com/lode-pool/lode/economics"
@@ -243,6 +244,9 @@ type APIConfig struct {
 	// /tx/<txid>, /block/<hash> and /address/<address> (mempool.space and
 	// blockstream.info both do).
 	Explorer string `yaml:"explorer"`
+	// WorkerOfflineAfter shows a worker as offline when its last share is
+	// older.
+	WorkerOfflineAfter time.Duration `yaml:"worker_offline_after"`
 }
 
 // Defaults returns the configuration used for every key the file leaves
@@ -287,7 +291,8 @@ func Defaults() Config {
 			WindowArchiveBlocks: payouts.DefaultArchiveBlocks, WindowArchiveDays: int(payouts.DefaultArchiveFor / (24 * time.Hour)),
 		},
 		API: APIConfig{Listen: "127.0.0.1:8080", TemplateMaxAge: 2 * time.Minute, HistoryInterval: time.Minute,
-			RateLimit: 10, RateBurst: 40, Explorer: "auto"},
+			RateLimit: 10, RateBurst: 40, Explorer: "auto",
+			WorkerOfflineAfter: api.DefaultWorkerOfflineAfter},
 		Economics:       economics.DefaultConfig(),
 		Alerts:          alerts.DefaultConfig(),
 		ShutdownTimeout: 15 * time.Second,

@@ -244,6 +244,7 @@ func (c Config) Validate() error {
 	checkSecret(bad, "api.admin_token", c.API.AdminToken)
 	positive(bad, "api.template_max_age", c.API.TemplateMaxAge)
 	positive(bad, "api.history_interval", c.API.HistoryInterval)
+	positive(bad, "api.worker_offline_after", c.API.WorkerOfflineAfter)
 	if r := c.API.RateLimit; r != -1 && !(r > 0 && r <= 1e6) {
 		bad("api.rate_limit", "must be requests per second > 0 (at most 1e6), or -1 for no limit, got %v", r)
 	}
