@@ -345,10 +345,10 @@ func (r *Recorder) RecordAsync(s *shares.Share, done Done, token uint64) error {
 	if done == nil {
 		return errors.New("record share: nil Done")
 	}
-	return r.recordAsync(nil, s, done, token)
+	return r.recordAsync(context.Background(), s, done, token)
 }
 
-// recordAsync queues s; ctx (nil: none) bounds the wait for queue space.
+// recordAsync queues s; ctx bounds the wait for queue space.
 func (r *Recorder) recordAsync(ctx context.Context, s *shares.Share, done Done, token uint64) error {
 	if s.Worker == "" || s.Address == "" || strings.IndexByte(s.Address, '|') >= 0 {
 		return fmt.Errorf("record share: %w: worker %q address %q", ErrInvalidShare, s.Worker, s.Address)
@@ -379,14 +379,10 @@ func (r *Recorder) recordAsync(ctx context.Context, s *shares.Share, done Done, 
 	default:
 	}
 	r.log.Warn("share queue full: Redis writes are slower than submissions")
-	var ctxDone <-chan struct{}
-	if ctx != nil {
-		ctxDone = ctx.Done()
-	}
 	select {
 	case r.queue <- req:
 		return nil
-	case <-ctxDone:
+	case <-ctx.Done():
 		r.release(req)
 		return ctx.Err()
 	case <-r.done:
