@@ -63,7 +63,7 @@ stratum:
 				t.Errorf("stratum %+v", c.Stratum)
 			}
 		}},
-		{name: "regtest address on regtest", yaml: "network: regtest\nroles: [stratum]\nnode: {rpc_user: u, rpc_password: {file: /x}}\npool: {payout_address: " + regtestAddr + "}\n"},
+		{name: "regtest address on regtest", yaml: "network: regtest\nroles: [stratum]\nnode: {rpc_user: u, rpc_password: {file: /x}}\npool: {payout_address: " + regtestAddr + ", pplns_min_window: 1}\n"},
 		{name: "empty file fails on required keys", yaml: "", errs: []string{"pool.payout_address: required", "node: set rpc_cookie_file"}},
 		// fails
 		{name: "unknown key", yaml: minimal + "stratum: {listen: x}\n", errs: []string{"stratum.listen: unknown key"}},
