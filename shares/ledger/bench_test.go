@@ -180,3 +180,32 @@ func infoField(info, name string) float64 {
 	}
 	panic(fmt.Sprintf("INFO has no %s", name))
 }
+
+// BenchmarkRecordSingle records one share at a time (each group commit holds
+// one share: a pool at a low rate), fsync everysec: the per-batch cost of the
+// ledger in lode (allocations, CPU) that a paced pool pays per share.
+func BenchmarkRecordSingle(b *testing.B) {
+	for _, every := range []time.Duration{0, time.Second} {
+		b.Run(fmt.Sprintf("stats-interval=%v", every), func(b *testing.B) {
+			srv := testenv.StartRedis(b, "--appendfsync", "everysec")
+			store := connect(b, srv.Addr)
+			rec, err := ledger.New(ledger.Config{Logger: zap.NewNop(), StatsInterval: every}, store)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rec.SetNetworkDifficulty(1e6)
+			stop := run(b, rec)
+			s := shares.Share{Worker: "addr1.w1", Address: "addr1", WorkerName: "w1", Difficulty: 1024, HashDifficulty: 2048}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				s.Time = time.Now()
+				if err := rec.Record(context.Background(), s); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			stop()
+		})
+	}
+}
