@@ -35,7 +35,9 @@ func (p pageOf) PaymentsPage(ctx context.Context, offset, limit int) ([]Payment,
 
 type oneMiner struct{ m Miner }
 
-func (o oneMiner) Miner(ctx context.Context, address string, page WorkerPage) (Miner, error) { return o.m, nil }
+func (o oneMiner) Miner(ctx context.Context, address string, page WorkerPage) (Miner, error) {
+	return o.m, nil
+}
 
 func TestPagedLists(t *testing.T) {
 	var p pageOf

@@ -62,6 +62,8 @@ type Config struct {
 	ExplorerURL string
 	// Series reads hashrate series for the charts; nil answers 503.
 	Series SeriesReader
+	// TopMiners lists the top addresses by hashrate; nil answers 503.
+	TopMiners MinerLister
 
 	Pool       PoolReader
 	Blocks     BlockLister
@@ -167,6 +169,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/pool/history", s.limited(s.handleHistory))
 	m.HandleFunc("GET /api/v1/pool/hashrate", s.limited(s.handleSeries))
 	m.HandleFunc("GET /api/v1/miners/{address}/hashrate", s.limited(s.handleSeries))
+	m.HandleFunc("GET /api/v1/miners", s.limited(s.handleTopMiners))
 	m.HandleFunc("GET /api/v1/blocks", s.limited(s.handleBlocks))
 	m.HandleFunc("GET /api/v1/blocks/{hash}/window", s.limited(s.handleBlockWindow))
 	m.HandleFunc("GET /api/v1/blocks/{hash}/proof", s.limited(s.handleBlockProof))
@@ -428,6 +431,14 @@ func servePage[T any](s *Server, w http.ResponseWriter, r *http.Request, name st
 		items = []T{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{name: items, "total": total, "offset": offset, "limit": limit})
+}
+
+func (s *Server) handleTopMiners(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.TopMiners == nil {
+		writeError(w, http.StatusServiceUnavailable, "miners are not available in this process")
+		return
+	}
+	serveList(s, w, r, "miners", s.cfg.TopMiners.TopMiners)
 }
 
 // handleSeries answers GET /api/v1/pool/hashrate and

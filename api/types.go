@@ -51,12 +51,12 @@ const (
 
 // Block is a block found by the pool.
 type Block struct {
-	Height        int64     `json:"height"`
-	Hash          string    `json:"hash"`
-	Status        string    `json:"status"`
-	Reward        int64     `json:"reward"` // satoshis: the coinbase value
-	Finder        string    `json:"finder"` // worker that found it
-	Confirmations int64     `json:"confirmations"`
+	Height        int64  `json:"height"`
+	Hash          string `json:"hash"`
+	Status        string `json:"status"`
+	Reward        int64  `json:"reward"` // satoshis: the coinbase value
+	Finder        string `json:"finder"` // worker that found it
+	Confirmations int64  `json:"confirmations"`
 	// FoundAt is when the pool found the block (not the header's time).
 	FoundAt time.Time `json:"found_at"`
 	// Effort is the round's work ÷ the network difficulty: 1 is a block's
@@ -112,7 +112,7 @@ type Miner struct {
 	// EstimatedPerDay is the satoshis a day the address's 24-hour hashrate
 	// earns at the current network difficulty and the last block's reward,
 	// after the pool fee (0 when any of them is unknown).
-	EstimatedPerDay int64 `json:"estimated_per_day"`
+	EstimatedPerDay int64     `json:"estimated_per_day"`
 	Hashrate        Hashrates `json:"hashrate"`
 	LastShare       time.Time `json:"last_share"`
 	WorkersTotal    int       `json:"workers_total"`
@@ -121,6 +121,21 @@ type Miner struct {
 	Payments        []Payment `json:"payments"`
 	// Credits are the latest blocks that credited the address, newest first.
 	Credits []Credit `json:"credits"`
+}
+
+// MinerSummary is one payout address in the top-miners list: its workers'
+// hashrates summed.
+type MinerSummary struct {
+	Address   string    `json:"address"`
+	Hashrate  Hashrates `json:"hashrate"`
+	Workers   int       `json:"workers"`
+	LastShare time.Time `json:"last_share"`
+}
+
+// MinerLister lists the payout addresses with the highest 10-minute
+// hashrate first.
+type MinerLister interface {
+	TopMiners(ctx context.Context, limit int) ([]MinerSummary, error)
 }
 
 // Credit is what one block credited one address.

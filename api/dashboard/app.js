@@ -170,6 +170,17 @@ function renderWorkers(ws, now) {
   ["mono", null, null, null, null, null, null, w.offline ? "offline" : null])), "no active workers", 8);
 }
 
+// renderMiners lists the top addresses; each links to its miner page.
+function renderMiners(ms, now) {
+  fill("miners-body", ms.map(m => {
+    const a = document.createElement("a");
+    a.href = "#miner=" + encodeURIComponent(m.address);
+    a.textContent = short(m.address);
+    return row([a, String(m.workers), formatHashrate(m.hashrate["10m"]), formatHashrate(m.hashrate["1h"]),
+      formatHashrate(m.hashrate["24h"]), formatAgo(m.last_share, now)], ["mono"]);
+  }), "no active miners", 6);
+}
+
 function formatEffort(e) { return e > 0 ? formatPercent(e) : "–"; }
 
 const pages = { blocks: 0, payments: 0 };
@@ -301,6 +312,7 @@ async function refresh() {
     getJSON("api/v1/pool/hashrate").then(renderPoolSeries)
       .catch(e => { if (e.status !== 503) throw e; return getJSON("api/v1/pool/history").then(renderHistory); }),
     getJSON("api/v1/workers?limit=100").then(r => renderWorkers(r.workers, now)),
+    getJSON("api/v1/miners?limit=20").then(r => renderMiners(r.miners, now)),
     getJSON(`api/v1/blocks?limit=${PAGE}&offset=${pages.blocks}`).then(renderBlocks),
     getJSON(`api/v1/payments?limit=${PAGE}&offset=${pages.payments}`).then(renderPayments),
   ];

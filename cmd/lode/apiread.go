@@ -56,6 +56,7 @@ var (
 	_ api.WorkerLister    = (*storeReader)(nil)
 	_ api.ThresholdSetter = (*storeReader)(nil)
 	_ api.SeriesReader    = (*storeReader)(nil)
+	_ api.MinerLister     = (*storeReader)(nil)
 	_ api.BlockPager      = (*storeReader)(nil)
 	_ api.PaymentPager    = (*storeReader)(nil)
 )
@@ -268,6 +269,39 @@ func (r *storeReader) rankWorkers(ctx context.Context) ([]api.Worker, error) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Hashrate.TenMinutes > out[j].Hashrate.TenMinutes })
 	return out, nil
+}
+
+// TopMiners implements api.MinerLister: the ranked workers (the most
+// recently active maxWorkerStats, cached like /workers) summed per address,
+// highest 10-minute hashrate first.
+func (r *storeReader) TopMiners(ctx context.Context, limit int) ([]api.MinerSummary, error) {
+	ws, err := r.Workers(ctx, maxWorkerStats)
+	if err != nil {
+		return nil, err
+	}
+	by := map[string]*api.MinerSummary{}
+	var out []*api.MinerSummary
+	for _, w := range ws {
+		m := by[w.Address]
+		if m == nil {
+			m = &api.MinerSummary{Address: w.Address}
+			by[w.Address] = m
+			out = append(out, m)
+		}
+		m.Workers++
+		m.Hashrate.TenMinutes += w.Hashrate.TenMinutes
+		m.Hashrate.OneHour += w.Hashrate.OneHour
+		m.Hashrate.OneDay += w.Hashrate.OneDay
+		if w.LastShare.After(m.LastShare) {
+			m.LastShare = w.LastShare
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Hashrate.TenMinutes > out[j].Hashrate.TenMinutes })
+	res := make([]api.MinerSummary, 0, min(limit, len(out)))
+	for _, m := range out[:min(limit, len(out))] {
+		res = append(res, *m)
+	}
+	return res, nil
 }
 
 func apiWorker(full, address string, st ledger.WorkerStats) api.Worker {

@@ -121,7 +121,7 @@ func newDashboardAPI(t *testing.T, f *fixture, explorer string) *httptest.Server
 		FeePercent: 1, PPLNSWindow: 2, PayoutThreshold: f.threshold, ExplorerURL: explorer,
 		Network: func() (api.Network, bool) { return api.Network{Height: 202, Difficulty: 4.656542373906925e-10}, true },
 	}
-	cfg.Pool, cfg.Blocks, cfg.Miners, cfg.Payments, cfg.Workers, cfg.Thresholds, cfg.Series = r, r, r, r, r, r, r
+	cfg.Pool, cfg.Blocks, cfg.Miners, cfg.Payments, cfg.Workers, cfg.Thresholds, cfg.Series, cfg.TopMiners = r, r, r, r, r, r, r, r
 	srv, err := api.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +195,13 @@ func TestDashboardInBrowser(t *testing.T) {
 		mw[1][1] != formatHashrate(10*two32/60) || strings.HasPrefix(mw[1][7], "offline") {
 		t.Errorf("miner workers table %q", mw)
 	}
+	// Top miners: minerA's two workers summed, before minerB; the address
+	// opens its miner page.
+	tm := rows(t, dom, "miners-body")
+	if len(tm) != 2 || !strings.Contains(tm[0][0], `href="#miner=`+minerA+`"`) || tm[0][1] != "2" ||
+		tm[0][2] != formatHashrate(70*two32/60) || tm[1][1] != "1" || tm[1][2] != formatHashrate(20*two32/60) {
+		t.Errorf("top miners table %q", tm)
+	}
 	mc := rows(t, dom, "miner-credits")
 	if len(mc) != 1 || mc[0][0] != "101" || mc[0][1] != formatBTC(f.creditedA) {
 		t.Errorf("miner credits table %q, want block 101 crediting %s", mc, formatBTC(f.creditedA))
@@ -213,7 +220,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("pool chart not drawn from the 24 h series: %q", textOf(t, dom, "chart-caption"))
 	}
 	// No explorer configured: no links.
-	if strings.Contains(dom, "<a href=") {
+	if strings.Contains(dom, `<a href="http`) {
 		t.Errorf("links without an explorer configured")
 	}
 

@@ -32,7 +32,7 @@ func (w *wiring) apiReaders(c *api.Config) {
 	// The dashboard's views (issue 15): hashrate series, immature balance
 	// at the unlocker's fee, the default threshold, explorer links.
 	r.feeBasisPoints = w.feeBasisPoints()
-	c.Series = r
+	c.Series, c.TopMiners = r, r
 	c.PayoutThreshold = w.d.cfg.Payouts.Threshold
 	c.WorkerOfflineAfter = w.d.cfg.API.WorkerOfflineAfter
 	c.ExplorerURL = w.d.cfg.ExplorerURL()
