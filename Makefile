@@ -21,10 +21,14 @@ deps:
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-#? test: install missing test dependencies (also chromium), then run every test with -race
+#? test: install missing test dependencies (also chromium), then run every test, both tiers, with -race
 test:
 	@./scripts/install-deps.sh --browser
-	$(GO) test -race -timeout 25m $(PKGS)
+	$(GO) test -race -tags e2e -timeout 25m $(PKGS)
+
+#? test-fast: the first tier only (no end-to-end, process-kill, browser or make-run tests); installs nothing
+test-fast:
+	$(GO) test -race -timeout 10m $(PKGS)
 
 #? bench: run the benchmarks (share validation, end-to-end load)
 bench:
@@ -42,11 +46,11 @@ fuzz:
 #? lint: gofmt, go vet and staticcheck must be clean
 lint:
 	@out=$$(gofmt -s -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -s needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet $(PKGS)
-	$(GO) run $(STATICCHECK) $(PKGS)
+	$(GO) vet -tags e2e $(PKGS)
+	$(GO) run $(STATICCHECK) -tags e2e $(PKGS)
 
 #? run: start Redis, a regtest btcd, lode and simulated miners on local defaults
 run: deps build
 	./scripts/run-local.sh
 
-.PHONY: help deps build test bench fuzz lint run
+.PHONY: help deps build test test-fast bench fuzz lint run
