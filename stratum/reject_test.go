@@ -299,14 +299,29 @@ func TestSlowReaderIsClosed(t *testing.T) {
 }
 
 func TestAuthorizeAndIdleTimeouts(t *testing.T) {
-	h := startServer(t, func(c *Config) { c.AuthorizeTimeout = 200 * time.Millisecond; c.IdleTimeout = 400 * time.Millisecond })
+	// A connection that never authorizes is closed at the authorize
+	// timeout.
+	h := startServer(t, func(c *Config) { c.AuthorizeTimeout = 200 * time.Millisecond })
 	silent := dial(t, h.addr)
 	silent.expectClosed()
 	waitFor(t, "authorize timeout counted", func() bool { return h.srv.Stats().ClosedBy(CloseAuthorizeTimeout) == 1 })
+
+	// An authorized miner that goes quiet is closed at the idle timeout.
+	// The handshake is one write, so a loaded machine cannot stretch it
+	// past the idle timeout between lines, and the authorize timeout is
+	// far away: the close can only be the idle one.
+	h = startServer(t, func(c *Config) { c.AuthorizeTimeout = time.Minute; c.IdleTimeout = 300 * time.Millisecond })
 	idle := dial(t, h.addr)
-	idle.handshake(testAddress(t, 60))
+	idle.write(`{"id":1,"method":"mining.subscribe","params":["test/1"]}` + "\n" +
+		`{"id":2,"method":"mining.authorize","params":["` + testAddress(t, 60) + `","x"]}` + "\n")
+	if r := idle.reply("2"); string(r.Result) != "true" {
+		t.Fatalf("authorize: %s %s", r.Result, r.Error)
+	}
 	idle.expectClosed()
 	waitFor(t, "idle counted", func() bool { return h.srv.Stats().ClosedBy(CloseIdle) == 1 })
+	if n := h.srv.Stats().ClosedBy(CloseAuthorizeTimeout); n != 0 {
+		t.Fatalf("%d authorize timeouts on the idle server", n)
+	}
 }
 
 func TestConnectionLimits(t *testing.T) {
