@@ -145,7 +145,7 @@ function seriesCaption(pts, peak, what) {
     `${formatTime(pts[0] && pts[0].time)} → ${formatTime(pts[pts.length - 1] && pts[pts.length - 1].time)}`;
 }
 
-let poolRange = "24h", poolSeries = null;
+let poolRange = "1h", poolSeries = null;
 
 function renderPoolSeries(s) {
   poolSeries = s;

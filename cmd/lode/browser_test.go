@@ -216,8 +216,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("miner payments table %q", mp)
 	}
 	if !regexp.MustCompile(`<svg id="chart"[^>]*><polyline`).MatchString(dom) ||
-		!strings.HasPrefix(textOf(t, dom, "chart-caption"), "last 24 hours: 143 points") {
-		t.Errorf("pool chart not drawn from the 24 h series: %q", textOf(t, dom, "chart-caption"))
+		!strings.HasPrefix(textOf(t, dom, "chart-caption"), "last hour: 60 points") {
+		t.Errorf("pool chart not drawn from the series: %q", textOf(t, dom, "chart-caption"))
 	}
 	// No explorer configured: no links.
 	if strings.Contains(dom, `<a href="http`) {

@@ -55,7 +55,7 @@ func TestPayoutsDryRunFromConfig(t *testing.T) {
 	text := `network: regtest
 node: {rpc_address: "` + strings.TrimPrefix(node.RPCURL(), "http://") + `", rpc_user: ` + user + `, rpc_password: {file: ` + pwFile + `}}
 redis: {address: "` + srv.Addr + `", prefix: ctlcfg}
-pool: {payout_address: ` + node.MiningAddress().EncodeAddress() + `}
+pool: {payout_address: ` + node.MiningAddress().EncodeAddress() + `, pplns_min_window: 1}
 stratum: {ports: [{listen: "127.0.0.1:0", start_difficulty: 1, min_difficulty: 1, max_difficulty: 1}]}
 payouts: {threshold: 15000000, signing: cold}
 `

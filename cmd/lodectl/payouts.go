@@ -408,6 +408,9 @@ func printResult(w io.Writer, res *payment.Result) {
 		fmt.Fprintf(w, "payout %d (txid %s) is not on the network: %s\n", h.ID, orDash(h.TxID), broadcastNote(h))
 	}
 	printHalted(w, res.Halted)
+	if len(res.Payouts) == 0 && len(res.Skipped) == 0 && len(res.Failed) == 0 && len(res.Halted) == 0 {
+		fmt.Fprintln(w, "nothing due: no balance has reached its payout threshold")
+	}
 	if !res.DryRun {
 		fmt.Fprintf(w, "%d payout(s) open, %d stuck\n", res.Open, res.Stuck)
 	}
