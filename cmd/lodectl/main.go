@@ -53,4 +53,6 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-14s %s\n", n, commands[n].summary)
 	}
+	fmt.Fprintln(w, "Commands that read Redis or the node take -config lode.yaml (default $LODE_CONFIG): the daemon's own file;")
+	fmt.Fprintln(w, "their flags (-redis, -prefix, -network, …) override it. With `make run`: -config run/lode.yaml.")
 }
