@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,19 +25,38 @@ const (
 	workerAgentFld  = "agent"
 )
 
-var _ economics.Stats = EconomicsStats{}
+var _ economics.Stats = (*EconomicsStats)(nil)
 
 // EconomicsStats reads the share statistics for package economics
-// (Store.EconomicsStats).
-type EconomicsStats struct{ s *Store }
+// (Store.EconomicsStats). It keeps the buckets it has read: a minute or
+// slot more than two buckets old is settled (the ledger writes the
+// current one; a batch or a spool replay may still land in the one
+// before), so a refresh reads only the newest few hashes, not the 208 of
+// the day. Safe for concurrent use.
+type EconomicsStats struct {
+	s *Store
 
-// EconomicsStats returns the store as economics.Stats.
-func (s *Store) EconomicsStats() EconomicsStats { return EconomicsStats{s} }
+	mu    sync.Mutex
+	cache map[string]map[string]*economics.Bucket // bucket key → worker → bucket
+}
+
+// EconomicsStats returns a statistics reader for package economics.
+func (s *Store) EconomicsStats() *EconomicsStats {
+	return &EconomicsStats{s: s, cache: map[string]map[string]*economics.Bucket{}}
+}
+
+// bucketRef is one minute or slot hash of the day.
+type bucketRef struct {
+	key          string
+	start, width int64 // unix minute, minutes
+	slot         bool
+	settled      bool
+}
 
 // WorkerStats implements economics.Stats: every worker with an accepted
 // share in the last 24 hours, with its sums over 5 min and 1 h (from the
 // minute buckets) and 24 h (from the 10-minute slots). One pipeline reads
-// the buckets, a second the workers' hashes.
+// the buckets not cached yet, a second the workers' hashes.
 //
 // Connected time: until the stratum side writes a session's connected
 // seconds, a worker counts as connected from the start of its first bucket
@@ -45,72 +65,58 @@ func (s *Store) EconomicsStats() EconomicsStats { return EconomicsStats{s} }
 // that left, or was away for a while, counts as connected after its last
 // share: its rate is then underestimated, never overestimated (and a window
 // without any of its shares says not_connected).
-func (e EconomicsStats) WorkerStats(ctx context.Context, now time.Time) ([]economics.WorkerStats, error) {
+func (e *EconomicsStats) WorkerStats(ctx context.Context, now time.Time) ([]economics.WorkerStats, error) {
 	s := e.s
 	minute := now.Unix() / 60
 	slot := now.Unix() / slotSeconds
 	const minutes, slots = 62, daySlots + 2
-	var cmds []*redis.MapStringStringCmd
+	refs := make([]bucketRef, 0, minutes+slots)
+	for i := int64(0); i < minutes; i++ {
+		refs = append(refs, bucketRef{key: s.hashrateKey(minute - i), start: minute - i, width: 1, settled: i >= 3})
+	}
+	for i := int64(0); i < slots; i++ {
+		refs = append(refs, bucketRef{key: s.hashrateSlotKey(slot - i), start: (slot - i) * slotSeconds / 60,
+			width: slotSeconds / 60, slot: true, settled: i >= 2})
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cmds := map[int]*redis.MapStringStringCmd{}
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := int64(0); i < minutes; i++ {
-			cmds = append(cmds, p.HGetAll(ctx, s.hashrateKey(minute-i)))
-		}
-		for i := int64(0); i < slots; i++ {
-			cmds = append(cmds, p.HGetAll(ctx, s.hashrateSlotKey(slot-i)))
+		for i, r := range refs {
+			if _, ok := e.cache[r.key]; !ok || !r.settled {
+				cmds[i] = p.HGetAll(ctx, r.key)
+			}
 		}
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("redisstore: read share statistics: %w", err)
+	}
+	keep := make(map[string]bool, len(refs))
+	for i, r := range refs {
+		keep[r.key] = true
+		if c, ok := cmds[i]; ok {
+			e.cache[r.key] = parseBuckets(c.Val(), r.start, r.width)
+		}
+	}
+	for k := range e.cache { // older than the day
+		if !keep[k] {
+			delete(e.cache, k)
+		}
 	}
 	type acc struct {
 		minutes, slots []economics.Bucket
 	}
 	workers := map[string]*acc{}
 	var order []string
-	for i, c := range cmds {
-		isSlot := i >= minutes
-		start := (minute - int64(i)) // unix minute of the bucket
-		width := int64(1)
-		if isSlot {
-			start, width = (slot-int64(i-minutes))*slotSeconds/60, slotSeconds/60
-		}
-		perWorker := map[string]*economics.Bucket{}
-		for field, v := range c.Val() {
-			var name string
-			var packed bool
-			switch {
-			case strings.HasPrefix(field, "w:"):
-				name = field[2:]
-			case strings.HasPrefix(field, econField):
-				name, packed = field[len(econField):], true
-			default:
-				continue
-			}
-			b := perWorker[name]
-			if b == nil {
-				b = &economics.Bucket{Minute: start, Minutes: width}
-				perWorker[name] = b
-			}
-			if packed {
-				parseEconField(v, b)
-			} else if d, err := strconv.ParseFloat(v, 64); err == nil {
-				b.SumD = d
-			}
-		}
-		for name, b := range perWorker {
-			if b.SumD <= 0 {
-				continue
-			}
+	for _, r := range refs {
+		for name, b := range e.cache[r.key] {
 			a := workers[name]
 			if a == nil {
 				a = &acc{}
 				workers[name] = a
 				order = append(order, name)
 			}
-			if b.N == 0 { // written before Σd², n and max d were kept: one share of the mean difficulty
-				b.N, b.SumD2, b.MaxD = 1, b.SumD*b.SumD, b.SumD
-			}
-			if isSlot {
+			if r.slot {
 				a.slots = append(a.slots, *b)
 			} else {
 				a.minutes = append(a.minutes, *b)
@@ -149,6 +155,43 @@ func (e EconomicsStats) WorkerStats(ctx context.Context, now time.Time) ([]econo
 		out = append(out, ws)
 	}
 	return out, nil
+}
+
+// parseBuckets reads one minute or slot hash: per worker its Σd ("w:")
+// and Σd², n, max d ("e:").
+func parseBuckets(fields map[string]string, start, width int64) map[string]*economics.Bucket {
+	perWorker := map[string]*economics.Bucket{}
+	for field, v := range fields {
+		var name string
+		var packed bool
+		switch {
+		case strings.HasPrefix(field, "w:"):
+			name = field[2:]
+		case strings.HasPrefix(field, econField):
+			name, packed = field[len(econField):], true
+		default:
+			continue
+		}
+		b := perWorker[name]
+		if b == nil {
+			b = &economics.Bucket{Minute: start, Minutes: width}
+			perWorker[name] = b
+		}
+		if packed {
+			parseEconField(v, b)
+		} else if d, err := strconv.ParseFloat(v, 64); err == nil {
+			b.SumD = d
+		}
+	}
+	for name, b := range perWorker {
+		switch {
+		case b.SumD <= 0:
+			delete(perWorker, name)
+		case b.N == 0: // written before Σd², n and max d were kept: one share of the mean difficulty
+			b.N, b.SumD2, b.MaxD = 1, b.SumD*b.SumD, b.SumD
+		}
+	}
+	return perWorker
 }
 
 // windowSums sums the buckets of one window and sets the connected time

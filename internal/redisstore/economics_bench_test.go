@@ -1,0 +1,94 @@
+package redisstore_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/lode-pool/lode/internal/redisstore"
+	"github.com/lode-pool/lode/internal/testenv"
+	"github.com/lode-pool/lode/shares"
+	"github.com/lode-pool/lode/shares/ledger"
+)
+
+// BenchmarkEconomicsStats is one economics refresh's read of the share
+// statistics (EconomicsStats.WorkerStats) for 2,000 workers that sent a
+// share every minute of the last hour and in every 10-minute slot of the
+// day: 62 minute hashes and 146 slot hashes read in one pipeline, then the
+// workers' hashes. It reports the Redis memory of those statistics per
+// worker too (the minute and slot buckets, Σd and the economics field).
+func BenchmarkEconomicsStats(b *testing.B) {
+	const workers = 2000
+	srv := testenv.StartRedis(b, "--appendonly", "no")
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	s := redisstore.New(rdb, redisstore.Config{Prefix: "eb"})
+	ctx := context.Background()
+	now := time.Now()
+	seq := uint64(0)
+	batch := &ledger.Batch{Instance: "eb"}
+	flush := func() {
+		seq++
+		batch.Seq = seq
+		if err := s.ApplyBatch(ctx, batch, "0"); err != nil {
+			b.Fatal(err)
+		}
+		batch.Shares = batch.Shares[:0]
+	}
+	add := func(w int, at time.Time) {
+		seq++
+		addr := "bc1qbenchaddressbenchaddressbench" + strconv.Itoa(w%500)
+		batch.Shares = append(batch.Shares, ledger.Entry{Seq: seq, Units: "1", Share: shares.Share{
+			Worker: addr + ".w" + strconv.Itoa(w), Address: addr, WorkerName: "w" + strconv.Itoa(w),
+			Difficulty: 65536, HashDifficulty: 70000, Time: at}})
+		if len(batch.Shares) == 256 {
+			flush()
+		}
+	}
+	before := usedMemory(b, rdb)
+	for m := 1; m <= 60; m++ {
+		for w := range workers {
+			add(w, now.Add(-time.Duration(m)*time.Minute))
+		}
+	}
+	for slot := 7; slot <= 144; slot++ { // the slots older than the hour
+		for w := range workers {
+			add(w, now.Add(-time.Duration(slot)*10*time.Minute))
+		}
+	}
+	if len(batch.Shares) > 0 {
+		flush()
+	}
+	grown := usedMemory(b, rdb) - before
+	stats := s.EconomicsStats()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		ws, err := stats.WorkerStats(ctx, now)
+		if err != nil || len(ws) != workers {
+			b.Fatalf("%d workers, %v", len(ws), err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/workers, "µs/worker")
+	b.ReportMetric(grown/workers, "redis-bytes/worker")
+}
+
+func usedMemory(b *testing.B, rdb *redis.Client) float64 {
+	info, err := rdb.Info(context.Background(), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	b.Fatal("no used_memory")
+	return 0
+}
