@@ -62,6 +62,8 @@ type Block struct {
 	// Effort is the round's work ÷ the network difficulty: 1 is a block's
 	// worth of expected work, below 1 a lucky block. 0 when unknown.
 	Effort float64 `json:"effort"`
+	// NetworkDifficulty is the difficulty the block was found at.
+	NetworkDifficulty float64 `json:"network_difficulty"`
 }
 
 // Worker is one worker's statistics.

@@ -107,6 +107,8 @@ function renderPool(p) {
   text("pool-reject-rate", formatPercent(p.reject_rate || 0));
   text("net-height", String(p.network.height));
   text("net-difficulty", formatNumber(p.network.difficulty));
+  // Expected hashes per block ÷ the 600 s target spacing.
+  text("net-hashrate", formatHashrate(p.network.difficulty * 4294967296 / 600));
   text("round-progress", (p.round_progress * 100).toFixed(2) + " %");
   text("pool-fee", p.fee_percent + " %");
   text("pool-window", p.pplns_window + " × difficulty");
@@ -191,6 +193,19 @@ function renderBlocks(r) {
     String(b.confirmations), formatEffort(b.effort), formatTime(b.found_at)], [null, "status-" + b.status])), "no blocks found yet", 7);
   pager("blocks", r);
   renderLuck(bs);
+  renderDifficulty(bs);
+}
+
+// renderDifficulty draws the network difficulty at each listed block, by
+// height (the history of the network as the pool saw it).
+function renderDifficulty(bs) {
+  const pts = bs.filter(b => b.network_difficulty > 0).reverse()
+    .map(b => ({ time: new Date(b.height * 1000).toISOString(), hashrate: b.network_difficulty, height: b.height }));
+  const peak = drawLine(document.getElementById("difficulty-chart"), pts, 120);
+  if (pts.length < 2) { text("difficulty-caption", pts.length ? `difficulty ${formatNumber(pts[0].hashrate)} at #${pts[0].height}` : "no blocks"); return; }
+  const last = pts[pts.length - 1];
+  text("difficulty-caption", `#${pts[0].height} → #${last.height} · now ${formatNumber(last.hashrate)} ` +
+    `(network ≈ ${formatHashrate(last.hashrate * 4294967296 / 600)}) · peak ${formatNumber(peak)}`);
 }
 
 // renderLuck draws one bar per listed block, oldest left: its effort (100 %

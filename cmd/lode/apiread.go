@@ -154,13 +154,14 @@ func apiBlock(b payouts.Block) api.Block {
 		reward = b.Reward
 	}
 	return api.Block{
-		Height:        b.Height,
-		Hash:          b.Hash.String(),
-		Status:        status,
-		Reward:        reward,
-		Finder:        b.Finder,
-		Confirmations: b.Confirmations,
-		FoundAt:       b.Time.UTC(),
+		Height:            b.Height,
+		Hash:              b.Hash.String(),
+		Status:            status,
+		Reward:            reward,
+		Finder:            b.Finder,
+		Confirmations:     b.Confirmations,
+		FoundAt:           b.Time.UTC(),
+		NetworkDifficulty: b.NetworkDifficulty,
 	}
 }
 

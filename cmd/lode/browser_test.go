@@ -152,6 +152,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		"pool-workers":      "3",
 		"net-height":        "202",
 		"round-progress":    "0.00 %",
+		"net-hashrate":      formatHashrate(4.656542373906925e-10 * two32 / 600),
 		"pool-fee":          "1 %",
 		"miner-balance":     formatBTC(f.creditA),
 		"miner-paid":        formatBTC(f.paidA),
@@ -176,6 +177,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		blocks[1][1] != "credited" || blocks[1][2] != formatBTC(f.minedBlock.Reward) || blocks[1][4] != "100" ||
 		!nearPercent(blocks[1][5], effort101) || blocks[0][5] != "–" {
 		t.Errorf("blocks table %q (effort of 101 want %.2f %%)", blocks, effort101)
+	}
+	if got := textOf(t, dom, "difficulty-caption"); !strings.HasPrefix(got, "#101 → #150 · now ") {
+		t.Errorf("difficulty caption %q", got)
 	}
 	if got := textOf(t, dom, "blocks-page"); got != "1–2 of 2" {
 		t.Errorf("blocks pager %q", got)
