@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"html"
+	"image"
+	"image/png"
 	"math"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -245,5 +249,63 @@ func TestDashboardInBrowser(t *testing.T) {
 	dom = dumpDOM(t, hs.URL+"/#miner=mgf7FHaRYnTyaaGgcXCabtqL3tg7uQVYhX")
 	if got := textOf(t, dom, "miner-error"); got != "No shares from mgf7FHaRYnTyaaGgcXCabtqL3tg7uQVYhX yet." {
 		t.Errorf("unknown miner message %q", got)
+	}
+}
+
+// screenshot renders url in headless chromium at a phone's size with the
+// system's colour scheme set (Blink: 0 dark, 1 light) and returns the PNG.
+func screenshot(t *testing.T, url string, scheme int) image.Image {
+	t.Helper()
+	bin := chromium(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	out := filepath.Join(t.TempDir(), "shot.png")
+	cmd := exec.CommandContext(ctx, bin,
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--disable-dev-shm-usage", "--user-data-dir="+t.TempDir(), "--hide-scrollbars",
+		"--window-size=390,844", fmt.Sprintf("--blink-settings=preferredColorScheme=%d", scheme),
+		"--virtual-time-budget=3000", "--screenshot="+out, url)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// TestDashboardColorSchemeInBrowser: the page follows the system's dark or
+// light setting (prefers-color-scheme; style.css has no external assets)
+// and renders at a phone's width. The page's background is checked in the
+// rendered pixels.
+func TestDashboardColorSchemeInBrowser(t *testing.T) {
+	srv, err := api.New(api.Config{}) // the static page; its API calls answer 503
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	for _, tc := range []struct {
+		name    string
+		scheme  int
+		r, g, b uint32
+	}{{"dark", 0, 0x0f, 0x14, 0x19}, {"light", 1, 0xfa, 0xfa, 0xfa}} {
+		img := screenshot(t, hs.URL+"/", tc.scheme)
+		if w := img.Bounds().Dx(); w != 390 {
+			t.Fatalf("%s: screenshot %d px wide, want the phone's 390", tc.name, w)
+		}
+		r, g, b, _ := img.At(3, 3).RGBA()
+		if r>>8 != tc.r || g>>8 != tc.g || b>>8 != tc.b {
+			t.Errorf("%s: background #%02x%02x%02x, want #%02x%02x%02x", tc.name, r>>8, g>>8, b>>8, tc.r, tc.g, tc.b)
+		}
 	}
 }
