@@ -106,13 +106,15 @@ func (e *EconomicsStats) WorkerStats(ctx context.Context, now time.Time) ([]econ
 	type acc struct {
 		minutes, slots []economics.Bucket
 	}
-	workers := map[string]*acc{}
+	workers := make(map[string]*acc, len(e.cache[refs[minutes].key]))
 	var order []string
 	for _, r := range refs {
 		for name, b := range e.cache[r.key] {
 			a := workers[name]
 			if a == nil {
-				a = &acc{}
+				// Sized for a worker seen all day: one allocation each.
+				bs := make([]economics.Bucket, 0, minutes+slots)
+				a = &acc{minutes: bs[:0:minutes], slots: bs[minutes:minutes]}
 				workers[name] = a
 				order = append(order, name)
 			}
