@@ -148,45 +148,47 @@ func seqString(seq uint64) string { return fmt.Sprintf("%020d", seq) }
 // the instance's high-water mark already covers b.Seq; b.Kind leaves one of
 // them out (an accounting batch is written before its shares are
 // acknowledged, the statistics of many such batches follow as one
-// statistics batch).
+// statistics batch). Arguments are built by scriptArgs (see there: a paced
+// pool pays this per share).
 func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit string) error {
 	if windowLimit == "" {
 		windowLimit = "0"
 	}
-	seq := seqString(b.Seq)
 	var acctKeys []string
 	var acctArgs []any
 	if len(b.Shares) > 0 && b.Kind != ledger.BatchStats {
-		acctKeys = []string{s.windowKey(), s.windowTotalKey(), s.windowLimitKey(),
-			s.roundKey(), s.roundTotalKey(), s.acctAppliedKey(b.Instance)}
-		acctArgs = make([]any, 0, 3+3*len(b.Shares))
-		acctArgs = append(acctArgs, seq, windowLimit, int64(appliedTTL/time.Second))
-		for i := range b.Shares {
-			e := &b.Shares[i]
-			acctArgs = append(acctArgs, b.Instance+":"+strconv.FormatUint(e.Seq, 10), e.Share.Address, e.Units)
-		}
+		a := getScriptArgs()
+		defer a.release()
+		acctKeys, acctArgs = s.acctOps(a, b, windowLimit)
 	}
 	var statsKeys []string
 	var statsArgs []any
 	if b.Kind != ledger.BatchAccounting {
-		statsKeys, statsArgs = s.statsOps(b, seq)
+		a := getScriptArgs()
+		defer a.release()
+		statsKeys, statsArgs = s.statsOps(a, b)
 	}
 
 	hasStats := len(statsArgs) > 2
+	var acctCmd, statsCmd []any
+	if acctKeys != nil {
+		acctCmd = evalShaCmd(make([]any, 0, 3+len(acctKeys)+len(acctArgs)), acctScript.Hash(), acctKeys, acctArgs)
+	}
+	if hasStats {
+		statsCmd = evalShaCmd(make([]any, 0, 3+len(statsKeys)+len(statsArgs)), statsScript.Hash(), statsKeys, statsArgs)
+	}
 	run := func() error {
 		switch {
-		case acctKeys != nil && !hasStats: // a group commit: one call, no pipeline
-			return acctScript.EvalSha(ctx, s.rdb, acctKeys, acctArgs...).Err()
-		case acctKeys == nil && hasStats:
-			return statsScript.EvalSha(ctx, s.rdb, statsKeys, statsArgs...).Err()
-		case acctKeys == nil:
+		case acctCmd != nil && statsCmd == nil: // a group commit: one call, no pipeline
+			return s.rdb.Do(ctx, acctCmd...).Err()
+		case acctCmd == nil && statsCmd != nil:
+			return s.rdb.Do(ctx, statsCmd...).Err()
+		case acctCmd == nil:
 			return nil
 		}
 		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			if acctKeys != nil {
-				acctScript.EvalSha(ctx, p, acctKeys, acctArgs...)
-			}
-			statsScript.EvalSha(ctx, p, statsKeys, statsArgs...)
+			p.Do(ctx, acctCmd...)
+			p.Do(ctx, statsCmd...)
 			return nil
 		})
 		if err != nil {
@@ -217,160 +219,249 @@ func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit str
 	return nil
 }
 
-// statsOps turns a batch into the statistics script's keys and arguments,
-// aggregating per worker, per address and per minute first so the script
-// runs few commands (each costs about a microsecond inside Redis).
-func (s *Store) statsOps(b *ledger.Batch, seq string) ([]string, []any) {
-	keys := []string{s.statsAppliedKey(b.Instance)}
-	index := map[string]int{}
-	args := make([]any, 0, 2+24*len(b.Shares))
-	args = append(args, seq, int64(appliedTTL/time.Second))
-	ttl := int64(statsTTL / time.Second)
-	k := func(key string) int {
-		i, ok := index[key]
-		if !ok {
-			keys = append(keys, key)
-			i = len(keys)
-			index[key] = i
-		}
-		return i
+// acctOps turns a batch into the accounting script's keys and arguments.
+func (s *Store) acctOps(a *scriptArgs, b *ledger.Batch, windowLimit string) ([]string, []any) {
+	for _, k := range s.fixedKeys(a, b.Instance)[:6] {
+		a.addKey(k)
 	}
-	op := func(name, key, field string, value any) {
-		args = append(args, name, k(key), field, value)
+	a.seq(b.Seq)
+	a.str(windowLimit)
+	a.int(int64(appliedTTL / time.Second))
+	for i := range b.Shares {
+		e := &b.Shares[i]
+		a.buf = append(a.buf, b.Instance...)
+		a.buf = append(a.buf, ':')
+		a.buf = strconv.AppendUint(a.buf, e.Seq, 10)
+		a.ends = append(a.ends, len(a.buf))
+		a.str(e.Share.Address)
+		a.str(e.Units)
 	}
-	expired := map[string]bool{}
-	expireIn := func(key string, seconds int64) {
-		if !expired[key] {
-			expired[key] = true
-			op("expire", key, "", seconds)
-		}
-	}
-	expire := func(key string) { expireIn(key, ttl) }
+	return a.args()
+}
 
-	type bucket struct {
-		slot  bool // a 10-minute slot, else a minute
-		n     int64
-		field string
+// fixedKeys returns the keys every batch of instance names (the six
+// accounting keys, the statistics applied key and the pool statistics),
+// built once per scratch and store rather than per batch.
+func (s *Store) fixedKeys(a *scriptArgs, instance string) *[8]string {
+	if a.fixedPrefix != s.prefix || a.fixedInstance != instance || a.fixed[0] == "" {
+		a.fixedPrefix, a.fixedInstance = s.prefix, instance
+		a.fixed = [8]string{s.windowKey(), s.windowTotalKey(), s.windowLimitKey(),
+			s.roundKey(), s.roundTotalKey(), s.acctAppliedKey(instance),
+			s.statsAppliedKey(instance), s.poolStatsKey()}
 	}
-	hr := map[bucket]float64{}
-	var hrOrder []bucket
-	add1 := func(bk bucket, d float64) {
-		if _, ok := hr[bk]; !ok {
-			hrOrder = append(hrOrder, bk)
-		}
-		hr[bk] += d
-	}
-	addHR := func(t time.Time, field string, d float64) {
-		add1(bucket{false, t.Unix() / 60, field}, d)
-		add1(bucket{true, t.Unix() / slotSeconds, field}, d)
-	}
-	type workerAgg struct {
+	return &a.fixed
+}
+
+// Scratch types of statsOps.
+type (
+	// workerAgg is one worker's part of a batch.
+	workerAgg struct {
+		worker   string
 		address  string
 		name     string
 		accepted int64
 		last     int64
 		best     float64
 	}
-	workers := map[string]*workerAgg{}
-	var workerOrder []string
+	// hrKey is one hashrate bucket field: a minute or 10-minute slot n,
+	// field kind ('w' worker, 'm' address, 'p' pool) and name.
+	hrKey struct {
+		slot bool
+		n    int64
+		kind byte
+		name string
+	}
+	hrBucket struct {
+		hrKey
+		sum float64
+	}
+	// recentGroup is one address's newest shares of a batch (indexes into
+	// b.Shares, newest first).
+	recentGroup struct {
+		address string
+		shares  []int
+	}
+)
+
+// statsOps turns a batch into the statistics script's keys and arguments,
+// aggregating per worker, per address and per minute first so the script
+// runs few commands (each costs about a microsecond inside Redis).
+func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) ([]string, []any) {
+	fixed := s.fixedKeys(a, b.Instance)
+	a.addKey(fixed[6])
+	a.seq(b.Seq)
+	a.int(int64(appliedTTL / time.Second))
+	ttl := int64(statsTTL / time.Second)
+	// op queues one operation on the key just built.
+	op := func(name string, key int, field string) {
+		a.str(name)
+		a.int(int64(key))
+		a.str(field)
+	}
+	expireIn := func(key int, seconds int64) {
+		if !a.expired[key-1] {
+			a.expired[key-1] = true
+			op("expire", key, "")
+			a.int(seconds)
+		}
+	}
+	expire := func(key int) { expireIn(key, ttl) }
+
+	addHR := func(k hrKey, d float64) {
+		i, ok := a.hrIndex[k]
+		if !ok {
+			i = len(a.hr)
+			a.hr = append(a.hr, hrBucket{hrKey: k})
+			a.hrIndex[k] = i
+		}
+		a.hr[i].sum += d
+	}
+	addHRs := func(t int64, kind byte, name string, d float64) {
+		addHR(hrKey{false, t / 60, kind, name}, d)
+		addHR(hrKey{true, t / slotSeconds, kind, name}, d)
+	}
 	var poolAccepted, poolLast int64
 	for i := range b.Shares {
 		sh := &b.Shares[i].Share
 		ms := sh.Time.UnixMilli()
-		w := workers[sh.Worker]
-		if w == nil {
-			w = &workerAgg{address: sh.Address, name: sh.WorkerName, best: -1}
-			workers[sh.Worker] = w
-			workerOrder = append(workerOrder, sh.Worker)
+		wi, ok := a.wIndex[sh.Worker]
+		if !ok {
+			wi = len(a.workers)
+			a.workers = append(a.workers, workerAgg{worker: sh.Worker, address: sh.Address, name: sh.WorkerName, best: -1})
+			a.wIndex[sh.Worker] = wi
 		}
+		w := &a.workers[wi]
 		w.accepted++
 		w.last = max(w.last, ms)
 		w.best = max(w.best, sh.HashDifficulty)
 		poolAccepted++
 		poolLast = max(poolLast, ms)
-		addHR(sh.Time, "w:"+sh.Worker, sh.Difficulty)
-		addHR(sh.Time, "m:"+sh.Address, sh.Difficulty)
-		addHR(sh.Time, "pool", sh.Difficulty)
+		t := sh.Time.Unix()
+		addHRs(t, 'w', sh.Worker, sh.Difficulty)
+		addHRs(t, 'm', sh.Address, sh.Difficulty)
+		addHRs(t, 'p', "", sh.Difficulty)
 	}
-	for _, name := range workerOrder {
-		w := workers[name]
-		wk := s.workerKey(name)
-		op("hincrby", wk, "accepted", w.accepted)
+	for i := range a.workers {
+		w := &a.workers[i]
+		wk := a.keyStart(s.prefix, statsTag, "worker").keyPart(w.worker).keyDone()
+		op("hincrby", wk, "accepted")
+		a.int(w.accepted)
 		// Batches are written in time order; a late spool replay may set
 		// an older "last" for a moment, which the next live batch fixes.
-		op("hset", wk, "last", w.last)
+		op("hset", wk, "last")
+		a.int(w.last)
 		if w.best >= 0 {
-			op("hmax", wk, "best", strconv.FormatFloat(w.best, 'g', -1, 64))
+			op("hmax", wk, "best")
+			a.float(w.best, 'g')
 		}
 		expire(wk)
-		mk := s.minerKey(w.address)
-		op("hset", mk, w.name, w.last)
+		mk := a.keyStart(s.prefix, statsTag, "miner").keyPart(w.address).keyDone()
+		op("hset", mk, w.name)
+		a.int(w.last)
 	}
 	// Recent shares: the newest few of each address, pushed oldest first so
 	// the newest ends at the head, in one LPUSH per address.
-	recent := map[string][]string{}
-	var recentOrder []string
 	for i := len(b.Shares) - 1; i >= 0; i-- {
 		sh := &b.Shares[i].Share
-		r := recent[sh.Address]
-		if len(r) >= recentShares {
-			continue
+		ri, ok := a.rIndex[sh.Address]
+		if !ok {
+			ri = len(a.recent)
+			if ri < cap(a.recent) {
+				a.recent = a.recent[:ri+1] // keeps the old element's shares capacity
+				a.recent[ri].address = sh.Address
+			} else {
+				a.recent = append(a.recent, recentGroup{address: sh.Address})
+			}
+			a.rIndex[sh.Address] = ri
 		}
-		if r == nil {
-			recentOrder = append(recentOrder, sh.Address)
+		if g := &a.recent[ri]; len(g.shares) < recentShares {
+			g.shares = append(g.shares, i)
 		}
-		recent[sh.Address] = append(r, strconv.FormatInt(sh.Time.UnixMilli(), 10)+"|"+sh.WorkerName+"|"+
-			strconv.FormatFloat(sh.Difficulty, 'g', -1, 64)+"|"+strconv.FormatFloat(sh.HashDifficulty, 'g', -1, 64))
 	}
-	for _, addr := range recentOrder {
-		r := recent[addr]
-		rk := s.recentKey(addr)
-		args = append(args, "lpush", k(rk), recentShares, len(r))
-		for j := len(r) - 1; j >= 0; j-- {
-			args = append(args, r[j])
+	for gi := range a.recent {
+		g := &a.recent[gi]
+		rk := a.keyStart(s.prefix, statsTag, "recent").keyPart(g.address).keyDone()
+		a.str("lpush")
+		a.int(int64(rk))
+		a.int(recentShares)
+		a.int(int64(len(g.shares)))
+		for j := len(g.shares) - 1; j >= 0; j-- {
+			sh := &b.Shares[g.shares[j]].Share
+			a.buf = strconv.AppendInt(a.buf, sh.Time.UnixMilli(), 10)
+			a.buf = append(a.buf, '|')
+			a.buf = append(a.buf, sh.WorkerName...)
+			a.buf = append(a.buf, '|')
+			a.buf = strconv.AppendFloat(a.buf, sh.Difficulty, 'g', -1, 64)
+			a.buf = append(a.buf, '|')
+			a.buf = strconv.AppendFloat(a.buf, sh.HashDifficulty, 'g', -1, 64)
+			a.ends = append(a.ends, len(a.buf))
 		}
 		expire(rk)
-		expire(s.minerKey(addr))
+		expire(a.keyStart(s.prefix, statsTag, "miner").keyPart(g.address).keyDone())
 	}
-	for _, bk := range hrOrder {
+	for i := range a.hr {
+		bk := &a.hr[i]
+		var hk int
 		if bk.slot {
-			hk := s.hashrateSlotKey(bk.n)
-			op("hincrbyfloat", hk, bk.field, strconv.FormatFloat(hr[bk], 'f', -1, 64))
+			hk = a.keyStart(s.prefix, statsTag, "hr10").keyInt(bk.n).keyDone()
+		} else {
+			hk = a.keyStart(s.prefix, statsTag, "hr").keyInt(bk.n).keyDone()
+		}
+		a.str("hincrbyfloat")
+		a.int(int64(hk))
+		switch bk.kind {
+		case 'w':
+			a.str2("w:", bk.name)
+		case 'm':
+			a.str2("m:", bk.name)
+		default:
+			a.str("pool")
+		}
+		a.float(bk.sum, 'f')
+		if bk.slot {
 			expire(hk)
 		} else {
-			hk := s.hashrateKey(bk.n)
-			op("hincrbyfloat", hk, bk.field, strconv.FormatFloat(hr[bk], 'f', -1, 64))
 			expireIn(hk, int64(minuteTTL/time.Second))
 		}
 	}
 	if poolAccepted > 0 {
-		op("hincrby", s.poolStatsKey(), "accepted", poolAccepted)
-		op("hmax", s.poolStatsKey(), "last", poolLast)
+		pk := a.addKey(fixed[7])
+		op("hincrby", pk, "accepted")
+		a.int(poolAccepted)
+		op("hmax", pk, "last")
+		a.int(poolLast)
 	}
 	for _, r := range b.Rejects {
 		field := "rejected"
 		if r.Reason == ledger.ReasonStale {
 			field = "stale"
 		}
-		wk := s.workerKey(r.Worker)
-		op("hincrby", wk, field, r.Count)
+		wk := a.keyStart(s.prefix, statsTag, "worker").keyPart(r.Worker).keyDone()
+		op("hincrby", wk, field)
+		a.int(r.Count)
 		if r.Reason != ledger.ReasonStale && r.Reason != "" {
-			op("hincrby", wk, "reject:"+r.Reason, r.Count)
+			a.str("hincrby")
+			a.int(int64(wk))
+			a.str2("reject:", r.Reason)
+			a.int(r.Count)
 		}
 		expire(wk)
-		op("hincrby", s.poolStatsKey(), field, r.Count)
+		pk := a.addKey(fixed[7])
+		op("hincrby", pk, field)
+		a.int(r.Count)
 		if r.Address != "" {
 			// List the worker under its address even if it never had a
 			// share accepted (an address sending only bad shares must be
 			// visible); an accepted share's time replaces this one.
 			if name, ok := workerSuffix(r.Worker, r.Address); ok {
-				mk := s.minerKey(r.Address)
-				op("hsetnx", mk, name, r.Time.UnixMilli())
+				mk := a.keyStart(s.prefix, statsTag, "miner").keyPart(r.Address).keyDone()
+				op("hsetnx", mk, name)
+				a.int(r.Time.UnixMilli())
 				expire(mk)
 			}
 		}
 	}
-	return keys, args
+	return a.args()
 }
 
 // workerSuffix returns the worker part of a full worker name ("address" or
