@@ -7,14 +7,18 @@ package shares
 //
 // It is an open-addressing table with linear probing indexed by the key's
 // low bits, which are already uniformly distributed, so there is no hash
-// function to run. reset keeps the table's capacity for the next job.
+// function to run. The table starts small (a miner submitting every few
+// seconds holds a handful of shares per job, and every active connection
+// pays for its tables) and doubles at 3/4 full; keys are uniformly random, so
+// linear probing stays short at that load. reset keeps the capacity for the
+// next job unless the job used little of it.
 type dupSet struct {
 	slots   [][2]uint64 // zero = empty
 	n       int
 	hasZero bool // the all-zero key, which cannot live in slots
 }
 
-const dupInitialSlots = 64
+const dupInitialSlots = 16
 
 // insert adds k and reports whether it was already present.
 func (d *dupSet) insert(k [2]uint64) bool {
@@ -23,7 +27,7 @@ func (d *dupSet) insert(k [2]uint64) bool {
 		d.hasZero = true
 		return dup
 	}
-	if 2*(d.n+1) > len(d.slots) {
+	if 4*(d.n+1) > 3*len(d.slots) {
 		d.grow()
 	}
 	mask := uint64(len(d.slots) - 1)
@@ -86,8 +90,13 @@ func (d *dupSet) len() int {
 	return d.n
 }
 
-// reset empties the set, keeping its capacity.
+// reset empties the set. It keeps the capacity (a fast connection's next job
+// needs as much, without allocating) unless the job filled less than an
+// eighth of a grown table: then the next job starts small again.
 func (d *dupSet) reset() {
+	if len(d.slots) > dupInitialSlots && 8*d.n < len(d.slots) {
+		d.slots = nil
+	}
 	clear(d.slots)
 	d.n = 0
 	d.hasZero = false
