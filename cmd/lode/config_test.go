@@ -244,11 +244,13 @@ func TestCheckConfigFlag(t *testing.T) {
 	bad := filepath.Join(dir, "bad.yaml")
 	noSecret := filepath.Join(dir, "nosecret.yaml")
 	many := filepath.Join(dir, "many.yaml")
+	syntax := filepath.Join(dir, "syntax.yaml")
 	t.Setenv("LODE_TEST_RPC_PASSWORD", "pw")
 	for path, text := range map[string]string{
 		good:     minimal,
 		bad:      minimal + "api: {listen: nowhere}\n",
 		noSecret: strings.Replace(minimal, "LODE_TEST_RPC_PASSWORD", "LODE_TEST_RPC_PASSWORD_UNSET", 1),
+		syntax:   "pool: {payout_address: [\n",
 		// A typo, a port out of range and an unset secret: one run reports all.
 		many: strings.Replace(minimal, "LODE_TEST_RPC_PASSWORD", "LODE_TEST_RPC_PASSWORD_UNSET", 1) +
 			"  fee_precent: 2\napi: {listen: '0.0.0.0:99999'}\n",
@@ -269,6 +271,7 @@ func TestCheckConfigFlag(t *testing.T) {
 		{"all problems at once", []string{"-config", many, "-check-config"}, 1, "pool.fee_precent: unknown key (did you mean `fee_percent`?)\n" +
 			`  api.listen: port must be a number from 0 to 65535, got "99999"` + "\n" +
 			"  node.rpc_password: environment variable LODE_TEST_RPC_PASSWORD_UNSET is not set"},
+		{"syntax error alone", []string{"-config", syntax, "-check-config"}, 1, "parse config: line"},
 		{"missing file", []string{"-config", filepath.Join(dir, "none.yaml"), "-check-config"}, 1, "no such file"},
 		{"stray argument", []string{"-config", good, "extra"}, 2, "unexpected arguments: extra"},
 		{"unknown flag", []string{"-nope"}, 2, "flag provided but not defined"},
@@ -282,6 +285,9 @@ func TestCheckConfigFlag(t *testing.T) {
 			}
 			if got := out.String() + errOut.String(); !strings.Contains(got, tc.want) {
 				t.Errorf("output %q lacks %q", got, tc.want)
+			}
+			if tc.name == "syntax error alone" && strings.Count(errOut.String(), "\n  ") != 1 {
+				t.Errorf("a syntax error should come alone, not with the checks of the defaults: %q", errOut.String())
 			}
 		})
 	}

@@ -95,9 +95,12 @@ func loadAll(path string) (Config, Secrets, error) {
 	bad := map[string]bool{}
 	for _, e := range leafErrors(errors.Join(fileErr, secretErr)) {
 		var ce *ConfigError
-		if errors.As(e, &ce) {
-			bad[ce.Key] = true
+		if !errors.As(e, &ce) {
+			// A syntax error or an unset ${NAME}: the file was not read,
+			// the checks of its defaults would only add noise.
+			return cfg, secrets, errors.Join(errs...)
 		}
+		bad[ce.Key] = true
 	}
 	// What the roles would refuse at start, checked the same way for
 	// -check-config and for a start.
