@@ -103,6 +103,16 @@ func TestUnknownKeyWithoutNearMissListsTheKeys(t *testing.T) {
 	}
 }
 
+func TestKeyInTheWrongSection(t *testing.T) {
+	_, err := Parse(strings.NewReader("roles: [api]\nfee_percent: 2\nstratum: {listen: ':3333'}\n"))
+	for _, want := range []string{"fee_percent: unknown key here (did you mean `pool.fee_percent`?)",
+		"stratum.listen: unknown key here (did you mean `stratum.ports[].listen` or `api.listen`?)"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}
+
 func TestSyntaxError(t *testing.T) {
 	_, err := Parse(strings.NewReader("pool: {payout_address: [\n"))
 	if err == nil || !strings.Contains(err.Error(), "parse config: line") {

@@ -113,6 +113,8 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 				problem := "unknown key"
 				if s := suggest(k.Value, names); s != "" {
 					problem += fmt.Sprintf(" (did you mean `%s`?)", s)
+				} else if elsewhere := keyPaths(reflect.TypeOf(Config{}), "", k.Value); len(elsewhere) > 0 {
+					problem += fmt.Sprintf(" here (did you mean `%s`?)", strings.Join(elsewhere, "` or `"))
 				} else {
 					where := "at the top level"
 					if path != "" {
@@ -144,6 +146,37 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 			bad("want %s, got %s", kindName(t), describe(n))
 		}
 	}
+}
+
+// keyPaths returns the paths of every key named name in the config, for a
+// key written in the wrong section ("fee_percent" at the top level is
+// pool.fee_percent).
+func keyPaths(t reflect.Type, prefix, name string) []string {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+		if prefix != "" && !strings.HasSuffix(prefix, "[]") {
+			prefix += "[]"
+		}
+	}
+	if t.Kind() != reflect.Struct || t == durationType {
+		return nil
+	}
+	var out []string
+	for i := range t.NumField() {
+		key := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if key == "" || key == "-" {
+			continue
+		}
+		path := key
+		if prefix != "" {
+			path = prefix + "." + key
+		}
+		if key == name {
+			out = append(out, path)
+		}
+		out = append(out, keyPaths(t.Field(i).Type, path, name)...)
+	}
+	return out
 }
 
 // kindName says what a Go type holds, in the file's terms.
