@@ -20,8 +20,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lode-pool/lode/api"
 	"github.com/lode-pool/lode/alerts"
+	"github.com/lode-pool/lode/api"
 	"github.com/lode-pool/lode/blocktemplate"
 	"github.com/lode-pool/lode/economics"
 	"github.com/lode-pool/lode/internal/redisstore"
