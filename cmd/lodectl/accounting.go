@@ -249,23 +249,30 @@ func printMiner(ctx context.Context, s *redisstore.Store, args []string, stdout 
 	fmt.Fprintln(stdout, "\ncredits from recent blocks:")
 	tw = tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "  HEIGHT\tHASH\tSTATUS\tSATOSHIS\tFOUND")
-	shown, waiting := 0, 0
+	// The credited blocks' credits to addr, in one round trip.
+	var credited []payouts.Block
+	var hashes []string
+	waiting := 0
 	for _, b := range blocks {
+		switch b.Status {
+		case payouts.StatusCredited:
+			credited = append(credited, b)
+			hashes = append(hashes, b.Hash.String())
+		case payouts.StatusPending, payouts.StatusImmature:
+			waiting++
+		}
+	}
+	amounts, err := s.AddressCredits(ctx, hashes, addr)
+	if err != nil {
+		return err
+	}
+	shown := 0
+	for i, b := range credited {
 		if shown == minerRecentBlocks {
 			break
 		}
-		if b.Status != payouts.StatusCredited {
-			if b.Status == payouts.StatusPending || b.Status == payouts.StatusImmature {
-				waiting++
-			}
-			continue
-		}
-		credits, err := s.BlockCredits(ctx, b.Hash)
-		if err != nil {
-			return err
-		}
-		if v, ok := credits[addr]; ok {
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%s\n", b.Height, b.Hash, term(string(b.Status)), v, b.Time.UTC().Format(time.RFC3339))
+		if amounts[i] > 0 {
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%s\n", b.Height, b.Hash, term(string(b.Status)), amounts[i], b.Time.UTC().Format(time.RFC3339))
 			shown++
 		}
 	}
