@@ -123,7 +123,7 @@ func (w *wiring) stratum(ctx context.Context) ([]component, error) {
 		return nil, err
 	}
 	rec, err := ledger.New(ledger.Config{
-		MaxBatch: cfg.Ledger.BatchSize, MaxDelay: cfg.Ledger.BatchWait,
+		MaxBatch: cfg.Ledger.BatchSize, MaxDelay: cfg.Ledger.BatchWait, StatsInterval: cfg.Ledger.StatsInterval,
 		WindowFactor: cfg.Pool.PPLNSWindow, MinWindow: cfg.Pool.PPLNSMinWindow,
 		SpoolPath: filepath.Join(cfg.Ledger.SpoolDir, "shares.spool"),
 		Logger:    log.Named("ledger"),

@@ -197,6 +197,10 @@ type LedgerConfig struct {
 	BatchSize int           `yaml:"batch_size"`
 	BatchWait time.Duration `yaml:"batch_wait"`
 	SpoolDir  string        `yaml:"spool_dir"`
+	// StatsInterval > 0 writes share statistics once per interval instead
+	// of with every group commit (ledger.Config.StatsInterval; 0: with
+	// every commit, as durable as the shares).
+	StatsInterval time.Duration `yaml:"stats_interval"`
 }
 
 // UnlockerConfig follows found blocks to maturity.

@@ -13,6 +13,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 
+	"github.com/lode-pool/lode/internal/redisstore"
 	"github.com/lode-pool/lode/payouts"
 )
 
@@ -79,7 +80,13 @@ func (c Config) Validate() error {
 	positive(bad, "node.refresh_interval", c.Node.RefreshInterval)
 	positive(bad, "node.timeout", c.Node.Timeout)
 
-	checkHostPort(bad, "redis.address", c.Redis.Address, false)
+	if path, ok := strings.CutPrefix(c.Redis.Address, redisstore.UnixScheme); ok {
+		if !strings.HasPrefix(path, "/") {
+			bad("redis.address", "want %s/absolute/path/to/redis.sock, got %q", redisstore.UnixScheme, c.Redis.Address)
+		}
+	} else {
+		checkHostPort(bad, "redis.address", c.Redis.Address, false)
+	}
 	checkSecret(bad, "redis.password", c.Redis.Password)
 	if c.Redis.DB < 0 || c.Redis.DB > 15 {
 		bad("redis.db", "must be 0..15, got %d", c.Redis.DB)
@@ -180,6 +187,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ledger.BatchWait < 0 || c.Ledger.BatchWait > time.Second {
 		bad("ledger.batch_wait", "must be 0..1s, got %v", c.Ledger.BatchWait)
+	}
+	if c.Ledger.StatsInterval < 0 || c.Ledger.StatsInterval > time.Minute {
+		bad("ledger.stats_interval", "must be 0..1m, got %v", c.Ledger.StatsInterval)
 	}
 	if c.Has(RoleStratum) && c.Ledger.SpoolDir == "" {
 		bad("ledger.spool_dir", "required: shares go there while Redis is down")
