@@ -28,6 +28,9 @@ func (d *daemon) run(ctx context.Context) error {
 	store, err := redisstore.Connect(ctx, redisstore.ConnectConfig{
 		Addr: cfg.Redis.Address, Password: d.secrets.RedisPassword, DB: cfg.Redis.DB,
 		Prefix: cfg.Redis.Prefix, Logger: d.log.Named("redis"), AllowUnreachable: spools,
+		Mode: cfg.Redis.Mode, Addrs: cfg.Redis.Addrs, MasterName: cfg.Redis.SentinelMaster,
+		SentinelPassword: d.secrets.RedisSentinelPassword,
+		MinReplicasAcked: cfg.Redis.MinReplicasAcked, ReplicaAckTimeout: cfg.Redis.ReplicaAckTimeout,
 	})
 	if store == nil {
 		return err

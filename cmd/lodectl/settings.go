@@ -90,6 +90,12 @@ func (s *settings) source(key string) string {
 // (the client would retry and log each attempt).
 func (s *settings) open(ctx context.Context) (*redisstore.Store, error) {
 	addr := s.cfg.Redis.Address
+	if mode := s.cfg.Redis.Mode; mode == redisstore.ModeCluster || mode == redisstore.ModeSentinel {
+		if len(s.cfg.Redis.Addrs) == 0 {
+			return nil, fmt.Errorf("redis.addrs: required with mode %s (%s)", mode, s.source("redis"))
+		}
+		addr = s.cfg.Redis.Addrs[0] // a seed node or a Sentinel: the same one clear message if it is down
+	}
 	d := net.Dialer{Timeout: min(s.timeout, 5*time.Second)}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -102,8 +108,13 @@ func (s *settings) open(ctx context.Context) (*redisstore.Store, error) {
 			return nil, fmt.Errorf("redis.password: %w", err)
 		}
 	}
+	sentinelPassword, err := s.cfg.Redis.SentinelPassword.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("redis.sentinel_password: %w", err)
+	}
 	st, err := redisstore.Connect(ctx, redisstore.ConnectConfig{Addr: addr, Password: password, DB: s.cfg.Redis.DB,
-		Prefix: s.cfg.Redis.Prefix})
+		Prefix: s.cfg.Redis.Prefix, Mode: s.cfg.Redis.Mode, Addrs: s.cfg.Redis.Addrs,
+		MasterName: s.cfg.Redis.SentinelMaster, SentinelPassword: sentinelPassword})
 	if err != nil {
 		return nil, err
 	}

@@ -140,6 +140,18 @@ type RedisConfig struct {
 	// renewal: a process that dies holding one is replaced this long after
 	// its last renewal (renewed every third of it).
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// Mode is the topology: single (Address), cluster (Addrs are seed
+	// nodes) or sentinel (Addrs are the Sentinels, SentinelMaster the
+	// primary's name). docs/redis.md, "Topologies".
+	Mode             string   `yaml:"mode"`
+	Addrs            []string `yaml:"addrs"`
+	SentinelMaster   string   `yaml:"sentinel_master"`
+	SentinelPassword Secret   `yaml:"sentinel_password"`
+	// MinReplicasAcked > 0: a share is acknowledged only once that many
+	// replicas of the accounting master have its batch (WAIT); fewer within
+	// ReplicaAckTimeout sends the batch to the spool instead.
+	MinReplicasAcked  int           `yaml:"min_replicas_acked"`
+	ReplicaAckTimeout time.Duration `yaml:"replica_ack_timeout"`
 }
 
 // PoolConfig is what makes the coinbase and the accounting.
@@ -270,7 +282,7 @@ func Defaults() Config {
 			RefreshInterval: blocktemplate.DefaultRefreshInterval,
 			Timeout:         10 * time.Second,
 		},
-		Redis: RedisConfig{Address: "127.0.0.1:6379", Prefix: redisstore.DefaultPrefix, LeaseTTL: 15 * time.Second},
+		Redis: RedisConfig{Address: "127.0.0.1:6379", Prefix: redisstore.DefaultPrefix, LeaseTTL: 15 * time.Second, Mode: redisstore.ModeSingle, ReplicaAckTimeout: redisstore.DefaultReplicaAckTimeout},
 		Pool:  PoolConfig{Tag: "/lode/", FeePercent: 1, PPLNSWindow: payouts.DefaultWindowFactor},
 		Stratum: StratumConfig{
 			Ports:            []PortConfig{{Listen: "0.0.0.0:3333", StartDifficulty: 1024, MinDifficulty: 64, MaxDifficulty: 1 << 40}},

@@ -98,7 +98,7 @@ func TestPorts(t *testing.T) {
 
 func TestUnknownKeyWithoutNearMissListsTheKeys(t *testing.T) {
 	_, err := Parse(strings.NewReader("roles: [api]\nredis: {hostname: x}\n"))
-	if err == nil || !strings.Contains(err.Error(), "redis.hostname: unknown key (keys in redis: address, password, db, prefix, lease_ttl)") {
+	if err == nil || !strings.Contains(err.Error(), "redis.hostname: unknown key (keys in redis: address, password, db, prefix, lease_ttl, mode, addrs, sentinel_master, sentinel_password, min_replicas_acked, replica_ack_timeout)") {
 		t.Fatalf("error %v", err)
 	}
 }

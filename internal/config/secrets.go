@@ -11,6 +11,7 @@ import (
 type Secrets struct {
 	NodeUser, NodePassword string
 	RedisPassword          string
+	RedisSentinelPassword  string
 	PayoutKey              string
 	AdminToken             string
 }
@@ -31,6 +32,7 @@ func (c Config) ResolveSecrets() (Secrets, error) {
 	get("node.rpc_password", c.Node.RPCPassword, &s.NodePassword)
 	s.NodeUser = c.Node.RPCUser
 	get("redis.password", c.Redis.Password, &s.RedisPassword)
+	get("redis.sentinel_password", c.Redis.SentinelPassword, &s.RedisSentinelPassword)
 	if c.Has(RolePayouts) && c.Payouts.Signing == "hot" {
 		get("payouts.key", c.Payouts.Key, &s.PayoutKey)
 	}

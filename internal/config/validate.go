@@ -15,6 +15,7 @@ import (
 
 	"github.com/lode-pool/lode/internal/redisstore"
 	"github.com/lode-pool/lode/payouts"
+	"github.com/lode-pool/lode/shares/ledger"
 )
 
 // maxDifficulty bounds the difficulties of the file: the share ledger's
@@ -80,12 +81,39 @@ func (c Config) Validate() error {
 	positive(bad, "node.refresh_interval", c.Node.RefreshInterval)
 	positive(bad, "node.timeout", c.Node.Timeout)
 
-	if path, ok := strings.CutPrefix(c.Redis.Address, redisstore.UnixScheme); ok {
-		if !strings.HasPrefix(path, "/") {
-			bad("redis.address", "want %s/absolute/path/to/redis.sock, got %q", redisstore.UnixScheme, c.Redis.Address)
+	switch c.Redis.Mode {
+	case redisstore.ModeSingle:
+		if path, ok := strings.CutPrefix(c.Redis.Address, redisstore.UnixScheme); ok {
+			if !strings.HasPrefix(path, "/") {
+				bad("redis.address", "want %s/absolute/path/to/redis.sock, got %q", redisstore.UnixScheme, c.Redis.Address)
+			}
+		} else {
+			checkHostPort(bad, "redis.address", c.Redis.Address, false)
 		}
-	} else {
-		checkHostPort(bad, "redis.address", c.Redis.Address, false)
+	case redisstore.ModeCluster, redisstore.ModeSentinel:
+		if len(c.Redis.Addrs) == 0 {
+			bad("redis.addrs", "required with mode %s: the %s", c.Redis.Mode,
+				map[string]string{redisstore.ModeCluster: "cluster's seed nodes", redisstore.ModeSentinel: "Sentinels"}[c.Redis.Mode])
+		}
+		for i, a := range c.Redis.Addrs {
+			checkHostPort(bad, fmt.Sprintf("redis.addrs[%d]", i), a, false)
+		}
+		if c.Redis.Mode == redisstore.ModeSentinel && c.Redis.SentinelMaster == "" {
+			bad("redis.sentinel_master", "required with mode sentinel: the primary's name at the Sentinels")
+		}
+		if c.Redis.Mode == redisstore.ModeCluster && c.Redis.DB != 0 {
+			bad("redis.db", "must be 0 with mode cluster (a cluster has database 0 only), got %d", c.Redis.DB)
+		}
+	default:
+		bad("redis.mode", "want one of %s, got %q", strings.Join(redisstore.Modes, ", "), c.Redis.Mode)
+	}
+	checkSecret(bad, "redis.sentinel_password", c.Redis.SentinelPassword)
+	if c.Redis.MinReplicasAcked < 0 {
+		bad("redis.min_replicas_acked", "must be 0 (no wait) or more, got %d", c.Redis.MinReplicasAcked)
+	}
+	if c.Redis.ReplicaAckTimeout <= 0 || c.Redis.ReplicaAckTimeout >= ledger.DefaultWriteTimeout {
+		bad("redis.replica_ack_timeout", "must be above 0 and below the ledger's write timeout (%v), got %v",
+			ledger.DefaultWriteTimeout, c.Redis.ReplicaAckTimeout)
 	}
 	checkSecret(bad, "redis.password", c.Redis.Password)
 	if c.Redis.DB < 0 || c.Redis.DB > 15 {
