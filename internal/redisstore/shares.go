@@ -178,6 +178,9 @@ func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit str
 		statsCmd = evalShaCmd(make([]any, 0, 3+len(statsKeys)+len(statsArgs)), statsScript.Hash(), statsKeys, statsArgs)
 	}
 	run := func() error {
+		if s.minReplicas > 0 { // acknowledged means replicated (replicated.go)
+			return s.applyReplicated(ctx, acctKeys, acctArgs, statsKeys, statsArgs, hasStats)
+		}
 		switch {
 		case acctCmd != nil && statsCmd == nil: // a group commit: one call, no pipeline
 			return s.rdb.Do(ctx, acctCmd...).Err()
