@@ -167,6 +167,8 @@ func (w *wiring) stratum(ctx context.Context) ([]component, error) {
 	w.sources.Stratum = func() api.StratumSnapshot { return stratumSnapshot(srv.Stats()) }
 	w.sources.SpoolBytes = func() int64 { return rec.Stats().SpoolBytes }
 	w.banner = srv
+	// Bans reach the other frontends through Redis (docs/redis.md).
+	srv.UseBanStore(w.store, 0)
 	// SIGHUP: difficulty bounds, vardiff, bans, timeouts and limits.
 	w.d.reloaders = append(w.d.reloaders, reloader{name: "stratum", reload: func(c Config) error {
 		m, _ := c.VersionMask()

@@ -1,0 +1,363 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lode-pool/lode/bench/miner"
+	"github.com/lode-pool/lode/internal/redisstore"
+	"github.com/lode-pool/lode/internal/testenv"
+	"github.com/lode-pool/lode/payouts"
+	"github.com/lode-pool/lode/shares/ledger"
+)
+
+// TestFrontendsOnRedisCluster is issue 14's frontends test: three stratum
+// frontends (the built lode binary, each its own instance id, port and
+// spool), one process with the unlocker and payouts roles and one API
+// process, all against a real Redis Cluster (3 masters + 3 replicas,
+// min_replicas_acked 1) and a regtest btcd. Miners are spread over the
+// frontends, each with the other frontends as failover URLs. On regtest every
+// share is a block, so every frontend finds blocks. One frontend is SIGKILLed
+// under load; its miners move to the next URL. Afterwards: every share a
+// miner saw accepted is in the ledger (none counted twice), blocks found at
+// every frontend are recorded and credited once (Σ balances + fees = Σ
+// rewards credited), and the API process shows the whole pool.
+func TestFrontendsOnRedisCluster(t *testing.T) {
+	lb := buildLode(t)
+	node := testenv.StartBtcd(t)
+	node.Generate(1)
+	c := testenv.StartRedisCluster(t, 3, 1)
+	dir := t.TempDir()
+	const diff = 0.00002
+	redisExtra := fmt.Sprintf(", mode: cluster, addrs: [%s], min_replicas_acked: 1", strings.Join(c.Addrs(), ", "))
+	common := regtestNodeYAML(t, node, c.Nodes[0].Addr, "fe", redisExtra)
+	lb.env = append(lb.env, "LODE_TEST_NODE_PASSWORD="+node.Pass)
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	var procs []*lodeProc
+	t.Cleanup(func() {
+		for _, p := range procs {
+			if !p.exited() {
+				p.kill(t)
+			}
+		}
+	})
+	ports := make([]string, 3)
+	frontends := make([]*lodeProc, 3)
+	for i := range frontends {
+		ports[i] = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		path := write(fmt.Sprintf("fe%d", i+1), fmt.Sprintf(`roles: [stratum]
+`+common+`pool: {payout_address: %s, instance_id: %d, pplns_min_window: 1000000}
+stratum:
+  ports:
+    - {listen: "%s", start_difficulty: %v, min_difficulty: %v, max_difficulty: %v}
+ledger: {spool_dir: %s}
+shutdown_timeout: 20s
+`, node.Address.EncodeAddress(), i+1, ports[i], diff, diff, diff, filepath.Join(dir, fmt.Sprintf("spool%d", i+1))))
+		frontends[i] = lb.start(t, path, ports[i])
+		procs = append(procs, frontends[i])
+	}
+	backoffice := lb.start(t, write("backoffice", `roles: [unlocker, payouts]
+`+common+`pool: {payout_address: `+node.Address.EncodeAddress()+`, pplns_min_window: 1000000}
+unlocker: {interval: 200ms, maturity: 2}
+payouts: {interval: 1h, signing: cold}
+shutdown_timeout: 10s
+`), "")
+	procs = append(procs, backoffice)
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	apiProc := lb.start(t, write("api", `roles: [api]
+`+common+`pool: {payout_address: `+node.Address.EncodeAddress()+`}
+api: {listen: "`+apiAddr+`", rate_limit: -1}
+shutdown_timeout: 10s
+`), apiAddr)
+	procs = append(procs, apiProc)
+
+	// Two miners per frontend, each listing the other frontends next.
+	var miners []*failoverMiner
+	for i := range ports {
+		urls := append(append([]string{}, ports[i:]...), ports[:i]...)
+		for j, addr := range []string{minerA, minerB} {
+			miners = append(miners, newFailoverMiner(urls, fmt.Sprintf("%s.fe%dm%d", addr, i+1, j), diff, 300*time.Millisecond))
+		}
+	}
+	ctx, stopMining := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runFailoverMiners(ctx, miners)
+	}()
+	defer func() { stopMining(); <-done }()
+	accepted := func(from []*failoverMiner) int64 {
+		var n int64
+		for _, m := range from {
+			a, _, _, _ := m.snapshot()
+			n += a
+		}
+		return n
+	}
+	atFrontend := func(i int) []*failoverMiner { return miners[2*i : 2*i+2] }
+	for i := range ports {
+		waitUntil(t, fmt.Sprintf("shares accepted at frontend %d", i+1), 60*time.Second, func() bool {
+			return accepted(atFrontend(i)) >= 5
+		})
+	}
+	frontends[1].kill(t)
+	before := accepted(atFrontend(1))
+	waitUntil(t, "frontend 2's miners mining at another frontend", 60*time.Second, func() bool {
+		return accepted(atFrontend(1)) >= before+5
+	})
+	stopMining()
+	<-done
+
+	store, err := redisstore.Connect(context.Background(), redisstore.ConnectConfig{Mode: redisstore.ModeCluster,
+		Addrs: c.Addrs(), Prefix: "fe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Client().Close() })
+	bg := context.Background()
+
+	// Every accepted share is in the window once (nothing is trimmed: the
+	// window floor is far above what the test mines).
+	win, err := store.Window(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inWindow := map[string]*big.Int{}
+	for _, e := range win.Entries {
+		u, err := ledger.ParseUnits(e.Units)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inWindow[e.Address] == nil {
+			inWindow[e.Address] = new(big.Int)
+		}
+		inWindow[e.Address].Add(inWindow[e.Address], u)
+	}
+	seen := map[string][2]*big.Int{}
+	var acceptedAll, doubtAll int64
+	for _, m := range miners {
+		acc, units, doubt, doubtUnits := m.snapshot()
+		acceptedAll += acc
+		doubtAll += doubt
+		t.Logf("%v", m)
+		addr, _, _ := strings.Cut(m.user, ".")
+		if seen[addr][0] == nil {
+			seen[addr] = [2]*big.Int{new(big.Int), new(big.Int)}
+		}
+		seen[addr][0].Add(seen[addr][0], units)
+		seen[addr][1].Add(seen[addr][1], doubtUnits)
+	}
+	for addr, v := range seen {
+		got := inWindow[addr]
+		if got == nil {
+			got = new(big.Int)
+		}
+		if hi := new(big.Int).Add(v[0], v[1]); got.Cmp(v[0]) < 0 || got.Cmp(hi) > 0 {
+			t.Errorf("%s: Σ units in the ledger %s, its miners saw %s accepted and %s in doubt", addr, got, v[0], v[1])
+		}
+	}
+
+	// Blocks: found at every frontend (finder names the frontend), each
+	// recorded once; once matured, credited once.
+	node.Generate(3)
+	var blocks []payouts.Block
+	waitUntil(t, "every recorded block credited or orphaned", 90*time.Second, func() bool {
+		blocks, err = store.Blocks(bg, 0)
+		if err != nil || len(blocks) == 0 {
+			return false
+		}
+		for _, b := range blocks {
+			if b.Status != payouts.StatusCredited && b.Status != payouts.StatusOrphaned {
+				return false
+			}
+		}
+		return true
+	})
+	finders := map[string]int{}
+	hashes := map[string]bool{}
+	var rewards int64
+	for _, b := range blocks {
+		if hashes[b.Hash.String()] {
+			t.Errorf("block %s recorded twice", b.Hash)
+		}
+		hashes[b.Hash.String()] = true
+		for i := range ports {
+			if strings.Contains(b.Finder, fmt.Sprintf(".fe%dm", i+1)) {
+				finders[fmt.Sprintf("fe%d", i+1)]++
+			}
+		}
+		if b.Status == payouts.StatusCredited {
+			rewards += b.Reward
+		}
+	}
+	t.Logf("%d blocks, by the frontend whose miner found them: %v", len(blocks), finders)
+	for i := range ports {
+		if finders[fmt.Sprintf("fe%d", i+1)] == 0 {
+			t.Errorf("no block found through frontend %d's miners", i+1)
+		}
+	}
+	bal, err := store.Balances(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fee, err := store.FeeBalance(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, v := range bal {
+		sum += v
+	}
+	if sum+fee != rewards || rewards == 0 {
+		t.Errorf("Σ balances %d + fees %d ≠ Σ rewards credited %d", sum, fee, rewards)
+	}
+
+	// The API process (no stratum role) shows the whole pool: every share
+	// and every worker, whichever frontend took them (its worker list is
+	// cached for 10 s, so poll).
+	var pool struct {
+		SharesAccepted int64 `json:"shares_accepted"`
+		Workers        int   `json:"workers"`
+	}
+	waitUntil(t, "the API process to show every worker", 30*time.Second, func() bool {
+		resp, err := http.Get("http://" + apiAddr + "/api/v1/pool")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&pool) != nil {
+			return false
+		}
+		return pool.Workers == len(miners)
+	})
+	if pool.SharesAccepted < acceptedAll || pool.SharesAccepted > acceptedAll+doubtAll {
+		t.Errorf("API shows %d shares; miners saw %d accepted (+%d in doubt)", pool.SharesAccepted, acceptedAll, doubtAll)
+	}
+}
+
+// failoverMiner mines like moneyMiner but with a list of pool URLs, as
+// miners' firmware has: after a lost connection it tries the same URL, and
+// moves to the next one while a URL refuses connections.
+type failoverMiner struct {
+	urls       []string
+	user       string
+	difficulty float64
+	pause      time.Duration
+
+	mu                        sync.Mutex
+	accepted, rejected, doubt int64
+	acceptedUnits, doubtUnits *big.Int
+	sessions                  int
+	lastErr                   error
+}
+
+func newFailoverMiner(urls []string, user string, difficulty float64, pause time.Duration) *failoverMiner {
+	return &failoverMiner{urls: urls, user: user, difficulty: difficulty, pause: pause,
+		acceptedUnits: new(big.Int), doubtUnits: new(big.Int)}
+}
+
+func (f *failoverMiner) snapshot() (int64, *big.Int, int64, *big.Int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.accepted, new(big.Int).Set(f.acceptedUnits), f.doubt, new(big.Int).Set(f.doubtUnits)
+}
+
+func (f *failoverMiner) String() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fmt.Sprintf("%s: accepted %d (%s units), rejected %d, in doubt %d (%s units), %d sessions, last error %v",
+		f.user, f.accepted, f.acceptedUnits, f.rejected, f.doubt, f.doubtUnits, f.sessions, f.lastErr)
+}
+
+func (f *failoverMiner) run(ctx context.Context) {
+	var en2 uint64
+	units := payouts.DiffToUnits(f.difficulty)
+	cur := 0
+	for ctx.Err() == nil {
+		m, err := miner.Dial(ctx, miner.Config{Address: f.urls[cur], Username: f.user, Password: "x", Timeout: 15 * time.Second})
+		if err != nil {
+			f.mu.Lock()
+			f.lastErr = err
+			f.mu.Unlock()
+			cur = (cur + 1) % len(f.urls)
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		f.mu.Lock()
+		f.sessions++
+		f.mu.Unlock()
+		for ctx.Err() == nil {
+			if m.CurrentJob() == nil || m.Difficulty() != f.difficulty {
+				select {
+				case <-m.Done():
+				case <-ctx.Done():
+				case <-time.After(20 * time.Millisecond):
+				}
+				if m.Err() != nil {
+					break
+				}
+				continue
+			}
+			en2++
+			sh, err := m.Mine(ctx, en2)
+			if err != nil {
+				break
+			}
+			if sh == nil {
+				continue
+			}
+			// A submit in flight when ctx ends still waits for its verdict:
+			// only a dead connection leaves a share in doubt.
+			r, err := m.Submit(context.WithoutCancel(ctx), sh)
+			f.mu.Lock()
+			switch {
+			case err != nil:
+				f.doubt++
+				f.doubtUnits.Add(f.doubtUnits, units)
+				f.lastErr = err
+			case r.OK():
+				f.accepted++
+				f.acceptedUnits.Add(f.acceptedUnits, units)
+			default:
+				f.rejected++
+			}
+			f.mu.Unlock()
+			if err != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(f.pause):
+			}
+		}
+		m.Close()
+	}
+}
+
+func runFailoverMiners(ctx context.Context, miners []*failoverMiner) {
+	var wg sync.WaitGroup
+	for _, m := range miners {
+		wg.Add(1)
+		go func() { defer wg.Done(); m.run(ctx) }()
+	}
+	wg.Wait()
+}
