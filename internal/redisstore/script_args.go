@@ -160,27 +160,22 @@ func (a *scriptArgs) seq(seq uint64) {
 	a.ends = append(a.ends, len(a.buf))
 }
 
-// args returns KEYS and ARGV as go-redis script arguments.
-func (a *scriptArgs) args() (keys []string, argv []any) {
+// command returns the EVALSHA sha command of KEYS and ARGV for Client.Do
+// (where Script.EvalSha would copy ARGV and box every key again), and the
+// KEYS and ARGV parts of it.
+func (a *scriptArgs) command(sha string) (cmd []any, keys []string, argv []any) {
 	all := string(a.buf)
 	start := 0
 	for _, end := range a.ends {
 		a.vals = append(a.vals, all[start:end])
 		start = end
 	}
+	a.cmd = append(a.cmd, "evalsha", sha, len(a.keys))
+	for i := range a.keys {
+		a.cmd = append(a.cmd, &a.keys[i])
+	}
 	for i := range a.vals {
 		a.cmd = append(a.cmd, &a.vals[i])
 	}
-	return a.keys, a.cmd
-}
-
-// evalSha returns the arguments of EVALSHA sha with keys and argv for
-// Client.Do: one slice, where Script.EvalSha would copy argv and box every
-// key again.
-func evalShaCmd(dst []any, sha string, keys []string, argv []any) []any {
-	dst = append(dst, "evalsha", sha, len(keys))
-	for i := range keys {
-		dst = append(dst, &keys[i])
-	}
-	return append(dst, argv...)
+	return a.cmd, a.keys, a.cmd[3+len(a.keys):]
 }

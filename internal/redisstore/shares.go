@@ -154,29 +154,26 @@ func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit str
 	if windowLimit == "" {
 		windowLimit = "0"
 	}
-	var acctKeys []string
-	var acctArgs []any
+	// acctCmd and statsCmd are the EVALSHA commands; the keys and args
+	// are their KEYS and ARGV parts.
+	var acctCmd, statsCmd []any
+	var acctKeys, statsKeys []string
+	var acctArgs, statsArgs []any
 	if len(b.Shares) > 0 && b.Kind != ledger.BatchStats {
 		a := getScriptArgs()
 		defer a.release()
-		acctKeys, acctArgs = s.acctOps(a, b, windowLimit)
+		s.acctOps(a, b, windowLimit)
+		acctCmd, acctKeys, acctArgs = a.command(acctScript.Hash())
 	}
-	var statsKeys []string
-	var statsArgs []any
 	if b.Kind != ledger.BatchAccounting {
 		a := getScriptArgs()
 		defer a.release()
-		statsKeys, statsArgs = s.statsOps(a, b)
+		s.statsOps(a, b)
+		if len(a.ends) > 2 { // more than the batch seq and TTL: something to write
+			statsCmd, statsKeys, statsArgs = a.command(statsScript.Hash())
+		}
 	}
-
-	hasStats := len(statsArgs) > 2
-	var acctCmd, statsCmd []any
-	if acctKeys != nil {
-		acctCmd = evalShaCmd(make([]any, 0, 3+len(acctKeys)+len(acctArgs)), acctScript.Hash(), acctKeys, acctArgs)
-	}
-	if hasStats {
-		statsCmd = evalShaCmd(make([]any, 0, 3+len(statsKeys)+len(statsArgs)), statsScript.Hash(), statsKeys, statsArgs)
-	}
+	hasStats := statsCmd != nil
 	run := func() error {
 		if s.minReplicas > 0 { // acknowledged means replicated (replicated.go)
 			return s.applyReplicated(ctx, acctKeys, acctArgs, statsKeys, statsArgs, hasStats)
@@ -222,8 +219,8 @@ func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit str
 	return nil
 }
 
-// acctOps turns a batch into the accounting script's keys and arguments.
-func (s *Store) acctOps(a *scriptArgs, b *ledger.Batch, windowLimit string) ([]string, []any) {
+// acctOps adds a batch's accounting script keys and arguments to a.
+func (s *Store) acctOps(a *scriptArgs, b *ledger.Batch, windowLimit string) {
 	for _, k := range s.fixedKeys(a, b.Instance)[:6] {
 		a.addKey(k)
 	}
@@ -239,7 +236,6 @@ func (s *Store) acctOps(a *scriptArgs, b *ledger.Batch, windowLimit string) ([]s
 		a.str(e.Share.Address)
 		a.str(e.Units)
 	}
-	return a.args()
 }
 
 // fixedKeys returns the keys every batch of instance names (the six
@@ -286,10 +282,10 @@ type (
 	}
 )
 
-// statsOps turns a batch into the statistics script's keys and arguments,
+// statsOps adds a batch's statistics script keys and arguments to a,
 // aggregating per worker, per address and per minute first so the script
 // runs few commands (each costs about a microsecond inside Redis).
-func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) ([]string, []any) {
+func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
 	fixed := s.fixedKeys(a, b.Instance)
 	a.addKey(fixed[6])
 	a.seq(b.Seq)
@@ -464,7 +460,6 @@ func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) ([]string, []any) {
 			}
 		}
 	}
-	return a.args()
 }
 
 // workerSuffix returns the worker part of a full worker name ("address" or
