@@ -25,16 +25,17 @@ cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 start_redis() {
 	rm -rf "$DIR/redis" && mkdir -p "$DIR/redis"
 	redis-server --port 26390 --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
+		--unixsocket "$DIR/redis.sock" --unixsocketperm 700 \
 		--dir "$DIR/redis" --logfile "$DIR/redis/log" &
 	REDIS_PID=$!
 	for _ in $(seq 50); do redis-cli -p 26390 ping >/dev/null 2>&1 && return 0; sleep 0.1; done
 	echo "redis did not start"; exit 1
 }
 stop_redis() { kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=; }
-start_server() { # BIN [serve flags...]
-	local bin=$1
-	shift
-	"$bin" serve -listen 127.0.0.1:23340 -redis 127.0.0.1:26390 "$@" >"$DIR/srv.log" 2>&1 &
+start_server() { # BIN REDIS-ADDR [serve flags...]
+	local bin=$1 raddr=$2
+	shift 2
+	"$bin" serve -listen 127.0.0.1:23340 -redis "$raddr" "$@" >"$DIR/srv.log" 2>&1 &
 	SRV_PID=$!
 	for _ in $(seq 50); do grep -q listening "$DIR/srv.log" 2>/dev/null && return 0; sleep 0.1; done
 	echo "server did not start:"; cat "$DIR/srv.log"; exit 1
@@ -43,11 +44,11 @@ stop_server() { kill -INT "$SRV_PID"; wait "$SRV_PID" 2>/dev/null || true; SRV_P
 # measure NAME CLIENT-FLAGS...: one run with a fresh Redis and server; prints
 # the client's report and redis-server's CPU per accepted share.
 measure() {
-	local name=$1 bin=$2 flags=$3
-	shift 3
+	local name=$1 bin=$2 raddr=$3 flags=$4
+	shift 4
 	start_redis
 	# shellcheck disable=SC2086 # flags is a word list
-	start_server "$bin" $flags
+	start_server "$bin" "$raddr" $flags
 	local r0; r0=$(cpu_ticks "$REDIS_PID")
 	echo "--- $name: lode-bench $*"
 	"$CLIENT" -report 0 -quiet -url 127.0.0.1:23340 -user $USER_ -server-pid "$SRV_PID" "$@" | tee "$DIR/out"
@@ -60,17 +61,20 @@ measure() {
 	stop_redis
 }
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-# Variants: old; new (defaults: statistics with every group commit); new
-# with -stats-interval 1s (statistics once per second, opt-in).
-variants=("old|$OLD|" "new|$NEW|-memstats 10s" "new-stats1s|$NEW|-stats-interval 1s -memstats 10s")
+# Variants (name|binary|redis address|serve flags): old; new (defaults:
+# statistics with every group commit) over TCP; new over Redis's Unix socket.
+# Override with VARIANTS="name|bin|addr|flags;..." (e.g. with -stats-interval 1s).
+TCP=127.0.0.1:26390 UNIX=unix://$DIR/redis.sock
+IFS=';' read -r -a variants <<<"${VARIANTS:-old|$OLD|$TCP|-memstats 10s;new|$NEW|$TCP|-memstats 10s;new-unix|$NEW|$UNIX|-memstats 10s}"
 for round in $(seq "$ROUNDS"); do
 	for v in "${variants[@]}"; do
-		IFS='|' read -r name bin flags <<<"$v"
-		measure "round $round $name paced 1000x0.5/s" "$bin" "$flags" -conns 1000 -premine 20 -interval 2s -warmup 5s -duration 30s -version-rolling
+		IFS='|' read -r name bin raddr flags <<<"$v"
+		measure "round $round $name paced 1000x0.5/s" "$bin" "$raddr" "$flags" -conns 1000 -premine 20 -interval 2s -warmup 5s -duration ${PACED_SECONDS:-30}s -version-rolling
 	done
 done
+[ -n "${PACED_ONLY:-}" ] && exit 0
 for v in "${variants[@]}"; do
-	IFS='|' read -r name bin flags <<<"$v"
-	measure "$name paced 10000x0.1/s (RSS per active connection)" "$bin" "$flags" -conns 10000 -premine 4 -interval 10s -warmup 5s -duration 20s -version-rolling
-	measure "$name one fast connection, 256 submits in flight" "$bin" "$flags" -conns 1 -pipeline 256 -warmup 2s -duration 15s -version-rolling
+	IFS='|' read -r name bin raddr flags <<<"$v"
+	measure "$name paced 10000x0.1/s (RSS per active connection)" "$bin" "$raddr" "$flags" -conns 10000 -premine 4 -interval 10s -warmup 5s -duration 20s -version-rolling
+	measure "$name one fast connection, 256 submits in flight" "$bin" "$raddr" "$flags" -conns 1 -pipeline 256 -warmup 2s -duration 15s -version-rolling
 done

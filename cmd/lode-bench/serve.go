@@ -41,6 +41,7 @@ func serve(args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file")
 	verbose := fs.Bool("v", false, "log the server at info level to stderr")
 	memEvery := fs.Duration("memstats", 0, "print the Go runtime's memory breakdown this often (0: never)")
+	memProfile := fs.String("memprofile", "", "write a heap profile to this file when stopped (connections still open: what they hold)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -119,6 +120,11 @@ func serve(args []string) error {
 				fmt.Fprintf(os.Stderr, "new block: %v\n", err)
 			}
 		case <-ctx.Done():
+			if *memProfile != "" {
+				if err := writeHeapProfile(*memProfile); err != nil {
+					fmt.Fprintln(os.Stderr, "lode-bench serve:", err)
+				}
+			}
 			err := srv.Stop()
 			rcancel()
 			if rerr := <-recDone; err == nil {
@@ -128,6 +134,21 @@ func serve(args []string) error {
 			return err
 		}
 	}
+}
+
+// writeHeapProfile writes the heap profile (after a GC, so in-use figures
+// are what is live) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return f.Close()
 }
 
 // printMemStats prints where the process's memory is, every d until ctx
