@@ -121,6 +121,17 @@ while i <= #ARGV do
     if tonumber(v) > c then redis.call('HSET', k, f, v) end
   elseif op == 'hset' then
     redis.call('HSET', k, f, v)
+  elseif op == 'hacc' then
+    -- "Σd²|n|max d" (package economics): add the sums and counts, keep the
+    -- larger max.
+    local q, n, m = string.match(v, '^([^|]*)|([^|]*)|([^|]*)$')
+    q, n, m = tonumber(q), tonumber(n), tonumber(m)
+    local cur = redis.call('HGET', k, f)
+    if cur then
+      local cq, cn, cm = string.match(cur, '^([^|]*)|([^|]*)|([^|]*)$')
+      q, n, m = q + tonumber(cq), n + tonumber(cn), math.max(m, tonumber(cm))
+    end
+    redis.call('HSET', k, f, string.format('%.17g|%d|%.17g', q, n, m))
   elseif op == 'hsetnx' then
     redis.call('HSETNX', k, f, v)
   elseif op == 'lpush' then
@@ -261,6 +272,7 @@ type (
 		accepted int64
 		last     int64
 		best     float64
+		diff     float64 // credited difficulty of its latest share (economics)
 	}
 	// hrKey is one hashrate bucket field: a minute or 10-minute slot n,
 	// field kind ('w' worker, 'm' address, 'p' pool) and name.
@@ -273,6 +285,9 @@ type (
 	hrBucket struct {
 		hrKey
 		sum float64
+		// Of a worker's bucket ('w'): Σd², n and max d (economics).
+		sumD2, maxD float64
+		shares      int64 // (not n: that is hrKey's minute or slot)
 	}
 	// recentGroup is one address's newest shares of a batch (indexes into
 	// b.Shares, newest first).
@@ -314,6 +329,12 @@ func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
 			a.hrIndex[k] = i
 		}
 		a.hr[i].sum += d
+		if k.kind == 'w' {
+			b := &a.hr[i]
+			b.sumD2 += d * d
+			b.shares++
+			b.maxD = max(b.maxD, d)
+		}
 	}
 	addHRs := func(t int64, kind byte, name string, d float64) {
 		addHR(hrKey{false, t / 60, kind, name}, d)
@@ -333,6 +354,7 @@ func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
 		w.accepted++
 		w.last = max(w.last, ms)
 		w.best = max(w.best, sh.HashDifficulty)
+		w.diff = sh.Difficulty
 		poolAccepted++
 		poolLast = max(poolLast, ms)
 		t := sh.Time.Unix()
@@ -353,6 +375,8 @@ func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
 			op("hmax", wk, "best")
 			a.float(w.best, 'g')
 		}
+		op("hset", wk, workerDiffField)
+		a.float(w.diff, 'g')
 		expire(wk)
 		mk := a.keyStart(s.prefix, statsTag, "miner").keyPart(w.address).keyDone()
 		op("hset", mk, w.name)
@@ -417,6 +441,17 @@ func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
 			a.str("pool")
 		}
 		a.float(bk.sum, 'f')
+		if bk.kind == 'w' { // "Σd²|n|max d" beside Σd, in the same call
+			a.str("hacc")
+			a.int(int64(hk))
+			a.str2(econField, bk.name)
+			a.buf = strconv.AppendFloat(a.buf, bk.sumD2, 'g', -1, 64)
+			a.buf = append(a.buf, '|')
+			a.buf = strconv.AppendInt(a.buf, bk.shares, 10)
+			a.buf = append(a.buf, '|')
+			a.buf = strconv.AppendFloat(a.buf, bk.maxD, 'g', -1, 64)
+			a.ends = append(a.ends, len(a.buf))
+		}
 		if bk.slot {
 			expire(hk)
 		} else {
