@@ -51,7 +51,7 @@ func (d *daemon) run(ctx context.Context) error {
 	// The stratum role comes first: it provides the job source and the
 	// snapshots the metrics and the API read.
 	for _, build := range []func(context.Context) ([]component, error){
-		w.stratum, w.unlocker, w.payouts, w.api,
+		w.stratum, w.unlocker, w.payouts, w.economics, w.alertsRole, w.api,
 	} {
 		c, err := build(ctx)
 		if err != nil {
@@ -81,6 +81,9 @@ type wiring struct {
 	banner api.Banner
 	// nodeClient is shared by the roles that talk to the node.
 	nodeClient *bitcoind.Client
+	// ext holds the economics and alerts handlers for the API
+	// (economics.go, alerts.go).
+	ext wiringExt
 }
 
 // metricsFor returns the metrics, created on first use with the sources the
@@ -167,6 +170,7 @@ func (w *wiring) api(ctx context.Context) ([]component, error) {
 		Logger:            w.d.log.Named("api"),
 	}
 	w.apiReaders(&acfg)
+	w.apiHandlers(&acfg)
 	srv, err := api.New(acfg)
 	if err != nil {
 		return nil, err
