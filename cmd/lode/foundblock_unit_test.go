@@ -88,7 +88,7 @@ func TestFoundBlockJournalUnwritable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recorder, err := payouts.NewRecorder(payouts.RecorderConfig{Ledger: store})
+	recorder, err := payouts.NewRecorder(payouts.RecorderConfig{Ledger: store, MinWindow: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestFoundBlockJournalUnwritable(t *testing.T) {
 	if cand == nil {
 		t.Fatal("the accepted block's candidate is not pending")
 	}
-	f.recordFinder(ctx, cand, sh.Worker) // Redis is down: fails, kept in memory
+	f.recordFinder(ctx, cand, sh.Worker, "") // Redis is down: fails, kept in memory
 	if _, err := store.Block(ctx, c.Hash); err == nil {
 		t.Fatal("block recorded while Redis was down")
 	}

@@ -65,7 +65,7 @@ func TestFoundTimeIsWhenThePoolFoundIt(t *testing.T) {
 	// A found time far from the header's, as a block recorded from the
 	// journal after an outage has.
 	foundAt := block.Header.Timestamp.Add(-90 * time.Second).Truncate(time.Millisecond)
-	if err := f.record(ctx, block, c.Job.Height, "finder.rig", foundAt); err != nil {
+	if err := f.record(ctx, block, c.Job.Height, "finder.rig", foundAt, ""); err != nil {
 		t.Fatal(err)
 	}
 	blk, err := store.Block(ctx, c.Hash)

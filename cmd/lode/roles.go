@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -105,7 +106,8 @@ func (w *wiring) stratum(ctx context.Context) ([]component, error) {
 	mgr, err := blocktemplate.NewManager(blocktemplate.ManagerConfig{
 		Source: node, Builder: builder, PollInterval: cfg.Node.PollInterval,
 		RefreshInterval: cfg.Node.RefreshInterval, LongPoll: true, ZMQAddress: cfg.Node.ZMQHashBlock,
-		Logger: log.Named("templates"),
+		Commitments: w.store, // the PPLNS window roots the next coinbase commits (docs/verify.md)
+		Logger:      log.Named("templates"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("template manager: %w", err)
@@ -137,6 +139,7 @@ func (w *wiring) stratum(ctx context.Context) ([]component, error) {
 	}
 	blockRec, err := payouts.NewRecorder(payouts.RecorderConfig{
 		Ledger: w.store, WindowFactor: cfg.Pool.PPLNSWindow, MinWindow: cfg.Pool.PPLNSMinWindow, Logger: log.Named("blocks"),
+		ArchiveBlocks: cfg.Payouts.WindowArchiveBlocks, ArchiveFor: time.Duration(cfg.Payouts.WindowArchiveDays) * 24 * time.Hour,
 	})
 	if err != nil {
 		return nil, err
@@ -311,6 +314,7 @@ type recordCall struct {
 	block  bool
 	height int64
 	worker string
+	seq    uint64 // the ledger's sequence of the share (ShareDoneSeq)
 }
 
 var recordCallPool = sync.Pool{New: func() any { return new(recordCall) }}
@@ -329,6 +333,13 @@ func (s *shareRecorder) RecordAsync(sh *shares.Share, done shares.RecordDone, to
 	return nil
 }
 
+// ShareDoneSeq implements ledger.SeqDone: the block-finding share's
+// sequence goes to the snapshot, whose window ends at it.
+func (c *recordCall) ShareDoneSeq(token, seq uint64, err error) {
+	c.seq = seq
+	c.ShareDone(token, err)
+}
+
 // ShareDone runs on the ledger's flusher: metrics, the found block's
 // snapshot (also when recording failed: the node has the block, and its
 // PPLNS snapshot must not be lost with the share), then the session.
@@ -339,7 +350,11 @@ func (c *recordCall) ShareDone(_ uint64, err error) {
 		m.ShareAccepted(c.diff)
 	}
 	if c.block {
-		c.r.found.shareDone(c.height, c.worker)
+		seq := "" // not durable: the snapshot cannot end at it (late)
+		if err == nil && c.seq != 0 {
+			seq = c.r.rec.Instance() + ":" + strconv.FormatUint(c.seq, 10)
+		}
+		c.r.found.shareDone(c.height, c.worker, seq)
 	}
 	done, token := c.done, c.token
 	*c = recordCall{}
@@ -393,8 +408,11 @@ type foundBlocks struct {
 
 	mu      sync.Mutex
 	pending map[int64]*shares.Candidate  // accepted candidates by height, waiting for their share
-	durable map[int64]string             // block-finding shares answered by the ledger, by height: the finder
+	durable map[int64]finding            // block-finding shares answered by the ledger, by height
 	live    map[chainhash.Hash]time.Time // accepted blocks recordFinder handles, since when
+	// seqs keeps the finding share's sequence of the blocks in failed, for
+	// their retries (the journal does not record it).
+	seqs map[chainhash.Hash]string
 	// failed holds the blocks recordFinder could not record, for run to
 	// retry even if their journal lines could not be written (disk full).
 	failed map[chainhash.Hash]shares.AcceptedBlock
@@ -417,7 +435,8 @@ func newFoundBlocks(submitter *shares.BlockSubmitter, recorder *payouts.Recorder
 	return &foundBlocks{
 		submitter: submitter, recorder: recorder, script: script, metrics: metrics, spoolBytes: spoolBytes,
 		log: log, wake: make(chan struct{}, 1), started: time.Now(),
-		pending: map[int64]*shares.Candidate{}, durable: map[int64]string{}, live: map[chainhash.Hash]time.Time{},
+		pending: map[int64]*shares.Candidate{}, durable: map[int64]finding{}, live: map[chainhash.Hash]time.Time{},
+		seqs:   map[chainhash.Hash]string{},
 		failed: map[chainhash.Hash]shares.AcceptedBlock{},
 	}
 }
@@ -431,7 +450,7 @@ func (f *foundBlocks) Submit(ctx context.Context, c shares.Candidate) (shares.Bl
 	if err == nil && report.Confirmed {
 		f.mu.Lock()
 		f.live[c.Hash] = time.Now()
-		worker, shareDone := f.durable[c.Job.Height]
+		fd, shareDone := f.durable[c.Job.Height]
 		if shareDone {
 			delete(f.durable, c.Job.Height)
 		} else {
@@ -439,7 +458,7 @@ func (f *foundBlocks) Submit(ctx context.Context, c shares.Candidate) (shares.Bl
 		}
 		f.mu.Unlock()
 		if shareDone {
-			go f.recordFinder(context.WithoutCancel(ctx), &c, worker)
+			go f.recordFinder(context.WithoutCancel(ctx), &c, fd.worker, fd.seq)
 		}
 	}
 	// Confirmed: if the share never arrives, run records the block after
@@ -453,10 +472,14 @@ func (f *foundBlocks) Submit(ctx context.Context, c shares.Candidate) (shares.Bl
 // block's submission is in progress (a block no node takes leaves one).
 const maxDurableFinders = 64
 
+// finding is a block-finding share the ledger answered: its worker and its
+// ledger sequence ("instance:counter", "" when it was not made durable).
+type finding struct{ worker, seq string }
+
 // shareDone is told that the ledger answered a block-finding share (durable
-// or not). If the node already took the block, its snapshot is taken now;
-// otherwise when Submit learns it did.
-func (f *foundBlocks) shareDone(height int64, worker string) {
+// or not), with its sequence. If the node already took the block, its
+// snapshot is taken now; otherwise when Submit learns it did.
+func (f *foundBlocks) shareDone(height int64, worker, seq string) {
 	f.mu.Lock()
 	c := f.pending[height]
 	if c != nil {
@@ -470,7 +493,7 @@ func (f *foundBlocks) shareDone(height int64, worker string) {
 			}
 		}
 		if len(f.durable) < maxDurableFinders {
-			f.durable[height] = worker
+			f.durable[height] = finding{worker: worker, seq: seq}
 		}
 	}
 	f.mu.Unlock()
@@ -478,7 +501,7 @@ func (f *foundBlocks) shareDone(height int64, worker string) {
 		// Off the ledger's flusher: with Redis down the snapshot waits on
 		// dial retries, and a failed attempt is retried from the journal
 		// by run.
-		go f.recordFinder(context.Background(), c, worker)
+		go f.recordFinder(context.Background(), c, worker, seq)
 	}
 }
 
@@ -508,7 +531,7 @@ func (f *foundBlocks) noteFinder(sh shares.Share) *shares.Candidate {
 
 // recordFinder takes the PPLNS snapshot of the block c, found by worker. On
 // failure the block stays unrecorded in the journal and run retries it.
-func (f *foundBlocks) recordFinder(ctx context.Context, c *shares.Candidate, worker string) {
+func (f *foundBlocks) recordFinder(ctx context.Context, c *shares.Candidate, worker, seq string) {
 	defer func() {
 		f.mu.Lock()
 		delete(f.live, c.Hash)
@@ -520,9 +543,10 @@ func (f *foundBlocks) recordFinder(ctx context.Context, c *shares.Candidate, wor
 		f.poke() // run records it from the journal
 		return
 	}
-	if err := f.record(ctx, block, c.Job.Height, worker, time.Now()); err != nil {
+	if err := f.record(ctx, block, c.Job.Height, worker, time.Now(), seq); err != nil {
 		f.mu.Lock()
 		f.failed[c.Hash] = shares.AcceptedBlock{Hash: c.Hash, Height: c.Job.Height, Block: block, Finder: worker, Time: time.Now()}
+		f.seqs[c.Hash] = seq
 		f.mu.Unlock()
 		f.poke()
 	}
@@ -531,13 +555,16 @@ func (f *foundBlocks) recordFinder(ctx context.Context, c *shares.Candidate, wor
 // record snapshots one accepted block and marks it recorded in the journal.
 // foundAt is when the pool found it (the header's time can be off by the
 // miner's clock and ntime rolling): the time the dashboard and lodectl show.
-func (f *foundBlocks) record(ctx context.Context, block *wire.MsgBlock, height int64, finder string, foundAt time.Time) error {
+// seq is the finding share's ledger sequence: the PPLNS window ends at it
+// ("" when unknown: the snapshot is late, docs/verify.md).
+func (f *foundBlocks) record(ctx context.Context, block *wire.MsgBlock, height int64, finder string, foundAt time.Time, seq string) error {
 	hash := block.BlockHash()
 	fb, err := payouts.NewFoundBlock(block, height, finder, f.script)
 	if err != nil {
 		f.log.Error("found block record", zap.Stringer("hash", hash), zap.Error(err))
 		return err
 	}
+	fb.FindingSeq = seq
 	if !foundAt.IsZero() {
 		fb.Time = foundAt
 	}
@@ -652,7 +679,10 @@ func (f *foundBlocks) recordUnrecorded(ctx context.Context) (waiting, failed, re
 			waiting++ // shares accepted during the outage are still to be replayed into the window
 			continue
 		}
-		if err := f.record(ctx, b.Block, b.Height, b.Finder, b.Time); err != nil {
+		f.mu.Lock()
+		seq := f.seqs[b.Hash] // "" for a block only the journal knows: late
+		f.mu.Unlock()
+		if err := f.record(ctx, b.Block, b.Height, b.Finder, b.Time, seq); err != nil {
 			if _, bad := payouts.NewFoundBlock(b.Block, b.Height, b.Finder, f.script); bad == nil {
 				failed++ // the store, not the block: try again
 			}
@@ -661,6 +691,7 @@ func (f *foundBlocks) recordUnrecorded(ctx context.Context) (waiting, failed, re
 		recorded++
 		f.mu.Lock()
 		delete(f.failed, b.Hash)
+		delete(f.seqs, b.Hash)
 		f.mu.Unlock()
 		f.log.Info("found block recorded late", zap.Stringer("hash", b.Hash), zap.Int64("height", b.Height), zap.String("finder", b.Finder))
 	}

@@ -56,6 +56,11 @@ const (
 	replayChunk = 64
 )
 
+// WindowMargin is the part of N the window list keeps beyond N: a found
+// block's snapshot, taken after later batches landed, still finds the N
+// units before its finding share (docs/verify.md).
+const WindowMargin = 0.25
+
 // Config configures a Recorder.
 type Config struct {
 	// Instance identifies this process in sequence numbers; letters, digits,
@@ -166,6 +171,15 @@ func (c *Config) setDefaults() error {
 // so a Done that answers in token order sees a connection's whole run of
 // shares in the batch ready at its first one and can answer them at once.
 type Done = shares.RecordDone
+
+// SeqDone is an optional extension of Done: a Done that implements it is
+// answered through ShareDoneSeq instead of ShareDone, with the share's
+// sequence number as well (the counter of "instance:counter"; Instance
+// gives the instance). A found block's PPLNS snapshot ends at its share's
+// sequence (payouts.FoundBlock.FindingSeq).
+type SeqDone interface {
+	ShareDoneSeq(token, seq uint64, err error)
+}
 
 // request is one share waiting for its batch.
 type request struct {
@@ -302,6 +316,18 @@ func (r *Recorder) SetNetworkDifficulty(d float64) {
 func (r *Recorder) WindowLimit() string {
 	n := r.cfg.WindowFactor * math.Float64frombits(r.netDiff.Load())
 	n = max(n, r.cfg.MinWindow)
+	u, err := DiffUnits(n)
+	if err != nil {
+		return "0"
+	}
+	return u
+}
+
+// trimLimit is what the store trims the window list to: N plus
+// WindowMargin of N ("0" while N is unknown).
+func (r *Recorder) trimLimit() string {
+	n := r.cfg.WindowFactor * math.Float64frombits(r.netDiff.Load())
+	n = max(n, r.cfg.MinWindow) * (1 + WindowMargin)
 	u, err := DiffUnits(n)
 	if err != nil {
 		return "0"
@@ -643,13 +669,22 @@ func (r *Recorder) nextSeq() uint64 {
 
 // collect adds queued requests to r.reqs until MaxBatch or MaxDelay. With
 // MaxDelay 0 it takes only what is queued already: the shares that arrived
-// while the previous write was in flight.
+// while the previous write was in flight. A share that found a block closes
+// its batch, so no share of the batch comes after it: the block's PPLNS
+// window ends exactly at it (the store merges an address's shares of one
+// batch into one window entry).
 func (r *Recorder) collect(ctx context.Context, timer *time.Timer) {
+	if n := len(r.reqs); n > 0 && r.reqs[n-1].entry.Share.Block {
+		return
+	}
 	if r.cfg.MaxDelay == 0 {
 		for len(r.reqs) < r.cfg.MaxBatch {
 			select {
 			case req := <-r.queue:
 				r.reqs = append(r.reqs, req)
+				if req.entry.Share.Block {
+					return
+				}
 			default:
 				return
 			}
@@ -662,6 +697,9 @@ func (r *Recorder) collect(ctx context.Context, timer *time.Timer) {
 		select {
 		case req := <-r.queue:
 			r.reqs = append(r.reqs, req)
+			if req.entry.Share.Block {
+				return
+			}
 		case <-timer.C:
 			return
 		case <-ctx.Done():
@@ -714,9 +752,13 @@ func (r *Recorder) commit(ctx context.Context) {
 	for i := len(r.reqs) - 1; i >= 0; i-- {
 		req := r.reqs[i]
 		r.reqs[i] = nil
-		done, token := req.done, req.token
+		done, token, seq := req.done, req.token, req.entry.Seq
 		r.release(req)
-		done.ShareDone(token, err)
+		if sd, ok := done.(SeqDone); ok {
+			sd.ShareDoneSeq(token, seq, err)
+		} else {
+			done.ShareDone(token, err)
+		}
 	}
 	r.reqs = r.reqs[:0]
 }
@@ -728,7 +770,7 @@ func (r *Recorder) persist(ctx context.Context, b *Batch) error {
 		return r.toSpool(b, nil)
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.WriteTimeout)
-	err := r.store.ApplyBatch(wctx, b, r.WindowLimit())
+	err := r.store.ApplyBatch(wctx, b, r.trimLimit())
 	cancel()
 	if err == nil {
 		r.batches.Add(1)
@@ -852,7 +894,7 @@ func (r *Recorder) replay(ctx context.Context, items []replayItem) replayResult 
 		return res
 	}
 	res.hw = hw
-	limit := r.WindowLimit()
+	limit := r.trimLimit()
 	for _, it := range items {
 		wctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
 		err := r.store.ApplyBatch(wctx, it.b, limit)
@@ -925,6 +967,9 @@ func (r *Recorder) shutdown(ctx context.Context) {
 			select {
 			case req := <-r.queue:
 				r.reqs = append(r.reqs, req)
+				if req.entry.Share.Block {
+					break fill // a block share closes its batch (see collect)
+				}
 			default:
 				break fill
 			}

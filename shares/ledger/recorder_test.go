@@ -210,8 +210,10 @@ func TestRecordWindowFollowsNetworkDifficulty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.Limit != "2000000000" || w.Total != "2000000000" || len(w.Entries) != 20 {
-		t.Fatalf("window limit %s total %s with %d entries; want N = 20 diff exactly, 20 entries", w.Limit, w.Total, len(w.Entries))
+	// The list keeps N plus WindowMargin (a found block's snapshot must
+	// still find the N units before its share after later batches).
+	if w.Limit != "2500000000" || w.Total != "2500000000" || len(w.Entries) != 25 {
+		t.Fatalf("window limit %s total %s with %d entries; want N × 1.25 = 25 diff exactly, 25 entries", w.Limit, w.Total, len(w.Entries))
 	}
 	// Newest first: the last share (i = 29) was for A1.
 	if w.Entries[0].Address != "A1" || w.Entries[1].Address != "A0" {
