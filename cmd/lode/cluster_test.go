@@ -17,6 +17,7 @@ import (
 	"github.com/lode-pool/lode/internal/redisstore"
 	"github.com/lode-pool/lode/internal/testenv"
 	"github.com/lode-pool/lode/payouts"
+	"github.com/lode-pool/lode/payouts/window"
 	"github.com/lode-pool/lode/shares/ledger"
 )
 
@@ -204,6 +205,22 @@ shutdown_timeout: 10s
 		}
 		if b.Status == payouts.StatusCredited {
 			rewards += b.Reward
+		}
+		// The PPLNS audit: the archived window matches the record's root,
+		// total and bounds and, once credited, the credits are exactly its
+		// split (payouts.VerifyWindow).
+		var leaves []window.Leaf
+		if err := store.WindowLeaves(bg, b.Hash, func(l window.Leaf) error { leaves = append(leaves, l); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		var credits map[string]int64
+		if b.Status == payouts.StatusCredited {
+			if credits, err = store.BlockCredits(bg, b.Hash); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := payouts.VerifyWindow(b, leaves, credits); err != nil {
+			t.Errorf("block %s (%s): %v", b.Hash, b.Status, err)
 		}
 	}
 	t.Logf("%d blocks, by the frontend whose miner found them: %v", len(blocks), finders)
