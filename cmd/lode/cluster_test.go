@@ -28,7 +28,8 @@ import (
 // min_replicas_acked 1) and a regtest btcd. Miners are spread over the
 // frontends, each with the other frontends as failover URLs. On regtest every
 // share is a block, so every frontend finds blocks. One frontend is SIGKILLed
-// under load; its miners move to the next URL. Afterwards: every share a
+// under load; its miners move to the next URL. Then the Redis master holding
+// the accounting slot is SIGKILLed and a replica promoted. Afterwards: every share a
 // miner saw accepted is in the ledger (none counted twice), blocks found at
 // every frontend are recorded and credited once (Σ balances + fees = Σ
 // rewards credited), and the API process shows the whole pool.
@@ -122,8 +123,39 @@ shutdown_timeout: 10s
 	waitUntil(t, "frontend 2's miners mining at another frontend", 60*time.Second, func() bool {
 		return accepted(atFrontend(1)) >= before+5
 	})
+
+	// The Redis master holding the accounting slot is SIGKILLed under load:
+	// the frontends spool (miners keep hearing true), blocks found meanwhile
+	// wait in the journals, a replica is promoted; the old master returns as
+	// its replica (min_replicas_acked 1 needs one) and the spools replay.
+	const acctKey = "fe:{acct}:window"
+	old := c.KillMasterFor(acctKey)
+	before = accepted(miners)
+	waitUntil(t, "shares accepted while the accounting master is down", 60*time.Second, func() bool {
+		return accepted(miners) >= before+5
+	})
+	c.WaitPromotion(acctKey, old)
+	old.Restart()
+	c.WaitHealthy()
+	before = accepted(miners)
+	waitUntil(t, "shares accepted after the failover", 60*time.Second, func() bool {
+		return accepted(miners) >= before+5
+	})
 	stopMining()
 	<-done
+	lb.mu.Lock()
+	spooled := strings.Contains(lb.logs.String(), "spooling")
+	lb.mu.Unlock()
+	if !spooled {
+		t.Error("no frontend spooled while the accounting master was down: the failover was not exercised")
+	}
+	for _, i := range []int{0, 2} {
+		spool := filepath.Join(dir, fmt.Sprintf("spool%d", i+1), "shares.spool")
+		waitUntil(t, fmt.Sprintf("frontend %d's spool replayed", i+1), 60*time.Second, func() bool {
+			fi, err := os.Stat(spool)
+			return err != nil || fi.Size() == 0
+		})
+	}
 
 	store, err := redisstore.Connect(context.Background(), redisstore.ConnectConfig{Mode: redisstore.ModeCluster,
 		Addrs: c.Addrs(), Prefix: "fe"})
