@@ -15,10 +15,6 @@ import (
 // word alone.
 var ErrNotReplicated = errors.New("redisstore: batch not acknowledged by enough replicas")
 
-// Replicated reports whether share batches wait for replicas
-// (Config.MinReplicasAcked > 0).
-func (s *Store) Replicated() bool { return s.minReplicas > 0 }
-
 // acctMaster returns the client whose connections reach the master holding
 // key: the node client of a cluster (so the script, the fence and WAIT share
 // one connection on that master), else the Store's client.
