@@ -105,3 +105,19 @@ func TestConfigErrorsAndUnreachableRedis(t *testing.T) {
 		t.Fatalf("unreachable Redis: %d\n%q", code, errs)
 	}
 }
+
+// A local Redis on a Unix socket (redis.address: unix:///path) is reached
+// through it, the pre-check included.
+func TestRedisUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "redis.sock")
+	srv := testenv.StartRedis(t, "--unixsocket", sock, "--unixsocketperm", "700")
+	_ = srv
+	path := filepath.Join(t.TempDir(), "lode.yaml")
+	if err := os.WriteFile(path, []byte("roles: [api]\nredis: {address: 'unix://"+sock+"', prefix: sock}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := runCtl(t, "balances", "-config", path)
+	if code != 0 || !strings.Contains(out, "(total, 0 addresses)") {
+		t.Fatalf("balances over the socket: %d\n%s\n%s", code, out, errs)
+	}
+}

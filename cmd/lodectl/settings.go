@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/lode-pool/lode/internal/config"
@@ -97,7 +98,11 @@ func (s *settings) open(ctx context.Context) (*redisstore.Store, error) {
 		addr = s.cfg.Redis.Addrs[0] // a seed node or a Sentinel: the same one clear message if it is down
 	}
 	d := net.Dialer{Timeout: min(s.timeout, 5*time.Second)}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	network, dialAddr := "tcp", addr
+	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
+		network, dialAddr = "unix", path // a local Redis's socket
+	}
+	conn, err := d.DialContext(ctx, network, dialAddr)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach Redis at %s (redis.address, %s): %w", addr, s.source("redis"), unwrapNetError(err))
 	}
