@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,21 +29,61 @@ const (
 var _ economics.Stats = (*EconomicsStats)(nil)
 
 // EconomicsStats reads the share statistics for package economics
-// (Store.EconomicsStats). It keeps the buckets it has read: a minute or
-// slot more than two buckets old is settled (the ledger writes the
-// current one; a batch or a spool replay may still land in the one
+// (Store.EconomicsStats). It keeps the buckets it has read, per worker: a
+// minute or slot more than two buckets old is settled (the ledger writes
+// the current one; a batch or a spool replay may still land in the one
 // before), so a refresh reads only the newest few hashes, not the 208 of
-// the day. Safe for concurrent use.
+// the day, and adds them to each worker's buckets. Safe for concurrent
+// use.
 type EconomicsStats struct {
 	s *Store
 
-	mu    sync.Mutex
-	cache map[string]map[string]*economics.Bucket // bucket key → worker → bucket
+	mu      sync.Mutex
+	read    map[string]bool           // bucket keys read (settled ones are not read again)
+	workers map[string]*workerBuckets // the buckets read, per worker
+}
+
+// workerBuckets are one worker's minute and slot buckets of the day, in
+// no particular order (SumBuckets picks them by time).
+type workerBuckets struct {
+	minutes, slots []economics.Bucket
+}
+
+// put adds one bucket, replacing the one with the same start when the
+// bucket's hash was read before.
+func (w *workerBuckets) put(b economics.Bucket, slot, reread bool) {
+	list := &w.minutes
+	if slot {
+		list = &w.slots
+	}
+	for i := len(*list) - 1; reread && i >= 0; i-- {
+		if (*list)[i].Minute == b.Minute {
+			(*list)[i] = b
+			return
+		}
+	}
+	*list = append(*list, b)
+}
+
+// prune drops the buckets starting before the minute and slot limits and
+// reports whether any is left.
+func (w *workerBuckets) prune(minMinute, minSlotMinute int64) bool {
+	keep := func(list []economics.Bucket, from int64) []economics.Bucket {
+		out := list[:0]
+		for _, b := range list {
+			if b.Minute >= from {
+				out = append(out, b)
+			}
+		}
+		return out
+	}
+	w.minutes, w.slots = keep(w.minutes, minMinute), keep(w.slots, minSlotMinute)
+	return len(w.minutes)+len(w.slots) > 0
 }
 
 // EconomicsStats returns a statistics reader for package economics.
 func (s *Store) EconomicsStats() *EconomicsStats {
-	return &EconomicsStats{s: s, cache: map[string]map[string]*economics.Bucket{}}
+	return &EconomicsStats{s: s, read: map[string]bool{}, workers: map[string]*workerBuckets{}}
 }
 
 // bucketRef is one minute or slot hash of the day.
@@ -83,7 +124,7 @@ func (e *EconomicsStats) WorkerStats(ctx context.Context, now time.Time) ([]econ
 	cmds := map[int]*redis.MapStringStringCmd{}
 	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, r := range refs {
-			if _, ok := e.cache[r.key]; !ok || !r.settled {
+			if !e.read[r.key] || !r.settled {
 				cmds[i] = p.HGetAll(ctx, r.key)
 			}
 		}
@@ -94,37 +135,36 @@ func (e *EconomicsStats) WorkerStats(ctx context.Context, now time.Time) ([]econ
 	keep := make(map[string]bool, len(refs))
 	for i, r := range refs {
 		keep[r.key] = true
-		if c, ok := cmds[i]; ok {
-			e.cache[r.key] = parseBuckets(c.Val(), r.start, r.width)
+		c, ok := cmds[i]
+		if !ok {
+			continue
+		}
+		reread := e.read[r.key]
+		e.read[r.key] = true
+		for name, b := range parseBuckets(c.Val(), r.start, r.width) {
+			w := e.workers[name]
+			if w == nil {
+				w = &workerBuckets{}
+				e.workers[name] = w
+			}
+			w.put(*b, r.slot, reread)
 		}
 	}
-	for k := range e.cache { // older than the day
+	for k := range e.read { // older than the day
 		if !keep[k] {
-			delete(e.cache, k)
+			delete(e.read, k)
 		}
 	}
-	type acc struct {
-		minutes, slots []economics.Bucket
-	}
-	workers := make(map[string]*acc, len(e.cache[refs[minutes].key]))
-	var order []string
-	for _, r := range refs {
-		for name, b := range e.cache[r.key] {
-			a := workers[name]
-			if a == nil {
-				// Sized for a worker seen all day: one allocation each.
-				bs := make([]economics.Bucket, 0, minutes+slots)
-				a = &acc{minutes: bs[:0:minutes], slots: bs[minutes:minutes]}
-				workers[name] = a
-				order = append(order, name)
-			}
-			if r.slot {
-				a.slots = append(a.slots, *b)
-			} else {
-				a.minutes = append(a.minutes, *b)
-			}
+	oldestMinute, oldestSlot := refs[minutes-1].start, refs[len(refs)-1].start
+	order := make([]string, 0, len(e.workers))
+	for name, w := range e.workers {
+		if !w.prune(oldestMinute, oldestSlot) {
+			delete(e.workers, name)
+			continue
 		}
+		order = append(order, name)
 	}
+	slices.Sort(order)
 	hashes := make([]*redis.SliceCmd, len(order))
 	if len(order) > 0 {
 		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -138,7 +178,7 @@ func (e *EconomicsStats) WorkerStats(ctx context.Context, now time.Time) ([]econ
 	}
 	out := make([]economics.WorkerStats, 0, len(order))
 	for i, name := range order {
-		a := workers[name]
+		a := e.workers[name]
 		ws := economics.WorkerStats{Worker: name, Address: name}
 		if addr, _, ok := strings.Cut(name, "."); ok {
 			ws.Address = addr

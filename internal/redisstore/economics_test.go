@@ -70,4 +70,32 @@ func TestEconomicsStats(t *testing.T) {
 	if b.Address != "bc1qb" || b.Windows[0] != (economics.WindowSums{SumD: 2, SumD2: 4, MaxD: 2, N: 1, Connected: 2 * time.Minute}) {
 		t.Errorf("bc1qb: %+v", b)
 	}
+
+	// The same reader again (the daemon's case): a share added to a minute
+	// that is not settled yet is seen; the settled buckets come from its
+	// cache; a day later every bucket has left the window.
+	stats := s.EconomicsStats()
+	if _, err := stats.WorkerStats(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	late := share("bc1qa.rig", "bc1qa", 4, q.Add(-70*time.Second))
+	late.Seq = 100
+	if err := s.ApplyBatch(ctx, &ledger.Batch{Instance: "e", Seq: 109, Shares: []ledger.Entry{late}}, "0"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := stats.WorkerStats(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range again {
+		if w.Worker == "bc1qa.rig" {
+			if w.Windows[0] != (economics.WindowSums{SumD: 12, SumD2: 48, MaxD: 4, N: 3, Connected: 2 * time.Minute}) ||
+				w.Windows[1].N != 4 || w.Windows[2] != want[2] {
+				t.Errorf("cached reader after a late share: %+v", w.Windows)
+			}
+		}
+	}
+	if later, err := stats.WorkerStats(ctx, q.Add(25*time.Hour)); err != nil || len(later) != 0 {
+		t.Errorf("a day later: %+v, %v", later, err)
+	}
 }
