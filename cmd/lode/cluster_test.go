@@ -167,44 +167,7 @@ shutdown_timeout: 10s
 
 	// Every accepted share is in the window once (nothing is trimmed: the
 	// window floor is far above what the test mines).
-	win, err := store.Window(bg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inWindow := map[string]*big.Int{}
-	for _, e := range win.Entries {
-		u, err := ledger.ParseUnits(e.Units)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if inWindow[e.Address] == nil {
-			inWindow[e.Address] = new(big.Int)
-		}
-		inWindow[e.Address].Add(inWindow[e.Address], u)
-	}
-	seen := map[string][2]*big.Int{}
-	var acceptedAll, doubtAll int64
-	for _, m := range miners {
-		acc, units, doubt, doubtUnits := m.snapshot()
-		acceptedAll += acc
-		doubtAll += doubt
-		t.Logf("%v", m)
-		addr, _, _ := strings.Cut(m.user, ".")
-		if seen[addr][0] == nil {
-			seen[addr] = [2]*big.Int{new(big.Int), new(big.Int)}
-		}
-		seen[addr][0].Add(seen[addr][0], units)
-		seen[addr][1].Add(seen[addr][1], doubtUnits)
-	}
-	for addr, v := range seen {
-		got := inWindow[addr]
-		if got == nil {
-			got = new(big.Int)
-		}
-		if hi := new(big.Int).Add(v[0], v[1]); got.Cmp(v[0]) < 0 || got.Cmp(hi) > 0 {
-			t.Errorf("%s: Σ units in the ledger %s, its miners saw %s accepted and %s in doubt", addr, got, v[0], v[1])
-		}
-	}
+	acceptedAll, doubtAll := checkWindowHolds(t, store, miners)
 
 	// Blocks: found at every frontend (finder names the frontend), each
 	// recorded once; once matured, credited once.
@@ -298,6 +261,133 @@ shutdown_timeout: 10s
 	if pool.SharesAccepted < acceptedAll || pool.SharesAccepted > acceptedAll+doubtAll {
 		t.Errorf("API shows %d shares; miners saw %d accepted (+%d in doubt)", pool.SharesAccepted, acceptedAll, doubtAll)
 	}
+}
+
+// checkWindowHolds checks that every share the miners saw accepted is in
+// the PPLNS window once: per address, the window's Σ units are at least
+// what was accepted and at most that plus the shares in doubt (a cut
+// connection: recorded or not). It returns the totals.
+func checkWindowHolds(t *testing.T, store *redisstore.Store, miners []*failoverMiner) (acceptedAll, doubtAll int64) {
+	t.Helper()
+	win, err := store.Window(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inWindow := map[string]*big.Int{}
+	for _, e := range win.Entries {
+		u, err := ledger.ParseUnits(e.Units)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inWindow[e.Address] == nil {
+			inWindow[e.Address] = new(big.Int)
+		}
+		inWindow[e.Address].Add(inWindow[e.Address], u)
+	}
+	seen := map[string][2]*big.Int{}
+	for _, m := range miners {
+		acc, units, doubt, doubtUnits := m.snapshot()
+		acceptedAll += acc
+		doubtAll += doubt
+		t.Logf("%v", m)
+		addr, _, _ := strings.Cut(m.user, ".")
+		if seen[addr][0] == nil {
+			seen[addr] = [2]*big.Int{new(big.Int), new(big.Int)}
+		}
+		seen[addr][0].Add(seen[addr][0], units)
+		seen[addr][1].Add(seen[addr][1], doubtUnits)
+	}
+	for addr, v := range seen {
+		got := inWindow[addr]
+		if got == nil {
+			got = new(big.Int)
+		}
+		if hi := new(big.Int).Add(v[0], v[1]); got.Cmp(v[0]) < 0 || got.Cmp(hi) > 0 {
+			t.Errorf("%s: Σ units in the ledger %s, its miners saw %s accepted and %s in doubt", addr, got, v[0], v[1])
+		}
+	}
+	return acceptedAll, doubtAll
+}
+
+// TestStratumOnSentinel: a stratum process configured for a Sentinel-managed
+// Redis (redis.mode sentinel, min_replicas_acked 1) keeps every accepted
+// share through a SIGKILL of the primary: the Sentinels promote a replica,
+// the daemon's client follows them, the old primary returns as a replica.
+func TestStratumOnSentinel(t *testing.T) {
+	lb := buildLode(t)
+	node := testenv.StartBtcd(t)
+	node.Generate(1)
+	sn := testenv.StartRedisSentinel(t, 2)
+	dir := t.TempDir()
+	const diff = 0.00002
+	redisExtra := fmt.Sprintf(", mode: sentinel, addrs: [%s], sentinel_master: %s, min_replicas_acked: 1",
+		strings.Join(sn.SentinelAddrs(), ", "), testenv.SentinelMaster)
+	lb.env = append(lb.env, "LODE_TEST_NODE_PASSWORD="+node.Pass)
+	port := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	path := filepath.Join(dir, "lode.yaml")
+	cfg := fmt.Sprintf(`roles: [stratum]
+`+regtestNodeYAML(t, node, sn.Servers[0].Addr, "sn", redisExtra)+`pool: {payout_address: %s, pplns_min_window: 1000000}
+stratum:
+  ports:
+    - {listen: "%s", start_difficulty: %v, min_difficulty: %v, max_difficulty: %v}
+ledger: {spool_dir: %s}
+shutdown_timeout: 20s
+`, node.Address.EncodeAddress(), port, diff, diff, diff, filepath.Join(dir, "spool"))
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := lb.start(t, path, port)
+	t.Cleanup(func() {
+		if !p.exited() {
+			p.kill(t)
+		}
+	})
+	miners := []*failoverMiner{
+		newFailoverMiner([]string{port}, minerA+".s1", diff, 200*time.Millisecond),
+		newFailoverMiner([]string{port}, minerB+".s2", diff, 200*time.Millisecond),
+	}
+	ctx, stopMining := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); runFailoverMiners(ctx, miners) }()
+	defer func() { stopMining(); <-done }()
+	accepted := func() int64 {
+		var n int64
+		for _, m := range miners {
+			a, _, _, _ := m.snapshot()
+			n += a
+		}
+		return n
+	}
+	more := func(what string) {
+		t.Helper()
+		target := accepted() + 5
+		waitUntil(t, what, 60*time.Second, func() bool { return accepted() >= target })
+	}
+	more("shares before the failover")
+	old := sn.KillPrimary()
+	more("shares while the primary is down")
+	sn.WaitPromotion(old)
+	old.Restart()
+	more("shares after the failover")
+	stopMining()
+	<-done
+	lb.mu.Lock()
+	spooled := strings.Contains(lb.logs.String(), "spooling")
+	lb.mu.Unlock()
+	if !spooled {
+		t.Error("the stratum process never spooled while the primary was down: the failover was not exercised")
+	}
+	waitUntil(t, "the spool replayed", 60*time.Second, func() bool {
+		fi, err := os.Stat(filepath.Join(dir, "spool", "shares.spool"))
+		return err != nil || fi.Size() == 0
+	})
+	store, err := redisstore.Connect(context.Background(), redisstore.ConnectConfig{Mode: redisstore.ModeSentinel,
+		Addrs: sn.SentinelAddrs(), MasterName: testenv.SentinelMaster, Prefix: "sn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Client().Close() })
+	checkWindowHolds(t, store, miners)
 }
 
 // failoverMiner mines like moneyMiner but with a list of pool URLs, as
