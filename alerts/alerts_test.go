@@ -358,7 +358,9 @@ func TestAlertsEndToEnd(t *testing.T) {
 	// Unsubscribe: the miner's webhook gets nothing more.
 	code, body = do(api.Handler(), "GET", "/api/v1/alerts/subscriptions?address="+minerA, tok.Token, "")
 	var list struct{ Subscriptions []alerts.Subscription }
-	_ = json.Unmarshal([]byte(body), &list)
+	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || len(list.Subscriptions) != 2 {
+		t.Fatalf("list: %d %s", code, body)
+	}
 	for _, s := range list.Subscriptions {
 		if code, _ := do(api.Handler(), "DELETE", "/api/v1/alerts/subscriptions/"+s.ID+"?address="+minerB, bOther, ""); code != http.StatusNotFound {
 			t.Fatalf("B deleted A's subscription: %d", code)
