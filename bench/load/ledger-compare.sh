@@ -61,20 +61,20 @@ measure() {
 	stop_redis
 }
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-# Variants (name|binary|redis address|serve flags): old; new (defaults:
+# Variants (name|binary|redis: tcp or unix|serve flags): old; new (defaults:
 # statistics with every group commit) over TCP; new over Redis's Unix socket.
-# Override with VARIANTS="name|bin|addr|flags;..." (e.g. with -stats-interval 1s).
-TCP=127.0.0.1:26390 UNIX=unix://$DIR/redis.sock
-IFS=';' read -r -a variants <<<"${VARIANTS:-old|$OLD|$TCP|-memstats 10s;new|$NEW|$TCP|-memstats 10s;new-unix|$NEW|$UNIX|-memstats 10s}"
+# Override with VARIANTS="name|bin|tcp|flags;..." (e.g. with -stats-interval 1s).
+IFS=';' read -r -a variants <<<"${VARIANTS:-old|$OLD|tcp|-memstats 10s;new|$NEW|tcp|-memstats 10s;new-unix|$NEW|unix|-memstats 10s}"
+redis_addr() { if [ "$1" = unix ]; then echo "unix://$DIR/redis.sock"; else echo 127.0.0.1:26390; fi; }
 for round in $(seq "$ROUNDS"); do
 	for v in "${variants[@]}"; do
 		IFS='|' read -r name bin raddr flags <<<"$v"
-		measure "round $round $name paced 1000x0.5/s" "$bin" "$raddr" "$flags" -conns 1000 -premine 20 -interval 2s -warmup 5s -duration ${PACED_SECONDS:-30}s -version-rolling
+		measure "round $round $name paced 1000x0.5/s" "$bin" "$(redis_addr "$raddr")" "$flags" -conns 1000 -premine 20 -interval 2s -warmup 5s -duration ${PACED_SECONDS:-30}s -version-rolling
 	done
 done
 [ -n "${PACED_ONLY:-}" ] && exit 0
 for v in "${variants[@]}"; do
 	IFS='|' read -r name bin raddr flags <<<"$v"
-	measure "$name paced 10000x0.1/s (RSS per active connection)" "$bin" "$raddr" "$flags" -conns 10000 -premine 4 -interval 10s -warmup 5s -duration 20s -version-rolling
-	measure "$name one fast connection, 256 submits in flight" "$bin" "$raddr" "$flags" -conns 1 -pipeline 256 -warmup 2s -duration 15s -version-rolling
+	measure "$name paced 10000x0.1/s (RSS per active connection)" "$bin" "$(redis_addr "$raddr")" "$flags" -conns 10000 -premine 4 -interval 10s -warmup 5s -duration 20s -version-rolling
+	measure "$name one fast connection, 256 submits in flight" "$bin" "$(redis_addr "$raddr")" "$flags" -conns 1 -pipeline 256 -warmup 2s -duration 15s -version-rolling
 done
