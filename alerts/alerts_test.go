@@ -422,3 +422,20 @@ func TestPrivateTargetsRefused(t *testing.T) {
 		t.Fatalf("after a removal: %v", err)
 	}
 }
+
+// A dispatcher whose Run ended (its lease lost) and runs again delivers
+// again: the operator's channel restarts with it.
+func TestDispatcherRunsAgain(t *testing.T) {
+	operator := newReceiver(t, "s")
+	cfg := alerts.Config{Interval: time.Hour, Webhook: webhook.Config{URL: operator.URL, Secret: "s"}}
+	d := alerts.NewDispatcher(cfg, nil, zaptest.NewLogger(t))
+	for round := 1; round <= 2; round++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = d.Run(ctx); close(done) }()
+		d.Send(alerts.Event{Type: alerts.Recovered, Check: "node"})
+		waitFor(t, "delivery", func() bool { return operator.count() == round })
+		cancel()
+		<-done
+	}
+}

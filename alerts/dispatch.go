@@ -162,10 +162,14 @@ func (d *Dispatcher) start(ch *channel) {
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.ctx = ctx
+	// A Run after an earlier one ended (the alerts lease came back):
+	// the channels' goroutines ended with it and start again.
 	for _, ch := range d.operator {
+		ch.started = false
 		d.start(ch)
 	}
 	for _, ch := range d.subs {
+		ch.started = false
 		d.start(ch)
 	}
 	d.mu.Unlock()
