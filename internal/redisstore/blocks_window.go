@@ -177,12 +177,22 @@ func (s *Store) PruneWindowArchives(ctx context.Context, keepBlocks int, keepFor
 // lowest height first, at most window.MaxCommitted (the job builder's
 // blocktemplate.CommitmentSource, through the daemon).
 func (s *Store) PendingCommitments(ctx context.Context) ([]window.Committed, error) {
+	_, w, err := s.pendingCommitments(ctx)
+	return w, err
+}
+
+func (s *Store) pendingCommitments(ctx context.Context) ([]string, []window.Committed, error) {
 	hashes, err := s.rdb.ZRange(ctx, s.commitPendingKey(), 0, window.MaxCommitted-1).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: pending commitments: %w", err)
+		return nil, nil, fmt.Errorf("redisstore: pending commitments: %w", err)
 	}
-	return s.committedOf(ctx, hashes)
+	w, err := s.committedOf(ctx, hashes)
+	return hashes, w, err
 }
+
+// commitDigestTTL is how long a commitment digest's list is kept: far
+// longer than a job lives.
+const commitDigestTTL = 7 * 24 * time.Hour
 
 func (s *Store) committedOf(ctx context.Context, hashes []string) ([]window.Committed, error) {
 	if len(hashes) == 0 {
@@ -222,25 +232,27 @@ func (s *Store) committedOf(ctx context.Context, hashes []string) ([]window.Comm
 
 // markCommittedScript records that block KEYS[1]'s coinbase commits the
 // windows of the ARGV hashes: each leaves the pending set and names the
-// block; the block lists them. KEYS: 1 block, 2 block commits, 3 pending,
+// block (the first committing block it was recorded with: a window two jobs
+// committed keeps the first); the block lists them. KEYS: 1 block, 2 block commits, 3 pending,
 // then one block key per ARGV[2..]. ARGV: 1 the committing block's hash,
 // 2.. the committed hashes in order. Returns 0 when already recorded.
 var markCommittedScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 for i = 2, #ARGV do
   redis.call('ZREM', KEYS[3], ARGV[i])
-  redis.call('HSET', KEYS[2 + i], 'committed_in', ARGV[1])
+  redis.call('HSETNX', KEYS[2 + i], 'committed_in', ARGV[1])
   redis.call('RPUSH', KEYS[2], ARGV[i])
 end
 return 1
 `)
 
-// MarkCommitted implements payouts.WindowLedger: the first c.Count pending
-// windows must hash to c.Digest (the commitment the job builder put in the
-// coinbase of block hash); they are then recorded as committed in it. A
-// commitment that matches nothing pending (the pending set changed since the
-// job was built) returns an error wrapping window.ErrMismatch and changes
-// nothing; those windows are committed by a later block.
+// MarkCommitted implements payouts.WindowLedger: the windows c covers are
+// the list the job builder kept for its digest (else the first c.Count
+// pending ones); their roots must hash to c.Digest. They are then recorded
+// as committed in block hash (a window that an earlier block committed too
+// keeps that one). A commitment that matches nothing known returns an error
+// wrapping window.ErrMismatch and changes nothing; those windows are
+// committed by a later block.
 func (s *Store) MarkCommitted(ctx context.Context, hash chainhash.Hash, c window.Commitment) error {
 	h := hash.String()
 	if n, err := s.rdb.Exists(ctx, s.blockCommitsKey(h)).Result(); err != nil {
@@ -248,9 +260,19 @@ func (s *Store) MarkCommitted(ctx context.Context, hash chainhash.Hash, c window
 	} else if n == 1 {
 		return nil // recorded already (a retry)
 	}
-	hashes, err := s.rdb.ZRange(ctx, s.commitPendingKey(), 0, int64(c.Count)-1).Result()
-	if err != nil {
-		return fmt.Errorf("redisstore: pending commitments: %w", err)
+	// The list the job builder committed to; without it (expired, or a job
+	// from before lists were kept), the first pending windows.
+	var hashes []string
+	list, err := s.rdb.Get(ctx, s.commitDigestKey(c.Digest.String())).Result()
+	switch {
+	case err == nil && list != "":
+		hashes = strings.Split(list, ",")
+	case err == nil || errors.Is(err, redis.Nil):
+		if hashes, err = s.rdb.ZRange(ctx, s.commitPendingKey(), 0, int64(c.Count)-1).Result(); err != nil {
+			return fmt.Errorf("redisstore: pending commitments: %w", err)
+		}
+	default:
+		return fmt.Errorf("redisstore: commitment list: %w", err)
 	}
 	w, err := s.committedOf(ctx, hashes)
 	if err != nil {
@@ -287,14 +309,20 @@ var _ blocktemplate.CommitmentSource = (*Store)(nil)
 // CommitmentScript implements blocktemplate.CommitmentSource: the OP_RETURN
 // script committing the pending windows (docs/verify.md), nil when none is
 // pending.
+// It keeps the list the digest covers (commitDigestKey), so the block that
+// carries it is matched to its windows whatever was committed meanwhile.
 func (s *Store) CommitmentScript(ctx context.Context) ([]byte, error) {
-	w, err := s.PendingCommitments(ctx)
+	hashes, w, err := s.pendingCommitments(ctx)
 	if err != nil || len(w) == 0 {
 		return nil, err
 	}
 	script, err := window.CommitScript(w)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: commitment script: %w", err)
+	}
+	d, _ := window.CommitDigest(w)
+	if err := s.rdb.Set(ctx, s.commitDigestKey(d.String()), strings.Join(hashes, ","), commitDigestTTL).Err(); err != nil {
+		return nil, fmt.Errorf("redisstore: commitment list: %w", err)
 	}
 	return script, nil
 }

@@ -59,3 +59,11 @@ func (s *Store) blockCommitsKey(hash string) string { return s.key(acctTag, "blo
 // commitPendingKey is the sorted set of blocks whose window root is known and
 // not yet committed on chain (score height, member hash).
 func (s *Store) commitPendingKey() string { return s.key(acctTag, "commit", "pending") }
+
+// commitDigestKey maps a commitment digest (hex) to the comma-separated
+// block hashes it covers, in order, as the job builder made it: a block
+// carrying that commitment is matched to its windows even when an earlier
+// block already committed some of them. Expires after a week.
+func (s *Store) commitDigestKey(digest string) string {
+	return s.key(acctTag, "commit", "digest", digest)
+}
