@@ -140,13 +140,7 @@ func (e *daemonEnv) stop(t *testing.T) int {
 // not a timing assertion: the limit only stops a broken run).
 func (e *daemonEnv) waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.WaitFor(t, limit, what, cond)
 }
 
 func (e *daemonEnv) get(t *testing.T, path string, v any) int {

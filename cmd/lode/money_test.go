@@ -176,13 +176,7 @@ func startMiners(miners ...*moneyMiner) (stop func()) {
 // timing assertion: the limit only stops a broken run).
 func waitUntil(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.WaitFor(t, limit, what, cond)
 }
 
 // waitListening waits until addr accepts TCP connections or exited reports

@@ -99,13 +99,7 @@ func units(t testing.TB, d float64) *big.Int {
 // from hanging, it asserts nothing about speed.
 func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, limit, what, cond)
 }
 
 // ledgerTotals reads the round totals as big integers.
