@@ -55,8 +55,10 @@ if feeDebit > 0 then
 end
 i = 8
 for k = 1, n do
-  local left = redis.call('HINCRBY', KEYS[1], ARGV[i], '-' .. ARGV[i+1])
-  if left == 0 then redis.call('HDEL', KEYS[1], ARGV[i]) end
+  if tonumber(ARGV[i+1]) ~= 0 then -- Redis refuses "-0" as an integer
+    local left = redis.call('HINCRBY', KEYS[1], ARGV[i], '-' .. ARGV[i+1])
+    if left == 0 then redis.call('HDEL', KEYS[1], ARGV[i]) end
+  end
   i = i + 2
 end
 i = firstInput
@@ -125,8 +127,9 @@ while i <= #ARGV do
   i = i + 2
 end
 if tonumber(ARGV[4]) > 0 then redis.call('INCRBY', KEYS[4], ARGV[4]) end
-redis.call('HINCRBY', KEYS[6], 'paid', '-' .. ARGV[5])
-redis.call('HINCRBY', KEYS[6], 'fees', '-' .. ARGV[6])
+-- Redis refuses "-0" as an integer: a zero is not subtracted at all.
+if tonumber(ARGV[5]) ~= 0 then redis.call('HINCRBY', KEYS[6], 'paid', '-' .. ARGV[5]) end
+if tonumber(ARGV[6]) ~= 0 then redis.call('HINCRBY', KEYS[6], 'fees', '-' .. ARGV[6]) end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'data', ARGV[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 'OK'

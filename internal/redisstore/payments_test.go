@@ -228,11 +228,19 @@ func TestThresholds(t *testing.T) {
 }
 
 func TestAbandonPayoutRestores(t *testing.T) {
+	t.Run("fee", func(t *testing.T) { testAbandonPayoutRestores(t, 200) })
+	// A payout whose fee is 0 (the "-0" Redis refuses as an integer) can be
+	// abandoned too.
+	t.Run("no fee", func(t *testing.T) { testAbandonPayoutRestores(t, 0) })
+}
+
+func testAbandonPayoutRestores(t *testing.T, fee int64) {
 	s, rdb := paymentsTestStore(t)
 	ctx := context.Background()
 	seedPayments(t, s, rdb)
 	before := snapshot(t, s, rdb)
 	p := testPayout(1)
+	p.Fee, p.FeeAccountDebit, p.ChangeValue = fee, fee, 1000-fee
 	if err := s.CommitPayout(ctx, p); err != nil {
 		t.Fatal(err)
 	}
