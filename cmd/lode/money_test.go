@@ -1,3 +1,5 @@
+//go:build e2e
+
 package main
 
 // End-to-end money checks through the real pool (issues 4 and 5): test
