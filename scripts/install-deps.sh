@@ -52,7 +52,14 @@ core_installed() {
 # sha256_ok <file> <hex>: the file's SHA-256 is hex.
 sha256_ok() { [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 
-shared="$root/../shared/bin"
+# The project's machines keep those builds in ../shared/bin beside the
+# repository; LODE_SHARED_BIN names another folder, and a clone made elsewhere
+# on such a machine (a CI checkout in a temporary folder) finds the machine's
+# copy at /work/shared/bin.
+shared="${LODE_SHARED_BIN:-$root/../shared/bin}"
+if [ ! -d "$shared" ] && [ -d /work/shared/bin ]; then
+  shared=/work/shared/bin
+fi
 if [ -x "$shared/bitcoind" ] && [ -x "$shared/bitcoin-cli" ]; then
   # The local build links Debian's ZMQ and libevent.
   missing_libs=()

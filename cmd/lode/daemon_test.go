@@ -200,12 +200,12 @@ func TestDaemonEndToEnd(t *testing.T) {
 	// ones; 100 more from the node make sure they mature.
 	e.node.Generate(100)
 	var blocks struct{ Blocks []api.Block }
-	e.waitFor(t, "a matured block", 2*time.Minute, func() bool {
+	e.waitFor(t, "a credited block", 2*time.Minute, func() bool {
 		if e.get(t, "/api/v1/blocks?limit=1000", &blocks) != 200 {
 			return false
 		}
 		for _, b := range blocks.Blocks {
-			if b.Status == api.BlockMatured {
+			if b.Status == api.BlockCredited {
 				return true
 			}
 		}
