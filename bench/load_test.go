@@ -241,12 +241,19 @@ func reportFanout(b *testing.B, r *load.Runner, conns int) {
 // however fast shares are found.
 func TestPacedLoad(t *testing.T) {
 	srv := startLode(t, lodeserver.LodeConfig{Logger: zaptest.NewLogger(t)})
-	const conns, iv, window = 4, 50 * time.Millisecond, 500 * time.Millisecond
+	const conns, iv = 4, 50 * time.Millisecond
 	r := connect(t, load.Config{Address: srv.Addr, Username: load.TestnetAddress(6) + ".w1", Conns: conns, Interval: iv})
-	ctx, cancel := context.WithTimeout(context.Background(), window)
+	// Mine until a few submits per connection were made (an event, not a
+	// fixed window a loaded machine may not find a share in), then check
+	// that no more than the pace allows were made in the time it took.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	r.Mine(ctx)
+	done := make(chan struct{})
+	go func() { r.Mine(ctx); close(done) }()
+	testenv.WaitFor(t, 30*time.Second, "3 paced submits per connection", func() bool { return r.Snapshot().Submitted >= 3*conns })
+	cancel()
+	<-done
 	elapsed := time.Since(start)
 	s := r.Snapshot()
 	limit := int64(conns) * (int64(elapsed/iv) + 1)
