@@ -120,7 +120,14 @@ func (e *outageEnv) mine(t *testing.T, n int64) []string {
 	if err != nil || st.Accepted != n {
 		t.Fatalf("mining: %+v %v", st, err)
 	}
+	// A block share is answered as soon as it is durable; its block goes
+	// to the node beside the reply. Wait for the n blocks to arrive; two
+	// shares can be blocks at one height (the second is not taken), so
+	// after a bounded wait at least one must have.
 	after := e.node.Height()
+	for deadline := time.Now().Add(15 * time.Second); after < before+n && time.Now().Before(deadline); after = e.node.Height() {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if after <= before {
 		t.Fatalf("the pool found no block (height %d)", after)
 	}
