@@ -4,9 +4,7 @@ package main
 
 import (
 	"context"
-	"html"
 	"net/http/httptest"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -27,62 +25,6 @@ type econTemplate economics.TemplateInfo
 
 func (t econTemplate) CurrentTemplate() (economics.TemplateInfo, bool) {
 	return economics.TemplateInfo(t), true
-}
-
-// econDOM loads url in headless chromium and returns the DOM after the
-// page's scripts ran (a few seconds of virtual time).
-func econDOM(t *testing.T, url string) string {
-	t.Helper()
-	var bin string
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		t.Fatal("chromium is missing: run `make test` (scripts/install-deps.sh --browser installs it)")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=5000", "--dump-dom", url)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium: %v\n%s", err, stderr.String())
-	}
-	return string(out)
-}
-
-func econText(t *testing.T, dom, id string) string {
-	t.Helper()
-	m := regexp.MustCompile(`id="` + regexp.QuoteMeta(id) + `"[^>]*>([^<]*)<`).FindStringSubmatch(dom)
-	if m == nil {
-		t.Errorf("no element #%s in the rendered page", id)
-		return ""
-	}
-	return html.UnescapeString(m[1])
-}
-
-func econRows(t *testing.T, dom, id string) [][]string {
-	t.Helper()
-	m := regexp.MustCompile(`(?s)<tbody id="` + regexp.QuoteMeta(id) + `">(.*?)</tbody>`).FindStringSubmatch(dom)
-	if m == nil {
-		t.Errorf("no tbody #%s in the rendered page", id)
-		return nil
-	}
-	var out [][]string
-	for _, r := range regexp.MustCompile(`(?s)<tr>(.*?)</tr>`).FindAllStringSubmatch(m[1], -1) {
-		var cells []string
-		for _, c := range regexp.MustCompile(`(?s)<td[^>]*>(.*?)</td>`).FindAllStringSubmatch(r[1], -1) {
-			cells = append(cells, html.UnescapeString(c[1]))
-		}
-		out = append(out, cells)
-	}
-	return out
 }
 
 // The dashboard's economics (api/dashboard/economics.js) in Chromium: the
@@ -138,17 +80,17 @@ func TestBrowserEconomics(t *testing.T) {
 	hs := httptest.NewServer(s.Handler())
 	defer hs.Close()
 
-	dom := econDOM(t, hs.URL+"/")
+	dom := dumpDOM(t, hs.URL+"/")
 	if !strings.Contains(dom, `<section id="economics">`) {
 		t.Fatalf("economics section not shown:\n%s", dom)
 	}
-	if got := econText(t, dom, "econ-hashprice-template"); !strings.HasPrefix(got, "62.24 sat/TH/day · 0.00062242 BTC/PH/day") {
+	if got := textOf(t, dom, "econ-hashprice-template"); !strings.HasPrefix(got, "62.24 sat/TH/day · 0.00062242 BTC/PH/day") {
 		t.Errorf("hashprice tile %q", got)
 	}
-	if got := econText(t, dom, "econ-retarget"); !strings.Contains(got, "at height 901152: no forecast") {
+	if got := textOf(t, dom, "econ-retarget"); !strings.Contains(got, "at height 901152: no forecast") {
 		t.Errorf("retarget card %q", got)
 	}
-	if got := econText(t, dom, "econ-power"); got != "60 sat/kWh (flat)" {
+	if got := textOf(t, dom, "econ-power"); got != "60 sat/kWh (flat)" {
 		t.Errorf("power %q", got)
 	}
 	// The ladder: one bar per model, the price line, the caption.
@@ -156,28 +98,28 @@ func TestBrowserEconomics(t *testing.T) {
 	if strings.Count(ladder, "<rect") != 2 || !strings.Contains(ladder, `id="econ-ladder-price"`) {
 		t.Errorf("ladder %s", ladder)
 	}
-	if got := econText(t, dom, "econ-ladder-caption"); !strings.Contains(got, "power now 60.0 sat/kWh") {
+	if got := textOf(t, dom, "econ-ladder-caption"); !strings.Contains(got, "power now 60.0 sat/kWh") {
 		t.Errorf("ladder caption %q", got)
 	}
-	rows := econRows(t, dom, "econ-workers")
-	if len(rows) != 2 {
-		t.Fatalf("worker rows %v", rows)
+	wrows := rows(t, dom, "econ-workers")
+	if len(wrows) != 2 {
+		t.Fatalf("worker rows %v", wrows)
 	}
-	for _, r := range rows {
+	for _, r := range wrows {
 		if len(r) != 8 || !strings.Contains(r[2], "[") || !strings.Contains(r[3], "sat [") || !strings.Contains(r[5], "sat [") {
 			t.Errorf("worker row without intervals: %v", r)
 		}
 	}
-	if rows[0][1] != "Antminer S21 (operator)" && rows[1][1] != "Antminer S21 (operator)" {
-		t.Errorf("models %v", rows)
+	if wrows[0][1] != "Antminer S21 (operator)" && wrows[1][1] != "Antminer S21 (operator)" {
+		t.Errorf("models %v", wrows)
 	}
 
-	dom = econDOM(t, hs.URL+"/#miner="+b)
-	mrows := econRows(t, dom, "econ-miner-workers")
+	dom = dumpDOM(t, hs.URL+"/#miner="+b)
+	mrows := rows(t, dom, "econ-miner-workers")
 	if len(mrows) != 1 || mrows[0][0] != b+".gamma" || !strings.HasPrefix(mrows[0][1], "Bitaxe Gamma") {
 		t.Errorf("miner page rows %v", mrows)
 	}
-	if got := econText(t, dom, "econ-miner-total"); !strings.HasPrefix(got, "1 worker(s), ") {
+	if got := textOf(t, dom, "econ-miner-total"); !strings.HasPrefix(got, "1 worker(s), ") {
 		t.Errorf("miner total %q", got)
 	}
 
@@ -187,7 +129,7 @@ func TestBrowserEconomics(t *testing.T) {
 	}
 	hsOff := httptest.NewServer(off.Handler())
 	defer hsOff.Close()
-	if dom := econDOM(t, hsOff.URL+"/"); !strings.Contains(dom, `<section id="economics" hidden="">`) {
+	if dom := dumpDOM(t, hsOff.URL+"/"); !strings.Contains(dom, `<section id="economics" hidden="">`) {
 		t.Errorf("economics shown while off")
 	}
 }
