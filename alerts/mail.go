@@ -99,31 +99,18 @@ func (m *Mailer) Run(ctx context.Context) {
 }
 
 func (m *Mailer) deliver(ctx context.Context, ml message) bool {
-	backoff := m.policy.InitialBackoff
-	for attempt := 1; attempt <= m.policy.MaxAttempts; attempt++ {
+	ok := webhook.Retry(ctx, m.policy.MaxAttempts, m.policy.InitialBackoff, m.policy.MaxBackoff, func(attempt int) error {
 		m.Attempts.Add(1)
 		err := m.sendOnce(ctx, ml)
-		if err == nil {
-			return true
+		if err != nil && ctx.Err() == nil {
+			m.log.Warn("email delivery failed", zap.Int("attempt", attempt), zap.Error(err))
 		}
-		if ctx.Err() != nil {
-			return false
-		}
-		m.log.Warn("email delivery failed", zap.Int("attempt", attempt), zap.Error(err))
-		if attempt == m.policy.MaxAttempts {
-			break
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		case <-t.C:
-		}
-		backoff = min(backoff*2, m.policy.MaxBackoff)
+		return err
+	}, nil)
+	if !ok && ctx.Err() == nil {
+		m.log.Error("email given up", zap.Strings("to", ml.to), zap.Int("attempts", m.policy.MaxAttempts))
 	}
-	m.log.Error("email given up", zap.Strings("to", ml.to), zap.Int("attempts", m.policy.MaxAttempts))
-	return false
+	return ok
 }
 
 // sendOnce is one SMTP conversation (STARTTLS when the server offers it,

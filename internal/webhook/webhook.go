@@ -264,19 +264,36 @@ func (n *Notifier) Run(ctx context.Context) {
 // deliver POSTs ev until a 2xx answer, MaxAttempts or ctx's end.
 func (n *Notifier) deliver(ctx context.Context, ev item) bool {
 	sig := Sign(n.cfg.Secret, ev.body)
-	backoff := n.cfg.InitialBackoff
-	for attempt := 1; attempt <= n.cfg.MaxAttempts; attempt++ {
+	ok := Retry(ctx, n.cfg.MaxAttempts, n.cfg.InitialBackoff, n.cfg.MaxBackoff, func(attempt int) error {
 		n.Attempts.Add(1)
 		err := n.post(ctx, ev.body, sig, ev.id)
-		if err == nil {
+		if err != nil && ctx.Err() == nil {
+			n.logger.Warn("webhook delivery failed", zap.String("event", ev.id), zap.Int("attempt", attempt), zap.Error(err))
+		}
+		return err
+	}, func() bool {
+		return n.isHead(ev.id) // dropped by a full queue while we waited: give up on it
+	})
+	if !ok && ctx.Err() == nil && n.isHead(ev.id) {
+		n.logger.Error("webhook event given up", zap.String("event", ev.id), zap.String("url", n.cfg.URL),
+			zap.Int("attempts", n.cfg.MaxAttempts))
+	}
+	return ok
+}
+
+// Retry calls attempt (numbered from 1) until it returns nil, maxAttempts
+// calls were made or ctx ends, waiting initial between the first two calls
+// and twice as long each time after, up to maxBackoff. keep, when not nil,
+// is asked after each wait whether to go on. It reports whether an attempt
+// succeeded. The alerts' other channels (email) retry the same way.
+func Retry(ctx context.Context, maxAttempts int, initial, maxBackoff time.Duration, attempt func(n int) error, keep func() bool) bool {
+	backoff := initial
+	for n := 1; n <= maxAttempts; n++ {
+		if attempt(n) == nil {
 			return true
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || n == maxAttempts {
 			return false
-		}
-		n.logger.Warn("webhook delivery failed", zap.String("event", ev.id), zap.Int("attempt", attempt), zap.Error(err))
-		if attempt == n.cfg.MaxAttempts {
-			break
 		}
 		t := time.NewTimer(backoff)
 		select {
@@ -285,13 +302,11 @@ func (n *Notifier) deliver(ctx context.Context, ev item) bool {
 			return false
 		case <-t.C:
 		}
-		backoff = min(backoff*2, n.cfg.MaxBackoff)
-		if !n.isHead(ev.id) {
-			return false // dropped by a full queue while we waited: give up on it
+		backoff = min(backoff*2, maxBackoff)
+		if keep != nil && !keep() {
+			return false
 		}
 	}
-	n.logger.Error("webhook event given up", zap.String("event", ev.id), zap.String("url", n.cfg.URL),
-		zap.Int("attempts", n.cfg.MaxAttempts))
 	return false
 }
 
