@@ -106,12 +106,6 @@ type Config struct {
 	Recorder   Recorder
 	Observer   Observer // optional: rejections, for statistics
 	Logger     *zap.Logger
-
-	// Presence, optional, receives the workers' connected time and user
-	// agents every PresenceInterval (default 15 s, 1 s to 1 min), off the
-	// share path (presence.go).
-	Presence         PresenceRecorder `yaml:"-"`
-	PresenceInterval time.Duration    `yaml:"-"`
 }
 
 // MaxPortDifficulty bounds a port's maximum difficulty (the share ledger's
@@ -160,9 +154,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if c.PresenceInterval == 0 {
-		c.PresenceInterval = DefaultPresenceInterval
 	}
 	if c.MaxProtocolErrors == 0 {
 		c.MaxProtocolErrors = defaultMaxProtocolError
@@ -245,9 +236,6 @@ func (c Config) Validate() error {
 	}
 	if !c.Ban.Disabled && !(c.Ban.RejectRatio > 0 && c.Ban.RejectRatio <= 1) {
 		return fmt.Errorf("stratum config: ban reject ratio %g: want (0, 1]", c.Ban.RejectRatio)
-	}
-	if c.PresenceInterval < time.Second || c.PresenceInterval > time.Minute {
-		return fmt.Errorf("stratum config: presence interval %v: want 1s..1m", c.PresenceInterval)
 	}
 	if c.Jobs == nil || c.Validator == nil || c.Recorder == nil {
 		return errors.New("stratum config: Jobs, Validator and Recorder are required")

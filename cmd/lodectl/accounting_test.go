@@ -214,11 +214,11 @@ func TestMinerEscapesWorkerNames(t *testing.T) {
 	nasty := []string{"rig\x1b[31mred", "x\x1b]0;pwned\x07", "two\nlines", "tab\there", "pipe|name", "rtl\u202eeman"}
 	now := time.Now().UnixMilli()
 	for i, n := range nasty {
-		if err := rdb.HSet(ctx, "ctl:{stats}:miner:"+addr, n, now).Err(); err != nil {
+		if err := rdb.HSet(ctx, "ctl:"+redisstore.StatsShardTag(addr)+":miner:"+addr, n, now).Err(); err != nil {
 			t.Fatal(err)
 		}
 		entry := strconv.FormatInt(now+int64(i), 10) + "|" + n + "|1|2"
-		if err := rdb.LPush(ctx, "ctl:{stats}:recent:"+addr, entry).Err(); err != nil {
+		if err := rdb.LPush(ctx, "ctl:"+redisstore.StatsShardTag(addr)+":recent:"+addr, entry).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}

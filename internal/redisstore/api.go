@@ -87,15 +87,14 @@ type ActiveWorker struct {
 
 // ActiveWorkers lists the workers whose last accepted share is at or after
 // since, newest first. The ledger keeps no index of workers, so this scans
-// the worker statistics keys (SCAN, COUNT 1000) and reads each one's last share in
+// the worker statistics keys of every shard (SCAN, COUNT 1000) and reads each one's last share in
 // pipelines: O(workers seen in the statistics TTL). The
 // API caches the answer for a few seconds; a pool with very many workers
 // wants an index maintained by the ledger's statistics script instead.
 func (s *Store) ActiveWorkers(ctx context.Context, since time.Time) ([]ActiveWorker, error) {
-	prefix := s.workerKey("")
 	var out []ActiveWorker
 	var mu sync.Mutex // a cluster's masters are scanned concurrently
-	err := s.scanKeys(ctx, prefix+"*", func(ctx context.Context, keys []string) error {
+	err := s.scanKeys(ctx, s.workerKeyPattern(), func(ctx context.Context, keys []string) error {
 		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, k := range keys {
 				p.HGet(ctx, k, "last")
@@ -116,7 +115,10 @@ func (s *Store) ActiveWorkers(ctx context.Context, since time.Time) ([]ActiveWor
 			if last.Before(since) {
 				continue
 			}
-			worker := strings.TrimPrefix(keys[i], prefix)
+			worker, ok := s.workerOfKey(keys[i])
+			if !ok {
+				continue
+			}
 			// The username is "address" or "address.worker" (shares.Share).
 			addr, _, _ := strings.Cut(worker, ".")
 			out = append(out, ActiveWorker{Worker: worker, Address: addr, LastShare: last})

@@ -23,14 +23,15 @@ type HashrateScope struct {
 	Address, Worker string
 }
 
-func (sc HashrateScope) field() string {
+// field returns the hash tag of the scope's buckets and its field in them.
+func (sc HashrateScope) field() (tag, field string) {
 	switch {
 	case sc.Worker != "":
-		return "w:" + sc.Worker
+		return shardTag(sc.Worker), "w:" + sc.Worker
 	case sc.Address != "":
-		return "m:" + sc.Address
+		return shardTag(sc.Address), "m:" + sc.Address
 	}
-	return "pool"
+	return statsTag, "pool"
 }
 
 // HashrateBucket is one bucket of a series: Σ accepted difficulty from
@@ -51,17 +52,17 @@ type HashrateSeries struct {
 
 // HashrateSeries reads the series of one scope in one round trip.
 func (s *Store) HashrateSeries(ctx context.Context, scope HashrateScope, now time.Time) (HashrateSeries, error) {
-	field := scope.field()
+	tag, field := scope.field()
 	minute, slot := now.Unix()/60, now.Unix()/slotSeconds
 	const minutes, slots = 60, daySlots - 1
 	mc := make([]*redis.StringCmd, minutes)
 	sc := make([]*redis.StringCmd, slots)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range minutes {
-			mc[i] = p.HGet(ctx, s.hashrateKey(minute-int64(minutes-i)), field)
+			mc[i] = p.HGet(ctx, s.hashrateKey(tag, minute-int64(minutes-i)), field)
 		}
 		for i := range slots {
-			sc[i] = p.HGet(ctx, s.hashrateSlotKey(slot-int64(slots-i)), field)
+			sc[i] = p.HGet(ctx, s.hashrateSlotKey(tag, slot-int64(slots-i)), field)
 		}
 		return nil
 	})

@@ -111,13 +111,16 @@ func (e *EconomicsStats) WorkerStats(ctx context.Context, now time.Time) ([]econ
 	minute := now.Unix() / 60
 	slot := now.Unix() / slotSeconds
 	const minutes, slots = 62, daySlots + 2
-	refs := make([]bucketRef, 0, minutes+slots)
-	for i := int64(0); i < minutes; i++ {
-		refs = append(refs, bucketRef{key: s.hashrateKey(minute - i), start: minute - i, width: 1, settled: i >= 3})
-	}
-	for i := int64(0); i < slots; i++ {
-		refs = append(refs, bucketRef{key: s.hashrateSlotKey(slot - i), start: (slot - i) * slotSeconds / 60,
-			width: slotSeconds / 60, slot: true, settled: i >= 2})
+	// Every statistics shard holds the buckets of its workers.
+	refs := make([]bucketRef, 0, statsShards*(minutes+slots))
+	for _, tag := range statsShardTags {
+		for i := int64(0); i < minutes; i++ {
+			refs = append(refs, bucketRef{key: s.hashrateKey(tag, minute-i), start: minute - i, width: 1, settled: i >= 3})
+		}
+		for i := int64(0); i < slots; i++ {
+			refs = append(refs, bucketRef{key: s.hashrateSlotKey(tag, slot-i), start: (slot - i) * slotSeconds / 60,
+				width: slotSeconds / 60, slot: true, settled: i >= 2})
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -155,7 +158,7 @@ func (e *EconomicsStats) WorkerStats(ctx context.Context, now time.Time) ([]econ
 			delete(e.read, k)
 		}
 	}
-	oldestMinute, oldestSlot := refs[minutes-1].start, refs[len(refs)-1].start
+	oldestMinute, oldestSlot := minute-(minutes-1), (slot-(slots-1))*slotSeconds/60
 	order := make([]string, 0, len(e.workers))
 	for name, w := range e.workers {
 		if !w.prune(oldestMinute, oldestSlot) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/lode-pool/lode/internal/redisstore"
 )
 
 // Recent-share entries are "unixms|worker|difficulty|hash difficulty".
@@ -14,7 +16,7 @@ import (
 func TestRecentSharesWithSeparatorInWorkerName(t *testing.T) {
 	s, rdb := shareStore(t)
 	ctx := context.Background()
-	key := "t:{stats}:recent:bc1qlegacy"
+	key := "t:" + redisstore.StatsShardTag("bc1qlegacy") + ":recent:bc1qlegacy"
 	entries := []string{
 		"1700000000000|plain|1024|2048.5",
 		"1700000000001|a|b||c|512|777",

@@ -43,12 +43,12 @@ func (s *Store) acctMaster(ctx context.Context, key string) (redis.UniversalClie
 //     covers it;
 //   - WAIT minReplicas timeout.
 //
-// Statistics (another slot on a cluster) go through the Store's client; on a
+// Statistics (other slots on a cluster) go through the Store's client; on a
 // single server or Sentinel primary they ride the same pipeline before WAIT.
-func (s *Store) applyReplicated(ctx context.Context, acctKeys []string, acctArgs []any, statsKeys []string, statsArgs []any, hasStats bool) error {
+func (s *Store) applyReplicated(ctx context.Context, acctKeys []string, acctArgs []any, stats []statsCall) error {
 	if acctKeys == nil {
-		if hasStats {
-			return statsScript.EvalSha(ctx, s.rdb, statsKeys, statsArgs...).Err()
+		if len(stats) > 0 {
+			return s.pipeline(ctx, s.rdb, nil, stats)
 		}
 		return nil
 	}
@@ -60,8 +60,10 @@ func (s *Store) applyReplicated(ctx context.Context, acctKeys []string, acctArgs
 	var wait *redis.Cmd
 	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		acctScript.EvalSha(ctx, p, acctKeys, acctArgs...)
-		if hasStats && !cluster {
-			statsScript.EvalSha(ctx, p, statsKeys, statsArgs...)
+		if !cluster {
+			for _, sc := range stats {
+				p.Do(ctx, sc.cmd...)
+			}
 		}
 		p.Expire(ctx, acctKeys[len(acctKeys)-1], appliedTTL)
 		wait = p.Do(ctx, "WAIT", s.minReplicas, s.replicaTimeout.Milliseconds())
@@ -89,8 +91,8 @@ func (s *Store) applyReplicated(ctx context.Context, acctKeys []string, acctArgs
 	if got < int64(s.minReplicas) {
 		return fmt.Errorf("%w: %d of %d within %v", ErrNotReplicated, got, s.minReplicas, s.replicaTimeout)
 	}
-	if hasStats && cluster {
-		return statsScript.EvalSha(ctx, s.rdb, statsKeys, statsArgs...).Err()
+	if cluster && len(stats) > 0 {
+		return s.pipeline(ctx, s.rdb, nil, stats)
 	}
 	return nil
 }

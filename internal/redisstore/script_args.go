@@ -36,11 +36,17 @@ type scriptArgs struct {
 	hrIndex map[hrKey]int
 	recent  []recentGroup
 	rIndex  map[string]int
+	// calls are the statistics script calls statsOps builds, by shard
+	// (index statsShards: the pool-wide keys); released with a.
+	calls [statsShards + 1]*scriptArgs
 
 	// The keys every batch of one store and instance names, kept across
 	// uses (release does not clear them).
 	fixedPrefix, fixedInstance string
 	fixed                      [8]string
+	// The statistics applied keys by shard, kept the same way.
+	appliedPrefix, appliedInstance string
+	applied                        [statsShards + 1]string
 }
 
 var scriptArgsPool = sync.Pool{New: func() any {
@@ -53,6 +59,12 @@ func getScriptArgs() *scriptArgs { return scriptArgsPool.Get().(*scriptArgs) }
 // replay of full batches) leave large buffers; those are dropped rather than
 // kept for the one-share batches of a paced pool.
 func (a *scriptArgs) release() {
+	for i, c := range a.calls {
+		if c != nil {
+			c.release()
+			a.calls[i] = nil
+		}
+	}
 	if cap(a.buf) > 1<<20 || cap(a.keys) > 1<<14 {
 		return
 	}
@@ -147,6 +159,23 @@ func (a *scriptArgs) int(n int64) {
 func (a *scriptArgs) float(f float64, fmt byte) {
 	a.buf = strconv.AppendFloat(a.buf, f, fmt, -1, 64)
 	a.ends = append(a.ends, len(a.buf))
+}
+
+// op appends one statistics operation on KEYS[key]: name, key, field (the
+// value follows).
+func (a *scriptArgs) op(name string, key int, field string) {
+	a.str(name)
+	a.int(int64(key))
+	a.str(field)
+}
+
+// expireIn appends an EXPIRE of KEYS[key] in seconds, once per key.
+func (a *scriptArgs) expireIn(key int, seconds int64) {
+	if !a.expired[key-1] {
+		a.expired[key-1] = true
+		a.op("expire", key, "")
+		a.int(seconds)
+	}
 }
 
 // seq appends a batch sequence number as 20 digits (seqString).

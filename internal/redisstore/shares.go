@@ -155,21 +155,24 @@ return 1
 func seqString(seq uint64) string { return fmt.Sprintf("%020d", seq) }
 
 // ApplyBatch implements ledger.Store: one pipeline holding the accounting
-// script (window, round totals) and the statistics script, each skipped if
-// the instance's high-water mark already covers b.Seq; b.Kind leaves one of
-// them out (an accounting batch is written before its shares are
-// acknowledged, the statistics of many such batches follow as one
-// statistics batch). Arguments are built by scriptArgs (see there: a paced
-// pool pays this per share).
+// script (window, round totals) and the statistics script calls (one per
+// statistics shard the batch touches and one for the pool-wide keys,
+// keys_shares.go), each skipped if the instance's high-water mark for its
+// keys already covers b.Seq; b.Kind leaves the accounting or the statistics
+// out (an accounting batch is written before its shares are acknowledged,
+// the statistics of many such batches follow as one statistics batch).
+// Arguments are built by scriptArgs (see there: a paced pool pays this per
+// share).
 func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit string) error {
 	if windowLimit == "" {
 		windowLimit = "0"
 	}
-	// acctCmd and statsCmd are the EVALSHA commands; the keys and args
-	// are their KEYS and ARGV parts.
-	var acctCmd, statsCmd []any
-	var acctKeys, statsKeys []string
-	var acctArgs, statsArgs []any
+	// acctCmd is the accounting EVALSHA command, acctKeys and acctArgs
+	// its KEYS and ARGV parts; stats the statistics calls.
+	var acctCmd []any
+	var acctKeys []string
+	var acctArgs []any
+	var stats []statsCall
 	if len(b.Shares) > 0 && b.Kind != ledger.BatchStats {
 		a := getScriptArgs()
 		defer a.release()
@@ -180,42 +183,33 @@ func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit str
 		a := getScriptArgs()
 		defer a.release()
 		s.statsOps(a, b)
-		if len(a.ends) > 2 { // more than the batch seq and TTL: something to write
-			statsCmd, statsKeys, statsArgs = a.command(statsScript.Hash())
-		}
-	}
-	hasStats := statsCmd != nil
-	run := func() error {
-		if s.minReplicas > 0 { // acknowledged means replicated (replicated.go)
-			return s.applyReplicated(ctx, acctKeys, acctArgs, statsKeys, statsArgs, hasStats)
-		}
-		switch {
-		case acctCmd != nil && statsCmd == nil: // a group commit: one call, no pipeline
-			return s.rdb.Do(ctx, acctCmd...).Err()
-		case acctCmd == nil && statsCmd != nil:
-			return s.rdb.Do(ctx, statsCmd...).Err()
-		case acctCmd == nil:
-			return nil
-		}
-		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.Do(ctx, acctCmd...)
-			p.Do(ctx, statsCmd...)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, c := range cmds {
-			if c.Err() != nil {
-				return c.Err()
+		for _, c := range a.calls {
+			if c != nil && len(c.ends) > 2 { // more than the batch seq and TTL: something to write
+				cmd, _, _ := c.command(statsScript.Hash())
+				stats = append(stats, statsCall{cmd: cmd})
 			}
 		}
-		return nil
+	}
+	run := func() error {
+		if s.minReplicas > 0 { // acknowledged means replicated (replicated.go)
+			return s.applyReplicated(ctx, acctKeys, acctArgs, stats)
+		}
+		switch {
+		case acctCmd != nil && len(stats) == 0: // a group commit: one call, no pipeline
+			return s.rdb.Do(ctx, acctCmd...).Err()
+		case acctCmd == nil && len(stats) == 1:
+			return s.rdb.Do(ctx, stats[0].cmd...).Err()
+		case acctCmd == nil && len(stats) == 0:
+			return nil
+		}
+		return s.pipeline(ctx, s.rdb, acctCmd, stats)
 	}
 	err := run()
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// First use on this server (or after a restart without the script
-		// cache): load both and try once more.
+		// cache): load both and try once more (on a cluster, Load reaches
+		// every master). Calls applied in the first attempt are skipped by
+		// their high-water marks.
 		if lerr := acctScript.Load(ctx, s.rdb).Err(); lerr != nil {
 			return fmt.Errorf("redisstore: load share script: %w", lerr)
 		}
@@ -226,6 +220,36 @@ func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit str
 	}
 	if err != nil {
 		return fmt.Errorf("redisstore: apply share batch: %w", err)
+	}
+	return nil
+}
+
+// statsCall is one statistics script call of a batch: the EVALSHA command
+// for the keys of one hash tag.
+type statsCall struct {
+	cmd []any
+}
+
+// pipeline sends acctCmd (if any) and the statistics calls through c in one
+// pipeline (on a cluster go-redis splits it per master) and returns the
+// first error.
+func (s *Store) pipeline(ctx context.Context, c redis.UniversalClient, acctCmd []any, stats []statsCall) error {
+	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if acctCmd != nil {
+			p.Do(ctx, acctCmd...)
+		}
+		for _, sc := range stats {
+			p.Do(ctx, sc.cmd...)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range cmds {
+		if c.Err() != nil {
+			return c.Err()
+		}
 	}
 	return nil
 }
@@ -250,14 +274,15 @@ func (s *Store) acctOps(a *scriptArgs, b *ledger.Batch, windowLimit string) {
 }
 
 // fixedKeys returns the keys every batch of instance names (the six
-// accounting keys, the statistics applied key and the pool statistics),
+// accounting keys, the pool statistics' applied key and the pool
+// statistics),
 // built once per scratch and store rather than per batch.
 func (s *Store) fixedKeys(a *scriptArgs, instance string) *[8]string {
 	if a.fixedPrefix != s.prefix || a.fixedInstance != instance || a.fixed[0] == "" {
 		a.fixedPrefix, a.fixedInstance = s.prefix, instance
 		a.fixed = [8]string{s.windowKey(), s.windowTotalKey(), s.windowLimitKey(),
 			s.roundKey(), s.roundTotalKey(), s.acctAppliedKey(instance),
-			s.statsAppliedKey(instance), s.poolStatsKey()}
+			s.statsAppliedKey(statsTag, instance), s.poolStatsKey()}
 	}
 	return &a.fixed
 }
@@ -297,30 +322,49 @@ type (
 	}
 )
 
-// statsOps adds a batch's statistics script keys and arguments to a,
-// aggregating per worker, per address and per minute first so the script
-// runs few commands (each costs about a microsecond inside Redis).
-func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
-	fixed := s.fixedKeys(a, b.Instance)
-	a.addKey(fixed[6])
-	a.seq(b.Seq)
-	a.int(int64(appliedTTL / time.Second))
-	ttl := int64(statsTTL / time.Second)
-	// op queues one operation on the key just built.
-	op := func(name string, key int, field string) {
-		a.str(name)
-		a.int(int64(key))
-		a.str(field)
+// statsCallFor returns the statistics call of shard (statsShards: the
+// pool-wide keys) of a's batch, starting it (applied key, batch seq,
+// applied TTL) on first use, and the call's hash tag.
+func (s *Store) statsCallFor(a *scriptArgs, b *ledger.Batch, shard int) (*scriptArgs, string) {
+	tag := statsTag
+	if shard < statsShards {
+		tag = statsShardTags[shard]
 	}
-	expireIn := func(key int, seconds int64) {
-		if !a.expired[key-1] {
-			a.expired[key-1] = true
-			op("expire", key, "")
-			a.int(seconds)
-		}
+	c := a.calls[shard]
+	if c == nil {
+		c = getScriptArgs()
+		a.calls[shard] = c
+		c.addKey(s.statsAppliedKeyCached(a, b.Instance, shard))
+		c.seq(b.Seq)
+		c.int(int64(appliedTTL / time.Second))
 	}
-	expire := func(key int) { expireIn(key, ttl) }
+	return c, tag
+}
 
+// statsAppliedKeyCached is statsAppliedKey of shard's tag (statsShards: the
+// pool's), kept in a across batches of one store and instance.
+func (s *Store) statsAppliedKeyCached(a *scriptArgs, instance string, shard int) string {
+	if a.appliedPrefix != s.prefix || a.appliedInstance != instance {
+		a.appliedPrefix, a.appliedInstance = s.prefix, instance
+		clear(a.applied[:])
+	}
+	if a.applied[shard] == "" {
+		tag := statsTag
+		if shard < statsShards {
+			tag = statsShardTags[shard]
+		}
+		a.applied[shard] = s.statsAppliedKey(tag, instance)
+	}
+	return a.applied[shard]
+}
+
+// statsOps builds a batch's statistics script calls in a.calls: one per
+// statistics shard (the keys of the workers and addresses of that shard)
+// and one for the pool-wide keys. It aggregates per worker, per address and
+// per minute first, so the scripts run few commands (each costs about a
+// microsecond inside Redis).
+func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
+	ttl := int64(statsTTL / time.Second)
 	addHR := func(k hrKey, d float64) {
 		i, ok := a.hrIndex[k]
 		if !ok {
@@ -364,23 +408,25 @@ func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
 	}
 	for i := range a.workers {
 		w := &a.workers[i]
-		wk := a.keyStart(s.prefix, statsTag, "worker").keyPart(w.worker).keyDone()
-		op("hincrby", wk, "accepted")
-		a.int(w.accepted)
+		c, tag := s.statsCallFor(a, b, statsShard(w.worker))
+		wk := c.keyStart(s.prefix, tag, "worker").keyPart(w.worker).keyDone()
+		c.op("hincrby", wk, "accepted")
+		c.int(w.accepted)
 		// Batches are written in time order; a late spool replay may set
 		// an older "last" for a moment, which the next live batch fixes.
-		op("hset", wk, "last")
-		a.int(w.last)
+		c.op("hset", wk, "last")
+		c.int(w.last)
 		if w.best >= 0 {
-			op("hmax", wk, "best")
-			a.float(w.best, 'g')
+			c.op("hmax", wk, "best")
+			c.float(w.best, 'g')
 		}
-		op("hset", wk, workerDiffField)
-		a.float(w.diff, 'g')
-		expire(wk)
-		mk := a.keyStart(s.prefix, statsTag, "miner").keyPart(w.address).keyDone()
-		op("hset", mk, w.name)
-		a.int(w.last)
+		c.op("hset", wk, workerDiffField)
+		c.float(w.diff, 'g')
+		c.expireIn(wk, ttl)
+		c, tag = s.statsCallFor(a, b, statsShard(w.address))
+		mk := c.keyStart(s.prefix, tag, "miner").keyPart(w.address).keyDone()
+		c.op("hset", mk, w.name)
+		c.int(w.last)
 	}
 	// Recent shares: the newest few of each address, pushed oldest first so
 	// the newest ends at the head, in one LPUSH per address.
@@ -403,95 +449,105 @@ func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
 	}
 	for gi := range a.recent {
 		g := &a.recent[gi]
-		rk := a.keyStart(s.prefix, statsTag, "recent").keyPart(g.address).keyDone()
-		a.str("lpush")
-		a.int(int64(rk))
-		a.int(recentShares)
-		a.int(int64(len(g.shares)))
+		c, tag := s.statsCallFor(a, b, statsShard(g.address))
+		rk := c.keyStart(s.prefix, tag, "recent").keyPart(g.address).keyDone()
+		c.str("lpush")
+		c.int(int64(rk))
+		c.int(recentShares)
+		c.int(int64(len(g.shares)))
 		for j := len(g.shares) - 1; j >= 0; j-- {
 			sh := &b.Shares[g.shares[j]].Share
-			a.buf = strconv.AppendInt(a.buf, sh.Time.UnixMilli(), 10)
-			a.buf = append(a.buf, '|')
-			a.buf = append(a.buf, sh.WorkerName...)
-			a.buf = append(a.buf, '|')
-			a.buf = strconv.AppendFloat(a.buf, sh.Difficulty, 'g', -1, 64)
-			a.buf = append(a.buf, '|')
-			a.buf = strconv.AppendFloat(a.buf, sh.HashDifficulty, 'g', -1, 64)
-			a.ends = append(a.ends, len(a.buf))
+			c.buf = strconv.AppendInt(c.buf, sh.Time.UnixMilli(), 10)
+			c.buf = append(c.buf, '|')
+			c.buf = append(c.buf, sh.WorkerName...)
+			c.buf = append(c.buf, '|')
+			c.buf = strconv.AppendFloat(c.buf, sh.Difficulty, 'g', -1, 64)
+			c.buf = append(c.buf, '|')
+			c.buf = strconv.AppendFloat(c.buf, sh.HashDifficulty, 'g', -1, 64)
+			c.ends = append(c.ends, len(c.buf))
 		}
-		expire(rk)
-		expire(a.keyStart(s.prefix, statsTag, "miner").keyPart(g.address).keyDone())
+		c.expireIn(rk, ttl)
+		c.expireIn(c.keyStart(s.prefix, tag, "miner").keyPart(g.address).keyDone(), ttl)
 	}
 	for i := range a.hr {
 		bk := &a.hr[i]
+		shard := statsShards // 'p': the pool's own tag
+		if bk.kind != 'p' {
+			shard = statsShard(bk.name)
+		}
+		c, tag := s.statsCallFor(a, b, shard)
 		var hk int
 		if bk.slot {
-			hk = a.keyStart(s.prefix, statsTag, "hr10").keyInt(bk.n).keyDone()
+			hk = c.keyStart(s.prefix, tag, "hr10").keyInt(bk.n).keyDone()
 		} else {
-			hk = a.keyStart(s.prefix, statsTag, "hr").keyInt(bk.n).keyDone()
+			hk = c.keyStart(s.prefix, tag, "hr").keyInt(bk.n).keyDone()
 		}
-		a.str("hincrbyfloat")
-		a.int(int64(hk))
+		c.str("hincrbyfloat")
+		c.int(int64(hk))
 		switch bk.kind {
 		case 'w':
-			a.str2("w:", bk.name)
+			c.str2("w:", bk.name)
 		case 'm':
-			a.str2("m:", bk.name)
+			c.str2("m:", bk.name)
 		default:
-			a.str("pool")
+			c.str("pool")
 		}
-		a.float(bk.sum, 'f')
+		c.float(bk.sum, 'f')
 		if bk.kind == 'w' { // "Σd²|n|max d" beside Σd, in the same call
-			a.str("hacc")
-			a.int(int64(hk))
-			a.str2(econField, bk.name)
-			a.buf = strconv.AppendFloat(a.buf, bk.sumD2, 'g', -1, 64)
-			a.buf = append(a.buf, '|')
-			a.buf = strconv.AppendInt(a.buf, bk.shares, 10)
-			a.buf = append(a.buf, '|')
-			a.buf = strconv.AppendFloat(a.buf, bk.maxD, 'g', -1, 64)
-			a.ends = append(a.ends, len(a.buf))
+			c.str("hacc")
+			c.int(int64(hk))
+			c.str2(econField, bk.name)
+			c.buf = strconv.AppendFloat(c.buf, bk.sumD2, 'g', -1, 64)
+			c.buf = append(c.buf, '|')
+			c.buf = strconv.AppendInt(c.buf, bk.shares, 10)
+			c.buf = append(c.buf, '|')
+			c.buf = strconv.AppendFloat(c.buf, bk.maxD, 'g', -1, 64)
+			c.ends = append(c.ends, len(c.buf))
 		}
 		if bk.slot {
-			expire(hk)
+			c.expireIn(hk, ttl)
 		} else {
-			expireIn(hk, int64(minuteTTL/time.Second))
+			c.expireIn(hk, int64(minuteTTL/time.Second))
 		}
 	}
 	if poolAccepted > 0 {
-		pk := a.addKey(fixed[7])
-		op("hincrby", pk, "accepted")
-		a.int(poolAccepted)
-		op("hmax", pk, "last")
-		a.int(poolLast)
+		c, _ := s.statsCallFor(a, b, statsShards)
+		pk := c.addKey(s.fixedKeys(a, b.Instance)[7])
+		c.op("hincrby", pk, "accepted")
+		c.int(poolAccepted)
+		c.op("hmax", pk, "last")
+		c.int(poolLast)
 	}
 	for _, r := range b.Rejects {
 		field := "rejected"
 		if r.Reason == ledger.ReasonStale {
 			field = "stale"
 		}
-		wk := a.keyStart(s.prefix, statsTag, "worker").keyPart(r.Worker).keyDone()
-		op("hincrby", wk, field)
-		a.int(r.Count)
+		c, tag := s.statsCallFor(a, b, statsShard(r.Worker))
+		wk := c.keyStart(s.prefix, tag, "worker").keyPart(r.Worker).keyDone()
+		c.op("hincrby", wk, field)
+		c.int(r.Count)
 		if r.Reason != ledger.ReasonStale && r.Reason != "" {
-			a.str("hincrby")
-			a.int(int64(wk))
-			a.str2("reject:", r.Reason)
-			a.int(r.Count)
+			c.str("hincrby")
+			c.int(int64(wk))
+			c.str2("reject:", r.Reason)
+			c.int(r.Count)
 		}
-		expire(wk)
-		pk := a.addKey(fixed[7])
-		op("hincrby", pk, field)
-		a.int(r.Count)
+		c.expireIn(wk, ttl)
+		c, _ = s.statsCallFor(a, b, statsShards)
+		pk := c.addKey(s.fixedKeys(a, b.Instance)[7])
+		c.op("hincrby", pk, field)
+		c.int(r.Count)
 		if r.Address != "" {
 			// List the worker under its address even if it never had a
 			// share accepted (an address sending only bad shares must be
 			// visible); an accepted share's time replaces this one.
 			if name, ok := workerSuffix(r.Worker, r.Address); ok {
-				mk := a.keyStart(s.prefix, statsTag, "miner").keyPart(r.Address).keyDone()
-				op("hsetnx", mk, name)
-				a.int(r.Time.UnixMilli())
-				expire(mk)
+				c, tag = s.statsCallFor(a, b, statsShard(r.Address))
+				mk := c.keyStart(s.prefix, tag, "miner").keyPart(r.Address).keyDone()
+				c.op("hsetnx", mk, name)
+				c.int(r.Time.UnixMilli())
+				c.expireIn(mk, ttl)
 			}
 		}
 	}
@@ -513,7 +569,10 @@ func workerSuffix(worker, address string) (string, bool) {
 func (s *Store) HighWater(ctx context.Context, instance string) (uint64, error) {
 	vals, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Get(ctx, s.acctAppliedKey(instance))
-		p.Get(ctx, s.statsAppliedKey(instance))
+		p.Get(ctx, s.statsAppliedKey(statsTag, instance))
+		for _, tag := range statsShardTags {
+			p.Get(ctx, s.statsAppliedKey(tag, instance))
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -610,7 +669,7 @@ func (s *Store) WorkerStats(ctx context.Context, worker string, now time.Time) (
 	var hr []*redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		h = p.HGetAll(ctx, s.workerKey(worker))
-		hr = s.hashrateBuckets(ctx, p, "w:"+worker, now)
+		hr = s.hashrateBuckets(ctx, p, shardTag(worker), "w:"+worker, now)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -651,7 +710,7 @@ func (s *Store) MinerStats(ctx context.Context, address string, now time.Time) (
 	var rec *redis.StringSliceCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		w = p.HGetAll(ctx, s.minerKey(address))
-		hr = s.hashrateBuckets(ctx, p, "m:"+address, now)
+		hr = s.hashrateBuckets(ctx, p, shardTag(address), "m:"+address, now)
 		rec = p.LRange(ctx, s.recentKey(address), 0, -1)
 		return nil
 	})
@@ -713,7 +772,7 @@ func (s *Store) PoolStats(ctx context.Context, now time.Time) (PoolStats, error)
 	var hr []*redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		h = p.HGetAll(ctx, s.poolStatsKey())
-		hr = s.hashrateBuckets(ctx, p, "pool", now)
+		hr = s.hashrateBuckets(ctx, p, statsTag, "pool", now)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -733,15 +792,15 @@ func (s *Store) PoolStats(ctx context.Context, now time.Time) (PoolStats, error)
 
 // hashrateBuckets queues the reads of one field of the last 60 minute
 // buckets (current minute first) and the last 144 10-minute slots (current
-// slot first).
-func (s *Store) hashrateBuckets(ctx context.Context, p redis.Pipeliner, field string, now time.Time) []*redis.StringCmd {
+// slot first) under tag (the field's shard, or statsTag for "pool").
+func (s *Store) hashrateBuckets(ctx context.Context, p redis.Pipeliner, tag, field string, now time.Time) []*redis.StringCmd {
 	minute, slot := now.Unix()/60, now.Unix()/slotSeconds
 	out := make([]*redis.StringCmd, 0, 60+daySlots)
 	for age := range int64(60) {
-		out = append(out, p.HGet(ctx, s.hashrateKey(minute-age), field))
+		out = append(out, p.HGet(ctx, s.hashrateKey(tag, minute-age), field))
 	}
 	for age := range int64(daySlots) {
-		out = append(out, p.HGet(ctx, s.hashrateSlotKey(slot-age), field))
+		out = append(out, p.HGet(ctx, s.hashrateSlotKey(tag, slot-age), field))
 	}
 	return out
 }

@@ -367,19 +367,19 @@ func TestShareStatistics(t *testing.T) {
 		t.Fatalf("pool stats %+v", ps)
 	}
 	// Statistics expire; the window and round totals do not.
-	ttl, err := rdb.TTL(ctx, "t:{stats}:worker:bc1qminer.a").Result()
+	ttl, err := rdb.TTL(ctx, "t:"+redisstore.StatsShardTag("bc1qminer.a")+":worker:bc1qminer.a").Result()
 	if err != nil || ttl <= 0 {
 		t.Fatalf("worker stats TTL %v, %v; want an expiry", ttl, err)
 	}
-	minuteTTL, _ := rdb.TTL(ctx, fmt.Sprintf("t:{stats}:hr:%d", now.Unix()/60)).Result()
-	slotTTL, _ := rdb.TTL(ctx, fmt.Sprintf("t:{stats}:hr10:%d", now.Unix()/600)).Result()
+	minuteTTL, _ := rdb.TTL(ctx, fmt.Sprintf("t:%s:hr:%d", redisstore.StatsShardTag("bc1qminer.a"), now.Unix()/60)).Result()
+	slotTTL, _ := rdb.TTL(ctx, fmt.Sprintf("t:%s:hr10:%d", redisstore.StatsShardTag("bc1qminer.a"), now.Unix()/600)).Result()
 	if minuteTTL <= 0 || minuteTTL > 2*time.Hour || slotTTL <= 2*time.Hour || slotTTL > 25*time.Hour {
 		t.Fatalf("hashrate bucket TTLs: minute %v, 10-minute slot %v; want ≤ 2h and ≤ 25h", minuteTTL, slotTTL)
 	}
 	if ttl, _ := rdb.TTL(ctx, "t:{acct}:window").Result(); ttl != -1 {
 		t.Fatalf("window TTL %v, want none", ttl)
 	}
-	if v, _ := rdb.HGet(ctx, "t:{stats}:worker:bc1qminer.a", "reject:low-difficulty").Result(); v != "2" {
+	if v, _ := rdb.HGet(ctx, "t:"+redisstore.StatsShardTag("bc1qminer.a")+":worker:bc1qminer.a", "reject:low-difficulty").Result(); v != "2" {
 		t.Fatalf("per-reason reject count %q, want 2", v)
 	}
 }

@@ -142,8 +142,8 @@ func BenchmarkRedisMemory(b *testing.B) {
 		match  string
 		oldest int64
 	}{
-		{"t:{stats}:hr:*", last.Add(-2*time.Hour).Unix() / 60},
-		{"t:{stats}:hr10:*", last.Add(-25*time.Hour).Unix() / 600},
+		{"t:{stats*}:hr:*", last.Add(-2*time.Hour).Unix() / 60},
+		{"t:{stats*}:hr10:*", last.Add(-25*time.Hour).Unix() / 600},
 	} {
 		it := store.Client().Scan(ctx, 0, pat.match, 1000).Iterator()
 		for it.Next(ctx) {
