@@ -1,7 +1,7 @@
 // Package shares is the share hot path: a Validator turns a job, a
 // connection's Session state and a mining.submit into an accepted share, a
-// block candidate, or a typed rejection; a BlockSubmitter makes block
-// candidates durable and submits them to every node.
+// block candidate, or a typed rejection. Block candidates go to package
+// blocks, which journals, submits and records them.
 //
 // Per job, NewWork precomputes once what every share of that job needs (the
 // coinbase midstate, the padded coinbase tail, the merkle branch as bytes,
@@ -21,13 +21,7 @@
 //	sess.AddJob(w)                              // mining.notify sent to this connection
 //	var res shares.Result
 //	err := sess.SubmitParams(params, &res)      // mining.submit; shares.Code(err) for the reply
-//	if err == nil && res.Block { submitter.Submit(ctx, sess.Candidate(&res)) }
-//
-// BlockSubmitter journals each block (fsync) before it submits it to every
-// configured node; call Recover once at start-up to resubmit journaled
-// blocks the chain does not have yet. A block a node accepted stays in the
-// journal, with the finder given to NoteFinder, until MarkRecorded says the
-// pool's record of it was taken; Unrecorded lists those still waiting.
+//	if err == nil && res.Block { tracker.Submit(ctx, sess.Candidate(&res)) } // package blocks
 //
 // It does not speak Stratum (package stratum decodes messages and maps the
 // errors here to replies) nor store shares (package shares/ledger).

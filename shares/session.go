@@ -299,7 +299,7 @@ func RollVersion(jobVersion, mask, bits uint32) (uint32, error) {
 	return jobVersion&^mask | bits&mask, nil
 }
 
-// Candidate is a solved block ready for BlockSubmitter: the job and what
+// Candidate is a solved block ready for package blocks: the job and what
 // the miner chose. It owns its byte slices.
 type Candidate struct {
 	// Worker found the block, as authorized ("address" or

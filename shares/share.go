@@ -1,6 +1,10 @@
 package shares
 
-import "time"
+import (
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+)
 
 // Share is an accepted share as the ledger records it. Difficulty is the
 // target difficulty the share was judged at (what PPLNS credits), not the
@@ -14,4 +18,8 @@ type Share struct {
 	JobHeight      int64     // height of the block the job was for
 	Time           time.Time // when the server accepted it
 	Block          bool      // the share also met the network target
+	// BlockHash is the hash (internal order) of the block the share found,
+	// when Block: the found block's owner (package blocks) is handed the
+	// share's sequence by hash. Absent from the spool otherwise.
+	BlockHash *chainhash.Hash `json:",omitempty"`
 }

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/lode-pool/lode/blocks"
 	"github.com/lode-pool/lode/blocktemplate"
 	"github.com/lode-pool/lode/blocktemplate/bitcoind"
 	"github.com/lode-pool/lode/internal/redisstore"
@@ -92,8 +93,8 @@ func TestCPUMinerFixedDifficulty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	submitter, err := shares.NewBlockSubmitter(shares.SubmitterConfig{
-		Nodes:       []shares.NamedNode{{Name: "btcd", Node: rpc}},
+	submitter, err := blocks.NewSubmitter(blocks.SubmitterConfig{
+		Nodes:       []blocks.NamedNode{{Name: "btcd", Node: rpc}},
 		JournalPath: filepath.Join(t.TempDir(), "blocks.journal"),
 		Logger:      log.Named("blocks"),
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/lode-pool/lode/blocks"
 	"github.com/lode-pool/lode/blocktemplate"
 	"github.com/lode-pool/lode/shares"
 )
@@ -32,12 +33,16 @@ var _ JobSource = (*blocktemplate.Manager)(nil)
 // reply never waits for a node; an error or an unconfirmed report is logged
 // and counted, the share still counts (it met the share target). It should
 // journal the block durably first and keep retrying a node that does not
-// answer on its own schedule. *shares.BlockSubmitter implements it.
+// answer on its own schedule. *blocks.Tracker (the daemon's) and
+// *blocks.Submitter implement it.
 type BlockSubmitter interface {
-	Submit(ctx context.Context, c shares.Candidate) (shares.BlockReport, error)
+	Submit(ctx context.Context, c shares.Candidate) (blocks.Report, error)
 }
 
-var _ BlockSubmitter = (*shares.BlockSubmitter)(nil)
+var (
+	_ BlockSubmitter = (*blocks.Tracker)(nil)
+	_ BlockSubmitter = (*blocks.Submitter)(nil)
+)
 
 // BlockNotifier is told when the pool's own block was confirmed by a node,
 // so the next job does not wait for the node's notice.

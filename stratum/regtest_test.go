@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/lode-pool/lode/bench/miner"
+	"github.com/lode-pool/lode/blocks"
 	"github.com/lode-pool/lode/blocktemplate"
 	"github.com/lode-pool/lode/blocktemplate/bitcoind"
 	"github.com/lode-pool/lode/internal/testenv"
@@ -52,8 +53,8 @@ func TestRegtestPoolEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	submitter, err := shares.NewBlockSubmitter(shares.SubmitterConfig{
-		Nodes:       []shares.NamedNode{{Name: "btcd", Node: rpc}},
+	submitter, err := blocks.NewSubmitter(blocks.SubmitterConfig{
+		Nodes:       []blocks.NamedNode{{Name: "btcd", Node: rpc}},
 		JournalPath: filepath.Join(t.TempDir(), "blocks.journal"),
 		Logger:      log.Named("blocks"),
 	})

@@ -220,6 +220,10 @@ func (s *Session) submit(req *message.Request, now time.Time) (int, time.Duratio
 		Time:           now,
 		Block:          res.Block,
 	}
+	if res.Block {
+		h := res.Hash // allocated for block shares only
+		share.BlockHash = &h
+	}
 	s.recordShare(req, &share, now)
 	return 0, 0, nil
 }

@@ -13,9 +13,9 @@ import (
 
 	"github.com/lode-pool/lode/api"
 	"github.com/lode-pool/lode/bench/miner"
+	"github.com/lode-pool/lode/blocks"
 	"github.com/lode-pool/lode/blocktemplate/bitcoind"
 	"github.com/lode-pool/lode/internal/testenv"
-	"github.com/lode-pool/lode/shares"
 )
 
 // outageEnv is a stratum+api lode process whose Redis is down while the
@@ -151,7 +151,7 @@ func (e *outageEnv) unrecorded(t *testing.T) map[string]string {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	s, err := shares.NewBlockSubmitter(shares.SubmitterConfig{Nodes: []shares.NamedNode{{Name: "btcd", Node: c}}, JournalPath: e.journal})
+	s, err := blocks.NewSubmitter(blocks.SubmitterConfig{Nodes: []blocks.NamedNode{{Name: "btcd", Node: c}}, JournalPath: e.journal})
 	if err != nil {
 		t.Fatal(err)
 	}

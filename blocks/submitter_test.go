@@ -1,4 +1,4 @@
-package shares_test
+package blocks_test
 
 import (
 	"bytes"
@@ -17,19 +17,20 @@ import (
 	"github.com/btcsuite/btcd/wire"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/lode-pool/lode/blocks"
 	"github.com/lode-pool/lode/blocktemplate"
 	"github.com/lode-pool/lode/blocktemplate/bitcoind"
 	"github.com/lode-pool/lode/internal/testenv"
 	"github.com/lode-pool/lode/shares"
 )
 
-var _ shares.Node = (*bitcoind.Client)(nil)
+var _ blocks.Node = (*bitcoind.Client)(nil)
 
 // flakyNode injects transport errors in front of a real node: the first
 // failures submitblock calls fail without reaching it (a network error,
 // which a real btcd cannot be made to produce on demand).
 type flakyNode struct {
-	shares.Node
+	blocks.Node
 	failures int32
 	calls    atomic.Int32
 }
@@ -80,6 +81,13 @@ func newPool(t *testing.T) *pool {
 // Session (the server's path) until a share is a block candidate.
 func (p *pool) mine(t *testing.T) (shares.Candidate, *blocktemplate.Template) {
 	t.Helper()
+	return p.mineAt(t, 0)
+}
+
+// mineAt is mine with the header's time rolled ntimeAhead seconds past the
+// job's, as miners roll ntime.
+func (p *pool) mineAt(t *testing.T, ntimeAhead uint32) (shares.Candidate, *blocktemplate.Template) {
+	t.Helper()
 	raw, err := p.client.GetBlockTemplate(p.ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +113,7 @@ func (p *pool) mine(t *testing.T) (shares.Candidate, *blocktemplate.Template) {
 	}
 	sess.AddJob(w)
 	for nonce := 0; nonce < 1<<20; nonce++ {
-		res, err := submitP(sess, []string{"w", job.ID, "0000000000000007", fmt.Sprintf("%08x", job.NTime), fmt.Sprintf("%08x", nonce), "00004000"})
+		res, err := submitP(sess, []string{"w", job.ID, "0000000000000007", fmt.Sprintf("%08x", job.NTime+ntimeAhead), fmt.Sprintf("%08x", nonce), "00004000"})
 		if err != nil && !errors.Is(err, shares.ErrLowDifficulty) {
 			t.Fatal(err)
 		}
@@ -117,20 +125,20 @@ func (p *pool) mine(t *testing.T) (shares.Candidate, *blocktemplate.Template) {
 	return shares.Candidate{}, nil
 }
 
-func newSubmitter(t *testing.T, journal string, nodes ...shares.NamedNode) *shares.BlockSubmitter {
+func newSubmitter(t *testing.T, journal string, nodes ...blocks.NamedNode) *blocks.Submitter {
 	t.Helper()
-	s, err := shares.NewBlockSubmitter(shares.SubmitterConfig{Nodes: nodes, JournalPath: journal, RetryDelay: time.Millisecond, Logger: zaptest.NewLogger(t)})
+	s, err := blocks.NewSubmitter(blocks.SubmitterConfig{Nodes: nodes, JournalPath: journal, RetryDelay: time.Millisecond, Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func TestBlockSubmitterBtcd(t *testing.T) {
+func TestSubmitterBtcd(t *testing.T) {
 	p := newPool(t)
 	journal := filepath.Join(t.TempDir(), "blocks.journal")
 
-	check := func(t *testing.T, c shares.Candidate, tpl *blocktemplate.Template, rep shares.BlockReport, wantTxs int) {
+	check := func(t *testing.T, c shares.Candidate, tpl *blocktemplate.Template, rep blocks.Report, wantTxs int) {
 		t.Helper()
 		tip, err := p.client.GetBestBlockHash(p.ctx)
 		if err != nil || tip != c.Hash {
@@ -158,7 +166,7 @@ func TestBlockSubmitterBtcd(t *testing.T) {
 		p.node.SendTx(wire.NewTxOut(1e8, script))
 		p.node.SendTx(wire.NewTxOut(2e8, script))
 		flaky := &flakyNode{Node: p.client, failures: 2}
-		s := newSubmitter(t, journal, shares.NamedNode{Name: "flaky", Node: flaky}, shares.NamedNode{Name: "btcd", Node: p.client})
+		s := newSubmitter(t, journal, blocks.NamedNode{Name: "flaky", Node: flaky}, blocks.NamedNode{Name: "btcd", Node: p.client})
 		c, tpl := p.mine(t)
 		rep, err := s.Submit(p.ctx, c)
 		if err != nil {
@@ -168,14 +176,14 @@ func TestBlockSubmitterBtcd(t *testing.T) {
 		// Both nodes are the same btcd: one accepted it, the other (after
 		// two injected transport errors) found it a duplicate — or, if the
 		// flaky one got there first, the other way round.
-		answers := map[shares.Answer]int{}
+		answers := map[blocks.Answer]int{}
 		for _, a := range rep.Answers {
 			answers[a.Answer]++
 			if !a.Confirmed {
 				t.Errorf("%s did not confirm", a.Node)
 			}
 		}
-		if answers[shares.AnswerAccepted] != 1 || answers[shares.AnswerDuplicate] != 1 {
+		if answers[blocks.AnswerAccepted] != 1 || answers[blocks.AnswerDuplicate] != 1 {
 			t.Fatalf("answers %+v", rep.Answers)
 		}
 		if rep.Answers[0].Attempts != 3 || rep.Answers[1].Attempts != 1 {
@@ -188,7 +196,7 @@ func TestBlockSubmitterBtcd(t *testing.T) {
 
 	t.Run("witness block", func(t *testing.T) {
 		p.node.SendWitnessTx()
-		s := newSubmitter(t, journal, shares.NamedNode{Name: "btcd", Node: p.client})
+		s := newSubmitter(t, journal, blocks.NamedNode{Name: "btcd", Node: p.client})
 		c, tpl := p.mine(t)
 		if tpl.WitnessCommitment == nil || !c.Job.CoinbaseWitness {
 			t.Fatal("template has no witness commitment")
@@ -198,14 +206,14 @@ func TestBlockSubmitterBtcd(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(t, c, tpl, rep, 2)
-		if rep.Answers[0].Answer != shares.AnswerAccepted {
+		if rep.Answers[0].Answer != blocks.AnswerAccepted {
 			t.Fatalf("answer %+v", rep.Answers[0])
 		}
 	})
 
 	t.Run("crash before any node answered, then recover", func(t *testing.T) {
 		down := &flakyNode{Node: p.client, failures: 1 << 30}
-		s, err := shares.NewBlockSubmitter(shares.SubmitterConfig{Nodes: []shares.NamedNode{{Name: "down", Node: down}},
+		s, err := blocks.NewSubmitter(blocks.SubmitterConfig{Nodes: []blocks.NamedNode{{Name: "down", Node: down}},
 			JournalPath: journal, Attempts: 2, RetryDelay: time.Millisecond, Logger: zaptest.NewLogger(t)})
 		if err != nil {
 			t.Fatal(err)
@@ -215,19 +223,19 @@ func TestBlockSubmitterBtcd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a := rep.Answers[0]; a.Answer != shares.AnswerTransportError || a.Attempts != 2 || a.Err == nil || rep.Confirmed {
+		if a := rep.Answers[0]; a.Answer != blocks.AnswerTransportError || a.Attempts != 2 || a.Err == nil || rep.Confirmed {
 			t.Fatalf("answer %+v", a)
 		}
 		if pending, _ := s.Pending(); len(pending) != 1 || pending[0] != c.Hash.String() {
 			t.Fatalf("pending %v", pending)
 		}
 		// "Restart": a new submitter on the same journal with a working node.
-		s2 := newSubmitter(t, journal, shares.NamedNode{Name: "btcd", Node: p.client})
+		s2 := newSubmitter(t, journal, blocks.NamedNode{Name: "btcd", Node: p.client})
 		reps, err := s2.Recover(p.ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(reps) != 1 || !reps[0].Confirmed || reps[0].Answers[0].Answer != shares.AnswerAccepted {
+		if len(reps) != 1 || !reps[0].Confirmed || reps[0].Answers[0].Answer != blocks.AnswerAccepted {
 			t.Fatalf("recover reports %+v", reps)
 		}
 		if tip, _ := p.client.GetBestBlockHash(p.ctx); tip != c.Hash {
@@ -244,14 +252,14 @@ func TestBlockSubmitterBtcd(t *testing.T) {
 
 	t.Run("stale journaled block is not resubmitted", func(t *testing.T) {
 		down := &flakyNode{Node: p.client, failures: 1 << 30}
-		s, _ := shares.NewBlockSubmitter(shares.SubmitterConfig{Nodes: []shares.NamedNode{{Name: "down", Node: down}},
+		s, _ := blocks.NewSubmitter(blocks.SubmitterConfig{Nodes: []blocks.NamedNode{{Name: "down", Node: down}},
 			JournalPath: journal, Attempts: 1, Logger: zaptest.NewLogger(t)})
 		c, _ := p.mine(t)
 		if _, err := s.Submit(p.ctx, c); err != nil {
 			t.Fatal(err)
 		}
 		other := p.node.Generate(1)[0] // someone else wins this height
-		s2 := newSubmitter(t, journal, shares.NamedNode{Name: "btcd", Node: p.client})
+		s2 := newSubmitter(t, journal, blocks.NamedNode{Name: "btcd", Node: p.client})
 		reps, err := s2.Recover(p.ctx)
 		if err != nil || len(reps) != 0 {
 			t.Fatalf("recover %v %v", reps, err)
@@ -265,13 +273,13 @@ func TestBlockSubmitterBtcd(t *testing.T) {
 	})
 
 	t.Run("rejections come back as answers", func(t *testing.T) {
-		s := newSubmitter(t, journal, shares.NamedNode{Name: "btcd", Node: p.client})
+		s := newSubmitter(t, journal, blocks.NamedNode{Name: "btcd", Node: p.client})
 		c, _ := p.mine(t)
 		if _, err := s.Submit(p.ctx, c); err != nil {
 			t.Fatal(err)
 		}
 		rep, err := s.Submit(p.ctx, c)
-		if err != nil || rep.Answers[0].Answer != shares.AnswerDuplicate || !rep.Confirmed {
+		if err != nil || rep.Answers[0].Answer != blocks.AnswerDuplicate || !rep.Confirmed {
 			t.Fatalf("resubmit: %+v %v", rep, err)
 		}
 		// A header whose hash misses the target: high-hash.
@@ -289,7 +297,7 @@ func TestBlockSubmitterBtcd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a := rep.Answers[0]; a.Answer != shares.AnswerHighHash || a.Reason == "" || a.Confirmed || rep.Confirmed {
+		if a := rep.Answers[0]; a.Answer != blocks.AnswerHighHash || a.Reason == "" || a.Confirmed || rep.Confirmed {
 			t.Fatalf("high-hash answer %+v", a)
 		}
 		// A candidate whose hash does not match the header is refused before submitting.
@@ -301,15 +309,15 @@ func TestBlockSubmitterBtcd(t *testing.T) {
 	})
 }
 
-func TestNewBlockSubmitterConfig(t *testing.T) {
-	n := shares.NamedNode{Name: "x", Node: &flakyNode{}}
-	for _, cfg := range []shares.SubmitterConfig{
+func TestNewSubmitterConfig(t *testing.T) {
+	n := blocks.NamedNode{Name: "x", Node: &flakyNode{}}
+	for _, cfg := range []blocks.SubmitterConfig{
 		{JournalPath: "j"},
-		{Nodes: []shares.NamedNode{n}},
-		{Nodes: []shares.NamedNode{{Name: "nil"}}, JournalPath: "j"},
-		{Nodes: []shares.NamedNode{n}, JournalPath: "j", Attempts: -1},
+		{Nodes: []blocks.NamedNode{n}},
+		{Nodes: []blocks.NamedNode{{Name: "nil"}}, JournalPath: "j"},
+		{Nodes: []blocks.NamedNode{n}, JournalPath: "j", Attempts: -1},
 	} {
-		if _, err := shares.NewBlockSubmitter(cfg); err == nil {
+		if _, err := blocks.NewSubmitter(cfg); err == nil {
 			t.Errorf("config %+v accepted", cfg)
 		}
 	}

@@ -1,4 +1,4 @@
-package shares_test
+package blocks_test
 
 import (
 	"context"
@@ -10,13 +10,13 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
-	"github.com/lode-pool/lode/shares"
+	"github.com/lode-pool/lode/blocks"
 )
 
 // lostAnswerNode delivers submitblock to the real node but reports a
 // transport error and cannot be asked for blocks: the process "died" after
 // the node took the block, before the submitter learned it.
-type lostAnswerNode struct{ shares.Node }
+type lostAnswerNode struct{ blocks.Node }
 
 func (n lostAnswerNode) SubmitBlock(ctx context.Context, b *wire.MsgBlock) (string, error) {
 	if _, err := n.Node.SubmitBlock(ctx, b); err != nil {
@@ -30,12 +30,13 @@ func (n lostAnswerNode) GetBlock(context.Context, chainhash.Hash) (*wire.MsgBloc
 }
 
 // TestAcceptedBlockStaysUntilRecorded: a block a node accepted stays in the
-// journal as unrecorded, with its finder, across compaction and restarts,
-// until MarkRecorded; then compaction drops it.
+// journal as unrecorded, with its finder and finding share's sequence,
+// across compaction and restarts, until MarkRecorded; then compaction drops
+// it.
 func TestAcceptedBlockStaysUntilRecorded(t *testing.T) {
 	p := newPool(t)
 
-	unrecorded := func(t *testing.T, s *shares.BlockSubmitter) []shares.AcceptedBlock {
+	unrecorded := func(t *testing.T, s *blocks.Submitter) []blocks.Accepted {
 		t.Helper()
 		got, err := s.Unrecorded()
 		if err != nil {
@@ -46,7 +47,7 @@ func TestAcceptedBlockStaysUntilRecorded(t *testing.T) {
 
 	t.Run("finder journaled with the block", func(t *testing.T) {
 		journal := filepath.Join(t.TempDir(), "blocks.journal")
-		s := newSubmitter(t, journal, shares.NamedNode{Name: "btcd", Node: p.client})
+		s := newSubmitter(t, journal, blocks.NamedNode{Name: "btcd", Node: p.client})
 		c, _ := p.mine(t)
 		c.Worker = "addr.finder"
 		if rep, err := s.Submit(p.ctx, c); err != nil || !rep.Confirmed {
@@ -54,7 +55,7 @@ func TestAcceptedBlockStaysUntilRecorded(t *testing.T) {
 		}
 		// A crash right after the node took the block: a new submitter on
 		// the same journal still knows who found it.
-		s2 := newSubmitter(t, journal, shares.NamedNode{Name: "btcd", Node: p.client})
+		s2 := newSubmitter(t, journal, blocks.NamedNode{Name: "btcd", Node: p.client})
 		got := unrecorded(t, s2)
 		if len(got) != 1 || got[0].Hash != c.Hash || got[0].Finder != "addr.finder" {
 			t.Fatalf("unrecorded after restart: %+v", got)
@@ -63,18 +64,18 @@ func TestAcceptedBlockStaysUntilRecorded(t *testing.T) {
 
 	t.Run("confirmed at submit", func(t *testing.T) {
 		journal := filepath.Join(t.TempDir(), "blocks.journal")
-		s := newSubmitter(t, journal, shares.NamedNode{Name: "btcd", Node: p.client})
+		s := newSubmitter(t, journal, blocks.NamedNode{Name: "btcd", Node: p.client})
 		c, tpl := p.mine(t)
 		rep, err := s.Submit(p.ctx, c)
 		if err != nil || !rep.Confirmed {
 			t.Fatalf("submit: %+v %v", rep, err)
 		}
 		got := unrecorded(t, s)
-		if len(got) != 1 || got[0].Hash != c.Hash || got[0].Height != tpl.Height || got[0].Finder != "" ||
+		if len(got) != 1 || got[0].Hash != c.Hash || got[0].Height != tpl.Height || got[0].Finder != "" || got[0].Seq != "" ||
 			got[0].Block.BlockHash() != c.Hash || got[0].Time.IsZero() {
 			t.Fatalf("unrecorded after submit: %+v", got)
 		}
-		if err := s.NoteFinder(c.Hash, tpl.Height, "addr.rig"); err != nil {
+		if err := s.NoteFinding(c.Hash, tpl.Height, "addr.rig", "i1:9"); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Compact(); err != nil {
@@ -82,12 +83,12 @@ func TestAcceptedBlockStaysUntilRecorded(t *testing.T) {
 		}
 		// Restart: a new submitter on the same journal; Recover leaves the
 		// accepted block alone and keeps it through its compaction.
-		s2 := newSubmitter(t, journal, shares.NamedNode{Name: "btcd", Node: p.client})
+		s2 := newSubmitter(t, journal, blocks.NamedNode{Name: "btcd", Node: p.client})
 		if reps, err := s2.Recover(p.ctx); err != nil || len(reps) != 0 {
 			t.Fatalf("recover: %v %v", reps, err)
 		}
 		got = unrecorded(t, s2)
-		if len(got) != 1 || got[0].Hash != c.Hash || got[0].Finder != "addr.rig" || got[0].Height != tpl.Height {
+		if len(got) != 1 || got[0].Hash != c.Hash || got[0].Finder != "addr.rig" || got[0].Height != tpl.Height || got[0].Seq != "i1:9" {
 			t.Fatalf("unrecorded after restart: %+v", got)
 		}
 		if pending, _ := s2.Pending(); len(pending) != 0 {
@@ -109,7 +110,7 @@ func TestAcceptedBlockStaysUntilRecorded(t *testing.T) {
 
 	t.Run("node took it, answer lost, then restart", func(t *testing.T) {
 		journal := filepath.Join(t.TempDir(), "blocks.journal")
-		s := newSubmitter(t, journal, shares.NamedNode{Name: "lost", Node: lostAnswerNode{p.client}})
+		s := newSubmitter(t, journal, blocks.NamedNode{Name: "lost", Node: lostAnswerNode{p.client}})
 		c, tpl := p.mine(t)
 		rep, err := s.Submit(p.ctx, c)
 		if err != nil || rep.Confirmed {
@@ -121,7 +122,7 @@ func TestAcceptedBlockStaysUntilRecorded(t *testing.T) {
 		if got := unrecorded(t, s); len(got) != 0 {
 			t.Fatalf("unconfirmed block listed as accepted: %+v", got)
 		}
-		s2 := newSubmitter(t, journal, shares.NamedNode{Name: "btcd", Node: p.client})
+		s2 := newSubmitter(t, journal, blocks.NamedNode{Name: "btcd", Node: p.client})
 		if reps, err := s2.Recover(p.ctx); err != nil || len(reps) != 0 {
 			t.Fatalf("recover: %v %v", reps, err)
 		}
@@ -136,13 +137,13 @@ func TestAcceptedBlockStaysUntilRecorded(t *testing.T) {
 	t.Run("stale block is never listed", func(t *testing.T) {
 		journal := filepath.Join(t.TempDir(), "blocks.journal")
 		down := &flakyNode{Node: p.client, failures: 1 << 30}
-		s := newSubmitter(t, journal, shares.NamedNode{Name: "down", Node: down})
+		s := newSubmitter(t, journal, blocks.NamedNode{Name: "down", Node: down})
 		c, _ := p.mine(t)
 		if _, err := s.Submit(p.ctx, c); err != nil {
 			t.Fatal(err)
 		}
 		p.node.Generate(1) // someone else wins this height
-		s2 := newSubmitter(t, journal, shares.NamedNode{Name: "btcd", Node: p.client})
+		s2 := newSubmitter(t, journal, blocks.NamedNode{Name: "btcd", Node: p.client})
 		if _, err := s2.Recover(p.ctx); err != nil {
 			t.Fatal(err)
 		}
