@@ -62,7 +62,8 @@ type Server struct {
 	recentMu   sync.Mutex
 	recent     [recentJobs]recentJob // jobs prepared lately, for the age of stale shares
 	recentNext int
-	tasks      chan *task // idle handler goroutines receive here (dispatch.go)
+	tasks      chan *task    // idle handler goroutines receive here (dispatch.go)
+	presence   presenceState // connected-time reports (presence.go)
 
 	closing  atomic.Bool
 	quit     chan struct{} // closed when shutdown starts
@@ -176,6 +177,8 @@ func (s *Server) Run(ctx context.Context) error {
 		s.wg.Add(1)
 		go s.acceptLoop(l, i)
 	}
+	stopPresence := s.startPresence()
+	defer stopPresence() // after Shutdown: the closed sessions' last seconds
 	select {
 	case <-ctx.Done():
 	case <-s.quit:
@@ -301,6 +304,7 @@ func (s *Server) admit(conn net.Conn, port int) {
 }
 
 func (s *Server) unregister(sess *Session) {
+	s.presenceEnded(sess)
 	sess.mu.Lock()
 	worked := sess.running // it may have been sent jobs
 	sess.mu.Unlock()
