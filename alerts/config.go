@@ -102,6 +102,13 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("alerts.%s = %v: %s", e.Key, e.Value, e.Reason)
 }
 
+// ConfigKey and ConfigProblem let the config file's loader report the error
+// under its full key path.
+func (e *ConfigError) ConfigKey() string { return e.Key }
+
+// ConfigProblem is the reason with the value the file holds.
+func (e *ConfigError) ConfigProblem() string { return fmt.Sprintf("%s (got %v)", e.Reason, e.Value) }
+
 // Validate checks every value and returns all problems found, each a
 // *ConfigError naming its key.
 func (c Config) Validate() error {

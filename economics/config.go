@@ -121,6 +121,13 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("economics.%s = %v: %s", e.Key, e.Value, e.Reason)
 }
 
+// ConfigKey and ConfigProblem let the config file's loader report the error
+// under its full key path.
+func (e *ConfigError) ConfigKey() string { return e.Key }
+
+// ConfigProblem is the reason with the value the file holds.
+func (e *ConfigError) ConfigProblem() string { return fmt.Sprintf("%s (got %v)", e.Reason, e.Value) }
+
 func bad(key string, v any, reason string) error {
 	return &ConfigError{Key: key, Value: v, Reason: reason}
 }

@@ -3,6 +3,9 @@ package stratum
 import (
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
@@ -14,98 +17,114 @@ import (
 // Port is one listening address with its own difficulty bounds.
 type Port struct {
 	// Address to listen on, e.g. ":3333" or "127.0.0.1:0".
-	Address string
+	Address string `yaml:"listen"`
 	// StartDifficulty is the difficulty a new connection starts at (default
 	// MinDifficulty, or 1 when both are unset).
-	StartDifficulty float64
+	StartDifficulty float64 `yaml:"start_difficulty"`
 	// MinDifficulty and MaxDifficulty clamp vardiff and miner suggestions
 	// (defaults 1e-8 and 1e15).
-	MinDifficulty float64
-	MaxDifficulty float64
+	MinDifficulty float64 `yaml:"min_difficulty"`
+	MaxDifficulty float64 `yaml:"max_difficulty"`
 	// TLSCertFile and TLSKeyFile enable TLS on this port when both are set.
-	TLSCertFile string
-	TLSKeyFile  string
+	TLSCertFile string `yaml:"tls_cert"`
+	TLSKeyFile  string `yaml:"tls_key"`
 }
 
-// Vardiff tunes per-connection difficulty retargeting.
+// Vardiff tunes per-connection difficulty retargeting. In lode.yaml its
+// keys sit directly under stratum: (share_interval, retarget_interval, …).
 type Vardiff struct {
 	// Disabled keeps every connection at its start (or suggested) difficulty.
-	Disabled bool
+	Disabled bool `yaml:"vardiff_disabled"`
 	// TargetInterval is the wanted time between shares (default 10 s).
-	TargetInterval time.Duration
+	TargetInterval time.Duration `yaml:"share_interval"`
 	// RetargetTime is the longest time between retargets (default 60 s).
-	RetargetTime time.Duration
+	RetargetTime time.Duration `yaml:"retarget_interval"`
 	// RetargetShares retargets early after this many shares (default 20).
-	RetargetShares int
+	RetargetShares int `yaml:"retarget_shares"`
 	// MaxStep bounds one change: ×MaxStep up, ÷MaxStep down (default 4).
-	MaxStep float64
+	MaxStep float64 `yaml:"vardiff_max_step"`
 }
 
 // Ban configures banning of an IP or worker that submits mostly rejected
 // shares.
 type Ban struct {
 	// Disabled turns bans off.
-	Disabled bool
+	Disabled bool `yaml:"-"`
+	// Enabled, when set, overrides Disabled: it is how lode.yaml says it
+	// (ban.enabled, default true), where a missing key must not mean off.
+	Enabled *bool `yaml:"enabled"`
 	// Window is the counting window (default 5 min).
-	Window time.Duration
+	Window time.Duration `yaml:"window"`
 	// MinShares is the number of submits in a window before the ratio is
 	// judged (default 100).
-	MinShares int
+	MinShares int `yaml:"min_shares"`
 	// RejectRatio above which the connection is closed (and its IP banned
 	// when IP is set) (default 0.9). Stale shares of jobs this server sent
 	// do not count.
-	RejectRatio float64
+	RejectRatio float64 `yaml:"reject_ratio"`
 	// IP bans the offending connection's IP address for Duration as well
 	// (default false: only the connection is closed, because many honest
 	// miners may share one IP behind a NAT or a proxy).
-	IP bool
+	IP bool `yaml:"ban_ip"`
 	// Duration of a ban (default 10 min).
-	Duration time.Duration
+	Duration time.Duration `yaml:"duration"`
 }
 
 // Config configures a Server. Jobs, Validator and Recorder are required.
+//
+// Config is also the stratum: section of lode.yaml: the daemon decodes the
+// file into it (yaml keys on the fields; fields tagged "-" are wired by the
+// daemon: the network, the instance id, the components), starting from
+// DefaultConfig, and ValidateSettings checks it with every problem named by
+// its key. A new setting is a new field with a yaml key here, its default
+// in DefaultConfig and its check in ValidateSettings; the file, -check-config
+// and the daemon pick it up from there.
 type Config struct {
-	Ports []Port
+	Ports []Port `yaml:"ports"`
 	// Network is the chain payout addresses must belong to (default mainnet).
-	Network *chaincfg.Params
+	Network *chaincfg.Params `yaml:"-"`
 
 	// InstanceID prefixes every extranonce1 so several Lode processes sharing
 	// a ledger never hand out the same one (0–2 bytes; the rest of the 4
 	// bytes is a per-process counter).
-	InstanceID []byte
+	InstanceID []byte `yaml:"-"`
 	// VersionMask is the pool's version-rolling mask (default 1fffe000).
-	VersionMask uint32
+	VersionMask uint32 `yaml:"-"`
+	// VersionMaskHex, when set, overrides VersionMask: it is how lode.yaml
+	// writes the mask (version_mask: 1fffe000, hex, within BIP320's bits).
+	VersionMaskHex string `yaml:"version_mask"`
 	// Extranonce2Size is announced in subscribe when no job exists yet
 	// (default 8); otherwise the current job's size is used.
-	Extranonce2Size int
+	Extranonce2Size int `yaml:"extranonce2_size"`
 
-	MaxLineLength       int           // default 16 KiB; a longer line closes the connection
-	AuthorizeTimeout    time.Duration // default 15 s from connect to first successful authorize
-	IdleTimeout         time.Duration // default 10 min without a line from an authorized miner
-	WriteTimeout        time.Duration // default 10 s per flush
-	MaxPending          int           // outbound queue limit in bytes (default 256 KiB); over it → slow consumer
-	MaxConnections      int           // default 100000
-	MaxConnectionsPerIP int           // default 0 = unlimited
-	MaxProtocolErrors   int           // malformed messages tolerated before close (default 3)
-	ReconnectWait       int           // seconds sent in client.reconnect on shutdown (default 0)
+	MaxLineLength       int           `yaml:"max_line_bytes"`         // default 16 KiB; a longer line closes the connection
+	AuthorizeTimeout    time.Duration `yaml:"authorize_timeout"`      // default 15 s from connect to first successful authorize
+	IdleTimeout         time.Duration `yaml:"idle_timeout"`           // default 10 min without a line from an authorized miner
+	WriteTimeout        time.Duration `yaml:"write_timeout"`          // default 10 s per flush
+	MaxPending          int           `yaml:"max_pending_bytes"`      // outbound queue limit in bytes (default 256 KiB); over it → slow consumer
+	MaxConnections      int           `yaml:"max_connections"`        // default 100000
+	MaxConnectionsPerIP int           `yaml:"max_connections_per_ip"` // default 0 = unlimited
+	MaxProtocolErrors   int           `yaml:"max_protocol_errors"`    // malformed messages tolerated before close (default 3)
+	ReconnectWait       int           `yaml:"reconnect_wait"`         // seconds sent in client.reconnect on shutdown (default 0)
 	// WriteBuffer sets SO_SNDBUF on accepted connections (0 = the OS
 	// default). A small value bounds kernel memory per connection and makes
 	// a stalled miner reach the MaxPending limit sooner.
-	WriteBuffer int
+	WriteBuffer int `yaml:"write_buffer"`
 	// ShutdownTimeout bounds the graceful shutdown Run performs when its
-	// context ends (default 5 s).
-	ShutdownTimeout time.Duration
+	// context ends (default 5 s). The daemon's own shutdown_timeout bounds
+	// the whole process's.
+	ShutdownTimeout time.Duration `yaml:"-"`
 
-	Vardiff Vardiff
-	Ban     Ban
+	Vardiff Vardiff `yaml:",inline"`
+	Ban     Ban     `yaml:"ban"`
 
-	Jobs       JobSource
-	Validator  ShareValidator
-	Blocks     BlockSubmitter // may be nil (shares only; block candidates are logged)
-	BlockFound BlockNotifier  // optional: told after a block of ours is confirmed
-	Recorder   Recorder
-	Observer   Observer // optional: rejections, for statistics
-	Logger     *zap.Logger
+	Jobs       JobSource      `yaml:"-"`
+	Validator  ShareValidator `yaml:"-"`
+	Blocks     BlockSubmitter `yaml:"-"` // may be nil (shares only; block candidates are logged)
+	BlockFound BlockNotifier  `yaml:"-"` // optional: told after a block of ours is confirmed
+	Recorder   Recorder       `yaml:"-"`
+	Observer   Observer       `yaml:"-"` // optional: rejections, for statistics
+	Logger     *zap.Logger    `yaml:"-"`
 
 	// Presence, optional, receives the workers' connected time and user
 	// agents every PresenceInterval (default 15 s, 1 s to 1 min), off the
@@ -133,6 +152,11 @@ const (
 func (c Config) withDefaults() Config {
 	if c.Network == nil {
 		c.Network = &chaincfg.MainNetParams
+	}
+	if c.VersionMaskHex != "" {
+		if v, err := ParseVersionMask(c.VersionMaskHex); err == nil { // else ValidateSettings says why
+			c.VersionMask = v
+		}
 	}
 	if c.VersionMask == 0 {
 		c.VersionMask = DefaultVersionMask
@@ -181,6 +205,9 @@ func (c Config) withDefaults() Config {
 		v.MaxStep = 4
 	}
 	b := &c.Ban
+	if b.Enabled != nil {
+		b.Disabled = !*b.Enabled
+	}
 	if b.Window == 0 {
 		b.Window = 5 * time.Minute
 	}
@@ -214,43 +241,194 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports a configuration error (after defaults are applied).
-func (c Config) Validate() error {
-	c = c.withDefaults()
-	if len(c.Ports) == 0 {
-		return errors.New("stratum config: no ports")
+// The settings a pool runs with when lode.yaml leaves them out
+// (DefaultConfig). They differ from the zero-value defaults of a Config
+// built in code where a public pool needs limits a test or a benchmark
+// does not: connections per IP, a stricter ban.
+const (
+	DefaultListen             = "0.0.0.0:3333"
+	DefaultPortStart          = 1024
+	DefaultPortMin            = 64
+	DefaultPortMax            = 1 << 40
+	DefaultShareInterval      = 10 * time.Second
+	DefaultRetargetInterval   = 90 * time.Second
+	DefaultFileMaxConnections = 50000
+	DefaultMaxPerIP           = 1000
+	DefaultBanWindow          = 10 * time.Minute
+	DefaultBanMinShares       = 100
+	DefaultBanRejectRatio     = 0.5
+	DefaultBanDuration        = time.Hour
+)
+
+// DefaultConfig is lode.yaml's stratum: section with nothing set: one port
+// on DefaultListen, every other setting filled in (lode.example.yaml lists
+// the same values).
+func DefaultConfig() Config {
+	on := true
+	c := Config{
+		Ports:               []Port{{Address: DefaultListen, StartDifficulty: DefaultPortStart, MinDifficulty: DefaultPortMin, MaxDifficulty: DefaultPortMax}},
+		VersionMaskHex:      fmt.Sprintf("%08x", DefaultVersionMask),
+		MaxConnections:      DefaultFileMaxConnections,
+		MaxConnectionsPerIP: DefaultMaxPerIP,
+		Vardiff:             Vardiff{TargetInterval: DefaultShareInterval, RetargetTime: DefaultRetargetInterval},
+		Ban: Ban{Enabled: &on, Window: DefaultBanWindow, MinShares: DefaultBanMinShares,
+			RejectRatio: DefaultBanRejectRatio, Duration: DefaultBanDuration},
+	}.withDefaults()
+	c.Network, c.Logger, c.ShutdownTimeout = nil, nil, 0 // wired by the daemon
+	return c
+}
+
+// ParseVersionMask reads a version-rolling mask written in hex (an
+// optional 0x, up to 8 digits) and checks it is within BIP320's 1fffe000.
+func ParseVersionMask(s string) (uint32, error) {
+	var v uint32
+	h := strings.TrimPrefix(s, "0x")
+	if len(h) == 0 || len(h) > 8 {
+		return 0, fmt.Errorf("want up to 8 hex digits, got %q", s)
+	}
+	if _, err := fmt.Sscanf(h, "%x", &v); err != nil {
+		return 0, fmt.Errorf("want hex, got %q", s)
+	}
+	if v&^DefaultVersionMask != 0 {
+		return 0, fmt.Errorf("%08x has bits outside BIP320's 1fffe000", v)
+	}
+	return v, nil
+}
+
+// ConfigError is a bad setting, named by its key in lode.yaml's stratum:
+// section.
+type ConfigError struct {
+	Key     string // e.g. "ports[0].listen"
+	Problem string
+}
+
+func (e *ConfigError) Error() string { return "stratum." + e.Key + ": " + e.Problem }
+
+// ConfigKey and ConfigProblem let the config file's loader report the error
+// under its full key path.
+func (e *ConfigError) ConfigKey() string     { return e.Key }
+func (e *ConfigError) ConfigProblem() string { return e.Problem }
+
+// ValidateSettings checks the settings as they are, not the wired
+// components, and returns every problem at once, each a *ConfigError
+// naming its key. lode.yaml's section, decoded over DefaultConfig, holds
+// every value, so a zero there was written in the file and is refused
+// where it makes no sense; Validate applies the defaults of a Config built
+// in code first. A Config without ports passes: a process without the
+// stratum role has none to run (New requires one).
+func (c Config) ValidateSettings() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Key: key, Problem: fmt.Sprintf(format, args...)})
+	}
+	if c.VersionMaskHex != "" {
+		if _, err := ParseVersionMask(c.VersionMaskHex); err != nil {
+			bad("version_mask", "%v", err)
+		}
 	}
 	for i, p := range c.Ports {
-		if p.Address == "" {
-			return fmt.Errorf("stratum config: port %d: empty address", i)
-		}
+		key := fmt.Sprintf("ports[%d]", i)
+		checkListen(bad, key+".listen", p.Address)
 		// Written so NaN fails; an infinite maximum would let a miner's
 		// suggestion reach a difficulty no target can express.
-		if !(p.MinDifficulty > 0 && p.MinDifficulty <= p.StartDifficulty && p.StartDifficulty <= p.MaxDifficulty &&
-			p.MaxDifficulty <= MaxPortDifficulty) {
-			return fmt.Errorf("stratum config: port %s: want 0 < min (%g) <= start (%g) <= max (%g)", p.Address, p.MinDifficulty, p.StartDifficulty, p.MaxDifficulty)
+		if !(p.MinDifficulty > 0) {
+			bad(key+".min_difficulty", "must be > 0, got %v", p.MinDifficulty)
+		}
+		if !(p.MaxDifficulty >= p.MinDifficulty) {
+			bad(key+".max_difficulty", "must be >= min_difficulty (%v), got %v", p.MinDifficulty, p.MaxDifficulty)
+		} else if !(p.MaxDifficulty <= MaxPortDifficulty) {
+			bad(key+".max_difficulty", "must be at most %g, got %v", float64(MaxPortDifficulty), p.MaxDifficulty)
+		}
+		if !(p.StartDifficulty >= p.MinDifficulty && p.StartDifficulty <= p.MaxDifficulty) {
+			bad(key+".start_difficulty", "must be within [min_difficulty, max_difficulty], got %v", p.StartDifficulty)
 		}
 		if (p.TLSCertFile == "") != (p.TLSKeyFile == "") {
-			return fmt.Errorf("stratum config: port %s: TLS needs both cert and key files", p.Address)
+			bad(key, "tls_cert and tls_key go together")
 		}
 	}
 	if len(c.InstanceID) > 2 {
-		return fmt.Errorf("stratum config: instance id of %d bytes: want at most 2", len(c.InstanceID))
+		bad("instance_id", "%d bytes: want at most 2", len(c.InstanceID))
 	}
-	if c.Extranonce2Size < 1 || c.Extranonce2Size > 16 {
-		return fmt.Errorf("stratum config: extranonce2 size %d: want 1..16", c.Extranonce2Size)
+	if c.Extranonce2Size < 1 || c.Extranonce2Size > 8 {
+		bad("extranonce2_size", "must be 1..8 (some ASICs fail above 8), got %d", c.Extranonce2Size)
+	}
+	if c.MaxLineLength < 1024 {
+		bad("max_line_bytes", "must be >= 1024, got %d", c.MaxLineLength)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"authorize_timeout", c.AuthorizeTimeout}, {"idle_timeout", c.IdleTimeout}, {"write_timeout", c.WriteTimeout},
+		{"share_interval", c.Vardiff.TargetInterval}, {"retarget_interval", c.Vardiff.RetargetTime}} {
+		if d.v <= 0 {
+			bad(d.key, "must be a positive duration, got %v", d.v)
+		}
+	}
+	for _, n := range []struct {
+		key string
+		v   int
+	}{{"max_connections", c.MaxConnections}, {"max_pending_bytes", c.MaxPending},
+		{"max_protocol_errors", c.MaxProtocolErrors}, {"retarget_shares", c.Vardiff.RetargetShares}} {
+		if n.v < 1 {
+			bad(n.key, "must be >= 1, got %d", n.v)
+		}
+	}
+	for _, n := range []struct {
+		key string
+		v   int
+	}{{"max_connections_per_ip", c.MaxConnectionsPerIP}, {"reconnect_wait", c.ReconnectWait}, {"write_buffer", c.WriteBuffer}} {
+		if n.v < 0 {
+			bad(n.key, "must be >= 0 (0: %s), got %d", map[string]string{"max_connections_per_ip": "no limit",
+				"reconnect_wait": "reconnect at once", "write_buffer": "the system's"}[n.key], n.v)
+		}
 	}
 	if !(c.Vardiff.MaxStep >= 1 && c.Vardiff.MaxStep <= 1e6) {
-		return fmt.Errorf("stratum config: vardiff max step %g: want 1..1e6", c.Vardiff.MaxStep)
+		bad("vardiff_max_step", "must be 1..1e6, got %v", c.Vardiff.MaxStep)
 	}
-	if !c.Ban.Disabled && !(c.Ban.RejectRatio > 0 && c.Ban.RejectRatio <= 1) {
-		return fmt.Errorf("stratum config: ban reject ratio %g: want (0, 1]", c.Ban.RejectRatio)
+	if b := c.Ban; !b.Disabled {
+		if b.Window <= 0 {
+			bad("ban.window", "must be a positive duration, got %v", b.Window)
+		}
+		if b.Duration <= 0 {
+			bad("ban.duration", "must be a positive duration, got %v", b.Duration)
+		}
+		if !(b.RejectRatio > 0 && b.RejectRatio <= 1) {
+			bad("ban.reject_ratio", "must be in (0, 1], got %v", b.RejectRatio)
+		}
+		if b.MinShares < 1 {
+			bad("ban.min_shares", "must be >= 1, got %d", b.MinShares)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkListen checks a listen address: host:port, the port 0 (any free
+// one) to 65535.
+func checkListen(bad func(string, string, ...any), key, v string) {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil || port == "" {
+		bad(key, "want host:port, got %q", v)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad(key, "port must be a number from 0 to 65535, got %q", port)
+	}
+}
+
+// Validate reports every configuration error (after defaults are applied):
+// the settings' (ValidateSettings), at least one port, and the required
+// components.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	errs := []error{c.ValidateSettings()}
+	if len(c.Ports) == 0 {
+		errs = append(errs, errors.New("stratum config: no ports"))
 	}
 	if c.PresenceInterval < time.Second || c.PresenceInterval > time.Minute {
 		return fmt.Errorf("stratum config: presence interval %v: want 1s..1m", c.PresenceInterval)
 	}
 	if c.Jobs == nil || c.Validator == nil || c.Recorder == nil {
-		return errors.New("stratum config: Jobs, Validator and Recorder are required")
+		errs = append(errs, errors.New("stratum config: Jobs, Validator and Recorder are required"))
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -17,9 +17,6 @@ type (
 	NodeConfig     = config.NodeConfig
 	RedisConfig    = config.RedisConfig
 	PoolConfig     = config.PoolConfig
-	StratumConfig  = config.StratumConfig
-	PortConfig     = config.PortConfig
-	BanConfig      = config.BanConfig
 	LedgerConfig   = config.LedgerConfig
 	UnlockerConfig = config.UnlockerConfig
 	PayoutsConfig  = config.PayoutsConfig

@@ -61,7 +61,7 @@ stratum:
   share_interval: 2500ms
 `, check: func(t *testing.T, c Config) {
 			p := c.Stratum.Ports
-			if len(p) != 1 || p[0].StartDifficulty != 0.001 || p[0].MinDifficulty != 1e-8 || c.Stratum.ShareInterval != 2500*time.Millisecond {
+			if len(p) != 1 || p[0].StartDifficulty != 0.001 || p[0].MinDifficulty != 1e-8 || c.Stratum.Vardiff.TargetInterval != 2500*time.Millisecond {
 				t.Errorf("stratum %+v", c.Stratum)
 			}
 		}},
@@ -182,13 +182,17 @@ func yamlKeys(t reflect.Type) []string {
 	var keys []string
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name := strings.Split(f.Tag.Get("yaml"), ",")[0]
-		if name == "" {
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" && opts == "inline" {
+			keys = append(keys, yamlKeys(f.Type)...) // written flat (stratum's vardiff keys)
+			continue
+		}
+		if name == "" || name == "-" {
 			continue
 		}
 		keys = append(keys, name)
 		ft := f.Type
-		if ft.Kind() == reflect.Slice {
+		if ft.Kind() == reflect.Slice || ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
 		}
 		if ft.Kind() == reflect.Struct && ft != reflect.TypeOf(time.Duration(0)) {

@@ -205,28 +205,15 @@ func (w *wiring) stratum(ctx context.Context) ([]component, error) {
 
 var _ api.Banner = (*stratum.Server)(nil)
 
-// stratumConfig maps the file's stratum section to the server's Config
-// (without the wired components).
+// stratumConfig is the file's stratum section (package stratum's own
+// Config) with what other sections give it: the network, pool.instance_id
+// and the version mask (also the coinbase builder's). The caller adds the
+// wired components.
 func stratumConfig(cfg Config, mask uint32) stratum.Config {
-	sc := cfg.Stratum
-	out := stratum.Config{
-		Network:             cfg.ChainParams(),
-		InstanceID:          []byte{byte(cfg.Pool.InstanceID)},
-		VersionMask:         mask,
-		Extranonce2Size:     sc.Extranonce2Size,
-		MaxLineLength:       sc.MaxLineBytes,
-		AuthorizeTimeout:    sc.AuthorizeTimeout,
-		IdleTimeout:         sc.IdleTimeout,
-		MaxConnections:      sc.MaxConnections,
-		MaxConnectionsPerIP: sc.MaxPerIP,
-		Vardiff:             stratum.Vardiff{TargetInterval: sc.ShareInterval, RetargetTime: sc.RetargetInterval},
-		Ban: stratum.Ban{Disabled: !sc.Ban.Enabled, Window: sc.Ban.Window, MinShares: sc.Ban.MinShares,
-			RejectRatio: sc.Ban.RejectRatio, Duration: sc.Ban.Duration, IP: sc.Ban.BanIP},
-	}
-	for _, p := range sc.Ports {
-		out.Ports = append(out.Ports, stratum.Port{Address: p.Listen, StartDifficulty: p.StartDifficulty,
-			MinDifficulty: p.MinDifficulty, MaxDifficulty: p.MaxDifficulty, TLSCertFile: p.TLSCert, TLSKeyFile: p.TLSKey})
-	}
+	out := cfg.Stratum
+	out.Network = cfg.ChainParams()
+	out.InstanceID = []byte{byte(cfg.Pool.InstanceID)}
+	out.VersionMask, out.VersionMaskHex = mask, ""
 	return out
 }
 

@@ -3,10 +3,16 @@
 // network and the payout settings exactly as the daemon uses them.
 //
 // Each top-level key is one section. The sections of this package are
-// checked by Validate with their key paths; a section whose type comes from
-// another package and has a Validate() error method (economics, …) is
-// checked by that method, so adding a package's section is one field here.
-// Defaults come from the packages' own constants.
+// checked by Validate with their key paths. A section whose type is another
+// package's own Config (stratum, economics, alerts) is decoded straight
+// into it and checked by its ValidateSettings() error method (the settings
+// without the components the daemon wires in) or else its Validate() error;
+// errors with ConfigKey/ConfigProblem methods are reported under their key
+// path. Adding a package's section is one field here; adding a setting to
+// it is a field with a yaml key in the package, its default and its check
+// there, and a line in lode.example.yaml. Fields tagged yaml:",inline" are
+// written flat in the section. Defaults come from the packages' own
+// constants.
 //
 // Loading reports every problem of a file in one go: unknown keys (with a
 // "did you mean" for near misses), values of the wrong kind, and the
@@ -49,13 +55,16 @@ var AllRoles = []string{RoleStratum, RoleAPI, RoleUnlocker, RolePayouts}
 // lode.example.yaml) except pool.payout_address and the node's credentials.
 type Config struct {
 	// Roles this process runs (default: all four).
-	Roles    []string       `yaml:"roles"`
-	Network  string         `yaml:"network"` // mainnet, testnet3, signet, regtest
-	Log      LogConfig      `yaml:"log"`
-	Node     NodeConfig     `yaml:"node"`
-	Redis    RedisConfig    `yaml:"redis"`
-	Pool     PoolConfig     `yaml:"pool"`
-	Stratum  StratumConfig  `yaml:"stratum"`
+	Roles   []string    `yaml:"roles"`
+	Network string      `yaml:"network"` // mainnet, testnet3, signet, regtest
+	Log     LogConfig   `yaml:"log"`
+	Node    NodeConfig  `yaml:"node"`
+	Redis   RedisConfig `yaml:"redis"`
+	Pool    PoolConfig  `yaml:"pool"`
+	// Stratum is package stratum's own Config, checked by its
+	// ValidateSettings; the daemon adds the network, pool.instance_id and
+	// the components it wires.
+	Stratum  stratum.Config `yaml:"stratum"`
 	Ledger   LedgerConfig   `yaml:"ledger"`
 	Unlocker UnlockerConfig `yaml:"unlocker"`
 	Payouts  PayoutsConfig  `yaml:"payouts"`
@@ -168,42 +177,6 @@ type PoolConfig struct {
 	PPLNSMinWindow float64 `yaml:"pplns_min_window"`
 }
 
-// StratumConfig is the miners' side.
-type StratumConfig struct {
-	Ports            []PortConfig  `yaml:"ports"`
-	VersionMask      string        `yaml:"version_mask"` // hex
-	Extranonce2Size  int           `yaml:"extranonce2_size"`
-	ShareInterval    time.Duration `yaml:"share_interval"`    // vardiff target
-	RetargetInterval time.Duration `yaml:"retarget_interval"` // vardiff
-	MaxLineBytes     int           `yaml:"max_line_bytes"`
-	AuthorizeTimeout time.Duration `yaml:"authorize_timeout"`
-	IdleTimeout      time.Duration `yaml:"idle_timeout"`
-	MaxConnections   int           `yaml:"max_connections"`
-	MaxPerIP         int           `yaml:"max_connections_per_ip"`
-	Ban              BanConfig     `yaml:"ban"`
-}
-
-// PortConfig is one listening port with its difficulty range.
-type PortConfig struct {
-	Listen          string  `yaml:"listen"`
-	StartDifficulty float64 `yaml:"start_difficulty"`
-	MinDifficulty   float64 `yaml:"min_difficulty"`
-	MaxDifficulty   float64 `yaml:"max_difficulty"`
-	TLSCert         string  `yaml:"tls_cert"`
-	TLSKey          string  `yaml:"tls_key"`
-}
-
-// BanConfig closes a connection whose rejected ratio exceeds a threshold,
-// and bans its IP for Duration when BanIP is set.
-type BanConfig struct {
-	Enabled     bool          `yaml:"enabled"`
-	Window      time.Duration `yaml:"window"`
-	MinShares   int           `yaml:"min_shares"`
-	RejectRatio float64       `yaml:"reject_ratio"`
-	Duration    time.Duration `yaml:"duration"`
-	BanIP       bool          `yaml:"ban_ip"`
-}
-
 // LedgerConfig is the group commit to Redis.
 type LedgerConfig struct {
 	BatchSize int           `yaml:"batch_size"`
@@ -282,21 +255,9 @@ func Defaults() Config {
 			RefreshInterval: blocktemplate.DefaultRefreshInterval,
 			Timeout:         10 * time.Second,
 		},
-		Redis: RedisConfig{Address: "127.0.0.1:6379", Prefix: redisstore.DefaultPrefix, LeaseTTL: 15 * time.Second, Mode: redisstore.ModeSingle, ReplicaAckTimeout: redisstore.DefaultReplicaAckTimeout},
-		Pool:  PoolConfig{Tag: "/lode/", FeePercent: 1, PPLNSWindow: payouts.DefaultWindowFactor},
-		Stratum: StratumConfig{
-			Ports:            []PortConfig{{Listen: "0.0.0.0:3333", StartDifficulty: 1024, MinDifficulty: 64, MaxDifficulty: 1 << 40}},
-			VersionMask:      fmt.Sprintf("%08x", stratum.DefaultVersionMask),
-			Extranonce2Size:  8,
-			ShareInterval:    10 * time.Second,
-			RetargetInterval: 90 * time.Second,
-			MaxLineBytes:     16 << 10,
-			AuthorizeTimeout: 15 * time.Second,
-			IdleTimeout:      10 * time.Minute,
-			MaxConnections:   50000,
-			MaxPerIP:         1000,
-			Ban:              BanConfig{Enabled: true, Window: 10 * time.Minute, MinShares: 100, RejectRatio: 0.5, Duration: time.Hour},
-		},
+		Redis:    RedisConfig{Address: "127.0.0.1:6379", Prefix: redisstore.DefaultPrefix, LeaseTTL: 15 * time.Second, Mode: redisstore.ModeSingle, ReplicaAckTimeout: redisstore.DefaultReplicaAckTimeout},
+		Pool:     PoolConfig{Tag: "/lode/", FeePercent: 1, PPLNSWindow: payouts.DefaultWindowFactor},
+		Stratum:  stratum.DefaultConfig(),
 		Ledger:   LedgerConfig{BatchSize: ledger.DefaultMaxBatch, BatchWait: ledger.DefaultMaxDelay, SpoolDir: "spool"},
 		Unlocker: UnlockerConfig{Interval: payouts.DefaultUnlockerInterval, Maturity: payouts.DefaultMaturity},
 		Payouts: PayoutsConfig{
@@ -327,18 +288,11 @@ func (c Config) NodeURL() string {
 	return scheme + "://" + c.Node.RPCAddress
 }
 
-// VersionMask parses stratum.version_mask.
+// VersionMask is stratum.version_mask (stratum.ParseVersionMask), the
+// default mask when the file leaves it empty.
 func (c Config) VersionMask() (uint32, error) {
-	var v uint32
-	s := strings.TrimPrefix(c.Stratum.VersionMask, "0x")
-	if len(s) == 0 || len(s) > 8 {
-		return 0, fmt.Errorf("want up to 8 hex digits, got %q", c.Stratum.VersionMask)
+	if c.Stratum.VersionMaskHex == "" {
+		return stratum.DefaultVersionMask, nil
 	}
-	if _, err := fmt.Sscanf(s, "%x", &v); err != nil {
-		return 0, fmt.Errorf("want hex, got %q", c.Stratum.VersionMask)
-	}
-	if v&^0x1fffe000 != 0 {
-		return 0, fmt.Errorf("%08x has bits outside BIP320's 1fffe000", v)
-	}
-	return v, nil
+	return stratum.ParseVersionMask(c.Stratum.VersionMaskHex)
 }

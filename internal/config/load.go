@@ -94,13 +94,9 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 		}
 		fields := map[string]reflect.Type{}
 		var names []string
-		for i := range t.NumField() {
-			name := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
-			if name == "" || name == "-" {
-				continue
-			}
-			fields[name] = t.Field(i).Type
-			names = append(names, name)
+		for _, f := range yamlFields(t) {
+			fields[f.name] = f.typ
+			names = append(names, f.name)
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
@@ -162,19 +158,42 @@ func keyPaths(t reflect.Type, prefix, name string) []string {
 		return nil
 	}
 	var out []string
-	for i := range t.NumField() {
-		key := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
-		if key == "" || key == "-" {
-			continue
-		}
-		path := key
+	for _, f := range yamlFields(t) {
+		path := f.name
 		if prefix != "" {
-			path = prefix + "." + key
+			path = prefix + "." + f.name
 		}
-		if key == name {
+		if f.name == name {
 			out = append(out, path)
 		}
-		out = append(out, keyPaths(t.Field(i).Type, path, name)...)
+		out = append(out, keyPaths(f.typ, path, name)...)
+	}
+	return out
+}
+
+// yamlField is one key of a section: its name and the Go type it decodes
+// into.
+type yamlField struct {
+	name string
+	typ  reflect.Type
+}
+
+// yamlFields lists the keys of a struct in field order, with the keys of
+// its inline structs (yaml:",inline") in their place: a package's Config
+// may group settings in a struct of their own that the file writes flat.
+func yamlFields(t reflect.Type) []yamlField {
+	var out []yamlField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" && slices.Contains(strings.Split(opts, ","), "inline") && f.Type.Kind() == reflect.Struct {
+			out = append(out, yamlFields(f.Type)...)
+			continue
+		}
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		out = append(out, yamlField{name, f.Type})
 	}
 	return out
 }

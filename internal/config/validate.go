@@ -162,53 +162,6 @@ func (c Config) Validate() error {
 	if c.Has(RoleStratum) && len(c.Stratum.Ports) == 0 {
 		bad("stratum.ports", "at least one port is needed for the stratum role")
 	}
-	for i, p := range c.Stratum.Ports {
-		key := fmt.Sprintf("stratum.ports[%d]", i)
-		checkHostPort(bad, key+".listen", p.Listen, true)
-		if !(p.MinDifficulty > 0) {
-			bad(key+".min_difficulty", "must be > 0, got %v", p.MinDifficulty)
-		}
-		if !(p.MaxDifficulty >= p.MinDifficulty) {
-			bad(key+".max_difficulty", "must be >= min_difficulty (%v), got %v", p.MinDifficulty, p.MaxDifficulty)
-		} else if !(p.MaxDifficulty <= maxDifficulty) {
-			bad(key+".max_difficulty", "must be at most %g, got %v", maxDifficulty, p.MaxDifficulty)
-		}
-		if !(p.StartDifficulty >= p.MinDifficulty && p.StartDifficulty <= p.MaxDifficulty) {
-			bad(key+".start_difficulty", "must be within [min_difficulty, max_difficulty], got %v", p.StartDifficulty)
-		}
-		if (p.TLSCert == "") != (p.TLSKey == "") {
-			bad(key, "tls_cert and tls_key go together")
-		}
-	}
-	if _, err := c.VersionMask(); err != nil {
-		bad("stratum.version_mask", "%v", err)
-	}
-	if c.Stratum.Extranonce2Size < 1 || c.Stratum.Extranonce2Size > 8 {
-		bad("stratum.extranonce2_size", "must be 1..8 (some ASICs fail above 8), got %d", c.Stratum.Extranonce2Size)
-	}
-	positive(bad, "stratum.share_interval", c.Stratum.ShareInterval)
-	positive(bad, "stratum.retarget_interval", c.Stratum.RetargetInterval)
-	if c.Stratum.MaxLineBytes < 1024 {
-		bad("stratum.max_line_bytes", "must be >= 1024, got %d", c.Stratum.MaxLineBytes)
-	}
-	positive(bad, "stratum.authorize_timeout", c.Stratum.AuthorizeTimeout)
-	positive(bad, "stratum.idle_timeout", c.Stratum.IdleTimeout)
-	if c.Stratum.MaxConnections < 1 {
-		bad("stratum.max_connections", "must be >= 1, got %d", c.Stratum.MaxConnections)
-	}
-	if c.Stratum.MaxPerIP < 1 {
-		bad("stratum.max_connections_per_ip", "must be >= 1, got %d", c.Stratum.MaxPerIP)
-	}
-	if b := c.Stratum.Ban; b.Enabled {
-		positive(bad, "stratum.ban.window", b.Window)
-		positive(bad, "stratum.ban.duration", b.Duration)
-		if !(b.RejectRatio > 0 && b.RejectRatio <= 1) {
-			bad("stratum.ban.reject_ratio", "must be in (0, 1], got %v", b.RejectRatio)
-		}
-		if b.MinShares < 1 {
-			bad("stratum.ban.min_shares", "must be >= 1, got %d", b.MinShares)
-		}
-	}
 
 	if c.Ledger.BatchSize < 1 || c.Ledger.BatchSize > 65536 {
 		bad("ledger.batch_size", "must be 1..65536, got %d", c.Ledger.BatchSize)
@@ -323,33 +276,81 @@ func checkHostPort(bad func(string, string, ...any), key, v string, listen bool)
 	}
 }
 
-// sectionValidator is a section owned by another package, which checks it.
-type sectionValidator interface{ Validate() error }
+// A section owned by another package checks itself: with ValidateSettings
+// (the file's settings alone, when its Validate also wants the components
+// the daemon wires in) or else with Validate.
+type (
+	settingsValidator interface{ ValidateSettings() error }
+	sectionValidator  interface{ Validate() error }
+)
 
-// validateSections runs the Validate method of every top-level section that
-// has one (the sections of other packages). An error that does not start
-// with the section's key gets it as a prefix.
+// keyedError is a package's configuration error that names its key within
+// the section ("ports[0].listen" in stratum:).
+type keyedError interface {
+	error
+	ConfigKey() string
+	ConfigProblem() string
+}
+
+// validateSections runs the checks of every top-level section that has
+// them (the sections of other packages).
 func (c Config) validateSections() []error { return validateSectionsOf(c) }
 
+// validateSectionsOf returns each problem of the sections as an *Error
+// with its full key path: a keyedError's key under the section's; another
+// error that starts with "<section>.<key>: " split there; any other error
+// under the section's key.
 func validateSectionsOf(cfg any) []error {
 	var errs []error
 	v := reflect.ValueOf(cfg)
 	t := v.Type()
 	for i := range t.NumField() {
 		key := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
-		sv, ok := v.Field(i).Interface().(sectionValidator)
-		if !ok || key == "" {
+		if key == "" || key == "-" {
 			continue
 		}
-		if err := sv.Validate(); err != nil {
-			if msg := err.Error(); strings.HasPrefix(msg, key+".") || strings.HasPrefix(msg, key+":") {
-				errs = append(errs, err)
-			} else {
+		var err error
+		switch sv := v.Field(i).Interface().(type) {
+		case settingsValidator:
+			err = sv.ValidateSettings()
+		case sectionValidator:
+			err = sv.Validate()
+		default:
+			continue
+		}
+		for _, e := range leaves(err) {
+			var ke keyedError
+			switch msg := e.Error(); {
+			case errors.As(e, &ke):
+				k := key
+				if ke.ConfigKey() != "" {
+					k += "." + ke.ConfigKey()
+				}
+				errs = append(errs, &Error{Key: k, Problem: ke.ConfigProblem()})
+			case strings.HasPrefix(msg, key+".") || strings.HasPrefix(msg, key+":"):
+				k, problem, _ := strings.Cut(msg, ": ")
+				errs = append(errs, &Error{Key: k, Problem: problem})
+			default:
 				errs = append(errs, &Error{Key: key, Problem: msg})
 			}
 		}
 	}
 	return errs
+}
+
+// leaves flattens joined errors.
+func leaves(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leaves(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
 
 func checkSecret(bad func(string, string, ...any), key string, s Secret) {
