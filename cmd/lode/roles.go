@@ -160,6 +160,7 @@ func (w *wiring) stratum(ctx context.Context) ([]component, error) {
 	srvCfg.BlockFound = mgr
 	srvCfg.Recorder = &shareRecorder{rec: rec, found: found, metrics: w.metricsFor}
 	srvCfg.Observer = &rejectObserver{rec: rec, metrics: w.metricsFor}
+	srvCfg.Presence = storePresence{w.store} // connected time and user agents (economics)
 	srvCfg.Logger = log.Named("stratum")
 	srv, err := stratum.New(srvCfg)
 	if err != nil {

@@ -71,11 +71,11 @@ func (s *Store) HashrateSeries(ctx context.Context, scope HashrateScope, now tim
 	}
 	out := HashrateSeries{Minutes: make([]HashrateBucket, minutes), Slots: make([]HashrateBucket, slots)}
 	for i, c := range mc {
-		d, _ := strconv.ParseFloat(c.Val(), 64)
+		d := parseSumD(c.Val()) // a worker's field is packed (economics.go)
 		out.Minutes[i] = HashrateBucket{Start: time.Unix((minute-int64(minutes-i))*60, 0).UTC(), Difficulty: d}
 	}
 	for i, c := range sc {
-		d, _ := strconv.ParseFloat(c.Val(), 64)
+		d := parseSumD(c.Val()) // a worker's field is packed (economics.go)
 		out.Slots[i] = HashrateBucket{Start: time.Unix((slot-int64(slots-i))*slotSeconds, 0).UTC(), Difficulty: d}
 	}
 	return out, nil

@@ -14,12 +14,14 @@ import (
 	"github.com/lode-pool/lode/economics"
 )
 
-// Fields of the share statistics that package economics reads (written by
-// statsOps, see docs/redis.md): in each minute and 10-minute bucket,
-// "w:<worker>" is Σd (the hashrate field the API reads too) and
-// "e:<worker>" is "Σd²|n|max d"; in the worker's hash, "diff" is the
-// difficulty of its latest accepted share and "agent" the user agent of
-// its mining.subscribe (when the stratum side writes it).
+// Fields of the share statistics that package economics reads (see
+// docs/redis.md): in each minute and 10-minute bucket, "w:<worker>" is
+// "Σd|Σd²|n|max d[|connected s]" (statsOps adds the shares, RecordPresence
+// the connected seconds; the API's hashrates read its Σd); in the worker's
+// hash, "diff" is the difficulty of its latest accepted share (statsOps)
+// and "agent" the user agent of its mining.subscribe (RecordPresence).
+// Buckets written before the packing hold Σd alone in "w:" and
+// "Σd²|n|max d" in "e:<worker>".
 const (
 	econField       = "e:"
 	workerDiffField = "diff"
@@ -99,13 +101,15 @@ type bucketRef struct {
 // minute buckets) and 24 h (from the 10-minute slots). One pipeline reads
 // the buckets not cached yet, a second the workers' hashes.
 //
-// Connected time: until the stratum side writes a session's connected
-// seconds, a worker counts as connected from the start of its first bucket
-// with a share in the window to the window's end, so a worker that joined
-// 5 minutes ago is measured over those 5 minutes, not the hour. A worker
-// that left, or was away for a while, counts as connected after its last
-// share: its rate is then underestimated, never overestimated (and a window
-// without any of its shares says not_connected).
+// Connected time is what the stratum frontends recorded (RecordPresence):
+// a worker that joined 5 minutes ago is measured over those 5 minutes, not
+// the hour, and one that left over the time it was there. A bucket with
+// shares but no connected time recorded (written before connected time
+// was, by a frontend that does not record it, or the last minute before
+// its report) counts as connected for its whole width. A worker with no
+// connected time in the whole window counts as connected from the start
+// of its first bucket with a share to the window's end (its rate
+// underestimated, never overestimated, if it left meanwhile).
 func (e *EconomicsStats) WorkerStats(ctx context.Context, now time.Time) ([]economics.WorkerStats, error) {
 	s := e.s
 	minute := now.Unix() / 60
@@ -202,18 +206,20 @@ func (e *EconomicsStats) WorkerStats(ctx context.Context, now time.Time) ([]econ
 	return out, nil
 }
 
-// parseBuckets reads one minute or slot hash: per worker its Σd ("w:")
-// and Σd², n, max d ("e:").
+// parseBuckets reads one minute or slot hash: per worker its packed "w:"
+// field (or, written before the packing, Σd in "w:" and Σd², n, max d in
+// "e:").
 func parseBuckets(fields map[string]string, start, width int64) map[string]*economics.Bucket {
 	perWorker := map[string]*economics.Bucket{}
+	var packed map[string]bool // workers whose "w:" is packed (their "e:" is stale)
 	for field, v := range fields {
 		var name string
-		var packed bool
+		var legacy bool
 		switch {
 		case strings.HasPrefix(field, "w:"):
 			name = field[2:]
 		case strings.HasPrefix(field, econField):
-			name, packed = field[len(econField):], true
+			name, legacy = field[len(econField):], true
 		default:
 			continue
 		}
@@ -222,42 +228,97 @@ func parseBuckets(fields map[string]string, start, width int64) map[string]*econ
 			b = &economics.Bucket{Minute: start, Minutes: width}
 			perWorker[name] = b
 		}
-		if packed {
-			parseEconField(v, b)
-		} else if d, err := strconv.ParseFloat(v, 64); err == nil {
-			b.SumD = d
+		switch {
+		case legacy:
+			if !packed[name] {
+				parseEconField(v, b)
+			}
+		case strings.IndexByte(v, '|') >= 0:
+			if packed == nil {
+				packed = map[string]bool{}
+			}
+			packed[name] = true
+			*b = economics.Bucket{Minute: start, Minutes: width}
+			parsePackedW(v, b)
+		default:
+			b.SumD, _ = strconv.ParseFloat(v, 64)
 		}
 	}
 	for name, b := range perWorker {
 		switch {
-		case b.SumD <= 0:
+		case b.SumD <= 0 && b.Connected <= 0:
 			delete(perWorker, name)
-		case b.N == 0: // written before Σd², n and max d were kept: one share of the mean difficulty
+		case b.SumD > 0 && b.N == 0: // written before Σd², n and max d were kept: one share of the mean difficulty
 			b.N, b.SumD2, b.MaxD = 1, b.SumD*b.SumD, b.SumD
 		}
 	}
 	return perWorker
 }
 
-// windowSums sums the buckets of one window and sets the connected time
-// from the start of the first bucket with a share to the end of the
-// window's last complete bucket (see WorkerStats).
+// parsePackedW reads "Σd|Σd²|n|max d[|connected s]" into b.
+func parsePackedW(v string, b *economics.Bucket) {
+	var parts [5]string
+	n := 0
+	for p := range strings.SplitSeq(v, "|") {
+		if n == len(parts) {
+			return
+		}
+		parts[n] = p
+		n++
+	}
+	if n < 4 {
+		return
+	}
+	b.SumD, _ = strconv.ParseFloat(parts[0], 64)
+	b.SumD2, _ = strconv.ParseFloat(parts[1], 64)
+	b.N, _ = strconv.ParseInt(parts[2], 10, 64)
+	b.MaxD, _ = strconv.ParseFloat(parts[3], 64)
+	if n == 5 {
+		c, _ := strconv.ParseInt(parts[4], 10, 64)
+		b.Connected = time.Duration(c) * time.Second
+	}
+}
+
+// parseSumD returns Σd of a worker's bucket field, packed or not: what the
+// API's hashrates read.
+func parseSumD(v string) float64 {
+	if i := strings.IndexByte(v, '|'); i >= 0 {
+		v = v[:i]
+	}
+	d, _ := strconv.ParseFloat(v, 64)
+	return d
+}
+
+// windowSums sums the buckets of one window with their connected time;
+// a bucket with shares but no connected time counts as connected for its
+// width, and a window without any connected time as connected from the
+// start of its first bucket with a share to the end of its last complete
+// bucket (see WorkerStats).
 func windowSums(buckets []economics.Bucket, now time.Time, window time.Duration) economics.WindowSums {
 	end := now.Unix()/60 - 1 // last complete minute, as SumBuckets
 	first, width := int64(-1), int64(1)
+	var connected, unrecorded time.Duration // recorded; buckets with shares but none recorded
 	for i := range buckets {
 		b := &buckets[i]
 		w := max(b.Minutes, 1)
 		if b.Minute <= end-int64(window/time.Minute) || b.Minute+w-1 > end {
 			continue
 		}
-		if first < 0 || b.Minute < first {
+		width = w
+		if b.Connected > 0 {
+			connected += min(b.Connected, time.Duration(w)*time.Minute)
+		} else if b.N > 0 {
+			unrecorded += time.Duration(w) * time.Minute
+		}
+		if b.N > 0 && (first < 0 || b.Minute < first) {
 			first = b.Minute
 		}
-		width = w
 	}
 	s := economics.SumBuckets(buckets, now, window)
-	if first >= 0 {
+	switch {
+	case connected > 0:
+		s.Connected = connected + unrecorded
+	case first >= 0:
 		last := (end+1)/width*width - 1 // end of the last complete bucket
 		s.Connected = time.Duration(last-first+1) * time.Minute
 	}

@@ -105,7 +105,7 @@ return {#entries, popped}
 // operations name by index. ARGV: batch seq, applied TTL seconds, then
 // groups of four: op, key index, field, value ("lpush" is followed by value
 // more arguments, the elements).
-var statsScript = redis.NewScript(`
+var statsScript = redis.NewScript(luaPackedW + `
 local hwm = redis.call('GET', KEYS[1])
 if hwm and hwm >= ARGV[1] then return 0 end
 local i = 3
@@ -121,17 +121,12 @@ while i <= #ARGV do
     if tonumber(v) > c then redis.call('HSET', k, f, v) end
   elseif op == 'hset' then
     redis.call('HSET', k, f, v)
-  elseif op == 'hacc' then
-    -- "Σd²|n|max d" (package economics): add the sums and counts, keep the
-    -- larger max.
-    local q, n, m = string.match(v, '^([^|]*)|([^|]*)|([^|]*)$')
-    q, n, m = tonumber(q), tonumber(n), tonumber(m)
-    local cur = redis.call('HGET', k, f)
-    if cur then
-      local cq, cn, cm = string.match(cur, '^([^|]*)|([^|]*)|([^|]*)$')
-      q, n, m = q + tonumber(cq), n + tonumber(cn), math.max(m, tonumber(cm))
-    end
-    redis.call('HSET', k, f, string.format('%.17g|%d|%.17g', q, n, m))
+  elseif op == 'hw' then
+    -- A worker's bucket "Σd|Σd²|n|max d[|connected s]" (presence.go): add
+    -- the sums and counts, keep the larger max and the connected time.
+    local d, q, n, m = string.match(v, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+    local cd, cq, cn, cm, cc = unpackw(redis.call('HGET', k, f))
+    redis.call('HSET', k, f, packw(cd + tonumber(d), cq + tonumber(q), cn + tonumber(n), math.max(cm, tonumber(m)), cc))
   elseif op == 'hsetnx' then
     redis.call('HSETNX', k, f, v)
   elseif op == 'lpush' then
@@ -482,27 +477,29 @@ func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
 		} else {
 			hk = c.keyStart(s.prefix, tag, "hr").keyInt(bk.n).keyDone()
 		}
-		c.str("hincrbyfloat")
-		c.int(int64(hk))
 		switch bk.kind {
-		case 'w':
-			c.str2("w:", bk.name)
-		case 'm':
-			c.str2("m:", bk.name)
-		default:
-			c.str("pool")
-		}
-		c.float(bk.sum, 'f')
-		if bk.kind == 'w' { // "Σd²|n|max d" beside Σd, in the same call
-			c.str("hacc")
+		case 'w': // "Σd|Σd²|n|max d" in one field (economics, docs/redis.md)
+			c.str("hw")
 			c.int(int64(hk))
-			c.str2(econField, bk.name)
+			c.str2("w:", bk.name)
+			c.buf = strconv.AppendFloat(c.buf, bk.sum, 'g', -1, 64)
+			c.buf = append(c.buf, '|')
 			c.buf = strconv.AppendFloat(c.buf, bk.sumD2, 'g', -1, 64)
 			c.buf = append(c.buf, '|')
 			c.buf = strconv.AppendInt(c.buf, bk.shares, 10)
 			c.buf = append(c.buf, '|')
 			c.buf = strconv.AppendFloat(c.buf, bk.maxD, 'g', -1, 64)
 			c.ends = append(c.ends, len(c.buf))
+		case 'm':
+			c.str("hincrbyfloat")
+			c.int(int64(hk))
+			c.str2("m:", bk.name)
+			c.float(bk.sum, 'f')
+		default:
+			c.str("hincrbyfloat")
+			c.int(int64(hk))
+			c.str("pool")
+			c.float(bk.sum, 'f')
 		}
 		if bk.slot {
 			c.expireIn(hk, ttl)
@@ -815,8 +812,8 @@ func hashrates(buckets []*redis.StringCmd, now time.Time) (h10, h60, h1440 float
 	var s10, s60, s1440 float64
 	oldestMinute, oldestSlot := -1, -1
 	for i, c := range buckets {
-		d, err := strconv.ParseFloat(c.Val(), 64)
-		if err != nil || !(d > 0) {
+		d := parseSumD(c.Val()) // a worker's field is packed (economics.go)
+		if !(d > 0) {
 			continue
 		}
 		switch {
