@@ -114,16 +114,11 @@ type Block struct {
 	UpdatedAt     time.Time
 }
 
-// UTXO is a matured coinbase output the pool may spend: the payout
-// processor's type (one definition for the unlocker that records UTXOs and
-// the processor that spends them).
-type UTXO = payment.UTXO
-
 // BlockCredit is everything that changes when a block matures.
 type BlockCredit struct {
 	Hash          chainhash.Hash
 	Allocation    Allocation
-	UTXOs         []UTXO
+	UTXOs         []payment.UTXO // the pool outputs the payout processor may spend
 	Confirmations int64
 	Time          time.Time
 }
@@ -176,10 +171,6 @@ type WindowLedger interface {
 	PruneWindowArchives(ctx context.Context, keepBlocks int, keepFor time.Duration, now time.Time) (int, error)
 }
 
-// DefaultWindowFactor is X in N = X × network difficulty: the share
-// ledger's, so the window the ledger keeps and the one snapshotted agree.
-const DefaultWindowFactor = ledger.DefaultWindowFactor
-
 // Defaults of the window archive retention: an archive is deleted once its
 // block is outside the DefaultArchiveBlocks most recent blocks and older
 // than DefaultArchiveFor (both).
@@ -192,7 +183,8 @@ const (
 type RecorderConfig struct {
 	Ledger Ledger
 	// WindowFactor is X in the PPLNS window size N = X × network
-	// difficulty (default 2).
+	// difficulty (default ledger.DefaultWindowFactor, the share ledger's,
+	// so the window the ledger keeps and the one snapshotted agree).
 	WindowFactor float64
 	// MinWindow is a floor for N in difficulty (0: none), the same floor
 	// the share ledger trims its window to, so the snapshot counts the
@@ -218,7 +210,7 @@ func (c *RecorderConfig) Validate() error {
 		return errors.New("payouts: recorder needs a Ledger")
 	}
 	if c.WindowFactor == 0 {
-		c.WindowFactor = DefaultWindowFactor
+		c.WindowFactor = ledger.DefaultWindowFactor
 	}
 	if !(c.WindowFactor > 0) || math.IsInf(c.WindowFactor, 0) {
 		return fmt.Errorf("payouts: window factor %v: want a positive number", c.WindowFactor)
@@ -260,22 +252,11 @@ func ValidateWindow(factor, minWindow float64, net *chaincfg.Params) error {
 		return errors.New("payouts: ValidateWindow needs the network")
 	}
 	lowest := blocktemplate.TargetToDifficulty(net.PowLimit)
-	if windowLimit(factor, minWindow, lowest).Sign() <= 0 {
+	if ledger.WindowUnits(factor, minWindow, lowest).Sign() <= 0 {
 		return fmt.Errorf("%w on %s: %v × difficulty %.3g is below one unit (1e-8); set a minimum window (pool.pplns_min_window)",
 			ErrZeroWindow, net.Name, factor, lowest)
 	}
 	return nil
-}
-
-// windowLimit is N in units: max(factor × difficulty, minWindow).
-func windowLimit(factor, minWindow, difficulty float64) *big.Int {
-	limit := WindowUnits(factor, difficulty)
-	if minWindow > 0 {
-		if floor := DiffToUnits(minWindow); floor.Cmp(limit) > 0 {
-			limit = floor
-		}
-	}
-	return limit
 }
 
 // Recorder snapshots the PPLNS window when the pool finds a block.
@@ -300,7 +281,7 @@ func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 // first record. It fails with ErrFindingShareNotApplied while the finding
 // share is not in the store yet, and with ErrZeroWindow when N is 0.
 func (r *Recorder) BlockFound(ctx context.Context, b FoundBlock) (Block, error) {
-	limit := windowLimit(r.cfg.WindowFactor, r.cfg.MinWindow, b.NetworkDifficulty)
+	limit := ledger.WindowUnits(r.cfg.WindowFactor, r.cfg.MinWindow, b.NetworkDifficulty)
 	if limit.Sign() <= 0 {
 		return Block{}, fmt.Errorf("snapshot block %s: %w (network difficulty %v, factor %v, minimum %v)",
 			b.Hash, ErrZeroWindow, b.NetworkDifficulty, r.cfg.WindowFactor, r.cfg.MinWindow)

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/wire"
+
+	"github.com/lode-pool/lode/shares/ledger"
 )
 
 func TestNewFoundBlock(t *testing.T) {
@@ -55,7 +57,7 @@ func TestRecorderConfig(t *testing.T) {
 		t.Error("negative window factor accepted")
 	}
 	c.WindowFactor = 0
-	if err := c.Validate(); err != nil || c.WindowFactor != DefaultWindowFactor {
+	if err := c.Validate(); err != nil || c.WindowFactor != ledger.DefaultWindowFactor {
 		t.Errorf("default window factor: %v %v", c.WindowFactor, err)
 	}
 }

@@ -26,8 +26,11 @@
 // # Money
 //
 // Amounts are integer satoshis. Share difficulty is counted in integer
-// "difficulty units" (difficulty × DiffUnitScale) held in *big.Int, so sums
-// over a mainnet-sized window stay exact.
+// "difficulty units" (1e-8 difficulty, held in *big.Int, so sums over a
+// mainnet-sized window stay exact). The units, the window size N and its
+// default factor are defined once, in shares/ledger (UnitScale,
+// DiffToUnits, WindowUnits, DefaultWindowFactor); the pool's spendable
+// outputs are payouts/payment.UTXO.
 //
 // # Errors
 //

@@ -3,18 +3,9 @@ package payouts
 import (
 	"errors"
 	"fmt"
-	"math"
 	"math/big"
 	"sort"
-
-	"github.com/lode-pool/lode/shares/ledger"
 )
-
-// DiffUnitScale converts share difficulty to integer difficulty units: one
-// unit is 1e-8 difficulty, so fractional difficulties (vardiff below 1,
-// regtest) are counted exactly. It is the share ledger's unit, defined once
-// there (shares/ledger.UnitScale).
-const DiffUnitScale = ledger.UnitScale
 
 // MaxFeeBasisPoints is a fee of 100%.
 const MaxFeeBasisPoints = 10_000
@@ -26,7 +17,7 @@ var ErrInvalidSplit = errors.New("payouts: invalid split input")
 // WindowShare is one entry of the PPLNS window as the share ledger keeps it.
 type WindowShare struct {
 	Address string
-	Units   *big.Int // share (target) difficulty × DiffUnitScale
+	Units   *big.Int // share (target) difficulty in diff units (shares/ledger.DiffToUnits)
 }
 
 // Contribution is the difficulty one payout address contributed to a block's
@@ -48,32 +39,6 @@ type Allocation struct {
 	Reward  int64
 	Fee     int64    // to the pool's fee account
 	Credits []Credit // sorted by address; addresses earning 0 sat are left out
-}
-
-// DiffToUnits converts a difficulty to difficulty units exactly as the
-// share ledger does (shares/ledger.DiffUnits, the one definition): the
-// float64 rounded to 8 decimals, so 0.3 (really 0.29999…) is 30000000
-// units. Non-finite or negative difficulties give 0.
-func DiffToUnits(d float64) *big.Int {
-	if math.IsNaN(d) || math.IsInf(d, 0) || d <= 0 {
-		return new(big.Int)
-	}
-	s, err := ledger.DiffUnits(d)
-	if err != nil {
-		return new(big.Int)
-	}
-	u, err := ledger.ParseUnits(s)
-	if err != nil {
-		return new(big.Int)
-	}
-	return u
-}
-
-// WindowUnits is the PPLNS window size N in difficulty units: factor ×
-// network difficulty (the X × difficulty; factor 2 by default). A
-// non-positive result means "no limit".
-func WindowUnits(factor, networkDifficulty float64) *big.Int {
-	return DiffToUnits(factor * networkDifficulty)
 }
 
 // SumWindow adds up the window, newest share first, until n difficulty units

@@ -210,29 +210,6 @@ func TestSplitRejectsBadInput(t *testing.T) {
 	}
 }
 
-func TestDiffToUnits(t *testing.T) {
-	tests := []struct {
-		d    float64
-		want string
-	}{
-		{1, "100000000"},
-		{0.3, "30000000"}, // float64 0.3 is 0.2999…; rounding keeps it exact
-		{0.00000001, "1"},
-		{65536, "6553600000000"},
-		{1.5e14, "15000000000000000000000"},
-		{0, "0"},
-		{-1, "0"},
-	}
-	for _, tc := range tests {
-		if got := DiffToUnits(tc.d).String(); got != tc.want {
-			t.Errorf("DiffToUnits(%v) = %s, want %s", tc.d, got, tc.want)
-		}
-	}
-	if got := WindowUnits(2, 0.5).String(); got != "100000000" {
-		t.Errorf("WindowUnits(2, 0.5) = %s", got)
-	}
-}
-
 // FuzzSplit checks the invariants on arbitrary input: nothing is created or
 // lost, nobody gets a negative amount, credits stay sorted.
 func FuzzSplit(f *testing.F) {

@@ -10,6 +10,8 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"go.uber.org/zap"
+
+	"github.com/lode-pool/lode/payouts/payment"
 )
 
 // Chain is the node access the unlocker needs (blocktemplate/bitcoind.Client
@@ -240,11 +242,11 @@ func (u *Unlocker) prepareCredit(ctx context.Context, b Block, confirmations int
 	coinbase := msg.Transactions[0]
 	txid := coinbase.TxHash()
 	var reward int64
-	var utxos []UTXO
+	var utxos []payment.UTXO
 	for i, out := range coinbase.TxOut {
 		if out.Value > 0 && bytes.Equal(out.PkScript, u.cfg.PayoutScript) {
 			reward += out.Value
-			utxos = append(utxos, UTXO{OutPoint: wire.OutPoint{Hash: txid, Index: uint32(i)}, Value: out.Value})
+			utxos = append(utxos, payment.UTXO{OutPoint: wire.OutPoint{Hash: txid, Index: uint32(i)}, Value: out.Value})
 		}
 	}
 	if reward == 0 {

@@ -242,7 +242,7 @@ func testUnlockerLifecycle(t *testing.T, nodeKind string) {
 	if err := payouts.AuditCredit(got, contrib, credits); err != nil {
 		t.Error(err)
 	}
-	utxos, _ := e.store.PoolUTXOs(context.Background())
+	utxos, _ := e.store.UTXOs(context.Background())
 	if len(utxos) != 1 || utxos[0].OutPoint != b.CoinbaseOutpoint || utxos[0].Value != 5_000_000_000 {
 		t.Errorf("pool utxos = %v, want %v → 5e9", utxos, b.CoinbaseOutpoint)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/big"
 	"slices"
 	"sort"
 	"strconv"
@@ -132,14 +131,14 @@ func (r *storeReader) PoolStats(ctx context.Context) (api.PoolStats, error) {
 	return out, nil
 }
 
-// unitsToDifficulty turns a diff-units string into a float difficulty.
+// unitsToDifficulty turns a diff-units string into a float difficulty
+// (shares/ledger's units, for display).
 func unitsToDifficulty(units string) (float64, error) {
 	u, err := ledger.ParseUnits(units)
 	if err != nil {
 		return 0, err
 	}
-	f, _ := new(big.Rat).SetFrac(u, big.NewInt(ledger.UnitScale)).Float64()
-	return f, nil
+	return ledger.UnitsToDifficulty(u), nil
 }
 
 // apiBlock maps a block record to the API's view. Statuses are the

@@ -431,7 +431,7 @@ func (f *failoverMiner) String() string {
 
 func (f *failoverMiner) run(ctx context.Context) {
 	var en2 uint64
-	units := payouts.DiffToUnits(f.difficulty)
+	units := ledger.DiffToUnits(f.difficulty)
 	cur := 0
 	for ctx.Err() == nil {
 		m, err := miner.Dial(ctx, miner.Config{Address: f.urls[cur], Username: f.user, Password: "x", Timeout: 15 * time.Second})

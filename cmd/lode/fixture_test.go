@@ -128,9 +128,9 @@ func recordFixture(t *testing.T) *fixture {
 	if f.creditA == 0 || f.creditB == 0 {
 		t.Fatalf("allocation %+v does not credit both miners", alloc)
 	}
-	utxo := payouts.UTXO{OutPoint: mined.CoinbaseOutpoint, Value: mined.CoinbaseValue}
+	utxo := payment.UTXO{OutPoint: mined.CoinbaseOutpoint, Value: mined.CoinbaseValue}
 	if ok, err := store.CreditBlock(ctx, payouts.BlockCredit{Hash: mined.Hash, Allocation: alloc,
-		UTXOs: []payouts.UTXO{utxo}, Confirmations: 100, Time: now}); err != nil || !ok {
+		UTXOs: []payment.UTXO{utxo}, Confirmations: 100, Time: now}); err != nil || !ok {
 		t.Fatalf("credit block: %v %v", ok, err)
 	}
 	if f.minedBlock, err = store.Block(ctx, mined.Hash); err != nil {

@@ -87,7 +87,7 @@ func (mm *moneyMiner) String() string {
 // restarted pool is not sent the same header again.
 func (mm *moneyMiner) run(ctx context.Context) {
 	var en2 uint64
-	units := payouts.DiffToUnits(mm.difficulty)
+	units := ledger.DiffToUnits(mm.difficulty)
 	for ctx.Err() == nil {
 		m, err := miner.Dial(ctx, mm.cfg)
 		if err != nil {

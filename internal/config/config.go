@@ -256,7 +256,7 @@ func Defaults() Config {
 			Timeout:         10 * time.Second,
 		},
 		Redis:    RedisConfig{Address: "127.0.0.1:6379", Prefix: redisstore.DefaultPrefix, LeaseTTL: 15 * time.Second, Mode: redisstore.ModeSingle, ReplicaAckTimeout: redisstore.DefaultReplicaAckTimeout},
-		Pool:     PoolConfig{Tag: "/lode/", FeePercent: 1, PPLNSWindow: payouts.DefaultWindowFactor},
+		Pool:     PoolConfig{Tag: "/lode/", FeePercent: 1, PPLNSWindow: ledger.DefaultWindowFactor},
 		Stratum:  stratum.DefaultConfig(),
 		Ledger:   LedgerConfig{BatchSize: ledger.DefaultMaxBatch, BatchWait: ledger.DefaultMaxDelay, SpoolDir: "spool"},
 		Unlocker: UnlockerConfig{Interval: payouts.DefaultUnlockerInterval, Maturity: payouts.DefaultMaturity},

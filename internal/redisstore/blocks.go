@@ -474,25 +474,6 @@ func (s *Store) FeeBalance(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
-// PoolUTXOs returns the matured coinbase outputs recorded for the payout
-// processor, sorted by outpoint.
-func (s *Store) PoolUTXOs(ctx context.Context) ([]payouts.UTXO, error) {
-	m, err := s.intHash(ctx, s.UTXOsKey())
-	if err != nil {
-		return nil, err
-	}
-	out := make([]payouts.UTXO, 0, len(m))
-	for k, v := range m {
-		op, err := parseOutpoint(k)
-		if err != nil {
-			return nil, fmt.Errorf("redisstore: pool utxo %q: %w", k, err)
-		}
-		out = append(out, payouts.UTXO{OutPoint: op, Value: v})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].OutPoint.String() < out[j].OutPoint.String() })
-	return out, nil
-}
-
 func (s *Store) intHash(ctx context.Context, key string) (map[string]int64, error) {
 	m, err := s.rdb.HGetAll(ctx, key).Result()
 	if err != nil {

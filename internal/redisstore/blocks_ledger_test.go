@@ -194,7 +194,7 @@ func TestLedgerSnapshotWithBatchInFlight(t *testing.T) {
 	awaitClosed(t, "the finding share", cf)
 	awaitClosed(t, "A's shares", c1)
 	finding := a.seqOf(finder)
-	n := payouts.DiffToUnits(5)
+	n := ledger.DiffToUnits(5)
 	wantContrib, wantLeaves, wantTotal := windowAt(t, s, n)
 	close(hold)
 	awaitClosed(t, "B's in-flight batch", inFlight)
@@ -305,7 +305,7 @@ func TestLedgerSnapshotAcrossOutage(t *testing.T) {
 	b.store.mu.Unlock()
 	a.store.down.Store(false)
 	pollCond(t, "A's spool replay", func() bool { return !a.rec.Stats().SpoolPending })
-	wantContrib, wantLeaves, _ := windowAt(t, s, payouts.DiffToUnits(5))
+	wantContrib, wantLeaves, _ := windowAt(t, s, ledger.DiffToUnits(5))
 	close(hold)
 	for i := 0; i < 5; i++ {
 		_, ca := a.record("addrA", 1, false)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lode-pool/lode/internal/testenv"
 	"github.com/lode-pool/lode/payouts"
+	"github.com/lode-pool/lode/payouts/payment"
 	"github.com/lode-pool/lode/shares"
 	"github.com/lode-pool/lode/shares/ledger"
 )
@@ -217,7 +218,7 @@ func TestBlockTransitions(t *testing.T) {
 	credit := payouts.BlockCredit{
 		Hash: h1, Confirmations: 100, Time: now,
 		Allocation: payouts.Allocation{Reward: 1000, Fee: 10, Credits: []payouts.Credit{{Address: "A", Amount: 743}, {Address: "B", Amount: 247}}},
-		UTXOs:      []payouts.UTXO{{OutPoint: wire.OutPoint{Hash: testHash(9), Index: 0}, Value: 1000}},
+		UTXOs:      []payment.UTXO{{OutPoint: wire.OutPoint{Hash: testHash(9), Index: 0}, Value: 1000}},
 	}
 	// Two concurrent credits: exactly one wins.
 	var wg sync.WaitGroup
@@ -251,7 +252,7 @@ func TestBlockTransitions(t *testing.T) {
 	if fee, _ := s.FeeBalance(ctx); fee != 10 {
 		t.Errorf("fee balance = %d", fee)
 	}
-	utxos, _ := s.PoolUTXOs(ctx)
+	utxos, _ := s.UTXOs(ctx)
 	if !reflect.DeepEqual(utxos, credit.UTXOs) {
 		t.Errorf("utxos = %v", utxos)
 	}

@@ -123,7 +123,7 @@ func TestSnapshotEndsAtFindingShare(t *testing.T) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(3, 4))
 	const minWindow = 20.0 // difficulty: N = 2e9 units, about 4000 shares
-	n := payouts.DiffToUnits(minWindow)
+	n := ledger.DiffToUnits(minWindow)
 	trim := new(big.Int).Mul(n, big.NewInt(3)).String() // the ledger keeps more than N
 	a, b := &instanceFeed{name: "A", seq: 1_000}, &instanceFeed{name: "B", seq: 5_000_000_000}
 	apply := func(f *instanceFeed, k int) []uint64 {
@@ -219,7 +219,7 @@ func TestSnapshotWaitsForSpooledFindingShare(t *testing.T) {
 	if err := s.ApplyBatch(ctx, spooled, "0"); err != nil { // the replay
 		t.Fatal(err)
 	}
-	wantContrib, wantLeaves, _ := windowAt(t, s, payouts.DiffToUnits(1e6))
+	wantContrib, wantLeaves, _ := windowAt(t, s, ledger.DiffToUnits(1e6))
 	for i := 0; i < 5; i++ {
 		bt, _ := b.batch(randomShares(r, 3))
 		if err := s.ApplyBatch(ctx, bt, "0"); err != nil {

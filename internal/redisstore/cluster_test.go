@@ -153,7 +153,7 @@ func TestClusterScriptsStayOnOneSlot(t *testing.T) {
 	credit := payouts.BlockCredit{Hash: h1, Confirmations: 100, Time: now,
 		Allocation: payouts.Allocation{Reward: 10_000, Fee: 100,
 			Credits: []payouts.Credit{{Address: "addrA", Amount: 5000}, {Address: "addrB", Amount: 4900}}},
-		UTXOs: []payouts.UTXO{{OutPoint: wire.OutPoint{Hash: testHash(9), Index: 0}, Value: 10_000}}}
+		UTXOs: []payment.UTXO{{OutPoint: wire.OutPoint{Hash: testHash(9), Index: 0}, Value: 10_000}}}
 	ok, err := s.CreditBlock(ctx, credit)
 	noCrossSlot(t, "CreditBlock", err)
 	if !ok {

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/btcsuite/btcd/wire"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lode-pool/lode/payouts/payment"
@@ -174,7 +174,8 @@ func (s *Store) SetThreshold(ctx context.Context, address string, sats int64) er
 
 // Balances and FeeBalance (blocks.go) complete payment.Store.
 
-// UTXOs returns the pool's unreserved outputs.
+// UTXOs returns the pool's unreserved outputs (matured coinbase outputs
+// the unlocker recorded, change of confirmed payouts), sorted by outpoint.
 func (s *Store) UTXOs(ctx context.Context) ([]payment.UTXO, error) {
 	m, err := s.intHash(ctx, s.UTXOsKey())
 	if err != nil {
@@ -182,12 +183,13 @@ func (s *Store) UTXOs(ctx context.Context) ([]payment.UTXO, error) {
 	}
 	out := make([]payment.UTXO, 0, len(m))
 	for k, v := range m {
-		op, err := wire.NewOutPointFromString(k)
+		op, err := parseOutpoint(k)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: pool utxo %q: %w", k, err)
 		}
-		out = append(out, payment.UTXO{OutPoint: *op, Value: v})
+		out = append(out, payment.UTXO{OutPoint: op, Value: v})
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].OutPoint.String() < out[j].OutPoint.String() })
 	return out, nil
 }
 

@@ -43,7 +43,7 @@ const (
 	// batch. Under load the batches fill by themselves (one Store round
 	// trip's worth of shares); at a low rate a share waits for no timer.
 	DefaultMaxDelay        = 0
-	DefaultWindowFactor    = 2.0
+	DefaultWindowFactor    = 2.0 // X in N = X × network difficulty (WindowDifficulty); the one default
 	DefaultWriteTimeout    = 2 * time.Second
 	DefaultRetryInterval   = 500 * time.Millisecond
 	DefaultMaxSpoolBytes   = 1 << 30
@@ -314,8 +314,7 @@ func (r *Recorder) SetNetworkDifficulty(d float64) {
 // WindowLimit returns the current window size N in diff units ("0" while
 // the network difficulty is unknown and MinWindow is 0).
 func (r *Recorder) WindowLimit() string {
-	n := r.cfg.WindowFactor * math.Float64frombits(r.netDiff.Load())
-	n = max(n, r.cfg.MinWindow)
+	n := WindowDifficulty(r.cfg.WindowFactor, r.cfg.MinWindow, math.Float64frombits(r.netDiff.Load()))
 	u, err := DiffUnits(n)
 	if err != nil {
 		return "0"
@@ -326,8 +325,7 @@ func (r *Recorder) WindowLimit() string {
 // trimLimit is what the store trims the window list to: N plus
 // WindowMargin of N ("0" while N is unknown).
 func (r *Recorder) trimLimit() string {
-	n := r.cfg.WindowFactor * math.Float64frombits(r.netDiff.Load())
-	n = max(n, r.cfg.MinWindow) * (1 + WindowMargin)
+	n := WindowDifficulty(r.cfg.WindowFactor, r.cfg.MinWindow, math.Float64frombits(r.netDiff.Load())) * (1 + WindowMargin)
 	u, err := DiffUnits(n)
 	if err != nil {
 		return "0"

@@ -7,7 +7,11 @@ import (
 	"strconv"
 )
 
-// UnitScale is the number of diff units in one unit of difficulty.
+// UnitScale is the number of diff units in one unit of difficulty: one unit
+// is 1e-8 difficulty, so fractional difficulties (vardiff below 1, regtest)
+// are counted exactly. This file is the one definition of the pool's money
+// arithmetic units: the share ledger records them, payouts splits by them,
+// the API and lodectl show them.
 const UnitScale = 100_000_000
 
 // unitDecimals is log10(UnitScale).
@@ -69,4 +73,32 @@ func ParseUnits(s string) (*big.Int, error) {
 func UnitsToDifficulty(u *big.Int) float64 {
 	f, _ := new(big.Rat).SetFrac(u, big.NewInt(UnitScale)).Float64()
 	return f
+}
+
+// DiffToUnits is DiffUnits as an integer: d × 10^8 rounded to the nearest
+// integer (0.3, really 0.29999…, is 30000000 units). NaN, infinities and
+// negative values give 0.
+func DiffToUnits(d float64) *big.Int {
+	s, err := DiffUnits(d)
+	if err != nil {
+		return new(big.Int)
+	}
+	u, _ := new(big.Int).SetString(s, 10)
+	return u
+}
+
+// WindowDifficulty is the PPLNS window size N in difficulty: factor ×
+// network difficulty (factor DefaultWindowFactor unless configured), at
+// least minWindow. The one definition: the share ledger trims its window
+// list to it (plus WindowMargin) and the found block's snapshot counts
+// WindowUnits of it.
+func WindowDifficulty(factor, minWindow, networkDifficulty float64) float64 {
+	return max(factor*networkDifficulty, minWindow)
+}
+
+// WindowUnits is WindowDifficulty in diff units. 0 means the window rounds
+// to nothing (payouts refuses such a window: it never means "the whole
+// history").
+func WindowUnits(factor, minWindow, networkDifficulty float64) *big.Int {
+	return DiffToUnits(WindowDifficulty(factor, minWindow, networkDifficulty))
 }

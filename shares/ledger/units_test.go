@@ -88,3 +88,44 @@ func FuzzDiffUnits(f *testing.F) {
 		}
 	})
 }
+
+func TestDiffToUnitsAndWindow(t *testing.T) {
+	tests := []struct {
+		name string
+		d    float64
+		want string
+	}{
+		{"one", 1, "100000000"},
+		{"0.3 is 0.2999… in float64; rounding keeps it exact", 0.3, "30000000"},
+		{"smallest unit", 0.00000001, "1"},
+		{"mainnet share", 65536, "6553600000000"},
+		{"beyond 2^64 units", 1.5e14, "15000000000000000000000"},
+		{"zero", 0, "0"},
+		{"negative", -1, "0"},
+		{"NaN", math.NaN(), "0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := DiffToUnits(tc.d).String(); got != tc.want {
+				t.Errorf("DiffToUnits(%v) = %s, want %s", tc.d, got, tc.want)
+			}
+		})
+	}
+	windows := []struct {
+		name                 string
+		factor, min, netDiff float64
+		want                 string
+	}{
+		{"factor × difficulty", 2, 0, 0.5, "100000000"},
+		{"the minimum when larger", 2, 100, 0.5, "10000000000"},
+		{"the product when larger", DefaultWindowFactor, 1, 1e6, "200000000000000"},
+		{"regtest without a minimum rounds to 0", DefaultWindowFactor, 0, 4.656542373906925e-10, "0"},
+	}
+	for _, tc := range windows {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := WindowUnits(tc.factor, tc.min, tc.netDiff).String(); got != tc.want {
+				t.Errorf("WindowUnits(%v, %v, %v) = %s, want %s", tc.factor, tc.min, tc.netDiff, got, tc.want)
+			}
+		})
+	}
+}
