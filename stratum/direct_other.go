@@ -4,6 +4,7 @@ package stratum
 
 import (
 	"errors"
+	"io"
 	"net"
 	"syscall"
 )
@@ -15,3 +16,6 @@ func rawConnOf(net.Conn) syscall.RawConn { return nil }
 var errWouldBlock = errors.New("socket buffer full")
 
 func writeNow(syscall.RawConn, []byte) (int, error) { return 0, errWouldBlock }
+
+// lineSource is what a session's LineReader reads: the connection itself.
+func lineSource(conn net.Conn, _ syscall.RawConn) io.Reader { return conn }

@@ -4,7 +4,9 @@ package stratum
 
 import (
 	"errors"
+	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 )
@@ -74,3 +76,67 @@ var directPool = sync.Pool{New: func() any {
 	d.fn = d.write
 	return d
 }}
+
+// readyConn is a plain TCP connection as a message.ReadyReader: the wait for
+// a miner's next line happens in the runtime's poller with no buffer held,
+// and the line is read with one read(2) into a pooled buffer taken once it
+// is there. Only the session's reader uses it; the callback is bound once.
+type readyConn struct {
+	net.Conn
+	rc   syscall.RawConn
+	take func() *[]byte
+	give func(*[]byte)
+	buf  *[]byte
+	n    int
+	err  error
+	fn   func(fd uintptr) bool
+}
+
+// lineSource is what a session's LineReader reads: the connection, as a
+// readyConn when it is a plain TCP socket.
+func lineSource(conn net.Conn, rc syscall.RawConn) io.Reader {
+	if rc == nil {
+		return conn
+	}
+	c := &readyConn{Conn: conn, rc: rc}
+	c.fn = c.read
+	return c
+}
+
+// ReadReady implements message.ReadyReader.
+func (c *readyConn) ReadReady(take func() *[]byte, give func(*[]byte)) (*[]byte, int, error) {
+	c.take, c.give = take, give
+	err := c.rc.Read(c.fn) // the read deadline applies to the wait
+	b, n, rerr := c.buf, c.n, c.err
+	*c = readyConn{Conn: c.Conn, rc: c.rc, fn: c.fn}
+	switch {
+	case err != nil:
+		return b, 0, err
+	case rerr != nil:
+		return b, 0, &net.OpError{Op: "read", Net: "tcp", Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
+	case n == 0:
+		return b, 0, io.EOF
+	}
+	return b, n, nil
+}
+
+// read is the RawConn callback: false asks the poller to wait for data.
+func (c *readyConn) read(fd uintptr) bool {
+	b := c.take()
+	for {
+		n, err := syscall.Read(int(fd), *b)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			c.give(b) // wait without it
+			return false
+		case err != nil:
+			c.give(b)
+			c.err = err
+			return true
+		}
+		c.buf, c.n = b, n
+		return true
+	}
+}

@@ -140,7 +140,7 @@ func (s *Session) readLoop() {
 		}
 		srv.wg.Done()
 	}()
-	lr := message.NewLineReader(s.conn, srv.cfg.MaxLineLength)
+	lr := message.NewLineReader(lineSource(s.conn, s.raw), srv.cfg.MaxLineLength)
 	authDeadline := s.createdAt.Add(srv.t().authorizeTimeout)
 	for {
 		if lr.Buffered() == 0 {

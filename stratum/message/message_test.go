@@ -154,6 +154,9 @@ func TestLineReaderSplitsAndJoins(t *testing.T) {
 		"byte a time": iotest.OneByteReader(strings.NewReader(input)),
 		"half":        iotest.HalfReader(strings.NewReader(input)),
 		"data+eof":    iotest.DataErrReader(strings.NewReader(input)),
+		// A ReadyReader (stratum's sockets) for the idle reads.
+		"ready half":     readyReader{iotest.HalfReader(strings.NewReader(input))},
+		"ready one byte": readyReader{iotest.OneByteReader(strings.NewReader(input))},
 	}
 	for name, r := range readers {
 		t.Run(name, func(t *testing.T) {
@@ -170,11 +173,25 @@ func TestLineReaderSplitsAndJoins(t *testing.T) {
 			if _, err := lr.ReadLine(); err != io.EOF {
 				t.Fatalf("end: %v, want EOF", err)
 			}
-			if lr.buf != nil {
+			if lr.buf != nil || lr.bufp != nil {
 				t.Fatalf("buffer of %d kept after drain", cap(lr.buf))
 			}
 		})
 	}
+}
+
+// readyReader is a ReadyReader over r: it takes a buffer for each read and
+// gives it back when the read brought nothing.
+type readyReader struct{ io.Reader }
+
+func (r readyReader) ReadReady(take func() *[]byte, give func(*[]byte)) (*[]byte, int, error) {
+	b := take()
+	n, err := r.Read(*b)
+	if n == 0 {
+		give(b)
+		return nil, 0, err
+	}
+	return b, n, err
 }
 
 func TestLineReaderTooLong(t *testing.T) {

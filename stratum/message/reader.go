@@ -20,11 +20,13 @@ var ErrLineTooLong = errors.New("stratum line too long")
 // It is not safe for concurrent use.
 type LineReader struct {
 	r     io.Reader
+	ready ReadyReader // r, when it can wait for data without a buffer
 	max   int
 	buf   []byte
-	start int // first unconsumed byte
-	end   int // end of valid data
-	scan  int // bytes in buf[start:end] already searched for '\n'
+	bufp  *[]byte // buf's pool entry, kept so that giving it back allocates nothing
+	start int     // first unconsumed byte
+	end   int     // end of valid data
+	scan  int     // bytes in buf[start:end] already searched for '\n'
 	// wait receives the first bytes after the reader has drained: an idle
 	// connection blocks in Read on this small array and holds no buffer.
 	wait [waitSize]byte
@@ -43,13 +45,29 @@ const waitSize = 16
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, initialSize); return &b }}
 
+// ReadyReader is an optional interface of a LineReader's source. ReadReady
+// waits until data can be read and only then takes a buffer (take), reads
+// into it and returns it with n and err as Read would; a buffer it took but
+// did not fill goes back through give before it waits again. A drained
+// connection waiting for its next line then holds no buffer, and its next
+// line is read with one call instead of a small one and the rest (a paced
+// miner pays this per share). stratum implements it over the socket.
+type ReadyReader interface {
+	ReadReady(take func() *[]byte, give func(*[]byte)) (buf *[]byte, n int, err error)
+}
+
+func takeBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func giveBuf(b *[]byte) { bufPool.Put(b) }
+
 // NewLineReader returns a reader of lines of at most maxLine bytes (newline
 // excluded); maxLine <= 0 means DefaultMaxLine.
 func NewLineReader(r io.Reader, maxLine int) *LineReader {
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLine
 	}
-	return &LineReader{r: r, max: maxLine}
+	rr, _ := r.(ReadyReader)
+	return &LineReader{r: r, ready: rr, max: maxLine}
 }
 
 // Buffered reports how many unread bytes are held.
@@ -92,13 +110,30 @@ func (l *LineReader) fill() error {
 		l.start, l.end, l.scan = 0, 0, 0
 		l.release()
 	}
+	if l.buf == nil && l.ready != nil {
+		// Idle: wait without a buffer, read the lines into one taken
+		// once they are here.
+		bp, n, err := l.ready.ReadReady(takeBuf, giveBuf)
+		if n == 0 {
+			if bp != nil {
+				giveBuf(bp)
+			}
+			if err == nil {
+				err = io.ErrNoProgress
+			}
+			return err
+		}
+		l.bufp, l.buf, l.end = bp, (*bp)[:initialSize], n
+		return nil
+	}
 	if l.buf == nil {
 		// Idle: block on the small array, take a buffer once data is here.
 		n, err := l.r.Read(l.wait[:])
 		if n == 0 {
 			return err
 		}
-		l.buf = *bufPool.Get().(*[]byte)
+		l.bufp = takeBuf()
+		l.buf = (*l.bufp)[:initialSize]
 		l.end = copy(l.buf, l.wait[:n])
 		return nil
 	}
@@ -118,6 +153,10 @@ func (l *LineReader) fill() error {
 		copy(nb, l.buf[l.start:l.end])
 		l.end -= l.start
 		l.start = 0
+		if l.bufp != nil {
+			giveBuf(l.bufp)
+			l.bufp = nil
+		}
 		l.buf = nb
 	}
 	n, err := l.r.Read(l.buf[l.end:])
@@ -134,9 +173,9 @@ func (l *LineReader) release() {
 	if l.buf == nil {
 		return
 	}
-	if cap(l.buf) == initialSize {
-		b := l.buf[:initialSize]
-		bufPool.Put(&b)
+	if l.bufp != nil {
+		giveBuf(l.bufp)
+		l.bufp = nil
 	}
 	l.buf = nil
 }
