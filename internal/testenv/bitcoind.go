@@ -72,19 +72,11 @@ func StartBitcoind(t testing.TB, extra ...string) *Bitcoind {
 		t:              t,
 		p:              &bitcoindProcess{bin: bin},
 	}
-	txindex := []string{"-txindex"}
-	var rest []string
-	for _, a := range extra {
-		if a == NoTxIndex {
-			txindex = nil
-		} else {
-			rest = append(rest, a)
-		}
-	}
+	txindex, rest := splitTxIndex(extra, "-txindex")
 	// A port found free can be taken by another test's server before
 	// bitcoind binds it; then bitcoind exits at once and is started on new
 	// ports.
-	for attempt := 1; ; attempt++ {
+	startOnFreePorts(t, func() error {
 		rpcPort := FreePort(t)
 		b.RPCAddr = addr(rpcPort)
 		b.ZMQAddr = "tcp://" + addr(FreePort(t))
@@ -99,15 +91,8 @@ func StartBitcoind(t testing.TB, extra ...string) *Bitcoind {
 			"-connect=0", "-dnsseed=0", "-fixedseeds=0", "-listenonion=0", "-discover=0",
 			"-printtoconsole=0",
 		}, txindex...), rest...)
-		err := b.start()
-		if err == nil {
-			break
-		}
-		b.Stop()
-		if attempt == 3 || !errors.Is(err, errPortTaken) {
-			t.Fatalf("testenv: %v", err)
-		}
-	}
+		return b.start()
+	}, func(err error) bool { return errors.Is(err, errPortTaken) }, b.Stop)
 	t.Cleanup(b.kill)
 	return b
 }
@@ -120,19 +105,10 @@ func (b *Bitcoind) CookieFile() string { return filepath.Join(b.Dir, "regtest", 
 
 func (b *Bitcoind) start() error {
 	_ = os.Remove(b.CookieFile())
-	cmd := exec.Command(b.p.bin, b.p.args...)
-	// A test binary killed by its -timeout runs no cleanup: the kernel
-	// then kills the node, which would otherwise keep its ports and CPU.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logPath := filepath.Join(b.Dir, "bitcoind.out")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd, err := startProcess(b.p.bin, b.p.args, logPath)
 	if err != nil {
 		return err
-	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start bitcoind: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()

@@ -76,18 +76,10 @@ func StartBtcd(t testing.TB, extra ...string) *Btcd {
 		t:              t,
 		p:              &btcdProcess{bin: bin},
 	}
-	txindex := []string{"--txindex"}
-	var rest []string
-	for _, a := range extra {
-		if a == NoTxIndex {
-			txindex = nil
-		} else {
-			rest = append(rest, a)
-		}
-	}
+	txindex, rest := splitTxIndex(extra, "--txindex")
 	// A port found free can be taken by another test's server before btcd
 	// binds it; then btcd exits at once and is started on new ports.
-	for attempt := 1; ; attempt++ {
+	startOnFreePorts(t, func() error {
 		b.RPCAddr = addr(FreePort(t))
 		b.p.args = append(append(append([]string(nil), txindex...),
 			"--regtest", "--notls", "--nobanning",
@@ -99,33 +91,17 @@ func StartBtcd(t testing.TB, extra ...string) *Btcd {
 			"--miningaddr="+p2pkh.EncodeAddress(),
 			"--debuglevel=warn",
 		), rest...)
-		err := b.start()
-		if err == nil {
-			break
-		}
-		b.Stop()
-		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
-			t.Fatalf("testenv: %v", err)
-		}
-	}
+		return b.start()
+	}, func(err error) bool { return strings.Contains(err.Error(), "address already in use") }, b.Stop)
 	t.Cleanup(b.Stop)
 	return b
 }
 
 func (b *Btcd) start() error {
-	cmd := exec.Command(b.p.bin, b.p.args...)
-	// A test binary killed by its -timeout runs no cleanup: the kernel
-	// then kills the node, which would otherwise keep its ports and CPU.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logPath := filepath.Join(b.Dir, "btcd.out")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd, err := startProcess(b.p.bin, b.p.args, logPath)
 	if err != nil {
 		return err
-	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start btcd: %w", err)
 	}
 	b.p.mu.Lock()
 	b.p.cmd = cmd

@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -241,3 +244,53 @@ func invalidateBlock(t testing.TB, c *rpcclient.Client, hash chainhash.Hash) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// splitTxIndex takes NoTxIndex out of a node's extra arguments: it returns
+// the node's txindex flag (nil when NoTxIndex was given) and the rest.
+func splitTxIndex(extra []string, flag string) (txindex, rest []string) {
+	txindex = []string{flag}
+	for _, a := range extra {
+		if a == NoTxIndex {
+			txindex = nil
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	return txindex, rest
+}
+
+// startOnFreePorts runs start, which picks free ports and starts a node on
+// them, up to three times while it fails because another test took a port
+// between the check and the node's bind (taken); stop cleans up a failed
+// attempt.
+func startOnFreePorts(t testing.TB, start func() error, taken func(error) bool, stop func()) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		err := start()
+		if err == nil {
+			return
+		}
+		stop()
+		if attempt == 3 || !taken(err) {
+			t.Fatalf("testenv: %v", err)
+		}
+	}
+}
+
+// startProcess starts bin with args, its output appended to logPath. A test
+// binary killed by its -timeout runs no cleanup: the kernel then kills the
+// process (Pdeathsig), which would otherwise keep its ports and CPU.
+func startProcess(bin string, args []string, logPath string) (*exec.Cmd, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	return cmd, nil
+}
