@@ -30,6 +30,10 @@ type Model struct {
 // and temperature, hence the operator may override or extend every entry
 // (Config.Devices.Catalog). Order matters within a vendor only in that a
 // longer, more specific Match is tried before a shorter one.
+//
+// Sources checked (docs/economics.md, "Device model and efficiency"): the
+// A1466's 150 TH/s at 3230 W (21.5 J/TH) is Canaan's nameplate as a
+// reseller quotes it; the T21, M60S and M30S++ figures are unverified.
 func DefaultCatalog() []Model {
 	return []Model{
 		{Name: "Antminer S21 XP", Vendor: "bitmain", TypicalTHs: 270, JPerTH: 13.5, Match: []string{"s21 xp", "s21xp"}},
