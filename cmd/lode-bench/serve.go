@@ -18,6 +18,7 @@ import (
 	"github.com/lode-pool/lode/bench/load"
 	"github.com/lode-pool/lode/bench/load/lodeserver"
 	"github.com/lode-pool/lode/blocktemplate"
+	"github.com/lode-pool/lode/internal/config"
 	"github.com/lode-pool/lode/internal/redisstore"
 	"github.com/lode-pool/lode/shares/ledger"
 	"github.com/lode-pool/lode/stratum"
@@ -37,7 +38,7 @@ func serve(args []string) error {
 	prefix := fs.String("redis-prefix", "lodebench", "key prefix in -redis")
 	batch := fs.Int("batch", ledger.DefaultMaxBatch, "ledger group-commit batch size (with -redis)")
 	batchWait := fs.Duration("batch-wait", ledger.DefaultMaxDelay, "ledger group-commit wait (with -redis)")
-	statsEvery := fs.Duration("stats-interval", 0, "ledger statistics once per interval instead of with every group commit (with -redis; 0: with every commit)")
+	statsEvery := fs.Duration("stats-interval", config.DefaultStatsInterval, "ledger statistics once per interval instead of with every group commit (with -redis; the daemon's default; 0: with every commit)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server to this file")
 	verbose := fs.Bool("v", false, "log the server at info level to stderr")
 	memEvery := fs.Duration("memstats", 0, "print the Go runtime's memory breakdown this often (0: never)")

@@ -120,8 +120,15 @@ shutdown_timeout: 10s
 			return accepted(atFrontend(i)) >= 5
 		})
 	}
+	// Statistics are written once per ledger.stats_interval (1 s): the
+	// kill may take those of the shares frontend 2 made durable in its last
+	// interval, never their credit. The kill comes a few intervals after a
+	// snapshot, so the shares accepted in between bound that loss.
+	snap := accepted(atFrontend(1))
+	time.Sleep(3 * time.Second)
 	frontends[1].kill(t)
 	before := accepted(atFrontend(1))
+	statsMayLose := before - snap
 	waitUntil(t, "frontend 2's miners mining at another frontend", 60*time.Second, func() bool {
 		return accepted(atFrontend(1)) >= before+5
 	})
@@ -244,7 +251,8 @@ shutdown_timeout: 10s
 
 	// The API process (no stratum role) shows the whole pool: every share
 	// and every worker, whichever frontend took them (its worker list is
-	// cached for 10 s, so poll).
+	// cached for 10 s, so poll), less the statistics the frontend kill may
+	// have taken.
 	var pool struct {
 		SharesAccepted int64 `json:"shares_accepted"`
 		Workers        int   `json:"workers"`
@@ -258,11 +266,13 @@ shutdown_timeout: 10s
 		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&pool) != nil {
 			return false
 		}
-		return pool.Workers == len(miners)
+		return pool.Workers == len(miners) && pool.SharesAccepted >= acceptedAll-statsMayLose
 	})
-	if pool.SharesAccepted < acceptedAll || pool.SharesAccepted > acceptedAll+doubtAll {
+	if pool.SharesAccepted > acceptedAll+doubtAll {
 		t.Errorf("API shows %d shares; miners saw %d accepted (+%d in doubt)", pool.SharesAccepted, acceptedAll, doubtAll)
 	}
+	t.Logf("API shows %d shares; miners saw %d accepted (+%d in doubt); the frontend kill could take the statistics of %d",
+		pool.SharesAccepted, acceptedAll, doubtAll, statsMayLose)
 }
 
 // checkWindowHolds checks that every share the miners saw accepted is in

@@ -183,10 +183,18 @@ type LedgerConfig struct {
 	BatchWait time.Duration `yaml:"batch_wait"`
 	SpoolDir  string        `yaml:"spool_dir"`
 	// StatsInterval > 0 writes share statistics once per interval instead
-	// of with every group commit (ledger.Config.StatsInterval; 0: with
-	// every commit, as durable as the shares).
+	// of with every group commit (ledger.Config.StatsInterval; default
+	// DefaultStatsInterval; 0: with every commit, as durable as the
+	// shares).
 	StatsInterval time.Duration `yaml:"stats_interval"`
 }
+
+// DefaultStatsInterval is the daemon's ledger.stats_interval: statistics
+// aggregated per worker in lode and written once a second, so Redis works
+// per active worker and second rather than per share; a SIGKILL loses at
+// most a second of statistics, never a share's credit. (Package ledger's
+// own zero value keeps statistics with every group commit.)
+const DefaultStatsInterval = time.Second
 
 // UnlockerConfig follows found blocks to maturity.
 type UnlockerConfig struct {
@@ -258,7 +266,7 @@ func Defaults() Config {
 		Redis:    RedisConfig{Address: "127.0.0.1:6379", Prefix: redisstore.DefaultPrefix, LeaseTTL: 15 * time.Second, Mode: redisstore.ModeSingle, ReplicaAckTimeout: redisstore.DefaultReplicaAckTimeout},
 		Pool:     PoolConfig{Tag: "/lode/", FeePercent: 1, PPLNSWindow: ledger.DefaultWindowFactor},
 		Stratum:  stratum.DefaultConfig(),
-		Ledger:   LedgerConfig{BatchSize: ledger.DefaultMaxBatch, BatchWait: ledger.DefaultMaxDelay, SpoolDir: "spool"},
+		Ledger:   LedgerConfig{BatchSize: ledger.DefaultMaxBatch, BatchWait: ledger.DefaultMaxDelay, SpoolDir: "spool", StatsInterval: DefaultStatsInterval},
 		Unlocker: UnlockerConfig{Interval: payouts.DefaultUnlockerInterval, Maturity: payouts.DefaultMaturity},
 		Payouts: PayoutsConfig{
 			Interval: payment.DefaultInterval, Threshold: payment.DefaultThreshold, MaxOutputs: payment.DefaultMaxOutputs,

@@ -8,19 +8,20 @@ import (
 
 // TestRedisUnixAndStatsInterval: redis.address takes a Unix socket as
 // unix:///absolute/path (a relative one is refused with the key named), and
-// ledger.stats_interval is read (default 0: statistics with every commit)
-// and bounded.
+// ledger.stats_interval is read (default 1s: statistics once a second; 0:
+// with every commit) and bounded.
 func TestRedisUnixAndStatsInterval(t *testing.T) {
 	for _, tc := range []struct {
 		yaml  string
 		want  string // "" : valid as far as these keys go
 		every time.Duration
 	}{
-		{"roles: [api]\n", "", 0},
-		{"roles: [api]\nredis: {address: unix:///run/redis/redis.sock}\n", "", 0},
+		{"roles: [api]\n", "", time.Second},
+		{"roles: [api]\nredis: {address: unix:///run/redis/redis.sock}\n", "", time.Second},
 		{"roles: [api]\nredis: {address: unix://redis.sock}\n", "redis.address: want unix:///absolute/path", 0},
 		{"roles: [api]\nredis: {address: /run/redis.sock}\n", "redis.address: want host:port", 0},
 		{"roles: [api]\nledger: {stats_interval: 1s}\n", "", time.Second},
+		{"roles: [api]\nledger: {stats_interval: 0s}\n", "", 0},
 		{"roles: [api]\nledger: {stats_interval: -1s}\n", "ledger.stats_interval: must be 0..1m", 0},
 		{"roles: [api]\nledger: {stats_interval: 2m}\n", "ledger.stats_interval: must be 0..1m", 0},
 	} {
