@@ -31,10 +31,11 @@ const (
 // mining goroutine owns the write side after the handshake, so writes need
 // no lock.
 type conn struct {
-	r   *Runner
-	idx int
-	nc  net.Conn
-	br  *bufio.Reader
+	r    *Runner
+	idx  int
+	nc   net.Conn
+	user string // the username it authorizes and submits as
+	br   *bufio.Reader
 
 	en1     []byte
 	en2Size int
@@ -108,6 +109,10 @@ func (r *Runner) dial(ctx context.Context, idx int) (*conn, error) {
 		replied:   make(chan bool, 1),
 		nextID:    firstSubmitID,
 		done:      make(chan struct{}),
+		user:      r.cfg.Username,
+	}
+	if r.cfg.WorkerPerConn {
+		c.user += strconv.Itoa(idx)
 	}
 	c.diff.Store(math.Float64bits(1))
 	if n := r.cfg.Pipeline; n > 1 {
@@ -138,7 +143,7 @@ func (c *conn) handshake(ctx context.Context) error {
 		calls = append(calls, call{idConfigure, `{"id":1,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"ffffffff","version-rolling.min-bit-count":2}]}`})
 	}
 	ua, _ := json.Marshal(cfg.UserAgent)
-	user, _ := json.Marshal(cfg.Username)
+	user, _ := json.Marshal(c.user)
 	pass, _ := json.Marshal(cfg.Password)
 	calls = append(calls,
 		call{idSubscribe, `{"id":2,"method":"mining.subscribe","params":[` + string(ua) + `]}`},
@@ -499,7 +504,7 @@ func (c *conn) submitPipelined(ctx context.Context, s *Share) error {
 	}
 	id := c.nextID
 	c.nextID++
-	c.wbuf = s.AppendSubmit(c.wbuf[:0], id, c.r.cfg.Username)
+	c.wbuf = s.AppendSubmit(c.wbuf[:0], id, c.user)
 	c.sentRing[id%int64(len(c.sentRing))].Store(time.Now().UnixNano())
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.r.cfg.Timeout))
 	if _, err := c.nc.Write(c.wbuf); err != nil {
@@ -516,7 +521,7 @@ func (c *conn) submit(ctx context.Context, s *Share) error {
 	}
 	id := c.nextID
 	c.nextID++
-	c.wbuf = s.AppendSubmit(c.wbuf[:0], id, c.r.cfg.Username)
+	c.wbuf = s.AppendSubmit(c.wbuf[:0], id, c.user)
 	select {
 	case <-c.replied: // drop a late verdict of an earlier, timed-out submit
 	default:

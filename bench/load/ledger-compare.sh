@@ -12,26 +12,9 @@ set -euo pipefail
 OLD=$1 NEW=$2 ROUNDS=${3:-2}
 CLIENT=$NEW
 USER_=mgA8ehYoXCXjpQsxBVYgspMNvVmCPPBdTj.w1
-DIR=$(mktemp -d)
-SRV_PID= REDIS_PID=
-cleanup() {
-	[ -n "$SRV_PID" ] && kill -INT "$SRV_PID" 2>/dev/null || true
-	[ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null || true
-}
-trap cleanup EXIT
-clk=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-
-start_redis() {
-	rm -rf "$DIR/redis" && mkdir -p "$DIR/redis"
-	redis-server --port 26390 --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
-		--unixsocket "$DIR/redis.sock" --unixsocketperm 700 \
-		--dir "$DIR/redis" --logfile "$DIR/redis/log" &
-	REDIS_PID=$!
-	for _ in $(seq 50); do redis-cli -p 26390 ping >/dev/null 2>&1 && return 0; sleep 0.1; done
-	echo "redis did not start"; exit 1
-}
-stop_redis() { kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=; }
+REDIS_PORT=26390
+# shellcheck source=bench/load/redis-lib.sh
+. "$(dirname "$0")/redis-lib.sh"
 start_server() { # BIN REDIS-ADDR [serve flags...]
 	local bin=$1 raddr=$2
 	shift 2
@@ -53,7 +36,7 @@ measure() {
 	echo "--- $name: lode-bench $*"
 	"$CLIENT" -report 0 -quiet -url 127.0.0.1:23340 -user $USER_ -server-pid "$SRV_PID" "$@" | tee "$DIR/out"
 	local r1; r1=$(cpu_ticks "$REDIS_PID")
-	local acc; acc=$(redis-cli -p 26390 hget "lodebench:{stats}:pool" accepted 2>/dev/null || echo 0)
+	local acc; acc=$(redis-cli -p $REDIS_PORT hget "lodebench:{stats}:pool" accepted 2>/dev/null || echo 0)
 	[ -z "$acc" ] && acc=0
 	awk -v t=$((r1 - r0)) -v c="$clk" -v a="$acc" 'BEGIN { if (a > 0) printf "redis-server CPU: %.2f s for %d shares in Redis = %.1f us/share\n", t/c, a, t/c/a*1e6 }'
 	stop_server

@@ -18,6 +18,10 @@ type Config struct {
 	// "x"); Username is also the worker name in every submit.
 	Username string
 	Password string
+	// WorkerPerConn appends each connection's index to Username
+	// ("addr.w" → "addr.w0", "addr.w1", …), so every connection is its
+	// own worker, as at a real pool (per-worker statistics cost).
+	WorkerPerConn bool
 	// UserAgent is the subscribe user agent (default "lode-bench/1.0").
 	UserAgent string
 	// Conns is the number of connections (default 1).

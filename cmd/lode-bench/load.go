@@ -59,6 +59,7 @@ func parseLoadFlags(args []string, stderr io.Writer) (*loadFlags, error) {
 	fs.StringVar(&f.url, "url", "stratum+tcp://127.0.0.1:3333", "pool `URL` (stratum+tcp://host:port or host:port)")
 	fs.StringVar(&f.cfg.Username, "user", "", "username for mining.authorize, usually <payout address>.<worker> (required)")
 	fs.StringVar(&f.cfg.Password, "pass", "x", "password for mining.authorize")
+	fs.BoolVar(&f.cfg.WorkerPerConn, "worker-per-conn", false, "append each connection's index to -user, so every connection is its own worker")
 	fs.IntVar(&f.cfg.Conns, "conns", 1, "number of connections")
 	fs.DurationVar(&f.duration, "duration", 0, "measured run time after warm-up (0: until interrupted, redialing lost connections)")
 	fs.DurationVar(&f.warmup, "warmup", 0, "time mined before measuring")

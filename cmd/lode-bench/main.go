@@ -6,6 +6,7 @@
 //	lode-bench -url stratum+tcp://127.0.0.1:3333 -user <address>.w1 -conns 100 -duration 60s
 //	lode-bench serve -listen 127.0.0.1:3333   # a Lode server on a recorded template, to measure
 //	lode-bench floor -listen 127.0.0.1:3334   # the fan-out floor: no pool logic
+//	lode-bench record -redis 127.0.0.1:6379   # the share ledger alone against a Redis: shares/s
 //
 // Without -duration it runs until interrupted (Ctrl-C), redialing lost
 // connections. See bench/README.md for the measurements made with it.
@@ -19,7 +20,7 @@ import (
 func main() {
 	args := os.Args[1:]
 	cmd := "load"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "floor" || args[0] == "load") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "floor" || args[0] == "load" || args[0] == "record") {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
@@ -28,6 +29,8 @@ func main() {
 		err = serve(args)
 	case "floor":
 		err = floor(args)
+	case "record":
+		err = record(args)
 	default:
 		err = runLoad(args)
 	}
