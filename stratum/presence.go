@@ -22,7 +22,10 @@ type Presence struct {
 	Worker  string
 	Address string
 	// UserAgent is the first param of mining.subscribe of one of its
-	// sessions (the newest seen), cut to 128 bytes; "" when none was sent.
+	// sessions (the newest seen), cut to 128 bytes; "" when none was sent,
+	// or when it is the one the last successful report carried less than
+	// agentResend ago (it is stored already: one write an hour, not one per
+	// report).
 	UserAgent string
 	// Spans are disjoint intervals in whole seconds, oldest first.
 	Spans []Span
@@ -43,6 +46,10 @@ type PresenceRecorder interface {
 // DefaultPresenceInterval is the default of Config.PresenceInterval.
 const DefaultPresenceInterval = 15 * time.Second
 
+// agentResend is how often an unchanged user agent is sent again (the
+// store's copy may have expired with the worker's other statistics).
+const agentResend = int64(time.Hour / time.Second)
+
 // maxEndedSessions bounds the ended sessions waiting for the next report;
 // past it (a flood of short connections) their last seconds are not
 // reported.
@@ -54,6 +61,14 @@ type presenceState struct {
 	last  int64          // unix second the last report ended at (0: none yet)
 	ended []endedSession // sessions that ended since the last report
 	fails int            // reports failed in a row (log sampling)
+	// agents is each worker's user agent as last reported successfully,
+	// and when (unix s); owned by the reporting goroutine.
+	agents map[string]sentAgent
+}
+
+type sentAgent struct {
+	agent string
+	at    int64
 }
 
 // endedSession is a session that ended after it had been running.
@@ -191,8 +206,15 @@ func (s *Server) reportPresence(now time.Time) {
 		return
 	}
 	out := make([]Presence, 0, len(byName))
+	sent := make(map[string]sentAgent, len(byName))
 	for _, pr := range byName {
 		pr.Spans = mergeSpans(pr.Spans)
+		if prev, ok := p.agents[pr.Worker]; ok && prev.agent == pr.UserAgent && to-prev.at < agentResend {
+			sent[pr.Worker] = prev
+			pr.UserAgent = ""
+		} else if pr.UserAgent != "" {
+			sent[pr.Worker] = sentAgent{agent: pr.UserAgent, at: to}
+		}
 		out = append(out, *pr)
 	}
 	slices.SortFunc(out, func(a, b Presence) int { return strings.Compare(a.Worker, b.Worker) })
@@ -201,9 +223,10 @@ func (s *Server) reportPresence(now time.Time) {
 	cancel()
 	p.mu.Lock()
 	if err != nil {
-		p.fails++
+		p.fails++ // agents new in this report go again with the next one
 	} else {
 		p.fails = 0
+		p.agents = sent // workers no longer connected drop out
 	}
 	fails := p.fails
 	p.mu.Unlock()
