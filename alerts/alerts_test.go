@@ -19,6 +19,7 @@ import (
 
 	"github.com/lode-pool/lode/alerts"
 	"github.com/lode-pool/lode/internal/redisstore"
+	"github.com/lode-pool/lode/internal/secret"
 	"github.com/lode-pool/lode/internal/testenv"
 	"github.com/lode-pool/lode/internal/webhook"
 )
@@ -215,10 +216,10 @@ func TestAlertsEndToEnd(t *testing.T) {
 
 	fast := webhook.Config{InitialBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, MaxAttempts: 3, Timeout: 2 * time.Second}
 	opHook := fast
-	opHook.URL, opHook.Secret = operator.URL, "op-secret"
+	opHook.URL, opHook.Secret = operator.URL, secret.Literal("op-secret")
 	cfg := alerts.Config{
 		Enabled: true, Interval: 50 * time.Millisecond, WorkerOffline: 10 * time.Minute,
-		TokenSecret: "tokens", AllowPrivateTargets: true, Delivery: fast, Webhook: opHook,
+		TokenSecret: secret.Literal("tokens"), AllowPrivateTargets: true, Delivery: fast, Webhook: opHook,
 		Chat:  []alerts.ChatConfig{{Kind: alerts.KindDiscord, URL: chat.URL}, {Kind: alerts.KindDiscord, URL: downURL}},
 		Email: alerts.EmailConfig{Server: mailsrv.ln.Addr().String(), From: "pool@example.org", To: []string{"ops@example.org"}},
 	}
@@ -427,7 +428,7 @@ func TestPrivateTargetsRefused(t *testing.T) {
 // again: the operator's channel restarts with it.
 func TestDispatcherRunsAgain(t *testing.T) {
 	operator := newReceiver(t, "s")
-	cfg := alerts.Config{Interval: time.Hour, Webhook: webhook.Config{URL: operator.URL, Secret: "s"}}
+	cfg := alerts.Config{Interval: time.Hour, Webhook: webhook.Config{URL: operator.URL, Secret: secret.Literal("s")}}
 	d := alerts.NewDispatcher(cfg, nil, zaptest.NewLogger(t))
 	for round := 1; round <= 2; round++ {
 		ctx, cancel := context.WithCancel(context.Background())

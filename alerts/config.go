@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"strings"
 	"time"
 
+	"github.com/lode-pool/lode/internal/secret"
 	"github.com/lode-pool/lode/internal/webhook"
 )
 
@@ -23,8 +25,9 @@ type Config struct {
 	WorkerOffline time.Duration `yaml:"worker_offline"`
 	// TokenSecret keys the miners' subscription tokens (HMAC-SHA256 of the
 	// address); without it miners cannot subscribe themselves (the admin
-	// API still can). Keep lode.yaml private.
-	TokenSecret string `yaml:"token_secret"`
+	// API still can). lode.yaml names where it is kept: {env: NAME} or
+	// {file: /path}.
+	TokenSecret secret.Value `yaml:"token_secret"`
 	// MaxSubscriptions per address (default 5).
 	MaxSubscriptions int `yaml:"max_subscriptions"`
 	// AllowPrivateTargets lets miners' webhooks point at loopback and
@@ -42,11 +45,15 @@ type Config struct {
 
 // ChatConfig is a chat webhook: Discord (and Slack-compatible
 // "content"), or Telegram's sendMessage (URL
-// https://api.telegram.org/bot<token>/sendMessage and ChatID).
+// https://api.telegram.org/bot{token}/sendMessage and ChatID). Both URLs
+// are credentials: write {token} in the URL where the bot's token (or
+// the Discord webhook's) goes, and name where Token is kept.
 type ChatConfig struct {
 	Kind   string `yaml:"kind"` // discord or telegram
 	URL    string `yaml:"url"`
 	ChatID string `yaml:"chat_id"` // telegram
+	// Token replaces {token} in URL: {env: NAME} or {file: /path}.
+	Token secret.Value `yaml:"token"`
 }
 
 // EmailConfig sends events by SMTP. Server empty: no email (and miners
@@ -56,7 +63,8 @@ type EmailConfig struct {
 	From     string   `yaml:"from"`
 	To       []string `yaml:"to"` // the operator's addresses
 	Username string   `yaml:"username"`
-	Password string   `yaml:"password"`
+	// Password of Username: {env: NAME} or {file: /path}.
+	Password secret.Value `yaml:"password"`
 	// Timeout bounds one delivery (default 30 s); failures are retried
 	// with the operator webhook's backoff policy.
 	Timeout time.Duration `yaml:"timeout"`
@@ -135,7 +143,7 @@ func (c Config) Validate() error {
 	}
 	hook("webhook", c.Webhook, false)
 	d := c.Delivery
-	d.URL, d.Secret = "", ""
+	d.URL, d.Secret = "", secret.Value{}
 	if d.Timeout < 0 || d.MaxAttempts < 0 || d.InitialBackoff < 0 || d.MaxBackoff < 0 || d.Queue < 0 {
 		bad("delivery", fmt.Sprintf("%+v", d), "no value may be negative")
 	}
@@ -146,8 +154,11 @@ func (c Config) Validate() error {
 		default:
 			bad(key+".kind", ch.Kind, "want discord or telegram")
 		}
-		if err := webhook.CheckURL(ch.URL); err != nil {
+		if err := webhook.CheckURL(strings.ReplaceAll(ch.URL, webhook.TokenPlaceholder, "token")); err != nil {
 			bad(key+".url", ch.URL, err.Error())
+		}
+		if strings.Contains(ch.URL, webhook.TokenPlaceholder) && !ch.Token.IsSet() {
+			bad(key+".token", "", "is required: the url has "+webhook.TokenPlaceholder)
 		}
 		if ch.Kind == KindTelegram && ch.ChatID == "" {
 			bad(key+".chat_id", "", "is required for telegram")

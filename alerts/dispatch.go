@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/lode-pool/lode/internal/secret"
 	"github.com/lode-pool/lode/internal/webhook"
 )
 
@@ -69,7 +70,7 @@ func NewDispatcher(cfg Config, store Store, log *zap.Logger) *Dispatcher {
 	}
 	for _, ch := range cfg.Chat {
 		wc := cfg.Webhook
-		wc.URL, wc.Secret = ch.URL, ""
+		wc.URL, wc.Secret, wc.Token = ch.URL, secret.Value{}, ch.Token
 		d.operator = append(d.operator, &channel{kind: ch.Kind, n: webhook.New(wc, log.Named(ch.Kind)), format: chatFormat(ch.Kind, ch.ChatID)})
 	}
 	if cfg.Email.Server != "" {
@@ -135,7 +136,7 @@ func (ch *channel) notify(ev Event) {
 // channel of a subscription. d.mu is held.
 func (d *Dispatcher) subscriptionChannel(s *Subscription) *channel {
 	wc := d.cfg.Delivery
-	wc.URL, wc.Secret = s.URL, s.Secret
+	wc.URL, wc.Secret = s.URL, secret.Literal(s.Secret)
 	format := jsonEvent
 	if s.Kind == KindDiscord || s.Kind == KindTelegram {
 		format = chatFormat(s.Kind, s.ChatID)

@@ -32,7 +32,7 @@ type API struct {
 // NewAPI returns the subscription API over store.
 func NewAPI(cfg Config, store Store, canonical func(string) (string, error)) *API {
 	cfg = cfg.withDefaults()
-	return &API{cfg: cfg, store: store, tokens: NewTokens(cfg.TokenSecret), canonical: canonical, now: time.Now}
+	return &API{cfg: cfg, store: store, tokens: NewTokens(cfg.TokenSecret.Reveal()), canonical: canonical, now: time.Now}
 }
 
 // SubscribeRequest is the body of a subscription POST.

@@ -138,7 +138,7 @@ func (m *Mailer) sendOnce(ctx context.Context, ml message) error {
 		}
 	}
 	if m.cfg.Username != "" {
-		if err := c.Auth(smtp.PlainAuth("", m.cfg.Username, m.cfg.Password, host)); err != nil {
+		if err := c.Auth(smtp.PlainAuth("", m.cfg.Username, m.cfg.Password.Reveal(), host)); err != nil {
 			return fmt.Errorf("smtp auth: %w", err)
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 	"go.uber.org/zap/zaptest"
+
+	secretpkg "github.com/lode-pool/lode/internal/secret"
 )
 
 func TestAdvisorDwellAndHysteresis(t *testing.T) {
@@ -121,7 +123,7 @@ func TestAdviceScriptedPriceSeries(t *testing.T) {
 		{name: "bc1qa.s19-2", address: "bc1qa", ua: "Antminer S19/2020", hashrate: 90e12, difficulty: 65536},
 		{name: "bc1qb.gamma", address: "bc1qb", ua: "bitaxe/BM1370/v2.4.2", hashrate: 1.2e12, difficulty: 1024},
 	}}
-	notifier := NewNotifier(WebhookConfig{URL: recv.URL, Secret: secret, InitialBackoff: 10 * time.Millisecond}, zaptest.NewLogger(t))
+	notifier := NewNotifier(WebhookConfig{URL: recv.URL, Secret: secretpkg.Literal(secret), InitialBackoff: 10 * time.Millisecond}, zaptest.NewLogger(t))
 	cfg := Config{
 		PoolFee: 0.02,
 		Power:   PowerConfig{Currency: "sat", Feed: FeedConfig{URL: feed.URL, Field: "data.price", MaxAge: time.Hour}},

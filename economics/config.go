@@ -7,6 +7,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/lode-pool/lode/internal/webhook"
 )
 
 // Config is the economics section of lode.yaml. The zero value is valid:
@@ -231,9 +233,18 @@ func (f FeedConfig) validate(key string) error {
 		}
 		return nil
 	}
-	u, err := url.Parse(f.URL)
+	u, err := url.Parse(strings.ReplaceAll(f.URL, webhook.TokenPlaceholder, "token"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return bad(key+".url", f.URL, "must be an http(s) URL")
+	}
+	if strings.Contains(f.URL, webhook.TokenPlaceholder) && !f.Token.IsSet() {
+		return bad(key+".token", "", "is required: the url has "+webhook.TokenPlaceholder)
+	}
+	if f.Header != "" && !f.Token.IsSet() {
+		return bad(key+".header", f.Header, "carries the token: set token too")
+	}
+	if strings.ContainsAny(f.Header, " :\r\n") {
+		return bad(key+".header", f.Header, "must be a header name")
 	}
 	if f.Interval < 0 {
 		return bad(key+".interval", f.Interval, "must not be negative")

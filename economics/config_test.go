@@ -5,6 +5,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/lode-pool/lode/internal/secret"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -23,7 +25,7 @@ func TestConfigValidate(t *testing.T) {
 				Feed:      FeedConfig{URL: "https://prices.example/kwh", Field: "data.price", MaxAge: time.Hour},
 				ForcedOff: []Window{{From: t0, To: t0.Add(time.Hour)}}}
 			c.BTCPrice = BTCPriceConfig{Source: "feed", Feed: FeedConfig{URL: "http://127.0.0.1:1/p", Field: "bitcoin.eur"}}
-			c.Webhook = WebhookConfig{URL: "https://fleet.example/hook", Secret: "s"}
+			c.Webhook = WebhookConfig{URL: "https://fleet.example/hook", Secret: secret.Literal("s")}
 			c.Devices.Overrides = []Override{{Worker: "*.rack1-*", Model: "Antminer S19"}}
 		}, ""},
 		{"sat currency offline", func(c *Config) { c.Power = PowerConfig{Currency: "sat", Price: 5000} }, ""},
@@ -68,8 +70,10 @@ func TestConfigValidate(t *testing.T) {
 		{"hysteresis negative", func(c *Config) { c.Advice.Hysteresis = -0.1 }, "advice.hysteresis"},
 		{"dwell negative", func(c *Config) { c.Advice.MinDwell = -time.Minute }, "advice.min_dwell"},
 		{"webhook without secret", func(c *Config) { c.Webhook.URL = "http://127.0.0.1:9/h" }, "webhook.secret"},
-		{"webhook bad url", func(c *Config) { c.Webhook = WebhookConfig{URL: "127.0.0.1:9", Secret: "s"} }, "webhook.url"},
-		{"webhook negative attempts", func(c *Config) { c.Webhook = WebhookConfig{URL: "http://h/", Secret: "s", MaxAttempts: -1} }, "webhook.max_attempts"},
+		{"webhook bad url", func(c *Config) { c.Webhook = WebhookConfig{URL: "127.0.0.1:9", Secret: secret.Literal("s")} }, "webhook.url"},
+		{"webhook negative attempts", func(c *Config) {
+			c.Webhook = WebhookConfig{URL: "http://h/", Secret: secret.Literal("s"), MaxAttempts: -1}
+		}, "webhook.max_attempts"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/lode-pool/lode/internal/secret"
+	"github.com/lode-pool/lode/internal/webhook"
 )
 
 // FeedConfig is a JSON price feed over HTTP.
@@ -31,6 +34,13 @@ type FeedConfig struct {
 	MaxAge time.Duration `yaml:"max_age" json:"max_age"`
 	// Timeout bounds one fetch (default 10 s).
 	Timeout time.Duration `yaml:"timeout" json:"timeout"`
+	// Token is the feed's API key: {env: NAME} or {file: /path}, never in
+	// the file. It replaces {token} in URL when the URL has it (a key in
+	// the query string); otherwise it is sent in Header.
+	Token secret.Value `yaml:"token" json:"-"`
+	// Header carries Token (default "Authorization", as "Bearer <token>";
+	// any other header gets the token as it is, e.g. x-cg-pro-api-key).
+	Header string `yaml:"header" json:"header,omitempty"`
 }
 
 // Feed defaults.
@@ -121,14 +131,23 @@ func (f *Feed) Fetch(ctx context.Context) error {
 func (f *Feed) fetch(ctx context.Context) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.cfg.URL, nil)
+	// Errors name f.cfg.URL, with {token} where the key goes.
+	target, hide := webhook.Target(f.cfg.URL, f.cfg.Token)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
-		return 0, fmt.Errorf("price feed %s: %w", f.cfg.URL, err)
+		return 0, hide(fmt.Errorf("price feed %s: %w", f.cfg.URL, err))
 	}
 	req.Header.Set("Accept", "application/json")
+	if tok := f.cfg.Token.Reveal(); tok != "" && !strings.Contains(f.cfg.URL, webhook.TokenPlaceholder) {
+		if f.cfg.Header == "" || strings.EqualFold(f.cfg.Header, "Authorization") {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		} else {
+			req.Header.Set(f.cfg.Header, tok)
+		}
+	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("price feed: %w", err)
+		return 0, hide(fmt.Errorf("price feed: %w", err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zaptest"
+
+	secretpkg "github.com/lode-pool/lode/internal/secret"
 )
 
 func startNotifier(t *testing.T, cfg WebhookConfig) *Notifier {
@@ -41,7 +43,7 @@ func TestWebhookReceiverDownForAWhile(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // down: connections are refused
 
-	n := startNotifier(t, WebhookConfig{URL: "http://" + addr + "/hook", Secret: secret, Queue: 8,
+	n := startNotifier(t, WebhookConfig{URL: "http://" + addr + "/hook", Secret: secretpkg.Literal(secret), Queue: 8,
 		InitialBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, MaxAttempts: 10000, Timeout: time.Second})
 	n.Notify(Event{Scope: "worker", Key: "w0", Advice: AdviceCurtail})
 	waitFor(t, "failed attempts while down", 10*time.Second, func() bool { return n.Attempts.Load() >= 3 })
@@ -115,7 +117,7 @@ func TestWebhookRetriesAndGivesUp(t *testing.T) {
 			recv.serve(w, r)
 		}
 	})
-	n := startNotifier(t, WebhookConfig{URL: flaky, Secret: secret, InitialBackoff: 5 * time.Millisecond, MaxAttempts: 6, Timeout: time.Second})
+	n := startNotifier(t, WebhookConfig{URL: flaky, Secret: secretpkg.Literal(secret), InitialBackoff: 5 * time.Millisecond, MaxAttempts: 6, Timeout: time.Second})
 	n.Notify(Event{Key: "a", Advice: AdviceRun})
 	waitFor(t, "delivery after 4 failures", 10*time.Second, func() bool { return n.Delivered.Load() == 1 })
 	if a := n.Attempts.Load(); a != 5 {
@@ -123,7 +125,7 @@ func TestWebhookRetriesAndGivesUp(t *testing.T) {
 	}
 
 	dead := newTestServer(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "gone", http.StatusGone) })
-	n2 := startNotifier(t, WebhookConfig{URL: dead, Secret: secret, InitialBackoff: time.Millisecond, MaxAttempts: 3})
+	n2 := startNotifier(t, WebhookConfig{URL: dead, Secret: secretpkg.Literal(secret), InitialBackoff: time.Millisecond, MaxAttempts: 3})
 	n2.Notify(Event{Key: "x"})
 	n2.Notify(Event{Key: "y"})
 	waitFor(t, "both events given up", 10*time.Second, func() bool { return n2.Failed.Load() == 2 })

@@ -53,6 +53,13 @@ func TestEconomicsAndAlertsWired(t *testing.T) {
 	op, miner := recv("operator", "op-secret"), recv("miner", "miner-secret")
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	t.Setenv("LODE_TEST_ADMIN_TOKEN", "admin-secret")
+	// The alerts' secrets come from the environment and a file, as lode.yaml
+	// names them (never the values in the file).
+	t.Setenv("LODE_TEST_ALERTS_TOKENS", "tokens")
+	opSecret := filepath.Join(t.TempDir(), "op-secret")
+	if err := os.WriteFile(opSecret, []byte("op-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := "roles: [api]\n" + regtestNodeYAML(t, node, rs.Addr, "ew", "") + fmt.Sprintf(`api:
   listen: %q
   admin_token: {env: LODE_TEST_ADMIN_TOKEN}
@@ -64,11 +71,11 @@ alerts:
   enabled: true
   interval: 200ms
   worker_offline: 2s
-  token_secret: tokens
+  token_secret: {env: LODE_TEST_ALERTS_TOKENS}
   allow_private_targets: true
   delivery: {initial_backoff: 10ms}
-  webhook: {url: %q, secret: op-secret, initial_backoff: 10ms}
-`, apiAddr, op.URL)
+  webhook: {url: %q, secret: {file: %q}, initial_backoff: 10ms}
+`, apiAddr, op.URL, opSecret)
 	path := filepath.Join(t.TempDir(), "lode.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

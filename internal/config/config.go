@@ -20,10 +20,7 @@
 package config
 
 import (
-	"fmt"
-	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/lode-pool/lode/alerts"
@@ -31,6 +28,7 @@ import (
 	"github.com/lode-pool/lode/blocktemplate"
 	"github.com/lode-pool/lode/economics"
 	"github.com/lode-pool/lode/internal/redisstore"
+	"github.com/lode-pool/lode/internal/secret"
 	"github.com/lode-pool/lode/payouts"
 	"github.com/lode-pool/lode/payouts/payment"
 	"github.com/lode-pool/lode/shares/ledger"
@@ -86,37 +84,10 @@ type LogConfig struct {
 }
 
 // Secret is a value read from an environment variable or a file, never
-// written in the config itself. At most one of Env and File is set.
-type Secret struct {
-	Env  string `yaml:"env"`
-	File string `yaml:"file"`
-}
-
-// IsSet reports whether a source is configured.
-func (s Secret) IsSet() bool { return s.Env != "" || s.File != "" }
-
-// Resolve reads the secret. Trailing newlines of files are dropped.
-func (s Secret) Resolve() (string, error) {
-	switch {
-	case s.Env != "":
-		v, ok := os.LookupEnv(s.Env)
-		if !ok || v == "" {
-			return "", fmt.Errorf("environment variable %s is not set", s.Env)
-		}
-		return v, nil
-	case s.File != "":
-		b, err := os.ReadFile(s.File)
-		if err != nil {
-			return "", fmt.Errorf("read secret file: %w", err)
-		}
-		v := strings.TrimRight(string(b), "\r\n")
-		if v == "" {
-			return "", fmt.Errorf("secret file %s is empty", s.File)
-		}
-		return v, nil
-	}
-	return "", nil
-}
+// written in the config itself: {env: NAME} or {file: /path}. The
+// packages' sections hold the same type (secret.Value); ResolveSecrets
+// reads them.
+type Secret = secret.Value
 
 // NodeConfig is the Bitcoin node (Bitcoin Core or btcd).
 type NodeConfig struct {

@@ -79,6 +79,11 @@ func checkNode(n *yaml.Node, t reflect.Type, path string, errs *[]error) {
 	bad := func(format string, args ...any) {
 		*errs = append(*errs, &Error{Key: keyName, Problem: fmt.Sprintf(format, args...)})
 	}
+	if t == secretType && n.Kind != yaml.MappingNode {
+		// Not describe(n): the value may be the secret itself.
+		bad("a secret is not written in the file: give {env: NAME} (an environment variable) or {file: /path}")
+		return
+	}
 	if t == durationType {
 		var d time.Duration
 		if n.Kind != yaml.ScalarNode || n.Decode(&d) != nil {

@@ -302,6 +302,13 @@ func (c Config) validateSections() []error { return validateSectionsOf(c) }
 // under the section's key.
 func validateSectionsOf(cfg any) []error {
 	var errs []error
+	if c, ok := cfg.(Config); ok {
+		for _, sf := range c.sectionSecrets() {
+			if err := sf.v.Check(); err != nil {
+				errs = append(errs, &Error{Key: sf.key, Problem: err.Error()})
+			}
+		}
+	}
 	v := reflect.ValueOf(cfg)
 	t := v.Type()
 	for i := range t.NumField() {

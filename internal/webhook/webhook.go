@@ -15,16 +15,20 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
+	neturl "net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/lode-pool/lode/internal/secret"
 )
 
 // Config is one receiver and its delivery policy. Zero durations and
@@ -34,8 +38,13 @@ type Config struct {
 	// discarded.
 	URL string `yaml:"url" json:"url"`
 	// Secret keys the HMAC-SHA256 of the body sent in SignatureHeader.
-	// Required with a URL.
-	Secret string `yaml:"secret" json:"-"`
+	// Required with a URL. lode.yaml names where it is kept: {env: NAME}
+	// or {file: /path}.
+	Secret secret.Value `yaml:"secret" json:"-"`
+	// Token, when set, replaces TokenPlaceholder in URL at each request,
+	// for receivers whose URL is itself a credential (a Telegram bot's,
+	// a Discord webhook's). Logs and errors show URL with the placeholder.
+	Token secret.Value `yaml:"-" json:"-"`
 	// Timeout bounds one delivery attempt (default 10 s).
 	Timeout time.Duration `yaml:"timeout" json:"timeout"`
 	// MaxAttempts per event (default 10); backoff doubles from
@@ -47,6 +56,37 @@ type Config struct {
 	// is full the oldest waiting event is dropped (and counted), so the
 	// caller never waits.
 	Queue int `yaml:"queue" json:"queue"`
+}
+
+// TokenPlaceholder is where a URL takes its Token.
+const TokenPlaceholder = "{token}"
+
+// Target returns url with its TokenPlaceholder replaced by token (escaped
+// for the path, or for the query after a '?'), and a function that hides
+// the token in an error's text (net/http's errors quote the URL).
+func Target(url string, token secret.Value) (string, func(error) error) {
+	tok := token.Reveal()
+	if tok == "" || !strings.Contains(url, TokenPlaceholder) {
+		return url, func(err error) error { return err }
+	}
+	path, query, hasQuery := strings.Cut(url, "?")
+	target := strings.ReplaceAll(path, TokenPlaceholder, neturl.PathEscape(tok))
+	if hasQuery {
+		target += "?" + strings.ReplaceAll(query, TokenPlaceholder, neturl.QueryEscape(tok))
+	}
+	return target, func(err error) error {
+		if err == nil {
+			return nil
+		}
+		msg := err.Error()
+		for _, s := range []string{neturl.PathEscape(tok), neturl.QueryEscape(tok), tok} {
+			msg = strings.ReplaceAll(msg, s, TokenPlaceholder)
+		}
+		if msg == err.Error() {
+			return err
+		}
+		return errors.New(msg)
+	}
 }
 
 // Headers of every delivery.
@@ -106,10 +146,13 @@ func (c Config) validate(requireSecret bool) error {
 	if c.URL == "" {
 		return nil
 	}
-	if err := CheckURL(c.URL); err != nil {
+	if err := CheckURL(strings.ReplaceAll(c.URL, TokenPlaceholder, "token")); err != nil {
 		return &FieldError{"url", c.URL, err.Error()}
 	}
-	if requireSecret && c.Secret == "" {
+	if strings.Contains(c.URL, TokenPlaceholder) && !c.Token.IsSet() {
+		return &FieldError{"token", "", "is required: the url has " + TokenPlaceholder}
+	}
+	if requireSecret && !c.Secret.IsSet() {
 		return &FieldError{"secret", "", "is required with a webhook url (receivers check the signature)"}
 	}
 	for _, f := range []struct {
@@ -126,7 +169,7 @@ func (c Config) validate(requireSecret bool) error {
 
 // CheckURL accepts absolute http and https URLs.
 func CheckURL(s string) error {
-	u, err := url.Parse(s)
+	u, err := neturl.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("must be an http(s) URL")
 	}
@@ -263,7 +306,7 @@ func (n *Notifier) Run(ctx context.Context) {
 
 // deliver POSTs ev until a 2xx answer, MaxAttempts or ctx's end.
 func (n *Notifier) deliver(ctx context.Context, ev item) bool {
-	sig := Sign(n.cfg.Secret, ev.body)
+	sig := Sign(n.cfg.Secret.Reveal(), ev.body)
 	ok := Retry(ctx, n.cfg.MaxAttempts, n.cfg.InitialBackoff, n.cfg.MaxBackoff, func(attempt int) error {
 		n.Attempts.Add(1)
 		err := n.post(ctx, ev.body, sig, ev.id)
@@ -318,16 +361,17 @@ func (n *Notifier) isHead(id string) bool {
 }
 
 func (n *Notifier) post(ctx context.Context, body []byte, sig, id string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.URL, bytes.NewReader(body))
+	target, hide := Target(n.cfg.URL, n.cfg.Token)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("webhook request: %w", err)
+		return hide(fmt.Errorf("webhook request: %w", err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(SignatureHeader, sig)
 	req.Header.Set(EventIDHeader, id)
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook post: %w", err)
+		return hide(fmt.Errorf("webhook post: %w", err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()

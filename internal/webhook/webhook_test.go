@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lode-pool/lode/internal/secret"
 )
 
 // Events reach a real receiver in order, signed, each with its id; a
@@ -32,7 +34,7 @@ func TestDeliveryInOrderSigned(t *testing.T) {
 		got = append(got, string(body))
 	}))
 	defer srv.Close()
-	n := New(Config{URL: srv.URL, Secret: "s3cret", InitialBackoff: time.Millisecond}, nil)
+	n := New(Config{URL: srv.URL, Secret: secret.Literal("s3cret"), InitialBackoff: time.Millisecond}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { n.Run(ctx); close(done) }()
@@ -67,7 +69,7 @@ func TestValidate(t *testing.T) {
 		{Config{URL: "ftp://x"}, "url", false},
 		{Config{URL: "https://x/y"}, "secret", false},
 		{Config{URL: "https://x/y"}, "", true},
-		{Config{URL: "https://x/y", Secret: "s", Queue: -1}, "queue", false},
+		{Config{URL: "https://x/y", Secret: secret.Literal("s"), Queue: -1}, "queue", false},
 	} {
 		err := tc.c.Validate()
 		if tc.relaxed {
