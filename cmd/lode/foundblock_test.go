@@ -11,11 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+
 	"github.com/lode-pool/lode/api"
 	"github.com/lode-pool/lode/bench/miner"
 	"github.com/lode-pool/lode/blocks"
 	"github.com/lode-pool/lode/blocktemplate/bitcoind"
+	"github.com/lode-pool/lode/internal/redisstore"
 	"github.com/lode-pool/lode/internal/testenv"
+	"github.com/lode-pool/lode/payouts"
 )
 
 // outageEnv is a stratum+api lode process whose Redis is down while the
@@ -204,6 +208,33 @@ func (e *outageEnv) waitRecorded(t *testing.T, hashes []string) {
 	}
 }
 
+// checkExactWindows reads each block's record from Redis: its window must
+// end exactly at its finding share (the block journal keeps the share's
+// sequence, so a record taken after an outage or a restart is not late).
+func (e *outageEnv) checkExactWindows(t *testing.T, hashes []string) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := redisstore.Connect(ctx, redisstore.ConnectConfig{Addr: e.redis.Addr, Prefix: "fb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Client().Close()
+	for _, hs := range hashes {
+		h, err := chainhash.NewHashFromStr(hs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.Block(ctx, *h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.WindowBoundary != payouts.BoundaryExact || b.FindingSeq == "" || b.WindowLastSeq != b.FindingSeq {
+			t.Errorf("block %d: boundary %q, finding share %q, window ends at %q; want exact, at the finding share",
+				b.Height, b.WindowBoundary, b.FindingSeq, b.WindowLastSeq)
+		}
+	}
+}
+
 // TestFoundBlockRecordedWhenRedisReturns: the pool finds blocks while
 // Redis is down; the node has them, their PPLNS snapshots cannot be taken
 // and wait in the block journal with their finder; once Redis is back the
@@ -212,12 +243,18 @@ func TestFoundBlockRecordedWhenRedisReturns(t *testing.T) {
 	e := newOutageEnv(t)
 	log, stop := e.start(t)
 	hashes := e.mine(t, 2)
-	pending := e.unrecorded(t)
-	for _, h := range hashes {
-		if f, ok := pending[h]; !ok || f != e.worker {
-			t.Fatalf("block %s not journaled as unrecorded with its finder: %v", h, pending)
+	// The node has the blocks; their "confirmed" journal lines follow its
+	// answer (and may wait behind the finding share's line for the fsync).
+	var pending map[string]string
+	e.api.waitFor(t, "the blocks journaled as unrecorded with their finder", 30*time.Second, func() bool {
+		pending = e.unrecorded(t)
+		for _, h := range hashes {
+			if f, ok := pending[h]; !ok || f != e.worker {
+				return false
+			}
 		}
-	}
+		return true
+	})
 	// The first snapshot attempt runs beside the miner's reply; wait for it
 	// to fail before Redis comes back.
 	e.api.waitFor(t, "a log line about the failed snapshot", time.Minute, func() bool {
@@ -228,11 +265,13 @@ func TestFoundBlockRecordedWhenRedisReturns(t *testing.T) {
 	e.waitRecorded(t, hashes)
 	e.api.waitFor(t, "the journal emptied", time.Minute, func() bool { return len(e.unrecorded(t)) == 0 })
 	stop()
+	e.checkExactWindows(t, hashes)
 }
 
 // TestFoundBlockRecordedAfterRestart: the pool finds a block while Redis is
 // down and the process stops before it could record it; a new process
-// (Redis back) records it, once, with its finder.
+// (Redis back) records it, once, with its finder, and with the window ending
+// at its finding share (its sequence was journaled with the block).
 func TestFoundBlockRecordedAfterRestart(t *testing.T) {
 	e := newOutageEnv(t)
 	_, stop := e.start(t)
@@ -258,4 +297,5 @@ func TestFoundBlockRecordedAfterRestart(t *testing.T) {
 	if n := strings.Count(log.String(), "found block recorded late"); n != len(hashes) {
 		t.Errorf("%d late records logged, want %d", n, len(hashes))
 	}
+	e.checkExactWindows(t, hashes)
 }
