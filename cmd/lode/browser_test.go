@@ -117,8 +117,9 @@ func nearPercent(cell string, want float64) bool {
 // newDashboardAPI serves the API over the fixture as the daemon wires it
 // (every reader, the hashrate series, the default threshold, explorer
 // links when explorer is set), reading in the minute the fixture's shares
-// were recorded in.
-func newDashboardAPI(t *testing.T, f *fixture, explorer string) *httptest.Server {
+// were recorded in; more adds to the API's config (other packages'
+// handlers).
+func newDashboardAPI(t *testing.T, f *fixture, explorer string, more ...func(*api.Config)) *httptest.Server {
 	t.Helper()
 	r := newStoreReader(f.store)
 	r.now = func() time.Time { return f.now }
@@ -128,6 +129,9 @@ func newDashboardAPI(t *testing.T, f *fixture, explorer string) *httptest.Server
 		Network: func() (api.Network, bool) { return api.Network{Height: 202, Difficulty: 4.656542373906925e-10}, true },
 	}
 	cfg.Pool, cfg.Blocks, cfg.Miners, cfg.Payments, cfg.Workers, cfg.Thresholds, cfg.Series, cfg.TopMiners = r, r, r, r, r, r, r, r
+	for _, m := range more {
+		m(&cfg)
+	}
 	srv, err := api.New(cfg)
 	if err != nil {
 		t.Fatal(err)
