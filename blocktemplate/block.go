@@ -46,12 +46,9 @@ func (j *Job) Block(extranonce1, extranonce2 []byte, header [80]byte) (*wire.Msg
 	block.Transactions = make([]*wire.MsgTx, 0, 1+len(j.Template.Transactions))
 	block.Transactions = append(block.Transactions, coinbase)
 	for i := range j.Template.Transactions {
-		tx := j.Template.Transactions[i].msg
-		if tx == nil {
-			tx = new(wire.MsgTx)
-			if err := tx.Deserialize(bytes.NewReader(j.Template.Transactions[i].Data)); err != nil {
-				return nil, fmt.Errorf("assemble block for job %s: transaction %d: %w", j.ID, i, err)
-			}
+		tx := new(wire.MsgTx)
+		if err := tx.Deserialize(bytes.NewReader(j.Template.Transactions[i].Data)); err != nil {
+			return nil, fmt.Errorf("assemble block for job %s: transaction %d: %w", j.ID, i, err)
 		}
 		block.Transactions = append(block.Transactions, tx)
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/wire"
 )
 
 // ErrBadTemplate is wrapped by every error ParseTemplate returns for a
@@ -155,11 +154,11 @@ func ParseTemplate(raw []byte) (*Template, error) {
 	hasWitness := false
 	wtxids := make([]chainhash.Hash, len(*r.Transactions))
 	for i, rt := range *r.Transactions {
-		tx, msg, err := parseTransaction(rt)
+		tx, witness, err := parseTransaction(rt)
 		if err != nil {
 			return nil, badTemplate("transaction %d: %v", i, err)
 		}
-		if msg.HasWitness() {
+		if witness {
 			hasWitness = true
 		}
 		t.Transactions[i] = tx
@@ -191,61 +190,56 @@ func ParseTemplate(raw []byte) (*Template, error) {
 	return t, nil
 }
 
-// parseTransaction decodes one template transaction and checks its hashes.
-func parseTransaction(rt rawTransaction) (Transaction, *wire.MsgTx, error) {
+// parseTransaction checks one template transaction (txscan.go) and its
+// hashes; witness reports whether it has witness data.
+func parseTransaction(rt rawTransaction) (tx Transaction, witness bool, err error) {
 	if rt.Data == nil {
-		return Transaction{}, nil, errors.New("missing data")
+		return Transaction{}, false, errors.New("missing data")
 	}
 	data, err := hex.DecodeString(*rt.Data)
 	if err != nil {
-		return Transaction{}, nil, errors.New("data: bad hex")
+		return Transaction{}, false, errors.New("data: bad hex")
 	}
-	msg := new(wire.MsgTx)
-	rd := bytes.NewReader(data)
-	if err := msg.Deserialize(rd); err != nil {
-		return Transaction{}, nil, fmt.Errorf("data: decode: %v", err)
+	sh, err := scanTx(data)
+	if err != nil {
+		return Transaction{}, false, fmt.Errorf("data: decode: %v", err)
 	}
-	if rd.Len() != 0 {
-		return Transaction{}, nil, fmt.Errorf("data: %d trailing bytes", rd.Len())
+	if sh.coinbase {
+		return Transaction{}, false, errors.New("is a coinbase")
 	}
-	for _, in := range msg.TxIn {
-		if in.PreviousOutPoint.Index == math.MaxUint32 && in.PreviousOutPoint.Hash == (chainhash.Hash{}) {
-			return Transaction{}, nil, errors.New("is a coinbase")
-		}
-	}
-	tx := Transaction{Data: data, TxID: msg.TxHash(), WTxID: msg.WitnessHash(), msg: msg}
+	tx = Transaction{Data: data, TxID: sh.txid(data), WTxID: sh.wtxid(data)}
 	if rt.TxID != nil {
 		want, err := parseDisplayHash(*rt.TxID)
 		if err != nil {
-			return Transaction{}, nil, fmt.Errorf("txid: %v", err)
+			return Transaction{}, false, fmt.Errorf("txid: %v", err)
 		}
 		if want != tx.TxID {
-			return Transaction{}, nil, fmt.Errorf("data hashes to txid %s, template says %s", tx.TxID, want)
+			return Transaction{}, false, fmt.Errorf("data hashes to txid %s, template says %s", tx.TxID, want)
 		}
 	}
 	if rt.Hash != nil {
 		want, err := parseDisplayHash(*rt.Hash)
 		if err != nil {
-			return Transaction{}, nil, fmt.Errorf("hash: %v", err)
+			return Transaction{}, false, fmt.Errorf("hash: %v", err)
 		}
 		// Older btcd reports the txid as "hash" and sends no "txid".
 		oldBtcd := rt.TxID == nil && want == tx.TxID
 		if want != tx.WTxID && !oldBtcd {
-			return Transaction{}, nil, fmt.Errorf("data hashes to wtxid %s, template hash says %s", tx.WTxID, want)
+			return Transaction{}, false, fmt.Errorf("data hashes to wtxid %s, template hash says %s", tx.WTxID, want)
 		}
 	}
 	if rt.Fee != nil {
 		if *rt.Fee < 0 {
-			return Transaction{}, nil, fmt.Errorf("negative fee %d", *rt.Fee)
+			return Transaction{}, false, fmt.Errorf("negative fee %d", *rt.Fee)
 		}
 		tx.Fee = *rt.Fee
 	}
 	if rt.Weight != nil {
 		tx.Weight = *rt.Weight
 	} else {
-		tx.Weight = int64(msg.SerializeSizeStripped()*3 + msg.SerializeSize())
+		tx.Weight = int64(sh.strippedSize()*3 + len(data))
 	}
-	return tx, msg, nil
+	return tx, sh.witness, nil
 }
 
 // parseDisplayHash parses 64 hex digits in RPC display order into internal

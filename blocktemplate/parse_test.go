@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/btcsuite/btcd/wire"
 )
 
 var gbtFixtures = []struct {
@@ -222,8 +224,9 @@ func FuzzParseTemplate(f *testing.F) {
 			t.Fatalf("accepted template with target %v", tpl.Target)
 		}
 		for i, tx := range tpl.Transactions {
-			if tx.msg == nil || tx.msg.TxHash() != tx.TxID {
-				t.Fatalf("tx %d: txid does not match data", i)
+			var msg wire.MsgTx
+			if err := msg.Deserialize(bytes.NewReader(tx.Data)); err != nil || msg.TxHash() != tx.TxID || msg.WitnessHash() != tx.WTxID {
+				t.Fatalf("tx %d: hashes do not match data (%v)", i, err)
 			}
 		}
 		b, err := NewBuilder(Config{Network: regtestParams(), PayoutAddress: regtestAddr})

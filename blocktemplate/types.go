@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/wire"
 )
 
 // Template is a parsed and checked getblocktemplate result. Hashes are kept in
@@ -34,10 +33,6 @@ type Transaction struct {
 	WTxID  chainhash.Hash // internal order
 	Fee    int64
 	Weight int64
-
-	// msg is the decoded transaction, kept so Block does not decode it again;
-	// nil for a Transaction built by hand (Block then decodes Data).
-	msg *wire.MsgTx
 }
 
 // Job is one unit of Stratum work (one mining.notify). It is immutable once
