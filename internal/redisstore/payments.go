@@ -203,7 +203,8 @@ func (s *Store) NextPayoutID(ctx context.Context) (int64, error) {
 }
 
 // CommitPayout debits, reserves the inputs and records p atomically (see
-// payment.Store).
+// payment.Store); with Config.MinReplicasAcked it returns nil only once
+// that many replicas have the commit (runAcked).
 func (s *Store) CommitPayout(ctx context.Context, p *payment.Payout) error {
 	data, err := json.Marshal(p)
 	if err != nil {
@@ -221,7 +222,7 @@ func (s *Store) CommitPayout(ctx context.Context, p *payment.Payout) error {
 	}
 	keys := []string{s.BalancesKey(), s.FeeBalanceKey(), s.UTXOsKey(), s.payoutKey(p.ID),
 		s.payoutsIndexKey(), s.openPayoutsKey(), s.payoutTotalsKey()}
-	if err := commitPayoutScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+	if err := s.runAcked(ctx, commitPayoutScript, keys, args...); err != nil {
 		return scriptErr("commit payout", err)
 	}
 	return nil

@@ -84,15 +84,59 @@ func (s *Store) applyReplicated(ctx context.Context, acctKeys []string, acctArgs
 		}
 		return err
 	}
+	if err := s.waited(wait); err != nil {
+		return err
+	}
+	if cluster && len(stats) > 0 {
+		return s.pipeline(ctx, s.rdb, nil, stats)
+	}
+	return nil
+}
+
+// runAcked runs script like Script.Run and, with MinReplicasAcked > 0,
+// returns nil only once that many replicas of the master holding keys[0]
+// have its writes: the script and WAIT go down one connection to that
+// master, as for a share batch. Fewer replicas in time is ErrNotReplicated:
+// the write may stand on the primary alone, and a failover to a replica
+// without it would undo it. The payout processor commits a payout this way
+// before it broadcasts the transaction, so a failover never forgets a debit
+// whose payment is on its way (a commit it was not told about is not
+// broadcast; the next run resolves it, see docs/redis.md).
+func (s *Store) runAcked(ctx context.Context, script *redis.Script, keys []string, args ...any) error {
+	if s.minReplicas <= 0 {
+		return script.Run(ctx, s.rdb, keys, args...).Err()
+	}
+	c, err := s.acctMaster(ctx, keys[0])
+	if err != nil {
+		return err
+	}
+	var run, wait *redis.Cmd
+	_, err = c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		run = script.Eval(ctx, p, keys, args...) // EVAL: no NOSCRIPT round in a pipeline; payouts are rare
+		wait = p.Do(ctx, "WAIT", s.minReplicas, s.replicaTimeout.Milliseconds())
+		return nil
+	})
+	if rerr := run.Err(); rerr != nil {
+		err = rerr // the script's own refusal (it wrote nothing) comes first
+	}
+	if err != nil {
+		if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+			cc.ReloadState(ctx)
+		}
+		return err
+	}
+	return s.waited(wait)
+}
+
+// waited checks the reply of WAIT: at least minReplicas replicas, else
+// ErrNotReplicated.
+func (s *Store) waited(wait *redis.Cmd) error {
 	got, err := wait.Int64()
 	if err != nil {
 		return fmt.Errorf("redisstore: WAIT reply: %w", err)
 	}
 	if got < int64(s.minReplicas) {
 		return fmt.Errorf("%w: %d of %d within %v", ErrNotReplicated, got, s.minReplicas, s.replicaTimeout)
-	}
-	if cluster && len(stats) > 0 {
-		return s.pipeline(ctx, s.rdb, nil, stats)
 	}
 	return nil
 }

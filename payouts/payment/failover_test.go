@@ -1,0 +1,170 @@
+//go:build e2e
+
+package payment_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/lode-pool/lode/internal/redisstore"
+	"github.com/lode-pool/lode/internal/testenv"
+	"github.com/lode-pool/lode/payouts/payment"
+)
+
+// TestPayoutsExactlyOnceThroughFailover: the pool ledger lives in a
+// Sentinel-managed Redis (a primary, one replica, three Sentinels; the
+// store waits for one replica, as redis.min_replicas_acked: 1 does) next to
+// a real btcd regtest node whose coinbases fund the pool. Payouts run in
+// batches of three outputs while the primary is SIGKILLed right after a
+// payout was committed (before its broadcast) and, after the failover,
+// right after another was broadcast (before its state was written); then,
+// with the replica stopped, a commit must not be acknowledged and nothing
+// may be broadcast. After every run resolved and a block confirmed the
+// payouts, each address received its balance exactly once on chain, no
+// balance is left or negative, and Σ balances + fee account + paid +
+// network fees equals the funds to the satoshi.
+func TestPayoutsExactlyOnceThroughFailover(t *testing.T) {
+	sn := testenv.StartRedisSentinel(t, 1)
+	store, err := redisstore.Connect(context.Background(), redisstore.ConnectConfig{Mode: redisstore.ModeSentinel,
+		Addrs: sn.SentinelAddrs(), MasterName: testenv.SentinelMaster, Prefix: testPrefix, MinReplicasAcked: 1,
+		ReplicaAckTimeout: 500 * time.Millisecond, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Client().Close() })
+	e := &env{t: t, store: store, rdb: store.Client().(*redis.Client)}
+	e.chain = testenv.StartNode(t, testenv.KindBtcd)
+	e.params, e.key = e.chain.Chain(), e.chain.TestKey()
+	e.rpc = e.chain.Client()
+	e.node = newNode(t, e.chain, "")
+	e.pool = poolAddress(t, e.key, p2pkh, e.params)
+	e.script, _ = txscript.PayToAddrScript(e.pool)
+	ctx := context.Background()
+	// Four coinbases of 50 BTC fund the pool (the node mines to the test
+	// key), matured.
+	for _, h := range e.chain.Generate(4) {
+		blk, err := e.rpc.GetBlock(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cb := blk.Transactions[0]
+		u := payment.UTXO{OutPoint: wire.OutPoint{Hash: cb.TxHash(), Index: 0}, Value: cb.TxOut[0].Value}
+		if err := e.rdb.HSet(ctx, e.store.UTXOsKey(), u.Key(), u.Value).Err(); err != nil {
+			t.Fatal(err)
+		}
+		e.total += u.Value
+	}
+	e.chain.Generate(testenv.CoinbaseMaturity)
+	e.start = e.chain.Height()
+	want := map[string]int64{}
+	for i := range 12 { // four payouts of three outputs
+		want[recipient(t, i, e.params)] = int64(2_000_000 + i*1_000_003)
+	}
+	e.seed(want)
+
+	// Run 1: the primary dies right after the second payout is committed.
+	// The commit was acknowledged by the replica (WAIT), so the promoted
+	// replica holds it; its broadcast still reaches the node, its new state
+	// is not written (Redis is down).
+	p := e.processor(e.config(payment.ModeHot))
+	committed := 0
+	var killed *testenv.Redis
+	payment.SetTestHooks(p, func(po *payment.Payout) {
+		if committed++; committed == 2 {
+			killed = sn.KillPrimary()
+		}
+	}, nil)
+	if _, err := p.RunOnce(ctx, false); err != nil {
+		t.Logf("run 1: %v", err) // Redis went away in it; the next runs resolve
+	}
+	if killed == nil {
+		t.Fatal("run 1 committed fewer than two payouts")
+	}
+	promoted := sn.WaitPromotion(killed)
+	t.Logf("primary moved from %s to %s after payout 2 was committed", killed.Addr, promoted.Addr)
+	killed.Restart()
+	sn.WaitReplicas(1)
+
+	// Run 2 resolves what run 1 left (payout 2 still pending: broadcast
+	// again, the node knows it) and pays on; the primary dies right after
+	// the first broadcast, before its state was written.
+	p = e.processor(e.config(payment.ModeHot))
+	killed = nil
+	payment.SetTestHooks(p, nil, func(po *payment.Payout) {
+		if killed == nil {
+			killed = sn.KillPrimary()
+		}
+	})
+	_, err = p.RunOnce(ctx, false)
+	if killed == nil {
+		t.Fatalf("run 2 broadcast nothing (%v)", err)
+	}
+	promoted = sn.WaitPromotion(killed)
+	t.Logf("primary moved from %s to %s after a broadcast", killed.Addr, promoted.Addr)
+
+	// Run 3 with no replica (the old primary not back yet): a commit is not
+	// acknowledged, so nothing new is broadcast.
+	mempool := func() int {
+		hashes, err := e.rpc.GetRawMempool()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(hashes)
+	}
+	before := mempool()
+	p = e.processor(e.config(payment.ModeHot))
+	_, err = p.RunOnce(ctx, false)
+	if remaining := countBalances(t, e); remaining > 0 && !errors.Is(err, redisstore.ErrNotReplicated) {
+		t.Fatalf("run 3 without a replica, %d balances to pay: %v, want ErrNotReplicated", remaining, err)
+	}
+	if after := mempool(); after > before {
+		t.Fatalf("run 3 broadcast %d transactions without a replica acknowledging their commit", after-before)
+	}
+	killed.Restart()
+	sn.WaitReplicas(1)
+
+	// Runs until nothing is left: resolve, re-broadcast, pay the rest.
+	p = e.processor(e.config(payment.ModeHot))
+	testenv.WaitFor(t, 60*time.Second, "every balance paid", func() bool {
+		res, err := p.RunOnce(ctx, false)
+		if err != nil {
+			t.Logf("run: %v", err)
+			return false
+		}
+		return countBalances(t, e) == 0 && len(res.Payouts) == 0
+	})
+	e.chain.Generate(1)
+	testenv.WaitFor(t, 60*time.Second, "every payout confirmed", func() bool {
+		res, err := p.RunOnce(ctx, false)
+		return err == nil && res.Open == 0
+	})
+	got := e.received()
+	var paid int64
+	for a, v := range want {
+		if got[a] != v {
+			t.Errorf("%s received %d on chain, want %d exactly once", a, got[a], v)
+		}
+		paid += v
+	}
+	tot := e.checkLedger()
+	if tot.Paid != paid {
+		t.Fatalf("totals paid %d, want %d", tot.Paid, paid)
+	}
+}
+
+// countBalances is the number of addresses with an unpaid balance.
+func countBalances(t *testing.T, e *env) int {
+	t.Helper()
+	bal, err := e.store.Balances(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(bal)
+}
