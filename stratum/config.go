@@ -127,7 +127,7 @@ type Config struct {
 	Logger     *zap.Logger    `yaml:"-"`
 
 	// Presence, optional, receives the workers' connected time and user
-	// agents every PresenceInterval (default 15 s, 1 s to 1 min), off the
+	// agents every PresenceInterval (default 1 min, 1 s to 1 min), off the
 	// share path (presence.go).
 	Presence         PresenceRecorder `yaml:"-"`
 	PresenceInterval time.Duration    `yaml:"-"`

@@ -43,8 +43,11 @@ type PresenceRecorder interface {
 	RecordPresence(ctx context.Context, p []Presence) error
 }
 
-// DefaultPresenceInterval is the default of Config.PresenceInterval.
-const DefaultPresenceInterval = 15 * time.Second
+// DefaultPresenceInterval is the default of Config.PresenceInterval: one
+// report per worker and minute, just after the minute ends, writes each
+// bucket's connected time once (a shorter interval writes it in pieces,
+// for the same result at several times the Redis time).
+const DefaultPresenceInterval = time.Minute
 
 // agentResend is how often an unchanged user agent is sent again (the
 // store's copy may have expired with the worker's other statistics).
@@ -124,9 +127,8 @@ func (s *Server) startPresence() (stop func()) {
 }
 
 // presenceLoop reports connected time every PresenceInterval, on the wall
-// clock's multiples of it (with the default 15 s, one report lands just
-// after each minute ends, so a reader of complete minutes finds them
-// whole). It must be run as a goroutine; it returns when quit is closed.
+// clock's multiples of it (with the default, one report lands just after
+// each minute ends, so a reader of complete minutes finds them whole). It must be run as a goroutine; it returns when quit is closed.
 func (s *Server) presenceLoop(quit <-chan struct{}) {
 	iv := s.cfg.PresenceInterval
 	t := time.NewTimer(time.Hour)

@@ -25,10 +25,7 @@ import (
 // buckets with Σd and the economics field, recent shares).
 func BenchmarkEconomicsStats(b *testing.B) {
 	const workers = 2000
-	srv := testenv.StartRedis(b, "--appendonly", "no")
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer rdb.Close()
-	s := redisstore.New(rdb, redisstore.Config{Prefix: "eb"})
+	s, rdb := benchStore(b, "eb")
 	ctx := context.Background()
 	now := time.Now()
 	seq := uint64(0)
@@ -107,4 +104,76 @@ func usedMemory(b *testing.B, rdb *redis.Client) float64 {
 	}
 	b.Fatal("no used_memory")
 	return 0
+}
+
+// BenchmarkRecordPresence is one stratum frontend's connected-time report
+// (one a minute by default) for 10,000 connected workers: a whole minute
+// each (one minute and one slot field per worker), the user agent
+// with every report ("agents") or, as the frontend sends it once the
+// agent is stored, without ("steady"). It reports the wall time per worker
+// and Redis's own time per worker (INFO commandstats, evalsha + hset +
+// expire).
+func BenchmarkRecordPresence(b *testing.B) {
+	const workers = 10000
+	s, rdb := benchStore(b, "pb")
+	ctx := context.Background()
+	for _, withAgent := range []bool{true, false} {
+		name := "steady"
+		if withAgent {
+			name = "agents"
+		}
+		b.Run(name, func(b *testing.B) {
+			minute := time.Now().Unix() / 60 * 60
+			ps := make([]redisstore.WorkerPresence, workers)
+			for i := range ps {
+				addr := "bc1qbenchaddressbenchaddressbench" + strconv.Itoa(i%500)
+				ps[i] = redisstore.WorkerPresence{Worker: addr + ".w" + strconv.Itoa(i), Address: addr}
+				if withAgent {
+					ps[i].UserAgent = "bitaxe/BM1370/v2.4.0"
+				}
+			}
+			rdb.ConfigResetStat(ctx)
+			b.ResetTimer()
+			for n := range b.N {
+				from := time.Unix(minute-int64(n)*60, 0)
+				for i := range ps {
+					ps[i].Spans = [][2]time.Time{{from, from.Add(time.Minute)}}
+				}
+				if err := s.RecordPresence(ctx, ps); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/workers, "µs/worker")
+			info, err := rdb.Info(ctx, "commandstats").Result()
+			if err != nil {
+				b.Fatal(err)
+			}
+			var usec float64
+			for _, cmd := range []string{"evalsha", "hset", "expire"} {
+				usec += commandUsec(info, cmd)
+			}
+			b.ReportMetric(usec/float64(b.N)/workers, "redis-µs/worker")
+		})
+	}
+}
+
+// commandUsec returns usec (Redis's time) of one command in INFO
+// commandstats.
+func commandUsec(info, cmd string) float64 {
+	_, line, _ := strings.Cut(info, "cmdstat_"+cmd+":")
+	line, _, _ = strings.Cut(line, "\n")
+	_, v, _ := strings.Cut(line, "usec=")
+	v, _, _ = strings.Cut(v, ",")
+	u, _ := strconv.ParseFloat(v, 64)
+	return u
+}
+
+// benchStore is a store on a Redis of its own without persistence.
+func benchStore(b *testing.B, prefix string) (*redisstore.Store, *redis.Client) {
+	b.Helper()
+	srv := testenv.StartRedis(b, "--appendonly", "no")
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	b.Cleanup(func() { rdb.Close() })
+	return redisstore.New(rdb, redisstore.Config{Prefix: prefix}), rdb
 }

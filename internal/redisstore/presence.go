@@ -40,11 +40,22 @@ end
 
 // presenceScript adds connected seconds to the packed worker fields of one
 // bucket hash. KEYS[1]: the bucket; ARGV[1]: its TTL (s), then pairs of
-// field and seconds.
+// field and seconds. The shares' part of a packed field is kept as it is
+// (no number is parsed or formatted again but the seconds).
 var presenceScript = redis.NewScript(luaPackedW + `
 for i = 2, #ARGV, 2 do
-  local d, q, n, m, c = unpackw(redis.call('HGET', KEYS[1], ARGV[i]))
-  redis.call('HSET', KEYS[1], ARGV[i], packw(d, q, n, m, c + tonumber(ARGV[i + 1])))
+  local f, add = ARGV[i], tonumber(ARGV[i + 1])
+  local cur = redis.call('HGET', KEYS[1], f)
+  local head, c
+  if cur then head, c = string.match(cur, '^([^|]*|[^|]*|[^|]*|[^|]*)|?([^|]*)$') end
+  if not cur then
+    redis.call('HSET', KEYS[1], f, '0|0|0|0|' .. add)
+  elseif head then
+    redis.call('HSET', KEYS[1], f, head .. '|' .. string.format('%d', (tonumber(c) or 0) + add))
+  else -- written before the packing
+    local d, q, n, m, cc = unpackw(cur)
+    redis.call('HSET', KEYS[1], f, packw(d, q, n, m, cc + add))
+  end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 0
