@@ -17,7 +17,6 @@ type (
 	NodeConfig     = config.NodeConfig
 	RedisConfig    = config.RedisConfig
 	PoolConfig     = config.PoolConfig
-	LedgerConfig   = config.LedgerConfig
 	UnlockerConfig = config.UnlockerConfig
 	PayoutsConfig  = config.PayoutsConfig
 	APIConfig      = config.APIConfig

@@ -36,8 +36,8 @@ func TestParseConfig(t *testing.T) {
 		errs []string
 	}{
 		{name: "minimal gets defaults", yaml: minimal, check: func(t *testing.T, c Config) {
-			if !reflect.DeepEqual(c.Roles, allRoles) || c.API.Listen != "127.0.0.1:8080" || c.Ledger.BatchSize != 256 {
-				t.Errorf("defaults not applied: roles %v api %s batch %d", c.Roles, c.API.Listen, c.Ledger.BatchSize)
+			if !reflect.DeepEqual(c.Roles, allRoles) || c.API.Listen != "127.0.0.1:8080" || c.Ledger.MaxBatch != 256 {
+				t.Errorf("defaults not applied: roles %v api %s batch %d", c.Roles, c.API.Listen, c.Ledger.MaxBatch)
 			}
 		}},
 		{name: "api only needs no node or payout address", yaml: "roles: [api]\n", check: func(t *testing.T, c Config) {

@@ -121,12 +121,10 @@ func (w *wiring) stratum(ctx context.Context) ([]component, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := ledger.New(ledger.Config{
-		MaxBatch: cfg.Ledger.BatchSize, MaxDelay: cfg.Ledger.BatchWait, StatsInterval: cfg.Ledger.StatsInterval,
-		WindowFactor: cfg.Pool.PPLNSWindow, MinWindow: cfg.Pool.PPLNSMinWindow,
-		SpoolPath: filepath.Join(cfg.Ledger.SpoolDir, "shares.spool"),
-		Logger:    log.Named("ledger"),
-	}, &timedStore{Store: w.store, metrics: w.metricsFor})
+	// The file's ledger section is the ledger's Config; the window is pool's.
+	lc := cfg.Ledger
+	lc.WindowFactor, lc.MinWindow, lc.Logger = cfg.Pool.PPLNSWindow, cfg.Pool.PPLNSMinWindow, log.Named("ledger")
+	rec, err := ledger.New(lc, &timedStore{Store: w.store, metrics: w.metricsFor})
 	if err != nil {
 		return nil, fmt.Errorf("share ledger: %w", err)
 	}

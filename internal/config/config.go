@@ -4,7 +4,7 @@
 //
 // Each top-level key is one section. The sections of this package are
 // checked by Validate with their key paths. A section whose type is another
-// package's own Config (stratum, economics, alerts) is decoded straight
+// package's own Config (stratum, ledger, economics, alerts) is decoded straight
 // into it and checked by its ValidateSettings() error method (the settings
 // without the components the daemon wires in) or else its Validate() error;
 // errors with ConfigKey/ConfigProblem methods are reported under their key
@@ -62,8 +62,10 @@ type Config struct {
 	// Stratum is package stratum's own Config, checked by its
 	// ValidateSettings; the daemon adds the network, pool.instance_id and
 	// the components it wires.
-	Stratum  stratum.Config `yaml:"stratum"`
-	Ledger   LedgerConfig   `yaml:"ledger"`
+	Stratum stratum.Config `yaml:"stratum"`
+	// Ledger is package ledger's own Config (ValidateSettings); the
+	// daemon adds the PPLNS window from pool.
+	Ledger   ledger.Config  `yaml:"ledger"`
 	Unlocker UnlockerConfig `yaml:"unlocker"`
 	Payouts  PayoutsConfig  `yaml:"payouts"`
 	API      APIConfig      `yaml:"api"`
@@ -148,24 +150,9 @@ type PoolConfig struct {
 	PPLNSMinWindow float64 `yaml:"pplns_min_window"`
 }
 
-// LedgerConfig is the group commit to Redis.
-type LedgerConfig struct {
-	BatchSize int           `yaml:"batch_size"`
-	BatchWait time.Duration `yaml:"batch_wait"`
-	SpoolDir  string        `yaml:"spool_dir"`
-	// StatsInterval > 0 writes share statistics once per interval instead
-	// of with every group commit (ledger.Config.StatsInterval; default
-	// DefaultStatsInterval; 0: with every commit, as durable as the
-	// shares).
-	StatsInterval time.Duration `yaml:"stats_interval"`
-}
-
-// DefaultStatsInterval is the daemon's ledger.stats_interval: statistics
-// aggregated per worker in lode and written once a second, so Redis works
-// per active worker and second rather than per share; a SIGKILL loses at
-// most a second of statistics, never a share's credit. (Package ledger's
-// own zero value keeps statistics with every group commit.)
-const DefaultStatsInterval = time.Second
+// DefaultStatsInterval is the daemon's ledger.stats_interval
+// (ledger.DefaultFileStatsInterval: statistics written once a second).
+const DefaultStatsInterval = ledger.DefaultFileStatsInterval
 
 // UnlockerConfig follows found blocks to maturity.
 type UnlockerConfig struct {
@@ -237,7 +224,7 @@ func Defaults() Config {
 		Redis:    RedisConfig{Address: "127.0.0.1:6379", Prefix: redisstore.DefaultPrefix, LeaseTTL: 15 * time.Second, Mode: redisstore.ModeSingle, ReplicaAckTimeout: redisstore.DefaultReplicaAckTimeout},
 		Pool:     PoolConfig{Tag: "/lode/", FeePercent: 1, PPLNSWindow: ledger.DefaultWindowFactor},
 		Stratum:  stratum.DefaultConfig(),
-		Ledger:   LedgerConfig{BatchSize: ledger.DefaultMaxBatch, BatchWait: ledger.DefaultMaxDelay, SpoolDir: "spool", StatsInterval: DefaultStatsInterval},
+		Ledger:   ledger.DefaultConfig(),
 		Unlocker: UnlockerConfig{Interval: payouts.DefaultUnlockerInterval, Maturity: payouts.DefaultMaturity},
 		Payouts: PayoutsConfig{
 			Interval: payment.DefaultInterval, Threshold: payment.DefaultThreshold, MaxOutputs: payment.DefaultMaxOutputs,

@@ -15,7 +15,6 @@ import (
 
 	"github.com/lode-pool/lode/internal/redisstore"
 	"github.com/lode-pool/lode/payouts"
-	"github.com/lode-pool/lode/shares/ledger"
 )
 
 // maxDifficulty bounds the difficulties of the file: the share ledger's
@@ -111,9 +110,9 @@ func (c Config) Validate() error {
 	if c.Redis.MinReplicasAcked < 0 {
 		bad("redis.min_replicas_acked", "must be 0 (no wait) or more, got %d", c.Redis.MinReplicasAcked)
 	}
-	if c.Redis.ReplicaAckTimeout <= 0 || c.Redis.ReplicaAckTimeout >= ledger.DefaultWriteTimeout {
-		bad("redis.replica_ack_timeout", "must be above 0 and below the ledger's write timeout (%v), got %v",
-			ledger.DefaultWriteTimeout, c.Redis.ReplicaAckTimeout)
+	if c.Redis.ReplicaAckTimeout <= 0 || c.Redis.ReplicaAckTimeout >= c.Ledger.WriteTimeout {
+		bad("redis.replica_ack_timeout", "must be above 0 and below the ledger's write timeout (ledger.write_timeout, %v), got %v",
+			c.Ledger.WriteTimeout, c.Redis.ReplicaAckTimeout)
 	}
 	checkSecret(bad, "redis.password", c.Redis.Password)
 	if c.Redis.DB < 0 || c.Redis.DB > 15 {
@@ -163,15 +162,6 @@ func (c Config) Validate() error {
 		bad("stratum.ports", "at least one port is needed for the stratum role")
 	}
 
-	if c.Ledger.BatchSize < 1 || c.Ledger.BatchSize > 65536 {
-		bad("ledger.batch_size", "must be 1..65536, got %d", c.Ledger.BatchSize)
-	}
-	if c.Ledger.BatchWait < 0 || c.Ledger.BatchWait > time.Second {
-		bad("ledger.batch_wait", "must be 0..1s, got %v", c.Ledger.BatchWait)
-	}
-	if c.Ledger.StatsInterval < 0 || c.Ledger.StatsInterval > time.Minute {
-		bad("ledger.stats_interval", "must be 0..1m, got %v", c.Ledger.StatsInterval)
-	}
 	if c.Has(RoleStratum) && c.Ledger.SpoolDir == "" {
 		bad("ledger.spool_dir", "required: shares go there while Redis is down")
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,40 +62,47 @@ const (
 // units before its finding share (docs/verify.md).
 const WindowMargin = 0.25
 
-// Config configures a Recorder.
+// Config configures a Recorder. It is also lode.yaml's ledger: section
+// (config.go: the file's defaults, its checks and its keys, here on the
+// fields; fields tagged "-" are wired by the daemon).
 type Config struct {
 	// Instance identifies this process in sequence numbers; letters, digits,
 	// '-' and '_' only. Several lode processes sharing one Redis must use
 	// different ids. Default: a random id, new at each start (the spool keeps
 	// the id of the process that wrote each batch).
-	Instance string
+	Instance string `yaml:"-"`
 	// MaxBatch is the largest batch of shares written at once (default 256).
-	MaxBatch int
+	MaxBatch int `yaml:"batch_size"`
 	// MaxDelay is how long the first share of a batch waits for more
 	// before the write starts (default 0: the write starts at once when
 	// none is in flight; shares arriving during a write form the next
 	// batch). A positive value trades latency for fuller batches.
-	MaxDelay time.Duration
+	MaxDelay time.Duration `yaml:"batch_wait"`
 	// WindowFactor is X in the PPLNS window size N = X × network difficulty
-	// (default 2).
-	WindowFactor float64
+	// (default 2). The daemon sets it from pool.pplns_window.
+	WindowFactor float64 `yaml:"-"`
 	// MinWindow is a floor for N in difficulty (default 0). Useful on
-	// regtest, where X × network difficulty is below one share.
-	MinWindow float64
+	// regtest, where X × network difficulty is below one share. The daemon
+	// sets it from pool.pplns_min_window.
+	MinWindow float64 `yaml:"-"`
 	// SpoolPath is the spool file used while the Store is unreachable. Empty
 	// disables the spool: Record then fails while the Store does.
-	SpoolPath string
+	SpoolPath string `yaml:"-"`
+	// SpoolDir, when SpoolPath is empty, puts the spool in this folder
+	// (SpoolFile): lode.yaml's ledger.spool_dir, where the daemon also
+	// keeps the found-block journal.
+	SpoolDir string `yaml:"spool_dir"`
 	// MaxSpoolBytes bounds the spool (default 1 GiB, negative: no bound);
 	// a full spool makes Record fail.
-	MaxSpoolBytes int64
+	MaxSpoolBytes int64 `yaml:"max_spool_bytes"`
 	// WriteTimeout bounds one Store write (default 2s).
-	WriteTimeout time.Duration
+	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// RetryInterval is the pause between attempts to replay the spool while
 	// the Store fails (default 500ms).
-	RetryInterval time.Duration
+	RetryInterval time.Duration `yaml:"retry_interval"`
 	// ShutdownTimeout bounds the final flush when Run's ctx ends
 	// (default 10s).
-	ShutdownTimeout time.Duration
+	ShutdownTimeout time.Duration `yaml:"-"`
 	// StatsInterval, when positive, writes the statistics of recorded
 	// shares (worker and address counters, hashrate buckets, recent shares)
 	// and the rejects as one batch per interval for all the shares of the
@@ -107,8 +115,8 @@ type Config struct {
 	// one script call instead of two, and the statistics of a busy interval
 	// are aggregated once (much less Redis and lode CPU per share when
 	// group commits are small).
-	StatsInterval time.Duration
-	Logger        *zap.Logger
+	StatsInterval time.Duration `yaml:"stats_interval"`
+	Logger        *zap.Logger   `yaml:"-"`
 }
 
 func (c *Config) setDefaults() error {
@@ -138,6 +146,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MinWindow < 0 || math.IsNaN(c.MinWindow) || math.IsInf(c.MinWindow, 0) {
 		return fmt.Errorf("min window %v: must be non-negative", c.MinWindow)
+	}
+	if c.SpoolPath == "" && c.SpoolDir != "" {
+		c.SpoolPath = filepath.Join(c.SpoolDir, SpoolFile)
 	}
 	if c.MaxSpoolBytes == 0 {
 		c.MaxSpoolBytes = DefaultMaxSpoolBytes
