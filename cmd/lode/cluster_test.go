@@ -11,11 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/lode-pool/lode/bench/miner"
 	"github.com/lode-pool/lode/internal/redisstore"
 	"github.com/lode-pool/lode/internal/testenv"
 	"github.com/lode-pool/lode/payouts"
@@ -92,21 +90,16 @@ shutdown_timeout: 10s
 	procs = append(procs, apiProc)
 
 	// Two miners per frontend, each listing the other frontends next.
-	var miners []*failoverMiner
+	var miners []*moneyMiner
 	for i := range ports {
 		urls := append(append([]string{}, ports[i:]...), ports[:i]...)
 		for j, addr := range []string{minerA, minerB} {
 			miners = append(miners, newFailoverMiner(urls, fmt.Sprintf("%s.fe%dm%d", addr, i+1, j), diff, 300*time.Millisecond))
 		}
 	}
-	ctx, stopMining := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runFailoverMiners(ctx, miners)
-	}()
-	defer func() { stopMining(); <-done }()
-	accepted := func(from []*failoverMiner) int64 {
+	stopMining := startMiners(miners...)
+	defer stopMining()
+	accepted := func(from []*moneyMiner) int64 {
 		var n int64
 		for _, m := range from {
 			a, _, _, _ := m.snapshot()
@@ -114,7 +107,7 @@ shutdown_timeout: 10s
 		}
 		return n
 	}
-	atFrontend := func(i int) []*failoverMiner { return miners[2*i : 2*i+2] }
+	atFrontend := func(i int) []*moneyMiner { return miners[2*i : 2*i+2] }
 	for i := range ports {
 		waitUntil(t, fmt.Sprintf("shares accepted at frontend %d", i+1), 60*time.Second, func() bool {
 			return accepted(atFrontend(i)) >= 5
@@ -151,7 +144,6 @@ shutdown_timeout: 10s
 		return accepted(miners) >= before+5
 	})
 	stopMining()
-	<-done
 	lb.mu.Lock()
 	spooled := strings.Contains(lb.logs.String(), "spooling")
 	lb.mu.Unlock()
@@ -279,7 +271,7 @@ shutdown_timeout: 10s
 // the PPLNS window once: per address, the window's Σ units are at least
 // what was accepted and at most that plus the shares in doubt (a cut
 // connection: recorded or not). It returns the totals.
-func checkWindowHolds(t *testing.T, store *redisstore.Store, miners []*failoverMiner) (acceptedAll, doubtAll int64) {
+func checkWindowHolds(t *testing.T, store *redisstore.Store, miners []*moneyMiner) (acceptedAll, doubtAll int64) {
 	t.Helper()
 	win, err := store.Window(context.Background())
 	if err != nil {
@@ -302,7 +294,7 @@ func checkWindowHolds(t *testing.T, store *redisstore.Store, miners []*failoverM
 		acceptedAll += acc
 		doubtAll += doubt
 		t.Logf("%v", m)
-		addr, _, _ := strings.Cut(m.user, ".")
+		addr, _, _ := strings.Cut(m.cfg.Username, ".")
 		if seen[addr][0] == nil {
 			seen[addr] = [2]*big.Int{new(big.Int), new(big.Int)}
 		}
@@ -354,14 +346,12 @@ shutdown_timeout: 20s
 			p.kill(t)
 		}
 	})
-	miners := []*failoverMiner{
+	miners := []*moneyMiner{
 		newFailoverMiner([]string{port}, minerA+".s1", diff, 200*time.Millisecond),
 		newFailoverMiner([]string{port}, minerB+".s2", diff, 200*time.Millisecond),
 	}
-	ctx, stopMining := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); runFailoverMiners(ctx, miners) }()
-	defer func() { stopMining(); <-done }()
+	stopMining := startMiners(miners...)
+	defer stopMining()
 	accepted := func() int64 {
 		var n int64
 		for _, m := range miners {
@@ -382,7 +372,6 @@ shutdown_timeout: 20s
 	old.Restart()
 	more("shares after the failover")
 	stopMining()
-	<-done
 	lb.mu.Lock()
 	spooled := strings.Contains(lb.logs.String(), "spooling")
 	lb.mu.Unlock()
@@ -403,115 +392,4 @@ shutdown_timeout: 20s
 	}
 	t.Cleanup(func() { _ = store.Client().Close() })
 	checkWindowHolds(t, store, miners)
-}
-
-// failoverMiner mines like moneyMiner but with a list of pool URLs, as
-// miners' firmware has: after a lost connection it tries the same URL, and
-// moves to the next one while a URL refuses connections.
-type failoverMiner struct {
-	urls       []string
-	user       string
-	difficulty float64
-	pause      time.Duration
-
-	mu                        sync.Mutex
-	accepted, rejected, doubt int64
-	acceptedUnits, doubtUnits *big.Int
-	sessions                  int
-	lastErr                   error
-}
-
-func newFailoverMiner(urls []string, user string, difficulty float64, pause time.Duration) *failoverMiner {
-	return &failoverMiner{urls: urls, user: user, difficulty: difficulty, pause: pause,
-		acceptedUnits: new(big.Int), doubtUnits: new(big.Int)}
-}
-
-func (f *failoverMiner) snapshot() (int64, *big.Int, int64, *big.Int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.accepted, new(big.Int).Set(f.acceptedUnits), f.doubt, new(big.Int).Set(f.doubtUnits)
-}
-
-func (f *failoverMiner) String() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return fmt.Sprintf("%s: accepted %d (%s units), rejected %d, in doubt %d (%s units), %d sessions, last error %v",
-		f.user, f.accepted, f.acceptedUnits, f.rejected, f.doubt, f.doubtUnits, f.sessions, f.lastErr)
-}
-
-func (f *failoverMiner) run(ctx context.Context) {
-	var en2 uint64
-	units := ledger.DiffToUnits(f.difficulty)
-	cur := 0
-	for ctx.Err() == nil {
-		m, err := miner.Dial(ctx, miner.Config{Address: f.urls[cur], Username: f.user, Password: "x", Timeout: 15 * time.Second})
-		if err != nil {
-			f.mu.Lock()
-			f.lastErr = err
-			f.mu.Unlock()
-			cur = (cur + 1) % len(f.urls)
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
-		f.mu.Lock()
-		f.sessions++
-		f.mu.Unlock()
-		for ctx.Err() == nil {
-			if m.CurrentJob() == nil || m.Difficulty() != f.difficulty {
-				select {
-				case <-m.Done():
-				case <-ctx.Done():
-				case <-time.After(20 * time.Millisecond):
-				}
-				if m.Err() != nil {
-					break
-				}
-				continue
-			}
-			en2++
-			sh, err := m.Mine(ctx, en2)
-			if err != nil {
-				break
-			}
-			if sh == nil {
-				continue
-			}
-			// A submit in flight when ctx ends still waits for its verdict:
-			// only a dead connection leaves a share in doubt.
-			r, err := m.Submit(context.WithoutCancel(ctx), sh)
-			f.mu.Lock()
-			switch {
-			case err != nil:
-				f.doubt++
-				f.doubtUnits.Add(f.doubtUnits, units)
-				f.lastErr = err
-			case r.OK():
-				f.accepted++
-				f.acceptedUnits.Add(f.acceptedUnits, units)
-			default:
-				f.rejected++
-			}
-			f.mu.Unlock()
-			if err != nil {
-				break
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(f.pause):
-			}
-		}
-		m.Close()
-	}
-}
-
-func runFailoverMiners(ctx context.Context, miners []*failoverMiner) {
-	var wg sync.WaitGroup
-	for _, m := range miners {
-		wg.Add(1)
-		go func() { defer wg.Done(); m.run(ctx) }()
-	}
-	wg.Wait()
 }

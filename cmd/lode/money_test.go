@@ -41,9 +41,12 @@ import (
 // and keeps, across connections, what the pool told it: the shares it saw
 // accepted (count and Σ target difficulty in ledger units) and the shares
 // whose verdict it never received because the connection died (in doubt:
-// the pool may or may not have recorded them).
+// the pool may or may not have recorded them). With several pool URLs it
+// fails over as miners' firmware does: after a lost connection it tries the
+// same URL, and moves to the next one while a URL refuses connections.
 type moneyMiner struct {
-	cfg        miner.Config
+	cfg        miner.Config  // Address: the URL in use
+	urls       []string      // the pool URLs, in order of preference
 	difficulty float64       // the port's fixed difficulty; no share is mined at another
 	pause      time.Duration // sleep after each submit: a lower hashrate
 
@@ -61,9 +64,14 @@ type moneyMiner struct {
 // starts with Redis down spends up to two store timeouts of 2 s before it
 // spools), so only a killed connection leaves a share in doubt.
 func newMoneyMiner(addr, user string, difficulty float64, pause time.Duration) *moneyMiner {
+	return newFailoverMiner([]string{addr}, user, difficulty, pause)
+}
+
+// newFailoverMiner is a moneyMiner with a list of pool URLs.
+func newFailoverMiner(urls []string, user string, difficulty float64, pause time.Duration) *moneyMiner {
 	return &moneyMiner{
-		cfg:        miner.Config{Address: addr, Username: user, Password: "x", Timeout: 15 * time.Second},
-		difficulty: difficulty, pause: pause,
+		cfg:  miner.Config{Username: user, Password: "x", Timeout: 15 * time.Second},
+		urls: urls, difficulty: difficulty, pause: pause,
 		acceptedUnits: new(big.Int), doubtUnits: new(big.Int),
 	}
 }
@@ -82,18 +90,21 @@ func (mm *moneyMiner) String() string {
 		mm.cfg.Username, mm.accepted, mm.acceptedUnits, mm.rejected, mm.doubt, mm.doubtUnits, mm.sessions, mm.lastErr)
 }
 
-// run mines until ctx ends, reconnecting (every 100 ms) while the pool is
-// down. The extranonce2 counter keeps counting across connections so a
-// restarted pool is not sent the same header again.
+// run mines until ctx ends, reconnecting (every 100 ms, to the next URL)
+// while the pool is down. The extranonce2 counter keeps counting across
+// connections so a restarted pool is not sent the same header again.
 func (mm *moneyMiner) run(ctx context.Context) {
 	var en2 uint64
 	units := ledger.DiffToUnits(mm.difficulty)
+	cfg, cur := mm.cfg, 0
 	for ctx.Err() == nil {
-		m, err := miner.Dial(ctx, mm.cfg)
+		cfg.Address = mm.urls[cur]
+		m, err := miner.Dial(ctx, cfg)
 		if err != nil {
 			mm.mu.Lock()
 			mm.lastErr = err
 			mm.mu.Unlock()
+			cur = (cur + 1) % len(mm.urls)
 			select {
 			case <-ctx.Done():
 			case <-time.After(100 * time.Millisecond):
