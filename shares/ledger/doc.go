@@ -16,7 +16,11 @@
 // Difficulties are credited in diff units: the share's target difficulty
 // rounded to 8 decimals and written as a base-10 integer string (difficulty
 // × 10^8). Sums over a mainnet round exceed 2^64, so parse them with
-// math/big (ParseUnits).
+// math/big (ParseUnits). units.go is the pool's one definition of this
+// money arithmetic: the units (UnitScale, DiffUnits, DiffToUnits,
+// UnitsToDifficulty) and the PPLNS window size N (WindowDifficulty,
+// WindowUnits, DefaultWindowFactor), which payouts, the API and the
+// configuration use rather than restate.
 //
 // Errors: Record returns ErrClosed after Run ended, ErrInvalidShare for a
 // share that cannot be recorded (bad difficulty or address), and an error
