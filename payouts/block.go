@@ -314,19 +314,15 @@ func (r *Recorder) BlockFound(ctx context.Context, b FoundBlock) (Block, error) 
 // the commitment b's coinbase carries, and prunes old archives.
 func (r *Recorder) finishWindow(ctx context.Context, w WindowLedger, b FoundBlock, blk *Block) error {
 	if blk.WindowRoot == nil && !blk.ArchivePruned {
-		var leaves []window.Leaf
-		err := w.WindowLeaves(ctx, b.Hash, func(l window.Leaf) error {
-			leaves = append(leaves, l)
-			return nil
-		})
-		if err != nil {
+		// Streamed: a mainnet window has some 10^6 leaves.
+		var rb window.RootBuilder
+		if err := w.WindowLeaves(ctx, b.Hash, rb.Add); err != nil {
 			return fmt.Errorf("read window of block %s: %w", b.Hash, err)
 		}
-		tree, err := window.Build(leaves)
+		root, err := rb.Root()
 		if err != nil {
 			return fmt.Errorf("window of block %s: %w", b.Hash, err)
 		}
-		root := tree.Root()
 		if _, err := w.SetWindowRoot(ctx, b.Hash, b.Height, root); err != nil {
 			return fmt.Errorf("window root of block %s: %w", b.Hash, err)
 		}

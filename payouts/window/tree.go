@@ -250,6 +250,57 @@ func Build(leaves []Leaf) (*Tree, error) {
 	return t, nil
 }
 
+// RootBuilder computes the root of the tree over leaves added one at a
+// time, oldest first, holding O(log n) nodes: a window's root without its
+// whole tree in memory (a mainnet window has some 10^6 leaves). The root is
+// the one Build gives for the same leaves.
+type RootBuilder struct {
+	// stack holds the roots of complete subtrees, heights strictly
+	// decreasing: the binary representation of the leaves added so far.
+	stack  []Node
+	height []int
+	n      uint64
+}
+
+// Add hashes leaf l and adds it after the leaves added before.
+func (b *RootBuilder) Add(l Leaf) error {
+	node, err := LeafNode(l)
+	if err != nil {
+		return fmt.Errorf("leaf %d: %w", b.n, err)
+	}
+	h := 0
+	for k := len(b.stack) - 1; k >= 0 && b.height[k] == h; k-- {
+		if node, err = Parent(b.stack[k], node); err != nil {
+			return err
+		}
+		b.stack, b.height = b.stack[:k], b.height[:k]
+		h++
+	}
+	b.stack, b.height = append(b.stack, node), append(b.height, h)
+	b.n++
+	return nil
+}
+
+// Len returns the number of leaves added.
+func (b *RootBuilder) Len() uint64 { return b.n }
+
+// Root returns the root of the leaves added so far. The incomplete subtrees
+// are joined right to left: the last one is promoted unchanged up to the
+// height of the one before it and paired with it there, as Build does.
+func (b *RootBuilder) Root() (Node, error) {
+	if len(b.stack) == 0 {
+		return Node{Sum: new(big.Int)}, nil
+	}
+	acc := b.stack[len(b.stack)-1]
+	for k := len(b.stack) - 2; k >= 0; k-- {
+		var err error
+		if acc, err = Parent(b.stack[k], acc); err != nil {
+			return Node{}, err
+		}
+	}
+	return acc, nil
+}
+
 // Root returns the root node (the zero hash and sum 0 for an empty tree).
 func (t *Tree) Root() Node {
 	if len(t.levels) == 0 {
