@@ -27,6 +27,10 @@ type Presence struct {
 	// agentResend ago (it is stored already: one write an hour, not one per
 	// report).
 	UserAgent string
+	// Difficulty is the largest current share difficulty of its sessions,
+	// sent with the user agent (0 in the reports that omit it): what
+	// bounds the hashrate of a worker that has not had a share accepted.
+	Difficulty float64
 	// Spans are disjoint intervals in whole seconds, oldest first.
 	Spans []Span
 }
@@ -78,6 +82,7 @@ type sentAgent struct {
 type endedSession struct {
 	workers  []worker
 	agent    string
+	diff     float64
 	from, to int64 // unix seconds
 }
 
@@ -89,7 +94,7 @@ func (s *Server) presenceEnded(sess *Session) {
 		return
 	}
 	sess.mu.Lock()
-	running := sess.running
+	running, diff := sess.running, sess.diff
 	var ws []worker
 	if running {
 		ws = slices.Clone(sess.workers)
@@ -98,7 +103,7 @@ func (s *Server) presenceEnded(sess *Session) {
 	if !running || len(ws) == 0 {
 		return
 	}
-	e := endedSession{workers: ws, agent: sess.userAgent, from: sess.createdAt.Unix(), to: time.Now().Unix()}
+	e := endedSession{workers: ws, agent: sess.userAgent, diff: diff, from: sess.createdAt.Unix(), to: time.Now().Unix()}
 	p := &s.presence
 	p.mu.Lock()
 	if len(p.ended) < maxEndedSessions {
@@ -164,7 +169,7 @@ func (s *Server) reportPresence(now time.Time) {
 	p.mu.Unlock()
 
 	byName := map[string]*Presence{}
-	add := func(w *worker, agent string, a, b int64) {
+	add := func(w *worker, agent string, diff float64, a, b int64) {
 		a, b = max(a, from), min(b, to)
 		if a >= b {
 			return
@@ -178,18 +183,19 @@ func (s *Server) reportPresence(now time.Time) {
 		if agent != "" {
 			pr.UserAgent = agent
 		}
+		pr.Difficulty = max(pr.Difficulty, diff)
 		pr.Spans = append(pr.Spans, Span{From: time.Unix(a, 0), To: time.Unix(b, 0)})
 	}
 	for i := range ended {
 		e := &ended[i]
 		for j := range e.workers {
-			add(&e.workers[j], e.agent, e.from, e.to)
+			add(&e.workers[j], e.agent, e.diff, e.from, e.to)
 		}
 	}
 	var ws []worker
 	for _, sess := range live {
 		sess.mu.Lock()
-		ok := sess.running && !sess.closed
+		ok, diff := sess.running && !sess.closed, sess.diff
 		if ok {
 			ws = append(ws[:0], sess.workers...)
 		}
@@ -201,7 +207,7 @@ func (s *Server) reportPresence(now time.Time) {
 		// this goroutine has seen: the read is ordered after the write.
 		agent := sess.userAgent
 		for j := range ws {
-			add(&ws[j], agent, sess.createdAt.Unix(), to)
+			add(&ws[j], agent, diff, sess.createdAt.Unix(), to)
 		}
 	}
 	if len(byName) == 0 {
@@ -213,8 +219,8 @@ func (s *Server) reportPresence(now time.Time) {
 		pr.Spans = mergeSpans(pr.Spans)
 		if prev, ok := p.agents[pr.Worker]; ok && prev.agent == pr.UserAgent && to-prev.at < agentResend {
 			sent[pr.Worker] = prev
-			pr.UserAgent = ""
-		} else if pr.UserAgent != "" {
+			pr.UserAgent, pr.Difficulty = "", 0
+		} else {
 			sent[pr.Worker] = sentAgent{agent: pr.UserAgent, at: to}
 		}
 		out = append(out, *pr)

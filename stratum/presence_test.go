@@ -109,6 +109,9 @@ func TestPresenceReportsConnectedTimeAndAgent(t *testing.T) {
 			if (i == 0) != (p.UserAgent == want) || (p.UserAgent != "" && p.UserAgent != want) || p.Address != addr {
 				t.Errorf("%s report %d: agent %q address %q, want %q only in the first, address %q", name, i, p.UserAgent, p.Address, want, addr)
 			}
+			if wantDiff := map[bool]float64{true: testDiff}[i == 0]; p.Difficulty != wantDiff {
+				t.Errorf("%s report %d: difficulty %v, want %v (the sessions' own, with the agent)", name, i, p.Difficulty, wantDiff)
+			}
 			for _, sp := range p.Spans {
 				if sp.From.Before(prev) || !sp.To.After(sp.From) || sp.From.Before(begin) || sp.To.After(end) {
 					t.Errorf("%s: span %v–%v overlaps an earlier one (ends %v) or lies outside the test (%v–%v)",

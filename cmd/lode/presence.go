@@ -23,7 +23,8 @@ func (p storePresence) RecordPresence(ctx context.Context, ps []stratum.Presence
 		for j, sp := range x.Spans {
 			spans[j] = [2]time.Time{sp.From, sp.To}
 		}
-		out[i] = redisstore.WorkerPresence{Worker: x.Worker, Address: x.Address, UserAgent: x.UserAgent, Spans: spans}
+		out[i] = redisstore.WorkerPresence{Worker: x.Worker, Address: x.Address, UserAgent: x.UserAgent,
+			Difficulty: x.Difficulty, Spans: spans}
 	}
 	return p.store.RecordPresence(ctx, out)
 }

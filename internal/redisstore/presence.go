@@ -67,6 +67,10 @@ type WorkerPresence struct {
 	Worker, Address string
 	// UserAgent is what its miner sent in mining.subscribe ("" none).
 	UserAgent string
+	// Difficulty, when > 0, is its current share difficulty: the
+	// worker's "diff" unless a share set it (a worker without accepted
+	// shares still gets a meaningful upper bound).
+	Difficulty float64
 	// Spans are disjoint [from, to) intervals it was connected.
 	Spans [][2]time.Time
 }
@@ -74,7 +78,8 @@ type WorkerPresence struct {
 // RecordPresence adds the workers' connected seconds to their minute and
 // 10-minute buckets (one script call per bucket hash, so every call stays
 // in one Cluster slot) and sets each worker's user agent ("agent" of its
-// worker hash), in one pipeline. Each frontend reports its own sessions:
+// worker hash) and, unless a share did, its difficulty ("diff"), in one
+// pipeline. Each frontend reports its own sessions:
 // a worker connected to two frontends at once counts twice, which the
 // reader caps at the bucket's width.
 func (s *Store) RecordPresence(ctx context.Context, ps []WorkerPresence) error {
@@ -133,11 +138,17 @@ func (s *Store) RecordPresence(ctx context.Context, ps []WorkerPresence) error {
 			cmds[i] = run(p, c)
 		}
 		for i := range ps {
-			if ps[i].UserAgent == "" {
+			w := &ps[i]
+			if w.UserAgent == "" && !(w.Difficulty > 0) {
 				continue
 			}
-			k := s.workerKey(ps[i].Worker)
-			p.HSet(ctx, k, workerAgentFld, ps[i].UserAgent)
+			k := s.workerKey(w.Worker)
+			if w.UserAgent != "" {
+				p.HSet(ctx, k, workerAgentFld, w.UserAgent)
+			}
+			if w.Difficulty > 0 {
+				p.HSetNX(ctx, k, workerDiffField, strconv.FormatFloat(w.Difficulty, 'g', -1, 64))
+			}
 			p.Expire(ctx, k, statsTTL)
 		}
 		return nil

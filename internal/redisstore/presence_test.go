@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -55,8 +56,8 @@ func TestEconomicsStatsConnectedTime(t *testing.T) {
 		share("bc1qc.old", 8, at(3*time.Minute+30*time.Second)), share("bc1qc.old", 8, at(2*time.Minute+30*time.Second)))
 	end := q // q is on a minute: the end of the last complete minute
 	if err := s.RecordPresence(ctx, []redisstore.WorkerPresence{
-		{Worker: "bc1qc.rig", Address: "bc1qc", UserAgent: "bitaxe/BM1370/v2.4.0", Spans: [][2]time.Time{{end.Add(-150 * time.Second), end}}},
-		{Worker: "bc1qc.idle", Address: "bc1qc", UserAgent: "cgminer/4.11.1", Spans: [][2]time.Time{{end.Add(-40 * time.Second), end}}},
+		{Worker: "bc1qc.rig", Address: "bc1qc", UserAgent: "bitaxe/BM1370/v2.4.0", Difficulty: 999, Spans: [][2]time.Time{{end.Add(-150 * time.Second), end}}},
+		{Worker: "bc1qc.idle", Address: "bc1qc", UserAgent: "cgminer/4.11.1", Difficulty: 512, Spans: [][2]time.Time{{end.Add(-40 * time.Second), end}}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -87,13 +88,14 @@ func TestEconomicsStatsConnectedTime(t *testing.T) {
 	tests := []struct {
 		worker string
 		agent  string
+		diff   float64 // its latest share's; the frontend's only without one
 		w5m    economics.WindowSums
 	}{
-		{"bc1qc.rig", "bitaxe/BM1370/v2.4.0", economics.WindowSums{SumD: 8, SumD2: 24, MaxD: 4, N: 3, Connected: 150 * time.Second}},
-		{"bc1qc.idle", "cgminer/4.11.1", economics.WindowSums{Connected: 40 * time.Second}},
+		{"bc1qc.rig", "bitaxe/BM1370/v2.4.0", 2, economics.WindowSums{SumD: 8, SumD2: 24, MaxD: 4, N: 3, Connected: 150 * time.Second}},
+		{"bc1qc.idle", "cgminer/4.11.1", 512, economics.WindowSums{Connected: 40 * time.Second}},
 		// no connected time at all: from its first share's minute on
-		{"bc1qc.old", "", economics.WindowSums{SumD: 16, SumD2: 128, MaxD: 8, N: 2, Connected: 4 * time.Minute}},
-		{"bc1qc.legacy", "", economics.WindowSums{SumD: 12, SumD2: 80, MaxD: 8, N: 2, Connected: 2 * time.Minute}},
+		{"bc1qc.old", "", 8, economics.WindowSums{SumD: 16, SumD2: 128, MaxD: 8, N: 2, Connected: 4 * time.Minute}},
+		{"bc1qc.legacy", "", 1, economics.WindowSums{SumD: 12, SumD2: 80, MaxD: 8, N: 2, Connected: 2 * time.Minute}},
 	}
 	for _, tc := range tests {
 		w, ok := by[tc.worker]
@@ -101,12 +103,15 @@ func TestEconomicsStatsConnectedTime(t *testing.T) {
 			t.Errorf("%s not listed (%d workers)", tc.worker, len(got))
 			continue
 		}
-		if w.UserAgent != tc.agent || w.Windows[0] != tc.w5m || w.Windows[1] != tc.w5m {
-			t.Errorf("%s: agent %q, 5 min %+v, 1 h %+v; want %q, %+v in both", tc.worker, w.UserAgent, w.Windows[0], w.Windows[1], tc.agent, tc.w5m)
+		if w.UserAgent != tc.agent || w.Difficulty != tc.diff || w.Windows[0] != tc.w5m || w.Windows[1] != tc.w5m {
+			t.Errorf("%s: agent %q, difficulty %v, 5 min %+v, 1 h %+v; want %q, %v, %+v in both",
+				tc.worker, w.UserAgent, w.Difficulty, w.Windows[0], w.Windows[1], tc.agent, tc.diff, tc.w5m)
 		}
 	}
-	if e := economics.EstimateHashrate(by["bc1qc.idle"].Windows[1], economics.Window1h, 1); e.Method != economics.MethodUpperBound {
-		t.Errorf("a connected worker without shares: %+v, want an upper bound", e)
+	idle := by["bc1qc.idle"]
+	if e := economics.EstimateHashrate(idle.Windows[1], economics.Window1h, idle.Difficulty); e.Method != economics.MethodUpperBound ||
+		e.High != economics.HashesPerDifficulty*512*-math.Log(0.025)/40 {
+		t.Errorf("a connected worker without shares: %+v, want the upper bound of difficulty 512 over 40 s", e)
 	}
 }
 
@@ -127,7 +132,8 @@ func (p storePresence) RecordPresence(ctx context.Context, ps []stratum.Presence
 		for j, sp := range x.Spans {
 			spans[j] = [2]time.Time{sp.From, sp.To}
 		}
-		out[i] = redisstore.WorkerPresence{Worker: x.Worker, Address: x.Address, UserAgent: x.UserAgent, Spans: spans}
+		out[i] = redisstore.WorkerPresence{Worker: x.Worker, Address: x.Address, UserAgent: x.UserAgent,
+			Difficulty: x.Difficulty, Spans: spans}
 	}
 	return p.s.RecordPresence(ctx, out)
 }
