@@ -33,32 +33,35 @@ const (
 )
 
 // UnlockerConfig configures an Unlocker.
+//
+// It is also lode.yaml's unlocker: section (config.go): the keys are on the
+// fields, those tagged "-" are wired by the daemon.
 type UnlockerConfig struct {
-	Ledger Ledger
-	Chain  Chain
+	Ledger Ledger `yaml:"-"`
+	Chain  Chain  `yaml:"-"`
 	// PayoutScript is the pool's coinbase output script; the reward of a
 	// block is the sum of its coinbase outputs paying this script (subsidy
 	// plus fees as the chain has them). Required.
-	PayoutScript []byte
+	PayoutScript []byte `yaml:"-"`
 	// FeeBasisPoints is the pool fee in 1/100 percent (100 = 1%), applied
 	// when a block is credited (a changed fee applies to blocks not yet
 	// credited).
-	FeeBasisPoints int64
+	FeeBasisPoints int64 `yaml:"-"`
 	// Maturity is the number of confirmations (the block itself counts as
 	// one) after which a block is credited (default 100). Below 100 is for
 	// tests: balances are credited early and the recorded pool UTXOs are not
 	// yet spendable (the payout processor checks that before spending).
-	Maturity int64
+	Maturity int64 `yaml:"maturity"`
 	// OrphanDepth is how deep the main chain must be past a block's height,
 	// counting the competing block at that height, before a block whose
 	// height holds another hash is orphaned (default 3). Orphaned is final;
 	// the wait covers a one- or two-block fork that swings back.
-	OrphanDepth int64
+	OrphanDepth int64 `yaml:"orphan_depth"`
 	// Interval is the time between steps in Run (default 30s).
-	Interval time.Duration
-	Logger   *zap.Logger // nil: no logging
+	Interval time.Duration `yaml:"interval"`
+	Logger   *zap.Logger   `yaml:"-"` // nil: no logging
 	// Now returns the time recorded in status changes (default time.Now).
-	Now func() time.Time
+	Now func() time.Time `yaml:"-"`
 }
 
 // Validate checks the configuration and fills in defaults.

@@ -1,10 +1,11 @@
 package stratum
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lode-pool/lode/internal/testenv"
 )
 
 // lode.yaml's stratum: section is this package's Config: DefaultConfig is
@@ -45,14 +46,7 @@ func TestValidateSettings(t *testing.T) {
 				}
 				return
 			}
-			var keys []string
-			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-				var ce *ConfigError
-				if !errors.As(e, &ce) {
-					t.Fatalf("not a *ConfigError: %v", e)
-				}
-				keys = append(keys, ce.ConfigKey())
-			}
+			keys := testenv.ConfigKeys(t, err)
 			if strings.Join(keys, " ") != strings.Join(tc.keys, " ") {
 				t.Fatalf("keys %q, want %q (%v)", keys, tc.keys, err)
 			}

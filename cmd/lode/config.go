@@ -10,17 +10,16 @@ import (
 // it (the same file lodectl reads). These names keep the daemon's code
 // short.
 type (
-	Config         = config.Config
-	LogConfig      = config.LogConfig
-	Secret         = config.Secret
-	Secrets        = config.Secrets
-	NodeConfig     = config.NodeConfig
-	RedisConfig    = config.RedisConfig
-	PoolConfig     = config.PoolConfig
-	UnlockerConfig = config.UnlockerConfig
-	PayoutsConfig  = config.PayoutsConfig
-	APIConfig      = config.APIConfig
-	ConfigError    = config.Error
+	Config        = config.Config
+	LogConfig     = config.LogConfig
+	Secret        = config.Secret
+	Secrets       = config.Secrets
+	NodeConfig    = config.NodeConfig
+	RedisConfig   = config.RedisConfig
+	PoolConfig    = config.PoolConfig
+	PayoutsConfig = config.PayoutsConfig
+	APIConfig     = config.APIConfig
+	ConfigError   = config.Error
 )
 
 // Roles a process can run (see config.AllRoles).

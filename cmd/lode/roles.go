@@ -230,10 +230,10 @@ func (w *wiring) unlocker(ctx context.Context) ([]component, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := payouts.NewUnlocker(payouts.UnlockerConfig{
-		Ledger: w.store, Chain: node, PayoutScript: script, FeeBasisPoints: w.feeBasisPoints(),
-		Maturity: int64(cfg.Unlocker.Maturity), Interval: cfg.Unlocker.Interval, Logger: w.d.log.Named("unlocker"),
-	})
+	uc := cfg.Unlocker // the file's unlocker section, with what the daemon wires
+	uc.Ledger, uc.Chain, uc.PayoutScript, uc.FeeBasisPoints = w.store, node, script, w.feeBasisPoints()
+	uc.Logger = w.d.log.Named("unlocker")
+	u, err := payouts.NewUnlocker(uc)
 	if err != nil {
 		return nil, fmt.Errorf("unlocker: %w", err)
 	}

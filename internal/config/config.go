@@ -4,7 +4,7 @@
 //
 // Each top-level key is one section. The sections of this package are
 // checked by Validate with their key paths. A section whose type is another
-// package's own Config (stratum, ledger, economics, alerts) is decoded straight
+// package's own Config (stratum, ledger, unlocker, economics, alerts) is decoded straight
 // into it and checked by its ValidateSettings() error method (the settings
 // without the components the daemon wires in) or else its Validate() error;
 // errors with ConfigKey/ConfigProblem methods are reported under their key
@@ -65,10 +65,11 @@ type Config struct {
 	Stratum stratum.Config `yaml:"stratum"`
 	// Ledger is package ledger's own Config (ValidateSettings); the
 	// daemon adds the PPLNS window from pool.
-	Ledger   ledger.Config  `yaml:"ledger"`
-	Unlocker UnlockerConfig `yaml:"unlocker"`
-	Payouts  PayoutsConfig  `yaml:"payouts"`
-	API      APIConfig      `yaml:"api"`
+	Ledger ledger.Config `yaml:"ledger"`
+	// Unlocker is package payouts' UnlockerConfig (ValidateSettings).
+	Unlocker payouts.UnlockerConfig `yaml:"unlocker"`
+	Payouts  PayoutsConfig          `yaml:"payouts"`
+	API      APIConfig              `yaml:"api"`
 	// Economics is package economics' section (issue 13), checked by its
 	// Validate; off unless economics.enabled.
 	Economics economics.Config `yaml:"economics"`
@@ -154,12 +155,6 @@ type PoolConfig struct {
 // (ledger.DefaultFileStatsInterval: statistics written once a second).
 const DefaultStatsInterval = ledger.DefaultFileStatsInterval
 
-// UnlockerConfig follows found blocks to maturity.
-type UnlockerConfig struct {
-	Interval time.Duration `yaml:"interval"`
-	Maturity int           `yaml:"maturity"`
-}
-
 // PayoutsConfig pays balances on chain.
 type PayoutsConfig struct {
 	Interval         time.Duration `yaml:"interval"`
@@ -225,7 +220,7 @@ func Defaults() Config {
 		Pool:     PoolConfig{Tag: "/lode/", FeePercent: 1, PPLNSWindow: ledger.DefaultWindowFactor},
 		Stratum:  stratum.DefaultConfig(),
 		Ledger:   ledger.DefaultConfig(),
-		Unlocker: UnlockerConfig{Interval: payouts.DefaultUnlockerInterval, Maturity: payouts.DefaultMaturity},
+		Unlocker: payouts.DefaultUnlockerConfig(),
 		Payouts: PayoutsConfig{
 			Interval: payment.DefaultInterval, Threshold: payment.DefaultThreshold, MaxOutputs: payment.DefaultMaxOutputs,
 			Signing: string(payment.ModeCold), FeeRateFloor: payment.DefaultFeeRateFloor / 1000,

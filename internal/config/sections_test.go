@@ -60,7 +60,7 @@ func TestPackageSectionsAreTheDecodeTarget(t *testing.T) {
 			})
 		}
 	}
-	for _, want := range []string{"stratum", "ledger", "economics", "alerts"} {
+	for _, want := range []string{"stratum", "ledger", "unlocker", "economics", "alerts"} {
 		if !strings.Contains(" "+strings.Join(sections, " ")+" ", " "+want+" ") {
 			t.Errorf("section %s is not a package's own Config (sections: %v)", want, sections)
 		}

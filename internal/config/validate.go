@@ -166,10 +166,7 @@ func (c Config) Validate() error {
 		bad("ledger.spool_dir", "required: shares go there while Redis is down")
 	}
 
-	positive(bad, "unlocker.interval", c.Unlocker.Interval)
-	if c.Unlocker.Maturity < 1 {
-		bad("unlocker.maturity", "must be >= 1, got %d", c.Unlocker.Maturity)
-	} else if c.Unlocker.Maturity < 100 && c.Network != "regtest" {
+	if c.Unlocker.Maturity >= 1 && c.Unlocker.Maturity < 100 && c.Network != "regtest" {
 		// A block credited before coinbase maturity and then reorged away
 		// stays credited: its balances would be paid from other blocks.
 		bad("unlocker.maturity", "must be >= 100 (coinbase maturity) outside regtest, got %d", c.Unlocker.Maturity)

@@ -1,10 +1,11 @@
 package ledger
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lode-pool/lode/internal/testenv"
 )
 
 // lode.yaml's ledger: section is Config: DefaultConfig is valid, every bad
@@ -27,16 +28,7 @@ func TestValidateSettings(t *testing.T) {
 			c := DefaultConfig()
 			tc.mut(&c)
 			err := c.ValidateSettings()
-			var keys []string
-			if err != nil {
-				for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-					var ce *ConfigError
-					if !errors.As(e, &ce) {
-						t.Fatalf("not a *ConfigError: %v", e)
-					}
-					keys = append(keys, ce.ConfigKey())
-				}
-			}
+			keys := testenv.ConfigKeys(t, err)
 			if strings.Join(keys, " ") != strings.Join(tc.keys, " ") {
 				t.Fatalf("keys %q, want %q (%v)", keys, tc.keys, err)
 			}
