@@ -15,7 +15,9 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 
 	"github.com/lode-pool/lode/bench/miner"
+	"github.com/lode-pool/lode/internal/redisstore"
 	"github.com/lode-pool/lode/internal/testenv"
+	"github.com/lode-pool/lode/payouts"
 )
 
 // hangProxy forwards TCP connections to a target and can hang: while hung,
@@ -209,5 +211,21 @@ shutdown_timeout: 20s
 	}
 	if got := blk.Transactions[0].TxOut[0].PkScript; string(got) != string(poolScript) {
 		t.Fatalf("the new tip pays %x, not the pool (%x)", got, poolScript)
+	}
+	// Its record, taken once a node has it, ends the window at the finding
+	// share (journaled with the block while the node hung).
+	store, err := redisstore.Connect(mctx, redisstore.ConnectConfig{Addr: redis.Addr, Prefix: "hang"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Client().Close()
+	var rec payouts.Block
+	testenv.WaitFor(t, time.Minute, "the found block recorded", func() bool {
+		rec, err = store.Block(mctx, *tip)
+		return err == nil && rec.WindowRoot != nil
+	})
+	if rec.WindowBoundary != payouts.BoundaryExact || rec.FindingSeq == "" || rec.WindowLastSeq != rec.FindingSeq {
+		t.Fatalf("record: boundary %q, finding share %q, window ends at %q; want exact, at the finding share",
+			rec.WindowBoundary, rec.FindingSeq, rec.WindowLastSeq)
 	}
 }
