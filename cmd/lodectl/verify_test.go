@@ -221,12 +221,19 @@ func TestVerifyBlockAndProof(t *testing.T) {
 		t.Fatalf("tampered proof: exit %d: %s", code, out)
 	}
 
-	archive := "v:{acct}:block:" + h + ":window"
-	orig, err := e.rdb.LIndex(ctx, archive, 0).Result()
+	// The archive is the window's slices (docs/redis.md): its newest slice
+	// holds addrB's and addrC's entries, "first|last|units".
+	record := "v:{acct}:block:" + h
+	last, err := e.rdb.HGet(ctx, record, "window_slice_last").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	record := "v:{acct}:block:" + h
+	archive := "v:{acct}:pplns:s:" + last
+	orig, err := e.rdb.HGet(ctx, archive, "addrB").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	midOrig, _ := e.rdb.HGet(ctx, archive, "addrC").Result()
 	for _, tc := range []struct {
 		name           string
 		tamper, revert func()
@@ -234,25 +241,24 @@ func TestVerifyBlockAndProof(t *testing.T) {
 	}{
 		{"one archived entry", func() {
 			parts := strings.Split(orig, "|")
-			u, _ := new(big.Int).SetString(parts[3], 10)
-			parts[3] = u.Add(u, big.NewInt(1)).String()
-			e.rdb.LSet(ctx, archive, 0, strings.Join(parts, "|"))
-		}, func() { e.rdb.LSet(ctx, archive, 0, orig) }, "window root"},
+			u, _ := new(big.Int).SetString(parts[2], 10)
+			parts[2] = u.Add(u, big.NewInt(1)).String()
+			e.rdb.HSet(ctx, archive, "addrB", strings.Join(parts, "|"))
+		}, func() { e.rdb.HSet(ctx, archive, "addrB", orig) }, "window root"},
 		{"one credit", func() { e.rdb.HIncrBy(ctx, record+":credits", "addrB", -1) },
 			func() { e.rdb.HIncrBy(ctx, record+":credits", "addrB", 1) }, "credits"},
 		{"the committed root (window and root rewritten together)", func() {
 			// Rewrite a leaf's sequence range and store the matching root:
 			// units, credits and bounds unchanged, everything in Redis
 			// consistent; only the chain remembers the original root.
-			mid, _ := e.rdb.LIndex(ctx, archive, 1).Result()
-			parts := strings.Split(mid, "|")
+			parts := strings.Split(midOrig, "|")
 			parts[0] = "v:0"
-			e.rdb.LSet(ctx, archive, 1, strings.Join(parts, "|"))
+			e.rdb.HSet(ctx, archive, "addrC", strings.Join(parts, "|"))
 			var leaves []window.Leaf
 			_ = e.store.WindowLeaves(ctx, first.Hash, func(l window.Leaf) error { leaves = append(leaves, l); return nil })
 			tree, _ := window.Build(leaves)
 			e.rdb.HSet(ctx, record, "window_root", tree.Root().Hash.String())
-		}, nil, "on-chain commitment"},
+		}, func() { e.rdb.HSet(ctx, archive, "addrC", midOrig) }, "on-chain commitment"}, // the slice is in the next window too
 	} {
 		tc.tamper()
 		code, out := e.lodectl("verify", "block", "-api", e.api, "-rpc", e.node.RPCURL(), "-rpc-user", user, h)

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -31,17 +32,61 @@ func blocksTestStore(t *testing.T) (*Store, *redis.Client) {
 	return New(rdb, Config{Prefix: "t"}), rdb
 }
 
-// pushWindow writes window entries (newest first) the way the share ledger
-// keeps them.
+// pushWindow adds window entries (newest first) on top of the window, one
+// sealed slice each, the way the share ledger keeps them.
 func pushWindow(t *testing.T, s *Store, rdb *redis.Client, window []payouts.WindowShare) {
 	t.Helper()
+	units := make([]string, len(window))
+	for i, w := range window {
+		units[i] = w.Units.String()
+	}
+	pushSlices(t, s, rdb, window, units)
+}
+
+// pushSlices is pushWindow with the units as stored (malformed ones too).
+func pushSlices(t *testing.T, s *Store, rdb *redis.Client, window []payouts.WindowShare, units []string) {
+	t.Helper()
 	ctx := context.Background()
+	id, oldest := int64(1), ""
+	if cur, err := rdb.Get(ctx, s.win.cur).Result(); err == nil {
+		p := strings.Split(cur, "|")
+		id, _ = strconv.ParseInt(p[0], 10, 64)
+		oldest = p[2]
+	}
+	total := new(big.Int)
+	if v, err := rdb.Get(ctx, s.win.total).Result(); err == nil {
+		total.SetString(v, 10)
+	}
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := len(window) - 1; i >= 0; i-- {
-			p.LPush(ctx, s.windowKey(), fmt.Sprintf("inst-%d|%s|%s", i, window[i].Address, window[i].Units))
+			p.RPush(ctx, s.sliceOrderKey(id), window[i].Address)
+			p.HSet(ctx, s.sliceKey(id), window[i].Address, fmt.Sprintf("inst-%d|inst-%d|%s", i, i, units[i]))
+			p.LPush(ctx, s.win.slices, fmt.Sprintf("%d|%s|", id, units[i]))
+			if oldest == "" {
+				oldest = units[i]
+			}
+			if window[i].Units != nil {
+				total.Add(total, window[i].Units)
+			}
+			id++
 		}
+		p.Set(ctx, s.win.cur, fmt.Sprintf("%d|0|%s", id, oldest), 0)
+		p.Set(ctx, s.win.total, total.String(), 0)
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// clearWindow deletes the window's keys.
+func clearWindow(t *testing.T, s *Store, rdb *redis.Client) {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, s.prefix+":{acct}:pplns:*").Result()
+	if err == nil && len(keys) > 0 {
+		err = rdb.Del(ctx, keys...).Err()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +102,8 @@ func TestSnapshotMatchesSumWindow(t *testing.T) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(1, 2))
 	for round := 0; round < 20; round++ {
-		if err := rdb.Del(ctx, s.windowKey()).Err(); err != nil {
-			t.Fatal(err)
-		}
-		n := r.IntN(2500) // crosses the script's 1000-entry pages
+		clearWindow(t, s, rdb)
+		n := r.IntN(1200) // slices of one entry each, read a chunk at a time
 		window := make([]payouts.WindowShare, n)
 		total := new(big.Int)
 		for i := range window {
@@ -178,7 +221,8 @@ func TestSnapshotRecordAndIdempotence(t *testing.T) {
 func TestSnapshotRejectsMalformedWindow(t *testing.T) {
 	s, rdb := blocksTestStore(t)
 	ctx := context.Background()
-	rdb.LPush(ctx, s.windowKey(), "1|A|12x")
+	one := []payouts.WindowShare{{Address: "A"}}
+	pushSlices(t, s, rdb, one, []string{"12x"})
 	_, err := s.SnapshotBlock(ctx, payouts.FoundBlock{Hash: testHash(1), Height: 1}, nil)
 	if err == nil || !strings.Contains(err.Error(), "malformed") {
 		t.Fatalf("err = %v", err)
@@ -187,14 +231,14 @@ func TestSnapshotRejectsMalformedWindow(t *testing.T) {
 		t.Fatalf("a failed snapshot left a record: %v", err)
 	}
 	// Beyond the exact range (~9e27 units): refused, not rounded.
-	rdb.Del(ctx, s.windowKey())
-	rdb.LPush(ctx, s.windowKey(), "1|A|1"+strings.Repeat("0", 27))
+	clearWindow(t, s, rdb)
+	pushSlices(t, s, rdb, one, []string{"1" + strings.Repeat("0", 27)})
 	if _, err := s.SnapshotBlock(ctx, payouts.FoundBlock{Hash: testHash(1), Height: 1}, nil); err == nil || !strings.Contains(err.Error(), "too large") {
 		t.Fatalf("err = %v", err)
 	}
-	rdb.Del(ctx, s.windowKey())
+	clearWindow(t, s, rdb)
 	for range 11 { // 11 × ~1e27
-		rdb.LPush(ctx, s.windowKey(), "1|A|"+strings.Repeat("9", 27))
+		pushSlices(t, s, rdb, one, []string{strings.Repeat("9", 27)})
 	}
 	if _, err := s.SnapshotBlock(ctx, payouts.FoundBlock{Hash: testHash(1), Height: 1}, nil); err == nil || !strings.Contains(err.Error(), "too large") {
 		t.Fatalf("err = %v", err)

@@ -47,6 +47,14 @@ func (f *instanceFeed) batch(sh []testShare) (*ledger.Batch, []uint64) {
 	return b, seqs
 }
 
+// found is batch with its last share a block (the ledger closes a batch at
+// a block share; the accounting script seals the window's slice there).
+func (f *instanceFeed) found(sh []testShare) (*ledger.Batch, []uint64) {
+	b, seqs := f.batch(sh)
+	b.Shares[len(b.Shares)-1].Share.Block = true
+	return b, seqs
+}
+
 func randomShares(r *rand.Rand, n int) []testShare {
 	addrs := []string{"addrA", "addrB", "addrC", "addrD", "addrE"}
 	out := make([]testShare, n)
@@ -56,18 +64,50 @@ func randomShares(r *rand.Rand, n int) []testShare {
 	return out
 }
 
-// windowAt is the reference: the window list as the ledger holds it right
-// after the finding batch, summed newest first up to n, and its leaves.
-func windowAt(t *testing.T, s *Store, n *big.Int) ([]payouts.Contribution, []window.Leaf, *big.Int) {
+// liveEntries reads the live PPLNS window's entries, newest first (the open
+// slice, then the sealed slices; in a slice, the last address first).
+func liveEntries(t *testing.T, s *Store) []window.Entry {
 	t.Helper()
-	w, err := s.Window(context.Background())
+	ctx := context.Background()
+	var ids []int64
+	if cur, err := s.rdb.Get(ctx, s.win.cur).Result(); err == nil {
+		id, _ := strconv.ParseInt(strings.Split(cur, "|")[0], 10, 64)
+		ids = append(ids, id)
+	}
+	sealed, err := s.rdb.LRange(ctx, s.win.slices, 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, e := range sealed {
+		id, _ := strconv.ParseInt(strings.Split(e, "|")[0], 10, 64)
+		ids = append(ids, id)
+	}
+	var out []window.Entry
+	for _, id := range ids {
+		var slice []window.Entry
+		err := s.sliceEntries(ctx, id, 0, func(_ int64, l window.Leaf) error {
+			slice = append(slice, window.Entry{FirstSeq: l.FirstSeq, LastSeq: l.LastSeq, Address: l.Address, Units: l.Units})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := len(slice) - 1; i >= 0; i-- {
+			out = append(out, slice[i])
+		}
+	}
+	return out
+}
+
+// windowAt is the reference: the window as the ledger holds it right after
+// the finding batch, summed newest first up to n (the entry crossing n
+// counted in part), and its leaves.
+func windowAt(t *testing.T, s *Store, n *big.Int) ([]payouts.Contribution, []window.Leaf, *big.Int) {
+	t.Helper()
 	var ws []payouts.WindowShare
 	var counted []window.Entry // newest first
 	total := new(big.Int)
-	for _, e := range w.Entries {
+	for _, e := range liveEntries(t, s) {
 		u, _ := new(big.Int).SetString(e.Units, 10)
 		ws = append(ws, payouts.WindowShare{Address: e.Address, Units: u})
 		if total.Cmp(n) >= 0 {
@@ -78,7 +118,8 @@ func windowAt(t *testing.T, s *Store, n *big.Int) ([]payouts.Contribution, []win
 			u = left
 		}
 		total.Add(total, u)
-		counted = append(counted, window.Entry{Seq: e.Seq, Address: e.Address, Units: u.String()})
+		e.Units = u.String()
+		counted = append(counted, e)
 	}
 	contrib, sum, err := payouts.SumWindow(ws, n)
 	if err != nil {
@@ -128,6 +169,9 @@ func TestSnapshotEndsAtFindingShare(t *testing.T) {
 	a, b := &instanceFeed{name: "A", seq: 1_000}, &instanceFeed{name: "B", seq: 5_000_000_000}
 	apply := func(f *instanceFeed, k int) []uint64 {
 		bt, seqs := f.batch(randomShares(r, k))
+		if f == a && k == 5 { // the finding batch
+			bt, seqs = f.found(randomShares(r, k))
+		}
 		if err := s.ApplyBatch(ctx, bt, trim); err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +243,7 @@ func TestSnapshotWaitsForSpooledFindingShare(t *testing.T) {
 			}
 		}
 	}
-	spooled, seqs := c.batch(randomShares(r, 4)) // in C's spool
+	spooled, seqs := c.found(randomShares(r, 4)) // in C's spool
 	finding := fmt.Sprintf("C:%d", seqs[len(seqs)-1])
 	for i := 0; i < 10; i++ { // B during the outage
 		bt, _ := b.batch(randomShares(r, 3))
@@ -252,8 +296,8 @@ func TestSnapshotTwoBlocksAtOneHeight(t *testing.T) {
 		return fmt.Sprint(seqs[len(seqs)-1])
 	}
 	must(a.batch([]testShare{{"x", 100}, {"y", 200}}))
-	f1 := "A:" + must(a.batch([]testShare{{"x", 50}}))
-	f2 := "B:" + must(b.batch([]testShare{{"y", 70}, {"z", 30}}))
+	f1 := "A:" + must(a.found([]testShare{{"x", 50}}))
+	f2 := "B:" + must(b.found([]testShare{{"y", 70}, {"z", 30}}))
 	must(a.batch([]testShare{{"z", 999}}))
 	rec := windowRecorder(t, s, 1e6)
 	b1, err := rec.BlockFound(ctx, payouts.FoundBlock{Hash: testHash(1), Height: 7, NetworkDifficulty: 1e-12, FindingSeq: f1})
@@ -281,7 +325,7 @@ func TestSnapshotLateAndTruncated(t *testing.T) {
 	ctx := context.Background()
 	a := &instanceFeed{name: "A", seq: 10}
 	apply := func(sh []testShare, trim string) string {
-		bt, seqs := a.batch(sh)
+		bt, seqs := a.found(sh)
 		if err := s.ApplyBatch(ctx, bt, trim); err != nil {
 			t.Fatal(err)
 		}
@@ -329,7 +373,7 @@ func TestWindowArchiveRetention(t *testing.T) {
 	a := &instanceFeed{name: "A", seq: 10}
 	old := time.Now().Add(-48 * time.Hour)
 	for i := 1; i <= 4; i++ {
-		bt, seqs := a.batch([]testShare{{"x", 100}})
+		bt, seqs := a.found([]testShare{{"x", 100}})
 		if err := s.ApplyBatch(ctx, bt, "0"); err != nil {
 			t.Fatal(err)
 		}
@@ -367,7 +411,7 @@ func TestVerifyWindowNamesTampering(t *testing.T) {
 	s, rdb := blocksTestStore(t)
 	ctx := context.Background()
 	a := &instanceFeed{name: "A", seq: 10}
-	bt, seqs := a.batch([]testShare{{"x", 600}, {"y", 300}, {"x", 99}, {"z", 1}})
+	bt, seqs := a.found([]testShare{{"x", 600}, {"y", 300}, {"x", 99}, {"z", 1}})
 	if err := s.ApplyBatch(ctx, bt, "0"); err != nil {
 		t.Fatal(err)
 	}
@@ -395,15 +439,15 @@ func TestVerifyWindowNamesTampering(t *testing.T) {
 	if err := check(); err != nil {
 		t.Fatal(err)
 	}
-	wk := s.blockWindowKey(h.String())
-	orig, _ := rdb.LIndex(ctx, wk, 0).Result()
+	wk := s.sliceKey(1) // the window's only slice
+	orig, _ := rdb.HGet(ctx, wk, "x").Result()
 	tests := []struct {
 		name           string
 		tamper, revert func()
 		want           string
 	}{
-		{"archived entry", func() { rdb.LSet(ctx, wk, 0, strings.Replace(orig, "|699", "|698", 1)) },
-			func() { rdb.LSet(ctx, wk, 0, orig) }, "window root"},
+		{"archived entry", func() { rdb.HSet(ctx, wk, "x", strings.Replace(orig, "|699", "|698", 1)) },
+			func() { rdb.HSet(ctx, wk, "x", orig) }, "window root"},
 		{"credit", func() { rdb.HIncrBy(ctx, s.blockCreditsKey(h.String()), "y", 1) },
 			func() { rdb.HIncrBy(ctx, s.blockCreditsKey(h.String()), "y", -1) }, "credits"},
 		{"root", func() { rdb.HSet(ctx, s.blockKey(h.String()), "window_root", strings.Repeat("0", 64)) }, nil, "window root"},
@@ -429,7 +473,7 @@ func TestOrphanedCommitmentReturnsWindows(t *testing.T) {
 	a := &instanceFeed{name: "A", seq: 10}
 	rec := windowRecorder(t, s, 1)
 	for i := 1; i <= 2; i++ {
-		bt, seqs := a.batch([]testShare{{"x", int64(100 * i)}})
+		bt, seqs := a.found([]testShare{{"x", int64(100 * i)}})
 		if err := s.ApplyBatch(ctx, bt, "0"); err != nil {
 			t.Fatal(err)
 		}
@@ -446,7 +490,7 @@ func TestOrphanedCommitmentReturnsWindows(t *testing.T) {
 	if !ok {
 		t.Fatal("unparsable commitment")
 	}
-	bt, seqs := a.batch([]testShare{{"y", 5}})
+	bt, seqs := a.found([]testShare{{"y", 5}})
 	if err := s.ApplyBatch(ctx, bt, "0"); err != nil {
 		t.Fatal(err)
 	}

@@ -343,7 +343,7 @@ func TestClusterFailoverKeepsAcknowledgedShares(t *testing.T) {
 	c := testenv.StartRedisCluster(t, 3, 1)
 	s := clusterStore(t, c, 1)
 	rec := startRecorder(t, s)
-	acctKey := s.windowKey()
+	acctKey := s.win.total
 	stop := make(chan struct{})
 	finish := ledgerLoad(rec, 4, stop)
 	defer func() {

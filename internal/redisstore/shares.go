@@ -33,46 +33,82 @@ const (
 	recentShares = 50
 )
 
-// acctScript adds a batch to the PPLNS window (LPUSH: newest entry at index
-// 0) and the round totals, then drops the oldest entries (RPOP) while the
-// rest still reaches the window size N; once per batch sequence.
+// windowSlices is how many slices a window of N units spans: the open
+// slice is sealed once it holds N/windowSlices units (L/80, L = 1.25 N), so
+// a window has about windowSlices slices and, since a slice holds one entry
+// per payout address, about windowSlices × active addresses leaves, however
+// many shares it holds (docs/redis.md, "The PPLNS window").
+const windowSlices = 64
+
+// acctScript adds a batch to the PPLNS window and the round totals, once
+// per batch sequence. The window is a list of sealed slices plus the open
+// slice; a slice holds one entry per payout address, "first|last|units"
+// (the sequences of its first and last share in the slice, Σ units), with
+// the addresses in the order of their first share. The batch's shares are
+// added to the open slice's entries; the slice is then sealed if the batch
+// ends with a share that found a block (so that block's window ends exactly
+// here), or once the slice holds L/80 = N/64 units, or, while no limit is
+// known, after every batch. Then the oldest sealed slices are dropped while
+// the rest still reaches the limit L; a dropped slice's keys are deleted
+// unless a block's window still uses them (window pins: its archive). The
+// work is bounded by the batch: no step walks the window.
 //
-// KEYS: window, window total, window limit, round, round total, applied.
-// ARGV: batch seq (20 digits), window limit units ("0": keep the stored
-// one), applied TTL seconds, then per window entry: seq, address, units.
-// Returns the number of entries appended (0: already applied) and popped.
+// KEYS: 1 window cur, 2 window total, 3 window limit, 4 round, 5 round
+// total, 6 sealed slices, 7 window pins, 8 window gc, 9 applied (last: the
+// replicated write fences on it).
+// ARGV: 1 batch seq (20 digits), 2 window limit units ("0": keep the stored
+// one), 3 applied TTL seconds, 4 slice key prefix, 5 the sequence of the
+// batch's block share ("": none), then per share: seq, address, units.
+// Returns the number of entries added to the open slice (0: already
+// applied, or every address had one) and the slices dropped.
 var acctScript = redis.NewScript(luaUnits + `
-local hwm = redis.call('GET', KEYS[6])
+local hwm = redis.call('GET', KEYS[9])
 if hwm and hwm >= ARGV[1] then return {0, 0} end
 local th, tl = parse(redis.call('GET', KEYS[2]))
 local rh, rl = 0, 0
 -- The block-found snapshot renames the round hash away; a missing hash means
 -- a new round, so its total starts again from zero.
 if redis.call('EXISTS', KEYS[4]) == 1 then rh, rl = parse(redis.call('GET', KEYS[5])) end
+local id, ch, cl, oldest = 1, 0, 0, ''
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local i, u, o = string.match(cur, '^(%d+)|(%d+)|(%d*)$')
+  id = tonumber(i)
+  ch, cl = parse(u)
+  oldest = o
+end
+local sk = ARGV[4] .. id
 local per, order = {}, {}
-local entries = {}
-for i = 4, #ARGV, 3 do
+for i = 6, #ARGV, 3 do
   local seq, addr, u = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local uh, ul = parse(u)
   th, tl = add(th, tl, uh, ul)
   rh, rl = add(rh, rl, uh, ul)
+  ch, cl = add(ch, cl, uh, ul)
   local p = per[addr]
   if not p then
-    p = {seq, 0, 0}
+    p = {seq, seq, 0, 0}
     per[addr] = p
     order[#order + 1] = addr
   end
-  p[2], p[3] = add(p[2], p[3], uh, ul)
+  p[2] = seq
+  p[3], p[4] = add(p[3], p[4], uh, ul)
 end
+local added = 0
 for _, addr in ipairs(order) do
   local p = per[addr]
-  local s = fmt(p[2], p[3])
-  entries[#entries + 1] = p[1] .. '|' .. addr .. '|' .. s
-  local ch, cl = parse(redis.call('HGET', KEYS[4], addr))
-  redis.call('HSET', KEYS[4], addr, fmt(add(ch, cl, p[2], p[3])))
-end
-for i = 1, #entries, 1000 do
-  redis.call('LPUSH', KEYS[1], unpack(entries, i, math.min(i + 999, #entries)))
+  local e = redis.call('HGET', sk, addr)
+  if e then
+    local f, u = string.match(e, '^([^|]*)|[^|]*|(%d+)$')
+    local eh, el = parse(u)
+    redis.call('HSET', sk, addr, f .. '|' .. p[2] .. '|' .. fmt(add(eh, el, p[3], p[4])))
+  else
+    redis.call('RPUSH', sk .. ':order', addr)
+    redis.call('HSET', sk, addr, p[1] .. '|' .. p[2] .. '|' .. fmt(p[3], p[4]))
+    added = added + 1
+  end
+  local qh, ql = parse(redis.call('HGET', KEYS[4], addr))
+  redis.call('HSET', KEYS[4], addr, fmt(add(qh, ql, p[3], p[4])))
 end
 redis.call('SET', KEYS[5], fmt(rh, rl))
 local limit = ARGV[2]
@@ -81,23 +117,47 @@ if limit == '0' then
 else
   redis.call('SET', KEYS[3], limit)
 end
+local limited = limit and limit ~= '0'
+local nh, nl = 0, 0
+if limited then nh, nl = parse(limit) end
+local seal = ARGV[5] ~= '' or not limited
+if not seal then
+  -- 80 × the open slice's units ≥ L
+  local mh, ml = ch * 80, cl * 80
+  local carry = math.floor(ml / B)
+  seal = ge(mh + carry, ml - carry * B, nh, nl)
+end
+if seal then
+  local u = fmt(ch, cl)
+  redis.call('LPUSH', KEYS[6], id .. '|' .. u .. '|' .. ARGV[5])
+  if oldest == '' then oldest = u end
+  id, ch, cl = id + 1, 0, 0
+end
 local popped = 0
-if limit and limit ~= '0' then
-  local nh, nl = parse(limit)
+if limited and oldest ~= '' then
+  local oh, ol = parse(oldest)
   while true do
-    local oldest = redis.call('LINDEX', KEYS[1], -1)
-    if not oldest then break end
-    local oh, ol = parse(string.match(oldest, '([^|]*)$'))
     local xh, xl = sub(th, tl, oh, ol)
     if not ge(xh, xl, nh, nl) then break end
-    redis.call('RPOP', KEYS[1])
+    local e = redis.call('RPOP', KEYS[6])
+    local oid = tonumber(string.match(e, '^(%d+)|'))
     th, tl = xh, xl
     popped = popped + 1
+    local pin = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
+    if #pin == 0 or tonumber(pin[2]) > oid then
+      redis.call('UNLINK', ARGV[4] .. oid, ARGV[4] .. oid .. ':order')
+      if tonumber(redis.call('GET', KEYS[8]) or '1') == oid then redis.call('SET', KEYS[8], oid + 1) end
+    end
+    local nxt = redis.call('LINDEX', KEYS[6], -1)
+    if not nxt then oldest = ''; break end
+    oldest = string.match(nxt, '^%d+|(%d+)|')
+    oh, ol = parse(oldest)
   end
 end
+redis.call('SET', KEYS[1], id .. '|' .. fmt(ch, cl) .. '|' .. oldest)
 redis.call('SET', KEYS[2], fmt(th, tl))
-redis.call('SET', KEYS[6], ARGV[1], 'EX', ARGV[3])
-return {#entries, popped}
+redis.call('SET', KEYS[9], ARGV[1], 'EX', ARGV[3])
+return {added, popped}
 `)
 
 // statsScript applies a list of statistics operations once per batch
@@ -251,12 +311,31 @@ func (s *Store) pipeline(ctx context.Context, c redis.UniversalClient, acctCmd [
 
 // acctOps adds a batch's accounting script keys and arguments to a.
 func (s *Store) acctOps(a *scriptArgs, b *ledger.Batch, windowLimit string) {
-	for _, k := range s.fixedKeys(a, b.Instance)[:6] {
-		a.addKey(k)
-	}
+	fixed := s.fixedKeys(a, b.Instance)
+	a.addKey(s.win.cur)
+	a.addKey(s.win.total)
+	a.addKey(s.win.limit)
+	a.addKey(fixed[3]) // round
+	a.addKey(fixed[4]) // round total
+	a.addKey(s.win.slices)
+	a.addKey(s.win.pins)
+	a.addKey(s.win.gc)
+	a.addKey(fixed[5]) // applied: last (replicated.go fences on it)
 	a.seq(b.Seq)
 	a.str(windowLimit)
 	a.int(int64(appliedTTL / time.Second))
+	a.str(s.win.slice)
+	// A share that found a block closes its batch; the batch seals the
+	// window's open slice, named by that share.
+	for i := len(b.Shares) - 1; i >= 0; i-- {
+		if b.Shares[i].Share.Block {
+			a.buf = append(a.buf, b.Instance...)
+			a.buf = append(a.buf, ':')
+			a.buf = strconv.AppendUint(a.buf, b.Shares[i].Seq, 10)
+			break
+		}
+	}
+	a.ends = append(a.ends, len(a.buf))
 	for i := range b.Shares {
 		e := &b.Shares[i]
 		a.buf = append(a.buf, b.Instance...)
@@ -593,31 +672,40 @@ func (s *Store) HighWater(ctx context.Context, instance string) (uint64, error) 
 	return hw, nil
 }
 
+// windowReadScript returns the total, the limit and every entry of the
+// PPLNS window, newest first, as "seq|address|units" (seq: the entry's first
+// share), in one atomic read. KEYS: 1 cur, 2 total, 3 limit, 4 sealed
+// slices. ARGV: 1 slice key prefix.
+var windowReadScript = redis.NewScript(`
+local out = {redis.call('GET', KEYS[2]) or '0', redis.call('GET', KEYS[3]) or '0'}
+local ids = {}
+local cur = redis.call('GET', KEYS[1])
+if cur then ids[1] = string.match(cur, '^(%d+)|') end
+for _, e in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do ids[#ids + 1] = string.match(e, '^(%d+)|') end
+for _, id in ipairs(ids) do
+  local sk = ARGV[1] .. id
+  local addrs = redis.call('LRANGE', sk .. ':order', 0, -1)
+  for i = #addrs, 1, -1 do
+    local e = redis.call('HGET', sk, addrs[i])
+    local f, u = string.match(e, '^([^|]*)|[^|]*|(%d+)$')
+    out[#out + 1] = f .. '|' .. addrs[i] .. '|' .. u
+  end
+end
+return out
+`)
+
 // Window reads the whole PPLNS window, newest entry first (O(N): for tests,
-// tools and checks).
-// Entry, total and limit are read in one transaction so they agree.
+// tools and checks): each entry is one address's part of one slice, named
+// by its first share. Entries, total and limit are read in one script so
+// they agree.
 func (s *Store) Window(ctx context.Context) (ledger.Window, error) {
-	var lr *redis.StringSliceCmd
-	var tot, lim *redis.StringCmd
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		lr = p.LRange(ctx, s.windowKey(), 0, -1)
-		tot = p.Get(ctx, s.windowTotalKey())
-		lim = p.Get(ctx, s.windowLimitKey())
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	raw, err := windowReadScript.Run(ctx, s.rdb, []string{s.win.cur, s.win.total, s.win.limit, s.win.slices},
+		s.win.slice).StringSlice()
+	if err != nil {
 		return ledger.Window{}, fmt.Errorf("redisstore: read window: %w", err)
 	}
-	w := ledger.Window{Total: "0", Limit: "0"}
-	if v, err := tot.Result(); err == nil {
-		w.Total = v
-	}
-	if v, err := lim.Result(); err == nil {
-		w.Limit = v
-	}
-	raw, _ := lr.Result()
-	w.Entries = make([]ledger.WindowEntry, 0, len(raw))
-	for _, r := range raw {
+	w := ledger.Window{Total: raw[0], Limit: raw[1], Entries: make([]ledger.WindowEntry, 0, len(raw)-2)}
+	for _, r := range raw[2:] {
 		e, err := ParseWindowEntry(r)
 		if err != nil {
 			return ledger.Window{}, err
@@ -627,7 +715,7 @@ func (s *Store) Window(ctx context.Context) (ledger.Window, error) {
 	return w, nil
 }
 
-// ParseWindowEntry parses one window list element "seq|address|units".
+// ParseWindowEntry parses one entry as Window reads it, "seq|address|units".
 func ParseWindowEntry(raw string) (ledger.WindowEntry, error) {
 	parts := strings.Split(raw, "|")
 	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {

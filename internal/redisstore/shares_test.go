@@ -27,6 +27,13 @@ func shareStore(t *testing.T) (*redisstore.Store, *redis.Client) {
 }
 
 // share builds an entry of units u (a decimal string) for address.
+// blockEntry is entry for a share that found a block.
+func blockEntry(seq uint64, address, units string) ledger.Entry {
+	e := entry(seq, address, units)
+	e.Share.Block = true
+	return e
+}
+
 func entry(seq uint64, address, units string) ledger.Entry {
 	return ledger.Entry{Seq: seq, Units: units, Share: shares.Share{
 		Worker: address + ".rig", Address: address, WorkerName: "rig",
@@ -34,13 +41,22 @@ func entry(seq uint64, address, units string) ledger.Entry {
 	}}
 }
 
-// windowModel is the window semantics in plain Go: newest entry first, one
-// entry per address per batch (first appearance order), then the oldest
-// entries dropped while the rest still reaches the limit.
+// windowModel is the window semantics in plain Go: slices holding one entry
+// per address (first appearance order, named by the first share), the open
+// slice sealed after a batch ending with a block share, once 80 × its units
+// reach the limit L, or after every batch while no limit is known; then the
+// oldest sealed slices dropped while the rest still reaches L.
 type windowModel struct {
+	open   *modelSlice
+	sealed []*modelSlice // oldest first
+	total  *big.Int
+	limit  *big.Int
+}
+
+type modelSlice struct {
 	entries []ledger.WindowEntry
+	index   map[string]int
 	total   *big.Int
-	limit   *big.Int
 }
 
 func (m *windowModel) apply(inst string, b []ledger.Entry, limit string) {
@@ -50,35 +66,56 @@ func (m *windowModel) apply(inst string, b []ledger.Entry, limit string) {
 	if limit != "0" {
 		m.limit, _ = new(big.Int).SetString(limit, 10)
 	}
-	sums := map[string]*big.Int{}
-	first := map[string]uint64{}
-	var order []string
+	if m.open == nil {
+		m.open = &modelSlice{index: map[string]int{}, total: new(big.Int)}
+	}
+	o := m.open
+	block := false
 	for _, e := range b {
 		u, _ := new(big.Int).SetString(e.Units, 10)
-		if sums[e.Share.Address] == nil {
-			sums[e.Share.Address] = new(big.Int)
-			first[e.Share.Address] = e.Seq
-			order = append(order, e.Share.Address)
+		i, ok := o.index[e.Share.Address]
+		if !ok {
+			i = len(o.entries)
+			o.index[e.Share.Address] = i
+			o.entries = append(o.entries, ledger.WindowEntry{Seq: inst + ":" + strconv.FormatUint(e.Seq, 10), Address: e.Share.Address, Units: "0"})
 		}
-		sums[e.Share.Address].Add(sums[e.Share.Address], u)
+		v, _ := new(big.Int).SetString(o.entries[i].Units, 10)
+		o.entries[i].Units = v.Add(v, u).String()
+		o.total.Add(o.total, u)
 		m.total.Add(m.total, u)
+		block = e.Share.Block
 	}
-	for _, a := range order {
-		e := ledger.WindowEntry{Seq: inst + ":" + strconv.FormatUint(first[a], 10), Address: a, Units: sums[a].String()}
-		m.entries = append([]ledger.WindowEntry{e}, m.entries...)
+	limited := m.limit != nil && m.limit.Sign() > 0
+	if !limited || block || new(big.Int).Mul(o.total, big.NewInt(80)).Cmp(m.limit) >= 0 {
+		m.sealed = append(m.sealed, o)
+		m.open = nil
 	}
-	if m.limit == nil || m.limit.Sign() == 0 {
+	if !limited {
 		return
 	}
-	for len(m.entries) > 0 {
-		old, _ := new(big.Int).SetString(m.entries[len(m.entries)-1].Units, 10)
-		rest := new(big.Int).Sub(m.total, old)
+	for len(m.sealed) > 0 {
+		rest := new(big.Int).Sub(m.total, m.sealed[0].total)
 		if rest.Cmp(m.limit) < 0 {
 			break
 		}
 		m.total = rest
-		m.entries = m.entries[:len(m.entries)-1]
+		m.sealed = m.sealed[1:]
 	}
+}
+
+// entries is the window newest first, as Store.Window reads it.
+func (m *windowModel) entries() []ledger.WindowEntry {
+	var out []ledger.WindowEntry
+	slices := m.sealed
+	if m.open != nil {
+		slices = append(append([]*modelSlice(nil), m.sealed...), m.open)
+	}
+	for i := len(slices) - 1; i >= 0; i-- {
+		for j := len(slices[i].entries) - 1; j >= 0; j-- {
+			out = append(out, slices[i].entries[j])
+		}
+	}
+	return out
 }
 
 func checkWindow(t *testing.T, s *redisstore.Store, m *windowModel) {
@@ -90,12 +127,13 @@ func checkWindow(t *testing.T, s *redisstore.Store, m *windowModel) {
 	if w.Total != m.total.String() {
 		t.Fatalf("window total %s, want %s", w.Total, m.total)
 	}
-	if len(w.Entries) != len(m.entries) {
-		t.Fatalf("window has %d entries, want %d", len(w.Entries), len(m.entries))
+	want := m.entries()
+	if len(w.Entries) != len(want) {
+		t.Fatalf("window has %d entries, want %d", len(w.Entries), len(want))
 	}
 	for i := range w.Entries {
-		if w.Entries[i] != m.entries[i] {
-			t.Fatalf("entry %d = %+v, want %+v", i, w.Entries[i], m.entries[i])
+		if w.Entries[i] != want[i] {
+			t.Fatalf("entry %d = %+v, want %+v", i, w.Entries[i], want[i])
 		}
 	}
 }
@@ -120,10 +158,17 @@ func TestWindowTrim(t *testing.T) {
 		{"window exactly N is not trimmed", []step{
 			{[]ledger.Entry{entry(1, "A", "3"), entry(2, "B", "3"), entry(3, "C", "4")}, "10", []string{"4", "3", "3"}},
 		}},
-		{"oldest dropped only while the rest reaches N", []step{
+		// Whole slices are dropped: the first batch is one slice (it
+		// reached L/80), kept until the rest reaches L without it.
+		{"oldest slice dropped only while the rest reaches N", []step{
 			{[]ledger.Entry{entry(1, "A", "3"), entry(2, "B", "3"), entry(3, "C", "3"), entry(4, "D", "3")}, "10", []string{"3", "3", "3", "3"}},
-			{[]ledger.Entry{entry(6, "E", "3")}, "10", []string{"3", "3", "3", "3"}},
+			{[]ledger.Entry{entry(6, "E", "3")}, "10", []string{"3", "3", "3", "3", "3"}},
 			{[]ledger.Entry{entry(8, "F", "8")}, "10", []string{"8", "3"}},
+		}},
+		{"a slice stays open below L/80 and merges an address's batches", []step{
+			{[]ledger.Entry{entry(1, "A", "1"), entry(2, "B", "2")}, "1000", []string{"2", "1"}},
+			{[]ledger.Entry{entry(4, "A", "4"), entry(5, "C", "1")}, "1000", []string{"1", "2", "5"}},
+			{[]ledger.Entry{entry(7, "B", "5")}, "1000", []string{"1", "7", "5"}},
 		}},
 		{"one address coalesced per batch", []step{
 			{[]ledger.Entry{entry(1, "A", "1"), entry(2, "B", "2"), entry(3, "A", "4")}, "0", []string{"2", "5"}},
@@ -134,11 +179,17 @@ func TestWindowTrim(t *testing.T) {
 		}},
 		{"shrinking N drops many at once", []step{
 			{[]ledger.Entry{entry(1, "A", "1"), entry(2, "B", "1"), entry(3, "C", "1"), entry(4, "D", "1")}, "100", []string{"1", "1", "1", "1"}},
-			{[]ledger.Entry{entry(6, "E", "1")}, "2", []string{"1", "1"}},
+			{[]ledger.Entry{entry(6, "E", "1")}, "2", []string{"1", "1", "1", "1", "1"}},
+			{[]ledger.Entry{entry(8, "F", "1")}, "2", []string{"1", "1"}},
 		}},
 		{"mainnet-sized units beyond 2^64", []step{
 			{[]ledger.Entry{entry(1, "A", "123456789012345678901234"), entry(2, "B", "999999999999")}, "0", []string{"999999999999", "123456789012345678901234"}},
-			{[]ledger.Entry{entry(4, "C", "1")}, "1000000000000", []string{"1", "999999999999"}},
+			{[]ledger.Entry{entry(4, "C", "1")}, "1000000000000", []string{"1", "999999999999", "123456789012345678901234"}},
+			{[]ledger.Entry{entry(6, "D", "1000000000000")}, "1000000000000", []string{"1000000000000", "1"}},
+		}},
+		{"a block share seals the slice", []step{
+			{[]ledger.Entry{entry(1, "A", "1"), blockEntry(2, "B", "1")}, "1000", []string{"1", "1"}},
+			{[]ledger.Entry{entry(4, "A", "1")}, "1000", []string{"1", "1", "1"}},
 		}},
 	}
 	for _, tc := range tests {
@@ -376,7 +427,7 @@ func TestShareStatistics(t *testing.T) {
 	if minuteTTL <= 0 || minuteTTL > 2*time.Hour || slotTTL <= 2*time.Hour || slotTTL > 25*time.Hour {
 		t.Fatalf("hashrate bucket TTLs: minute %v, 10-minute slot %v; want ≤ 2h and ≤ 25h", minuteTTL, slotTTL)
 	}
-	if ttl, _ := rdb.TTL(ctx, "t:{acct}:window").Result(); ttl != -1 {
+	if ttl, _ := rdb.TTL(ctx, "t:{acct}:pplns:total").Result(); ttl != -1 {
 		t.Fatalf("window TTL %v, want none", ttl)
 	}
 	if v, _ := rdb.HGet(ctx, "t:"+redisstore.StatsShardTag("bc1qminer.a")+":worker:bc1qminer.a", "reject:low-difficulty").Result(); v != "2" {

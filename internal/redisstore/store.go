@@ -47,6 +47,8 @@ type Store struct {
 	// ReplicaAckTimeout.
 	minReplicas    int
 	replicaTimeout time.Duration
+	// win are the PPLNS window's key names (keys_window.go).
+	win windowKeys
 }
 
 // New returns a Store over rdb.
@@ -60,8 +62,10 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	if cfg.ReplicaAckTimeout <= 0 {
 		cfg.ReplicaAckTimeout = DefaultReplicaAckTimeout
 	}
-	return &Store{rdb: rdb, prefix: cfg.Prefix, log: cfg.Logger,
+	s := &Store{rdb: rdb, prefix: cfg.Prefix, log: cfg.Logger,
 		minReplicas: cfg.MinReplicasAcked, replicaTimeout: cfg.ReplicaAckTimeout}
+	s.win = newWindowKeys(s)
+	return s
 }
 
 // Client returns the underlying client (for health checks).

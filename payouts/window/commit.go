@@ -104,12 +104,14 @@ func (c Commitment) Check(w []Committed) error {
 	return nil
 }
 
-// Entry is one PPLNS window entry as the share ledger stores it: the
-// sequence of its first share, the payout address and its units.
+// Entry is one PPLNS window entry as the share ledger stores it: one payout
+// address's shares in one slice of the window, with the sequences of the
+// first and the last of them and their units.
 type Entry struct {
-	Seq     string
-	Address string
-	Units   string
+	FirstSeq string
+	LastSeq  string
+	Address  string
+	Units    string
 }
 
 // Leaves merges consecutive entries of one address (entries oldest first)
@@ -124,12 +126,12 @@ func Leaves(entries []Entry) ([]Leaf, error) {
 		}
 		if n := len(out); n > 0 && out[n-1].Address == e.Address {
 			units.Add(units, u)
-			out[n-1].LastSeq = e.Seq
+			out[n-1].LastSeq = e.LastSeq
 			out[n-1].Units = units.String()
 			continue
 		}
 		units = u
-		out = append(out, Leaf{Address: e.Address, Units: e.Units, FirstSeq: e.Seq, LastSeq: e.Seq})
+		out = append(out, Leaf{Address: e.Address, Units: e.Units, FirstSeq: e.FirstSeq, LastSeq: e.LastSeq})
 	}
 	return out, nil
 }

@@ -270,15 +270,15 @@ func TestCommitment(t *testing.T) {
 }
 
 func TestLeavesMergeRuns(t *testing.T) {
-	got, err := Leaves([]Entry{{"i:1", "A", "5"}, {"j:1", "A", "6"}, {"i:3", "B", "1"}, {"i:4", "A", "2"}})
+	got, err := Leaves([]Entry{{"i:1", "i:2", "A", "5"}, {"j:1", "j:7", "A", "6"}, {"i:3", "i:3", "B", "1"}, {"i:4", "i:9", "A", "2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Leaf{{"A", "11", "i:1", "j:1"}, {"B", "1", "i:3", "i:3"}, {"A", "2", "i:4", "i:4"}}
+	want := []Leaf{{"A", "11", "i:1", "j:7"}, {"B", "1", "i:3", "i:3"}, {"A", "2", "i:4", "i:9"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
-	if _, err := Leaves([]Entry{{"i:1", "A", "x"}}); !errors.Is(err, ErrInvalid) {
+	if _, err := Leaves([]Entry{{"i:1", "i:1", "A", "x"}}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bad units: %v", err)
 	}
 }
