@@ -293,11 +293,53 @@ async function lookupMiner(addr) {
     fill("miner-payments", m.payments.map(p => row([formatTime(p.time), formatBTC(p.amount), p.status, link("tx", p.txid, p.txid)],
       [null, null, null, "mono"])), "no payments yet", 4);
     box.hidden = false; err.hidden = true;
-    await minerChart(m.address);
+    await Promise.all([minerChart(m.address), minerWindows(m.address)]);
   } catch (e) {
     box.hidden = true; err.hidden = false;
     err.textContent = e.status === 404 ? "No shares from " + addr + " yet." : "Lookup failed: " + e.message;
   }
+}
+
+// WINDOW_BLOCKS is how many of the pool's latest blocks the miner page
+// shows the address's part of.
+const WINDOW_BLOCKS = 5;
+// proofs caches proofs by block, status and address: a block's proof only
+// changes when the block is credited.
+const proofs = new Map();
+
+// minerWindows shows, for each of the pool's latest blocks whose PPLNS window
+// holds the address, its units, its share of the window and its credit, read
+// from the block's proof (GET …/proof?address=), which the row offers for
+// download.
+async function minerWindows(addr) {
+  const r = await getJSON(`api/v1/blocks?limit=${WINDOW_BLOCKS}`);
+  const rows = [];
+  for (const b of r.blocks) {
+    const path = `api/v1/blocks/${b.hash}/proof?address=${encodeURIComponent(addr)}`;
+    const key = b.hash + "|" + b.status + "|" + addr;
+    let p = proofs.get(key);
+    if (p === undefined) {
+      // 404: no share in this window; 410: archive pruned; 503: not yet computed.
+      p = await getJSON(path).catch(e => { if ([404, 410, 503].includes(e.status)) return null; throw e; });
+      proofs.set(key, p);
+    }
+    if (!p) continue;
+    const a = document.createElement("a");
+    a.href = path;
+    a.download = `proof-${b.height}-${addr}.json`;
+    a.textContent = "proof.json";
+    rows.push(row([String(b.height), formatNumber(Number(p.units) / 1e8), windowShare(p.units, p.total),
+      p.credited ? formatBTC(p.credit) : "at maturity (" + b.status + ")", a]));
+  }
+  fill("miner-windows", rows, "no share in the windows of the pool's last " + WINDOW_BLOCKS + " blocks", 5);
+}
+
+// windowShare is units / total as a percentage; both are decimal strings of
+// up to ~10^23, beyond a double's exact range, so the ratio is taken in
+// BigInt.
+function windowShare(units, total) {
+  if (!total || total === "0") return "–";
+  return (Number(BigInt(units) * 1000000n / BigInt(total)) / 10000).toFixed(4) + " %";
 }
 
 async function minerChart(addr) {
