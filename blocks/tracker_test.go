@@ -3,7 +3,9 @@ package blocks_test
 import (
 	"context"
 	"encoding/binary"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -286,4 +288,51 @@ func TestTwoBlocksAtOneHeight(t *testing.T) {
 				want.hash, blk.Finder, blk.Height, blk.WindowLastSeq, blk.WindowBoundary, want.finder, first.Job.Height, want.last)
 		}
 	}
+}
+
+// TestWindowEndsAtFindingShareWhenNoNodeAnswered: no node answered the
+// submission (all transport errors) and the process died; the journal
+// holds the block and its finding share's sequence. The next process
+// submits it again (Run's Recover), and records the window ending at that
+// share, not at the shares recorded since.
+func TestWindowEndsAtFindingShareWhenNoNodeAnswered(t *testing.T) {
+	e := newTrackerEnv(t)
+	journal := filepath.Join(t.TempDir(), "blocks.journal")
+	next := e.applyBatch(t, "i1", 1, share{"A", 1, false}, share{"C", 2, true})
+	down, err := blocks.New(blocks.Config{
+		Submitter: newSubmitter(t, journal, blocks.NamedNode{Name: "down", Node: &flakyNode{Node: e.client, failures: 1 << 30}}),
+		Recorder:  e.recorder, PayoutScript: e.script, Logger: zaptest.NewLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := e.mine(t)
+	c.Worker = "C.rig"
+	rep, err := down.Submit(e.ctx, c)
+	if err != nil || rep.Confirmed {
+		t.Fatalf("submit to a node that never answers: %+v %v", rep, err)
+	}
+	down.ShareDone(c.Hash, "C.rig", "i1:2")
+	testenv.WaitFor(t, time.Minute, "the finding share journaled", func() bool {
+		got, err := newSubmitter(t, journal, blocks.NamedNode{Name: "btcd", Node: e.client}).States()
+		return err == nil && got[c.Hash.String()] == blocks.StateJournaled && journalHasSeq(t, journal, "i1:2")
+	})
+	// The process dies; shares keep coming (another frontend).
+	e.applyBatch(t, "i1", next, share{"D", 5, false})
+
+	run(t, e.tracker(t, journal))
+	blk := e.waitRecorded(t, c.Hash)
+	if blk.WindowLastSeq != "i1:2" || blk.WindowBoundary != payouts.BoundaryExact || blk.Finder != "C.rig" {
+		t.Fatalf("finder %q, window ends at %q (%s); want C.rig, i1:2, exact", blk.Finder, blk.WindowLastSeq, blk.WindowBoundary)
+	}
+	if tip, _ := e.client.GetBestBlockHash(e.ctx); tip != c.Hash {
+		t.Fatalf("tip %v, want the resubmitted block %v", tip, c.Hash)
+	}
+}
+
+// journalHasSeq reports whether the journal file mentions the sequence.
+func journalHasSeq(t *testing.T, journal, seq string) bool {
+	t.Helper()
+	b, err := os.ReadFile(journal)
+	return err == nil && strings.Contains(string(b), `"seq":"`+seq+`"`)
 }
