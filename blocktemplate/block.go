@@ -2,6 +2,7 @@ package blocktemplate
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -13,44 +14,76 @@ import (
 // lacks the transactions a block needs.
 var ErrNoTemplate = errors.New("job has no template")
 
-// Block assembles the full block for a solved header: the header, the
-// coinbase (coinb1 ‖ extranonce1 ‖ extranonce2 ‖ coinb2, given the 32-byte
-// zero witness reserved value when the job commits to witnesses) and the
-// template's transactions in template order. The header is used as given;
-// Block does not check its proof of work or merkle root. The returned block
-// shares the template's decoded transactions: serialize it, do not modify
-// it.
-func (j *Job) Block(extranonce1, extranonce2 []byte, header [80]byte) (*wire.MsgBlock, error) {
+// BlockBytes assembles the serialized block for a solved header: the
+// header, the coinbase (coinb1 ‖ extranonce1 ‖ extranonce2 ‖ coinb2, in
+// witness form with the 32-byte zero witness reserved value when the job
+// commits to witnesses) and the template's transactions in template order,
+// as the node gave them. The header is used as given; BlockBytes does not
+// check its proof of work or merkle root. It copies bytes and decodes
+// nothing: this is what goes to the node when a block is found.
+func (j *Job) BlockBytes(extranonce1, extranonce2 []byte, header [80]byte) ([]byte, error) {
 	if j.Template == nil {
 		return nil, fmt.Errorf("assemble block for job %s: %w", j.ID, ErrNoTemplate)
 	}
-	cbBytes, err := j.Coinbase(extranonce1, extranonce2)
+	cb, err := j.Coinbase(extranonce1, extranonce2)
 	if err != nil {
 		return nil, fmt.Errorf("assemble block for job %s: %w", j.ID, err)
 	}
-	var block wire.MsgBlock
-	if err := block.Header.Deserialize(bytes.NewReader(header[:])); err != nil {
-		return nil, fmt.Errorf("assemble block for job %s: header: %w", j.ID, err)
+	sh, err := scanTx(cb)
+	if err != nil || !sh.coinbase || sh.witness || sh.inputs != 1 {
+		return nil, fmt.Errorf("assemble block for job %s: coinbase is malformed (%v)", j.ID, err)
 	}
-	coinbase := new(wire.MsgTx)
-	rd := bytes.NewReader(cbBytes)
-	if err := coinbase.DeserializeNoWitness(rd); err != nil {
-		return nil, fmt.Errorf("assemble block for job %s: coinbase: %w", j.ID, err)
-	}
-	if rd.Len() != 0 || len(coinbase.TxIn) != 1 {
-		return nil, fmt.Errorf("assemble block for job %s: coinbase is malformed", j.ID)
-	}
-	if j.CoinbaseWitness {
-		coinbase.TxIn[0].Witness = wire.TxWitness{make([]byte, 32)}
-	}
-	block.Transactions = make([]*wire.MsgTx, 0, 1+len(j.Template.Transactions))
-	block.Transactions = append(block.Transactions, coinbase)
+	size := len(header) + wire.MaxVarIntPayload + len(cb) + coinbaseWitnessSize
 	for i := range j.Template.Transactions {
-		tx := new(wire.MsgTx)
-		if err := tx.Deserialize(bytes.NewReader(j.Template.Transactions[i].Data)); err != nil {
-			return nil, fmt.Errorf("assemble block for job %s: transaction %d: %w", j.ID, i, err)
-		}
-		block.Transactions = append(block.Transactions, tx)
+		size += len(j.Template.Transactions[i].Data)
+	}
+	b := append(make([]byte, 0, size), header[:]...)
+	b = appendCompactSize(b, uint64(1+len(j.Template.Transactions)))
+	if j.CoinbaseWitness {
+		// BIP 144 form: version, marker and flag, inputs and outputs, the
+		// input's witness (one item: 32 zero bytes), lock time.
+		b = append(b, cb[:4]...)
+		b = append(b, 0x00, 0x01)
+		b = append(b, cb[sh.bodyStart:sh.bodyEnd]...)
+		b = append(b, 0x01, 0x20)
+		b = append(b, make([]byte, 32)...)
+		b = append(b, cb[len(cb)-4:]...)
+	} else {
+		b = append(b, cb...)
+	}
+	for i := range j.Template.Transactions {
+		b = append(b, j.Template.Transactions[i].Data...)
+	}
+	return b, nil
+}
+
+// coinbaseWitnessSize is what the witness form adds to a coinbase: marker,
+// flag, the item count, the item's length and the 32-byte reserved value.
+const coinbaseWitnessSize = 2 + 1 + 1 + 32
+
+// appendCompactSize appends n as a Bitcoin CompactSize.
+func appendCompactSize(b []byte, n uint64) []byte {
+	switch {
+	case n < 0xfd:
+		return append(b, byte(n))
+	case n <= 0xffff:
+		return binary.LittleEndian.AppendUint16(append(b, 0xfd), uint16(n))
+	case n <= 0xffffffff:
+		return binary.LittleEndian.AppendUint32(append(b, 0xfe), uint32(n))
+	}
+	return binary.LittleEndian.AppendUint64(append(b, 0xff), n)
+}
+
+// Block is BlockBytes decoded into a wire.MsgBlock (for tests and tools;
+// it decodes every transaction, milliseconds for a full block).
+func (j *Job) Block(extranonce1, extranonce2 []byte, header [80]byte) (*wire.MsgBlock, error) {
+	raw, err := j.BlockBytes(extranonce1, extranonce2, header)
+	if err != nil {
+		return nil, err
+	}
+	var block wire.MsgBlock
+	if err := block.Deserialize(bytes.NewReader(raw)); err != nil {
+		return nil, fmt.Errorf("assemble block for job %s: %w", j.ID, err)
 	}
 	return &block, nil
 }

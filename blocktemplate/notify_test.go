@@ -144,7 +144,6 @@ func TestBlockAssemblyVectors(t *testing.T) {
 					t.Fatalf("wtxid %d", i)
 				}
 				wtxids = append(wtxids, tx.WitnessHash())
-				// No msg: Block decodes Data itself for hand-built templates.
 				tpl.Transactions = append(tpl.Transactions, Transaction{Data: mustHex(t, s), TxID: tx.TxHash(), WTxID: tx.WitnessHash()})
 			}
 			if got := hexs(WitnessCommitmentScript(wtxids)); got != tc.ExpectedCommitScript {
@@ -167,6 +166,10 @@ func TestBlockAssemblyVectors(t *testing.T) {
 			}
 			if hexs(buf.Bytes()) != tc.ExpectedBlockHex {
 				t.Errorf("block bytes differ:\n got %x\nwant %s", buf.Bytes(), tc.ExpectedBlockHex)
+			}
+			raw, err := job.BlockBytes(cb[40:44], cb[44:52], hdr)
+			if err != nil || hexs(raw) != tc.ExpectedBlockHex {
+				t.Errorf("BlockBytes differ (%v):\n got %x\nwant %s", err, raw, tc.ExpectedBlockHex)
 			}
 			if block.BlockHash().String() != tc.ExpectedBlockHash {
 				t.Errorf("block hash %s", block.BlockHash())

@@ -24,6 +24,7 @@ type txShape struct {
 	// The transaction without its witness (the txid's preimage) is
 	// data[:4] + data[bodyStart:bodyEnd] + data[len(data)-4:].
 	bodyStart, bodyEnd int
+	inputs             int
 	witness            bool // some input has witness items (wtxid ≠ txid)
 	coinbase           bool // some input spends the null outpoint
 }
@@ -141,6 +142,7 @@ func scanTx(data []byte) (txShape, error) {
 	if nIn == 0 {
 		return sh, errors.New("no inputs")
 	}
+	sh.inputs = nIn
 	for range nIn {
 		prev := c.off
 		if err := c.skip(32 + 4); err != nil {

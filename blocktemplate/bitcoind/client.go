@@ -297,6 +297,19 @@ func (c *Client) GetBlock(ctx context.Context, hash chainhash.Hash) (*wire.MsgBl
 	return b, nil
 }
 
+// GetBlockHeader returns the header of the block with the given hash
+// (internal order) if the node has the block, on any branch: the cheap way
+// to ask whether a node has a block (GetBlock downloads all of it).
+func (c *Client) GetBlockHeader(ctx context.Context, hash chainhash.Hash) (*wire.BlockHeader, error) {
+	h, err := callLane(ctx, c, laneMain, c.cfg.Timeout, "getblockheader", func(rc *rpcclient.Client) (*wire.BlockHeader, error) {
+		return rc.GetBlockHeader(&hash)
+	})
+	if err != nil {
+		return nil, mapNotFound(err)
+	}
+	return h, nil
+}
+
 // BlockInfo is where a block stands in the node's view of the chain.
 type BlockInfo struct {
 	Hash          chainhash.Hash
@@ -384,7 +397,14 @@ func (c *Client) SubmitBlock(ctx context.Context, block *wire.MsgBlock) (reason 
 	if err := block.Serialize(&buf); err != nil {
 		return "", fmt.Errorf("submitblock: serialize: %w", err)
 	}
-	param, _ := json.Marshal(hex.EncodeToString(buf.Bytes()))
+	return c.SubmitBlockBytes(ctx, buf.Bytes())
+}
+
+// SubmitBlockBytes is SubmitBlock for a block already serialized (what
+// blocktemplate.Job.BlockBytes assembles): nothing is decoded or encoded
+// again on the way to the node but the hex.
+func (c *Client) SubmitBlockBytes(ctx context.Context, raw []byte) (reason string, err error) {
+	param, _ := json.Marshal(hex.EncodeToString(raw))
 	res, err := callLane(ctx, c, laneSubmit, c.cfg.Timeout, "submitblock", func(rc *rpcclient.Client) (json.RawMessage, error) {
 		return rc.RawRequest("submitblock", []json.RawMessage{param})
 	})

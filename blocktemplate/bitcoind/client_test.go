@@ -274,13 +274,24 @@ func testEndToEndBlock(t *testing.T, node testenv.Node) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		reason, err := c.SubmitBlock(ctx, block)
+		if _, err := c.GetBlockHeader(ctx, block.BlockHash()); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("header of a block not sent yet: %v, want ErrNotFound", err)
+		}
+		// What a found block takes: the bytes as assembled, not decoded.
+		blockBytes, err := job.BlockBytes(en1, en2, hdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reason, err := c.SubmitBlockBytes(ctx, blockBytes)
 		if err != nil || reason != "" {
 			t.Fatalf("submitblock: reason %q err %v", reason, err)
 		}
 		tip, err := c.GetBestBlockHash(ctx)
 		if err != nil || tip != block.BlockHash() {
 			t.Fatalf("tip %s, want our block %s (%v)", tip, block.BlockHash(), err)
+		}
+		if h, err := c.GetBlockHeader(ctx, tip); err != nil || h.BlockHash() != tip {
+			t.Fatalf("header of our block: %v", err)
 		}
 		got, err := c.GetBlock(ctx, tip)
 		if err != nil {
