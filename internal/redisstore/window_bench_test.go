@@ -259,10 +259,25 @@ func BenchmarkSnapshotMainnetWindow(b *testing.B) {
 	if err := <-pacedDone; err != nil {
 		b.Fatal(err)
 	}
+	// Per command: how many calls took over 1 ms and the longest. Under CPU
+	// contention O(1) commands show up too: the server was descheduled.
 	var longest time.Duration
+	type slowCmd struct {
+		n       int
+		longest time.Duration
+	}
+	byCmd := map[string]*slowCmd{}
 	for _, e := range slow {
 		longest = max(longest, e.Duration)
-		b.Logf("slowlog (> 1 ms): %v %v", e.Duration, e.Args[:min(3, len(e.Args))])
+		name := strings.ToLower(fmt.Sprint(e.Args[0]))
+		if byCmd[name] == nil {
+			byCmd[name] = &slowCmd{}
+		}
+		byCmd[name].n++
+		byCmd[name].longest = max(byCmd[name].longest, e.Duration)
+	}
+	for name, c := range byCmd {
+		b.Logf("slowlog (> 1 ms) during the snapshot: %s × %d, longest %v", name, c.n, c.longest)
 	}
 	q := func(d []time.Duration, p float64) float64 {
 		if len(d) == 0 {
