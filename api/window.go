@@ -222,12 +222,19 @@ func (s *Server) handleBlockProof(w http.ResponseWriter, r *http.Request) {
 		s.windowError(w, "block proof", err)
 		return
 	}
-	var leaves []window.Leaf
-	if err := wr.WindowLeaves(r.Context(), hash, func(l window.Leaf) error { leaves = append(leaves, l); return nil }); err != nil {
+	// Streamed: a mainnet window has ~5·10^5 leaves; the builder keeps
+	// O(log n) nodes and the address's paths.
+	pb := window.NewProofBuilder(bw.Hash, addr)
+	addrs := map[string]bool{}
+	err = wr.WindowLeaves(r.Context(), hash, func(l window.Leaf) error {
+		addrs[l.Address] = true
+		return pb.Add(l)
+	})
+	if err != nil {
 		s.windowError(w, "block proof", err)
 		return
 	}
-	p, err := BuildProof(bw, leaves, addr)
+	p, err := finishProof(bw, pb, len(addrs))
 	if err != nil {
 		s.internal(w, "block proof", err)
 		return
@@ -243,25 +250,33 @@ func (s *Server) handleBlockProof(w http.ResponseWriter, r *http.Request) {
 // leaves, with the money from the summary. It checks that the leaves hash
 // to the summary's root: a proof of another tree is never served.
 func BuildProof(bw BlockWindow, leaves []window.Leaf, addr string) (*window.Proof, error) {
-	tree, err := window.Build(leaves)
+	pb := window.NewProofBuilder(bw.Hash, addr)
+	for _, l := range leaves {
+		if err := pb.Add(l); err != nil {
+			return nil, err
+		}
+	}
+	return finishProof(bw, pb, len(contributors(leaves)))
+}
+
+// finishProof completes the proof pb built: it checks the root against the
+// summary and adds the money.
+func finishProof(bw BlockWindow, pb *window.ProofBuilder, contributors int) (*window.Proof, error) {
+	p, err := pb.Proof()
 	if err != nil {
 		return nil, err
 	}
-	root := tree.Root()
-	if root.Hash.String() != bw.Root || root.Sum.String() != bw.Total {
+	if p.Root.String() != bw.Root || p.Total != bw.Total {
 		return nil, errors.New("the archived window does not hash to the block's recorded root")
 	}
-	p, err := window.NewProof(tree, bw.Hash, addr)
-	if err != nil {
-		return nil, err
-	}
-	p.Contributors = int64(len(contributors(leaves)))
+	p.Contributors = int64(contributors)
 	if bw.Credited {
-		p.Credited, p.Reward, p.Fee, p.Credit = true, bw.Reward, bw.Fee, bw.Credits[addr]
+		p.Credited, p.Reward, p.Fee, p.Credit = true, bw.Reward, bw.Fee, bw.Credits[p.Address]
 		units, _ := window.ParseUnits(p.Units)
-		if root.Sum.Sign() > 0 {
+		total, _ := window.ParseUnits(p.Total)
+		if total != nil && total.Sign() > 0 {
 			base := new(big.Int).Mul(big.NewInt(bw.Reward-bw.Fee), units)
-			base.Quo(base, root.Sum)
+			base.Quo(base, total)
 			p.Remainder = p.Credit - base.Int64()
 		}
 	}

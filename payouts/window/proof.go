@@ -186,3 +186,101 @@ func (p *Proof) verifyCredit(units, total *big.Int) error {
 	}
 	return nil
 }
+
+// ProofBuilder builds the proof of one address from a window's leaves added
+// one at a time, oldest first, holding O(log n) nodes plus the proof itself
+// (a mainnet window has some 10^6 leaves; Tree holds them all). Its proof
+// is the one NewProof gives for the same leaves.
+type ProofBuilder struct {
+	address string
+	proof   Proof
+	units   *big.Int
+	// stack holds the roots of complete subtrees, heights strictly
+	// decreasing, each with the indexes (into proof.Leaves) of the
+	// address's leaves below it.
+	stack []proofNode
+	n     uint64
+}
+
+type proofNode struct {
+	node    Node
+	height  int
+	targets []int
+}
+
+// NewProofBuilder starts the proof of address in block (RPC display order).
+func NewProofBuilder(block, address string) *ProofBuilder {
+	return &ProofBuilder{address: address, units: new(big.Int),
+		proof: Proof{Version: ProofVersion, Block: block, Address: address}}
+}
+
+// join pairs left and right, appending each to the paths of the other's
+// target leaves.
+func join(left, right proofNode, leaves []ProofLeaf) (proofNode, error) {
+	p, err := Parent(left.node, right.node)
+	if err != nil {
+		return proofNode{}, err
+	}
+	for _, t := range right.targets {
+		leaves[t].Path = append(leaves[t].Path, Branch{Hash: left.node.Hash, Sum: left.node.Sum.String()})
+	}
+	for _, t := range left.targets {
+		leaves[t].Path = append(leaves[t].Path, Branch{Hash: right.node.Hash, Sum: right.node.Sum.String()})
+	}
+	var targets []int
+	if len(left.targets)+len(right.targets) > 0 {
+		targets = append(append(targets, left.targets...), right.targets...)
+	}
+	return proofNode{node: p, height: left.height + 1, targets: targets}, nil
+}
+
+// Add hashes leaf l and adds it after the leaves added before.
+func (b *ProofBuilder) Add(l Leaf) error {
+	node, err := LeafNode(l)
+	if err != nil {
+		return fmt.Errorf("leaf %d: %w", b.n, err)
+	}
+	cur := proofNode{node: node}
+	if l.Address == b.address {
+		cur.targets = []int{len(b.proof.Leaves)}
+		b.proof.Leaves = append(b.proof.Leaves, ProofLeaf{Index: b.n, Leaf: l, Path: []Branch{}})
+		b.units.Add(b.units, node.Sum)
+	}
+	for k := len(b.stack) - 1; k >= 0 && b.stack[k].height == cur.height; k-- {
+		if cur, err = join(b.stack[k], cur, b.proof.Leaves); err != nil {
+			return err
+		}
+		b.stack = b.stack[:k]
+	}
+	b.stack = append(b.stack, cur)
+	b.n++
+	return nil
+}
+
+// Proof returns the proof of the leaves added so far: the address's leaves
+// (none when it has no leaf: check len(Leaves)), their paths, the root, the
+// total and the leaf count. The money fields are left for the caller.
+func (b *ProofBuilder) Proof() (*Proof, error) {
+	p := b.proof
+	p.LeafCount, p.Units = b.n, b.units.String()
+	if len(b.stack) == 0 {
+		p.Total = "0"
+		return &p, nil
+	}
+	// The incomplete subtrees joined right to left (as RootBuilder.Root),
+	// on copies: the builder can take more leaves.
+	p.Leaves = make([]ProofLeaf, len(b.proof.Leaves))
+	for i, l := range b.proof.Leaves {
+		l.Path = append([]Branch{}, l.Path...)
+		p.Leaves[i] = l
+	}
+	acc := b.stack[len(b.stack)-1]
+	for k := len(b.stack) - 2; k >= 0; k-- {
+		var err error
+		if acc, err = join(b.stack[k], acc, p.Leaves); err != nil {
+			return nil, err
+		}
+	}
+	p.Root, p.Total = acc.node.Hash, acc.node.Sum.String()
+	return &p, nil
+}
