@@ -114,8 +114,13 @@ func (e *ConfigError) Error() string {
 // under its full key path.
 func (e *ConfigError) ConfigKey() string { return e.Key }
 
-// ConfigProblem is the reason with the value the file holds.
-func (e *ConfigError) ConfigProblem() string { return fmt.Sprintf("%s (got %v)", e.Reason, e.Value) }
+// ConfigProblem is the reason with the value the file holds, if any.
+func (e *ConfigError) ConfigProblem() string {
+	if e.Value == nil || e.Value == "" {
+		return e.Reason
+	}
+	return fmt.Sprintf("%s (got %v)", e.Reason, e.Value)
+}
 
 // Validate checks every value and returns all problems found, each a
 // *ConfigError naming its key.

@@ -127,8 +127,13 @@ func (e *ConfigError) Error() string {
 // under its full key path.
 func (e *ConfigError) ConfigKey() string { return e.Key }
 
-// ConfigProblem is the reason with the value the file holds.
-func (e *ConfigError) ConfigProblem() string { return fmt.Sprintf("%s (got %v)", e.Reason, e.Value) }
+// ConfigProblem is the reason with the value the file holds, if any.
+func (e *ConfigError) ConfigProblem() string {
+	if e.Value == nil || e.Value == "" {
+		return e.Reason
+	}
+	return fmt.Sprintf("%s (got %v)", e.Reason, e.Value)
+}
 
 func bad(key string, v any, reason string) error {
 	return &ConfigError{Key: key, Value: v, Reason: reason}
