@@ -1,6 +1,7 @@
 package economics
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -142,182 +143,179 @@ func bad(key string, v any, reason string) error {
 // finite reports a usable float.
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
-// Validate checks every value and returns the first bad one as a
-// *ConfigError naming its key.
+// problems collects the *ConfigErrors of a check, so Validate reports
+// every bad value at once.
+type problems []error
+
+func (p *problems) bad(key string, v any, reason string) { *p = append(*p, bad(key, v, reason)) }
+
+// Validate checks every value and returns every bad one, each a
+// *ConfigError naming its key (errors.Join; errors.As finds the first).
 func (c Config) Validate() error {
+	var p problems
 	if c.Refresh < 0 {
-		return bad("refresh", c.Refresh, "must not be negative")
+		p.bad("refresh", c.Refresh, "must not be negative")
 	}
 	if c.FeeWindowBlocks < 0 || c.FeeWindowBlocks > RetargetInterval {
-		return bad("fee_window_blocks", c.FeeWindowBlocks, "must be 0 (default 144) to 2016")
+		p.bad("fee_window_blocks", c.FeeWindowBlocks, "must be 0 (default 144) to 2016")
 	}
 	if !finite(c.PoolFee) || c.PoolFee < 0 || c.PoolFee >= 1 {
-		return bad("pool_fee", c.PoolFee, "must be a fraction in [0, 1)")
+		p.bad("pool_fee", c.PoolFee, "must be a fraction in [0, 1)")
 	}
 	switch c.RevenueBasis {
 	case "", BasisTrailingMean, BasisTrailingMedian, BasisTemplate:
 	default:
-		return bad("revenue_basis", c.RevenueBasis, "must be trailing_mean, trailing_median or template")
+		p.bad("revenue_basis", c.RevenueBasis, "must be trailing_mean, trailing_median or template")
 	}
 	switch c.RevenueWindow {
 	case 0, Window5m, Window1h, Window24h:
 	default:
-		return bad("revenue_window", c.RevenueWindow, "must be 5m, 1h or 24h")
+		p.bad("revenue_window", c.RevenueWindow, "must be 5m, 1h or 24h")
 	}
-	if err := c.Power.validate(); err != nil {
-		return err
-	}
-	if err := c.BTCPrice.validate(c.Power.Currency); err != nil {
-		return err
-	}
-	if err := c.Devices.validate(); err != nil {
-		return err
-	}
+	c.Power.validate(&p)
+	c.BTCPrice.validate(c.Power.Currency, &p)
+	c.Devices.validate(&p)
 	a := c.Advice
 	if !finite(a.Hysteresis) || a.Hysteresis < 0 {
-		return bad("advice.hysteresis", a.Hysteresis, "must be a non-negative fraction")
+		p.bad("advice.hysteresis", a.Hysteresis, "must be a non-negative fraction")
 	}
 	if a.MinDwell < 0 {
-		return bad("advice.min_dwell", a.MinDwell, "must not be negative")
+		p.bad("advice.min_dwell", a.MinDwell, "must not be negative")
 	}
-	return validateWebhook(c.Webhook)
+	if err := validateWebhook(c.Webhook); err != nil {
+		p = append(p, err)
+	}
+	return errors.Join(p...)
 }
 
-func (p PowerConfig) validate() error {
-	if p.Currency != "" && strings.TrimSpace(p.Currency) == "" {
-		return bad("power.currency", p.Currency, "must not be blank")
+func (pc PowerConfig) validate(p *problems) {
+	if pc.Currency != "" && strings.TrimSpace(pc.Currency) == "" {
+		p.bad("power.currency", pc.Currency, "must not be blank")
 	}
-	if !finite(p.Price) || p.Price < 0 {
-		return bad("power.price", p.Price, "must be a non-negative number (per kWh)")
+	if !finite(pc.Price) || pc.Price < 0 {
+		p.bad("power.price", pc.Price, "must be a non-negative number (per kWh)")
 	}
-	if p.Timezone != "" {
-		if _, err := time.LoadLocation(p.Timezone); err != nil {
-			return bad("power.timezone", p.Timezone, err.Error())
+	if pc.Timezone != "" {
+		if _, err := time.LoadLocation(pc.Timezone); err != nil {
+			p.bad("power.timezone", pc.Timezone, err.Error())
 		}
 	}
-	for i, r := range p.Schedule {
+	for i, r := range pc.Schedule {
 		key := fmt.Sprintf("power.schedule[%d]", i)
 		if !finite(r.Price) || r.Price < 0 {
-			return bad(key+".price", r.Price, "must be a non-negative number (per kWh)")
+			p.bad(key+".price", r.Price, "must be a non-negative number (per kWh)")
 		}
 		from, err := parseClock(r.From)
 		if err != nil {
-			return bad(key+".from", r.From, err.Error())
+			p.bad(key+".from", r.From, err.Error())
 		}
-		to, err := parseClock(r.To)
-		if err != nil {
-			return bad(key+".to", r.To, err.Error())
+		to, err2 := parseClock(r.To)
+		if err2 != nil {
+			p.bad(key+".to", r.To, err2.Error())
 		}
-		if from == to {
-			return bad(key+".to", r.To, "equals from: an empty rate")
+		if err == nil && err2 == nil && from == to {
+			p.bad(key+".to", r.To, "equals from: an empty rate")
 		}
 		for j, d := range r.Days {
 			if _, ok := weekdays[strings.ToLower(d)]; !ok {
-				return bad(fmt.Sprintf("%s.days[%d]", key, j), d, "must be mon, tue, wed, thu, fri, sat or sun")
+				p.bad(fmt.Sprintf("%s.days[%d]", key, j), d, "must be mon, tue, wed, thu, fri, sat or sun")
 			}
 		}
 	}
-	if err := p.Feed.validate("power.feed"); err != nil {
-		return err
-	}
-	for i, w := range p.ForcedOff {
+	pc.Feed.validate("power.feed", p)
+	for i, w := range pc.ForcedOff {
 		if w.From.IsZero() || !w.To.After(w.From) {
-			return bad(fmt.Sprintf("power.forced_off[%d]", i), fmt.Sprintf("%s..%s", w.From, w.To), "needs from before to")
+			p.bad(fmt.Sprintf("power.forced_off[%d]", i), fmt.Sprintf("%s..%s", w.From, w.To), "needs from before to")
 		}
 	}
-	if !finite(p.Overhead) || p.Overhead < 0 || (p.Overhead > 0 && p.Overhead < 1) {
-		return bad("power.overhead", p.Overhead, "must be ≥ 1 (0: default 1)")
+	if !finite(pc.Overhead) || pc.Overhead < 0 || (pc.Overhead > 0 && pc.Overhead < 1) {
+		p.bad("power.overhead", pc.Overhead, "must be ≥ 1 (0: default 1)")
 	}
-	return nil
 }
 
-func (f FeedConfig) validate(key string) error {
+func (f FeedConfig) validate(key string, p *problems) {
 	if f.URL == "" {
 		if f.Field != "" {
-			return bad(key+".url", f.URL, "is required when field is set")
+			p.bad(key+".url", f.URL, "is required when field is set")
 		}
-		return nil
+		return
 	}
 	u, err := url.Parse(strings.ReplaceAll(f.URL, webhook.TokenPlaceholder, "token"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return bad(key+".url", f.URL, "must be an http(s) URL")
+		p.bad(key+".url", f.URL, "must be an http(s) URL")
 	}
 	if strings.Contains(f.URL, webhook.TokenPlaceholder) && !f.Token.IsSet() {
-		return bad(key+".token", "", "is required: the url has "+webhook.TokenPlaceholder)
+		p.bad(key+".token", "", "is required: the url has "+webhook.TokenPlaceholder)
 	}
 	if f.Header != "" && !f.Token.IsSet() {
-		return bad(key+".header", f.Header, "carries the token: set token too")
+		p.bad(key+".header", f.Header, "carries the token: set token too")
 	}
 	if strings.ContainsAny(f.Header, " :\r\n") {
-		return bad(key+".header", f.Header, "must be a header name")
+		p.bad(key+".header", f.Header, "must be a header name")
 	}
 	if f.Interval < 0 {
-		return bad(key+".interval", f.Interval, "must not be negative")
+		p.bad(key+".interval", f.Interval, "must not be negative")
 	}
 	if f.MaxAge < 0 {
-		return bad(key+".max_age", f.MaxAge, "must not be negative")
+		p.bad(key+".max_age", f.MaxAge, "must not be negative")
 	}
 	if f.Timeout < 0 {
-		return bad(key+".timeout", f.Timeout, "must not be negative")
+		p.bad(key+".timeout", f.Timeout, "must not be negative")
 	}
-	return nil
 }
 
-func (b BTCPriceConfig) validate(currency string) error {
+func (b BTCPriceConfig) validate(currency string, p *problems) {
 	switch b.Source {
 	case "", "none":
 	case "static":
 		if !finite(b.Value) || b.Value <= 0 {
-			return bad("btc_price.value", b.Value, "must be a positive number (it divides)")
+			p.bad("btc_price.value", b.Value, "must be a positive number (it divides)")
 		}
 	case "feed":
 		if b.Feed.URL == "" {
-			return bad("btc_price.feed.url", "", "is required with source: feed")
-		}
-		if err := b.Feed.validate("btc_price.feed"); err != nil {
-			return err
+			p.bad("btc_price.feed.url", "", "is required with source: feed")
+		} else {
+			b.Feed.validate("btc_price.feed", p)
 		}
 	default:
-		return bad("btc_price.source", b.Source, "must be none, static or feed")
+		p.bad("btc_price.source", b.Source, "must be none, static or feed")
 	}
 	if strings.EqualFold(currency, "sat") && b.Source != "" && b.Source != "none" {
-		return bad("btc_price.source", b.Source, "power.currency is sat: a BTC price has no currency to convert to")
+		p.bad("btc_price.source", b.Source, "power.currency is sat: a BTC price has no currency to convert to")
 	}
-	return nil
 }
 
-func (d DevicesConfig) validate() error {
+func (d DevicesConfig) validate(p *problems) {
 	if !finite(d.DefaultJPerTH) || d.DefaultJPerTH < 0 {
-		return bad("devices.default_j_per_th", d.DefaultJPerTH, "must be a positive number (0: default 30)")
+		p.bad("devices.default_j_per_th", d.DefaultJPerTH, "must be a positive number (0: default 30)")
 	}
 	for i, m := range d.Catalog {
 		key := fmt.Sprintf("devices.catalog[%d]", i)
 		if strings.TrimSpace(m.Name) == "" {
-			return bad(key+".name", m.Name, "is required")
+			p.bad(key+".name", m.Name, "is required")
 		}
 		if !finite(m.JPerTH) || m.JPerTH <= 0 {
-			return bad(key+".j_per_th", m.JPerTH, "must be a positive number")
+			p.bad(key+".j_per_th", m.JPerTH, "must be a positive number")
 		}
 		if !finite(m.TypicalTHs) || m.TypicalTHs < 0 {
-			return bad(key+".typical_ths", m.TypicalTHs, "must be a non-negative number")
+			p.bad(key+".typical_ths", m.TypicalTHs, "must be a non-negative number")
 		}
 	}
 	for i, o := range d.Overrides {
 		key := fmt.Sprintf("devices.overrides[%d]", i)
 		if o.Worker == "" {
-			return bad(key+".worker", o.Worker, "is required (a glob such as bc1q…*.rack1-*)")
+			p.bad(key+".worker", o.Worker, "is required (a glob such as bc1q…*.rack1-*)")
 		}
 		if _, err := path.Match(o.Worker, ""); err != nil {
-			return bad(key+".worker", o.Worker, err.Error())
+			p.bad(key+".worker", o.Worker, err.Error())
 		}
 		if (o.Model == "") == (o.JPerTH == 0) {
-			return bad(key, o.Worker, "set exactly one of model and j_per_th")
+			p.bad(key, o.Worker, "set exactly one of model and j_per_th")
 		}
 		if !finite(o.JPerTH) || o.JPerTH < 0 {
-			return bad(key+".j_per_th", o.JPerTH, "must be a positive number")
+			p.bad(key+".j_per_th", o.JPerTH, "must be a positive number")
 		}
 	}
-	return nil
 }
 
 // withDefaults fills zero values.

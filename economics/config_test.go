@@ -3,6 +3,7 @@ package economics
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,5 +95,19 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("error names %q, want %q (%v)", ce.Key, tc.key, err)
 			}
 		})
+	}
+}
+
+// Every bad value is reported at once, each naming its key.
+func TestValidateReportsAll(t *testing.T) {
+	c := Config{Refresh: -1, PoolFee: 2}
+	c.Power.Schedule = []TimeOfUse{{From: "25:00", To: "06:00", Price: -1}}
+	c.Devices.Catalog = []Model{{JPerTH: 20}}
+	var keys []string
+	for _, e := range c.Validate().(interface{ Unwrap() []error }).Unwrap() {
+		keys = append(keys, e.(*ConfigError).Key)
+	}
+	if got := strings.Join(keys, " "); got != "refresh pool_fee power.schedule[0].price power.schedule[0].from devices.catalog[0].name" {
+		t.Fatalf("keys %q", got)
 	}
 }
