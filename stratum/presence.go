@@ -169,7 +169,9 @@ func (s *Server) reportPresence(now time.Time) {
 	p.mu.Unlock()
 
 	byName := map[string]*Presence{}
+	agentSince := map[string]int64{} // start of the session whose agent is kept
 	add := func(w *worker, agent string, diff float64, a, b int64) {
+		since := a
 		a, b = max(a, from), min(b, to)
 		if a >= b {
 			return
@@ -180,8 +182,11 @@ func (s *Server) reportPresence(now time.Time) {
 			pr = &Presence{Worker: name, Address: w.address}
 			byName[name] = pr
 		}
-		if agent != "" {
-			pr.UserAgent = agent
+		// The newest session's agent (ties: the larger string), so
+		// machines with different firmware under one name do not make
+		// it change from one report to the next.
+		if cur, ok := agentSince[name]; agent != "" && (!ok || since > cur || since == cur && agent > pr.UserAgent) {
+			pr.UserAgent, agentSince[name] = agent, since
 		}
 		pr.Difficulty = max(pr.Difficulty, diff)
 		pr.Spans = append(pr.Spans, Span{From: time.Unix(a, 0), To: time.Unix(b, 0)})

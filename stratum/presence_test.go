@@ -70,7 +70,7 @@ func TestPresenceReportsConnectedTimeAndAgent(t *testing.T) {
 		return c
 	}
 	a := session("bitaxe/BM1370/v2.4.0", rig)
-	b := session("bitaxe/BM1370/v2.4.0", rig)
+	b := session("bitaxe/BM1370/v2.4.1", rig)   // newer: its agent is the one reported
 	session("Antminer S21/Thu Jan 11 2024", "") // never authorizes
 	o := session("bmminer/2.0.0", other)
 	waitFor(t, "two reports of the rig", func() bool { return len(pl.worker(rig)) >= 2 })
@@ -86,6 +86,8 @@ func TestPresenceReportsConnectedTimeAndAgent(t *testing.T) {
 	waitFor(t, "a report after the outage", func() bool { return len(pl.worker(rig)) > n })
 
 	b.conn.Close() // one machine leaves; the other keeps the name connected
+	n = len(pl.worker(rig))
+	waitFor(t, "a report after it left", func() bool { return len(pl.worker(rig)) > n+1 })
 	a.conn.Close()
 	closed := time.Now()
 	if err := h.srv.Shutdown(t.Context()); err != nil {
@@ -102,14 +104,22 @@ func TestPresenceReportsConnectedTimeAndAgent(t *testing.T) {
 	for _, name := range []string{rig, other} {
 		var total time.Duration
 		var prev time.Time
-		want := map[string]string{rig: "bitaxe/BM1370/v2.4.0", other: "bmminer/2.0.0"}[name]
+		// The agent goes with the first report, then only when it
+		// changes (the rig's newer session left: the older one's), never
+		// twice in a row; the difficulty goes with it.
+		agents := map[string][]string{rig: {"bitaxe/BM1370/v2.4.1", "bitaxe/BM1370/v2.4.0"}, other: {"bmminer/2.0.0"}}[name]
+		sent := 0
 		for i, p := range pl.worker(name) {
-			// The agent goes with the first report; later ones omit it
-			// while it is unchanged (stored already).
-			if (i == 0) != (p.UserAgent == want) || (p.UserAgent != "" && p.UserAgent != want) || p.Address != addr {
-				t.Errorf("%s report %d: agent %q address %q, want %q only in the first, address %q", name, i, p.UserAgent, p.Address, want, addr)
+			if p.Address != addr || (i == 0 && p.UserAgent == "") {
+				t.Errorf("%s report %d: agent %q address %q, want an agent in the first report, address %q", name, i, p.UserAgent, p.Address, addr)
 			}
-			if wantDiff := map[bool]float64{true: testDiff}[i == 0]; p.Difficulty != wantDiff {
+			if p.UserAgent != "" {
+				if sent >= len(agents) || p.UserAgent != agents[sent] {
+					t.Errorf("%s report %d: agent %q, want the agents %q in this order, each once", name, i, p.UserAgent, agents)
+				}
+				sent++
+			}
+			if wantDiff := map[bool]float64{true: testDiff}[p.UserAgent != ""]; p.Difficulty != wantDiff {
 				t.Errorf("%s report %d: difficulty %v, want %v (the sessions' own, with the agent)", name, i, p.Difficulty, wantDiff)
 			}
 			for _, sp := range p.Spans {
