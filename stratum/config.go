@@ -352,8 +352,10 @@ func (c Config) ValidateSettings() error {
 	if c.Extranonce2Size < 1 || c.Extranonce2Size > 8 {
 		bad("extranonce2_size", "must be 1..8 (some ASICs fail above 8), got %d", c.Extranonce2Size)
 	}
-	if c.MaxLineLength < 1024 {
-		bad("max_line_bytes", "must be >= 1024, got %d", c.MaxLineLength)
+	// A miner's longest lines (mining.configure, a subscribe with a long
+	// user agent, an authorize with a long worker name) fit in 512 bytes.
+	if c.MaxLineLength < 512 {
+		bad("max_line_bytes", "must be >= 512, got %d", c.MaxLineLength)
 	}
 	for _, d := range []struct {
 		key string
