@@ -32,7 +32,8 @@ func record(args []string) error {
 	redisAddr := fs.String("redis", "127.0.0.1:6379", "Redis address (host:port or unix:///path)")
 	prefix := fs.String("redis-prefix", "lodebench", "key prefix")
 	instance := fs.String("instance", "", "ledger instance id (default: random; give each process its own)")
-	submitters := fs.Int("submitters", 512, "goroutines calling Record concurrently")
+	submitters := fs.Int("submitters", 512, "goroutines calling Record concurrently (with -async: calling RecordAsync)")
+	async := fs.Bool("async", false, "hand shares over with RecordAsync, as the Stratum server does (no goroutine waits per share; the ledger's queue is the backpressure)")
 	workers := fs.Int("workers", 10000, "distinct workers the shares come from (round robin)")
 	addresses := fs.Int("addresses", 2000, "payout addresses the workers are spread over")
 	difficulty := fs.Float64("diff", 1024, "share difficulty")
@@ -74,6 +75,7 @@ func record(args []string) error {
 	}
 	var next, failed atomic.Int64
 	var measuring atomic.Bool
+	ad := &asyncDone{measuring: &measuring, failed: &failed}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	lats := make([][]time.Duration, *submitters)
@@ -91,6 +93,12 @@ func record(args []string) error {
 				sh := tmpl[int(next.Add(1))%len(tmpl)]
 				sh.Time = time.Now()
 				t0 := time.Now()
+				if *async {
+					if err := rec.RecordAsync(&sh, ad, uint64(t0.UnixNano())); err != nil {
+						failed.Add(1)
+					}
+					continue
+				}
 				if err := rec.Record(ctx, sh); err != nil {
 					failed.Add(1)
 					continue
@@ -110,8 +118,10 @@ func record(args []string) error {
 	measuring.Store(true)
 	start := time.Now()
 	time.Sleep(*duration)
+	ad.mu.Lock()
 	measuring.Store(false)
 	elapsed := time.Since(start)
+	ad.mu.Unlock()
 	cpu1, _ := load.ReadProc(os.Getpid())
 	st1 := rec.Stats()
 	close(stop)
@@ -126,6 +136,10 @@ func record(args []string) error {
 		n += counts[g]
 		all = append(all, lats[g]...)
 	}
+	if *async {
+		n = ad.n
+		all = ad.lats
+	}
 	slices.Sort(all)
 	pct := func(p int) time.Duration {
 		if len(all) == 0 {
@@ -138,4 +152,30 @@ func record(args []string) error {
 		float64(st1.Shares-st0.Shares)/float64(max(st1.Batches-st0.Batches, 1)),
 		float64((cpu1.CPU-cpu0.CPU).Microseconds())/float64(max(n, 1)), failed.Load(), rec.Stats().Shares)
 	return nil
+}
+
+// asyncDone counts the shares handed over with RecordAsync as the ledger
+// makes them durable (on its flusher goroutine), while measuring, and
+// samples their latency (token: the hand-over time in unix ns).
+type asyncDone struct {
+	measuring *atomic.Bool
+	failed    *atomic.Int64
+	mu        sync.Mutex
+	n         int64
+	lats      []time.Duration
+}
+
+func (d *asyncDone) ShareDone(token uint64, err error) {
+	if err != nil {
+		d.failed.Add(1)
+		return
+	}
+	d.mu.Lock()
+	if d.measuring.Load() {
+		d.n++
+		if d.n%16 == 0 {
+			d.lats = append(d.lats, time.Since(time.Unix(0, int64(token))))
+		}
+	}
+	d.mu.Unlock()
 }
