@@ -84,16 +84,14 @@ type WorkerPresence struct {
 // reader caps at the bucket's width.
 func (s *Store) RecordPresence(ctx context.Context, ps []WorkerPresence) error {
 	type bucket struct {
-		key   string
-		ttl   int64
-		order int
+		key string
+		ttl int64
 	}
-	secs := map[bucket]map[string]int64{}
-	var buckets []bucket
+	secs := map[bucket]map[string]int64{} // per bucket hash, per field
+	var buckets []bucket                  // in first-use order
 	addTo := func(b bucket, field string, d int64) {
 		m, ok := secs[b]
 		if !ok {
-			b.order = len(buckets)
 			m = map[string]int64{}
 			buckets = append(buckets, b)
 			secs[b] = m

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -291,5 +292,38 @@ func TestConnectedTimeAndAgentEndToEnd(t *testing.T) {
 	}
 	if err := <-recDone; err != nil {
 		t.Error(err)
+	}
+}
+
+// A report makes one script call per bucket hash it touches, whatever the
+// number of workers in it: 500 workers connected for the same minute touch
+// at most the 32 shards' minute and slot hashes. The same minute reported
+// twice (two frontends) reads as the minute, not two.
+func TestRecordPresenceOneCallPerBucket(t *testing.T) {
+	s, rdb := shareStore(t)
+	ctx := context.Background()
+	from := time.Unix(time.Now().Unix()/60*60-120, 0)
+	ps := make([]redisstore.WorkerPresence, 500)
+	for i := range ps {
+		ps[i] = redisstore.WorkerPresence{Worker: "bc1qp.w" + strconv.Itoa(i), Address: "bc1qp",
+			Spans: [][2]time.Time{{from, from.Add(time.Minute)}}}
+	}
+	if err := s.RecordPresence(ctx, ps); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	rdb.ConfigResetStat(ctx)
+	if err := s.RecordPresence(ctx, ps); err != nil {
+		t.Fatal(err)
+	}
+	info := rdb.Info(ctx, "commandstats").Val()
+	_, line, _ := strings.Cut(info, "cmdstat_evalsha:calls=")
+	calls, _ := strconv.Atoi(line[:strings.IndexByte(line, ',')])
+	if calls == 0 || calls > 64 {
+		t.Errorf("%d script calls for 500 workers in one minute, want one per bucket hash (at most 64)", calls)
+	}
+	ws, err := s.EconomicsStats().WorkerStats(ctx, from.Add(2*time.Minute))
+	// Reported twice, 120 s in a minute: capped at the minute's width.
+	if err != nil || len(ws) != 500 || ws[0].Windows[0].Connected != time.Minute {
+		t.Fatalf("%d workers, first %+v, %v: want 500, each connected 60 s", len(ws), ws[0].Windows[0], err)
 	}
 }
