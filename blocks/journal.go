@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/btcsuite/btcd/wire"
 	"go.uber.org/zap"
 )
 
@@ -243,14 +242,19 @@ func syncDir(dir string) error {
 	return nil
 }
 
-func decodeBlock(h string) (*wire.MsgBlock, error) {
+// decodeBlock reads a journaled block (hex of its serialization) whose
+// line names hash (display order).
+func decodeBlock(h, hash string) (Block, error) {
 	raw, err := hex.DecodeString(h)
 	if err != nil {
-		return nil, fmt.Errorf("journal hex: %w", err)
+		return Block{}, fmt.Errorf("journal hex: %w", err)
 	}
-	var block wire.MsgBlock
-	if err := block.Deserialize(bytes.NewReader(raw)); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+	b, err := newBlock(raw)
+	if err != nil {
+		return Block{}, err
 	}
-	return &block, nil
+	if b.Hash.String() != hash {
+		return Block{}, fmt.Errorf("journaled block hashes to %s, its line says %s", b.Hash, hash)
+	}
+	return b, nil
 }

@@ -1,7 +1,6 @@
 package blocks
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -20,14 +19,14 @@ import (
 // Node is a node blocks are submitted to. blocktemplate/bitcoind.Client
 // implements it. Methods must be safe for concurrent use.
 type Node interface {
-	// SubmitBlock sends a block: reason is "" when the node accepted it,
-	// otherwise its answer ("duplicate", "inconclusive", "high-hash", …);
-	// err is for transport failures, after which the block may or may not
-	// have reached the node.
-	SubmitBlock(ctx context.Context, block *wire.MsgBlock) (reason string, err error)
-	// GetBlock returns the block with this hash (internal order) if the
-	// node has it, on any branch.
-	GetBlock(ctx context.Context, hash chainhash.Hash) (*wire.MsgBlock, error)
+	// SubmitBlockBytes sends a serialized block: reason is "" when the
+	// node accepted it, otherwise its answer ("duplicate", "inconclusive",
+	// "high-hash", …); err is for transport failures, after which the
+	// block may or may not have reached the node.
+	SubmitBlockBytes(ctx context.Context, raw []byte) (reason string, err error)
+	// GetBlockHeader returns the header of the block with this hash
+	// (internal order) if the node has the block, on any branch.
+	GetBlockHeader(ctx context.Context, hash chainhash.Hash) (*wire.BlockHeader, error)
 	// GetBlockHash returns the main-chain block hash at height.
 	GetBlockHash(ctx context.Context, height int64) (chainhash.Hash, error)
 	// GetBlockCount returns the main chain's tip height.
@@ -185,24 +184,22 @@ func (s *Submitter) Submit(ctx context.Context, c shares.Candidate) (Report, err
 // its finder (c.Worker). An error means the block could not be assembled;
 // journalErr that it could not be written (logged; the caller submits the
 // block regardless).
-func (s *Submitter) Journal(c shares.Candidate) (block *wire.MsgBlock, journalErr, err error) {
+func (s *Submitter) Journal(c shares.Candidate) (block Block, journalErr, err error) {
 	if c.Job == nil {
-		return nil, nil, errors.New("submit block: candidate has no job")
+		return Block{}, nil, errors.New("submit block: candidate has no job")
 	}
-	block, err = c.Job.Block(c.Extranonce1, c.Extranonce2, c.Header)
+	raw, err := c.Job.BlockBytes(c.Extranonce1, c.Extranonce2, c.Header)
 	if err != nil {
-		return nil, nil, fmt.Errorf("submit block: %w", err)
+		return Block{}, nil, fmt.Errorf("submit block: %w", err)
 	}
-	hash := block.BlockHash()
+	if block, err = newBlock(raw); err != nil {
+		return Block{}, nil, fmt.Errorf("submit block: %w", err)
+	}
+	hash := block.Hash
 	if hash != c.Hash {
-		return nil, nil, fmt.Errorf("submit block: assembled block hash %s differs from the share's %s", hash, c.Hash)
+		return Block{}, nil, fmt.Errorf("submit block: assembled block hash %s differs from the share's %s", hash, c.Hash)
 	}
-	var buf bytes.Buffer
-	buf.Grow(block.SerializeSize())
-	if err := block.Serialize(&buf); err != nil {
-		return nil, nil, fmt.Errorf("submit block: serialize: %w", err)
-	}
-	line := journalLine{Hash: hash.String(), Height: c.Job.Height, Hex: hex.EncodeToString(buf.Bytes()), Time: time.Now().UTC(), Finder: c.Worker}
+	line := journalLine{Hash: hash.String(), Height: c.Job.Height, Hex: hex.EncodeToString(raw), Time: time.Now().UTC(), Finder: c.Worker}
 	if journalErr = s.journal.append(line); journalErr != nil {
 		s.log.Error("block journal write failed; submitting anyway", zap.String("hash", line.Hash), zap.Error(journalErr))
 	}
@@ -212,12 +209,12 @@ func (s *Submitter) Journal(c shares.Candidate) (block *wire.MsgBlock, journalEr
 // SubmitBlock submits a block (journaled first by Journal) to every node at
 // once, retries transport errors, asks each node for the block by hash, and
 // journals it confirmed when one has it.
-func (s *Submitter) SubmitBlock(ctx context.Context, block *wire.MsgBlock, height int64) Report {
+func (s *Submitter) SubmitBlock(ctx context.Context, block Block, height int64) Report {
 	return s.submitAll(ctx, block, height)
 }
 
-func (s *Submitter) submitAll(ctx context.Context, block *wire.MsgBlock, height int64) Report {
-	hash := block.BlockHash()
+func (s *Submitter) submitAll(ctx context.Context, block Block, height int64) Report {
+	hash := block.Hash
 	rep := Report{Hash: hash, Height: height, Answers: make([]NodeAnswer, len(s.cfg.Nodes))}
 	var wg sync.WaitGroup
 	for i, n := range s.cfg.Nodes {
@@ -254,12 +251,12 @@ func (s *Submitter) submitAll(ctx context.Context, block *wire.MsgBlock, height 
 
 // submitOne sends the block to one node, retrying while it gives no answer,
 // then asks for the block by hash.
-func (s *Submitter) submitOne(ctx context.Context, n NamedNode, block *wire.MsgBlock) NodeAnswer {
+func (s *Submitter) submitOne(ctx context.Context, n NamedNode, block Block) NodeAnswer {
 	a := NodeAnswer{Node: n.Name, Answer: AnswerTransportError}
 	delay := s.cfg.RetryDelay
 	for a.Attempts < s.cfg.Attempts {
 		a.Attempts++
-		reason, err := n.Node.SubmitBlock(ctx, block)
+		reason, err := n.Node.SubmitBlockBytes(ctx, block.Raw)
 		if err == nil {
 			a.Answer, a.Reason, a.Err = classify(reason), reason, nil
 			break
@@ -278,7 +275,7 @@ func (s *Submitter) submitOne(ctx context.Context, n NamedNode, block *wire.MsgB
 	}
 	// Whatever the answer (even a transport error: the block may have
 	// arrived), ask the node whether it has the block.
-	if got, err := n.Node.GetBlock(ctx, block.BlockHash()); err == nil && got != nil && got.BlockHash() == block.BlockHash() {
+	if got, err := n.Node.GetBlockHeader(ctx, block.Hash); err == nil && got != nil && got.BlockHash() == block.Hash {
 		a.Confirmed = true
 	}
 	return a
@@ -299,11 +296,11 @@ func (s *Submitter) Recover(ctx context.Context) ([]Report, error) {
 	}
 	var reports []Report
 	for _, e := range pending {
-		block, err := decodeBlock(e.Hex)
+		block, err := decodeBlock(e.Hex, e.Hash)
 		if err != nil {
 			return reports, fmt.Errorf("recover block %s: %w", e.Hash, err)
 		}
-		hash := block.BlockHash()
+		hash := block.Hash
 		state, err := s.chainState(ctx, hash, e.Height)
 		if err != nil {
 			return reports, fmt.Errorf("recover block %s: %w", e.Hash, err)
@@ -393,7 +390,7 @@ func (s *Submitter) Pending() ([]string, error) {
 type Accepted struct {
 	Hash   chainhash.Hash // internal order
 	Height int64
-	Block  *wire.MsgBlock
+	Block  Block
 	Finder string // the worker that found it; "" when it was never noted
 	// Seq is the ledger sequence ("instance:counter") of the share that
 	// found it, "" when it was never noted (the record is then late).
@@ -440,12 +437,12 @@ func (s *Submitter) Unrecorded() ([]Accepted, error) {
 		if !b.unrecorded() {
 			continue
 		}
-		block, err := decodeBlock(b.line.Hex)
+		block, err := decodeBlock(b.line.Hex, b.line.Hash)
 		if err != nil {
 			s.log.Error("block journal: unreadable block", zap.String("hash", b.line.Hash), zap.Error(err))
 			continue
 		}
-		out = append(out, Accepted{Hash: block.BlockHash(), Height: b.line.Height, Block: block, Finder: b.finder, Seq: b.seq, Time: b.line.Time})
+		out = append(out, Accepted{Hash: block.Hash, Height: b.line.Height, Block: block, Finder: b.finder, Seq: b.seq, Time: b.line.Time})
 	}
 	return out, nil
 }

@@ -35,11 +35,11 @@ type flakyNode struct {
 	calls    atomic.Int32
 }
 
-func (f *flakyNode) SubmitBlock(ctx context.Context, b *wire.MsgBlock) (string, error) {
+func (f *flakyNode) SubmitBlockBytes(ctx context.Context, raw []byte) (string, error) {
 	if f.calls.Add(1) <= f.failures {
 		return "", errors.New("connection reset by peer (injected)")
 	}
-	return f.Node.SubmitBlock(ctx, b)
+	return f.Node.SubmitBlockBytes(ctx, raw)
 }
 
 type pool struct {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/wire"
 	"go.uber.org/zap"
 
 	"github.com/lode-pool/lode/payouts"
@@ -107,7 +106,7 @@ type found struct {
 	// failed: its record failed and Run retries it (also when its journal
 	// lines could not be written: block is kept for that).
 	failed bool
-	block  *wire.MsgBlock
+	block  Block
 }
 
 // New checks cfg and returns a Tracker.
@@ -275,9 +274,9 @@ func (t *Tracker) recordFinder(ctx context.Context, hash chainhash.Hash, f *foun
 // by the miner's clock and ntime rolling): the time the dashboard and
 // lodectl show. seq is the finding share's ledger sequence: the window ends
 // at it ("" when unknown: the record is late, docs/verify.md).
-func (t *Tracker) record(ctx context.Context, block *wire.MsgBlock, height int64, finder string, foundAt time.Time, seq string) error {
-	hash := block.BlockHash()
-	fb, err := payouts.NewFoundBlock(block, height, finder, t.cfg.PayoutScript)
+func (t *Tracker) record(ctx context.Context, block Block, height int64, finder string, foundAt time.Time, seq string) error {
+	hash := block.Hash
+	fb, err := foundBlock(block, height, finder, t.cfg.PayoutScript)
 	if err != nil {
 		t.log.Error("found block record", zap.Stringer("hash", hash), zap.Error(err))
 		return err
@@ -295,6 +294,15 @@ func (t *Tracker) record(ctx context.Context, block *wire.MsgBlock, height int64
 		t.log.Error("found block recorded but not marked in the journal", zap.Stringer("hash", hash), zap.Error(err))
 	}
 	return nil
+}
+
+// foundBlock is payouts.NewFoundBlock from the block's header and coinbase.
+func foundBlock(block Block, height int64, finder string, payoutScript []byte) (payouts.FoundBlock, error) {
+	head, err := block.Head()
+	if err != nil {
+		return payouts.FoundBlock{}, err
+	}
+	return payouts.NewFoundBlock(head, height, finder, payoutScript)
 }
 
 // Retrying returns how many accepted blocks wait in memory for a retry of
@@ -408,7 +416,7 @@ func (t *Tracker) recordUnrecorded(ctx context.Context) (waiting, failed, record
 	}
 	t.mu.Lock()
 	for h, f := range t.found {
-		if f.failed && !journaled[h] && f.block != nil {
+		if f.failed && !journaled[h] && f.block.Raw != nil {
 			blocks = append(blocks, Accepted{Hash: h, Height: f.height, Block: f.block, Finder: f.worker, Seq: f.seq, Time: f.created})
 		}
 	}
@@ -445,7 +453,7 @@ func (t *Tracker) recordUnrecorded(ctx context.Context) (waiting, failed, record
 		err := t.record(ctx, b.Block, b.Height, b.Finder, b.Time, b.Seq)
 		t.release(b.Hash, err == nil)
 		if err != nil {
-			if _, bad := payouts.NewFoundBlock(b.Block, b.Height, b.Finder, t.cfg.PayoutScript); bad == nil {
+			if _, bad := foundBlock(b.Block, b.Height, b.Finder, t.cfg.PayoutScript); bad == nil {
 				failed++ // the store, not the block: try again
 			}
 			continue

@@ -18,14 +18,14 @@ import (
 // the node took the block, before the submitter learned it.
 type lostAnswerNode struct{ blocks.Node }
 
-func (n lostAnswerNode) SubmitBlock(ctx context.Context, b *wire.MsgBlock) (string, error) {
-	if _, err := n.Node.SubmitBlock(ctx, b); err != nil {
+func (n lostAnswerNode) SubmitBlockBytes(ctx context.Context, raw []byte) (string, error) {
+	if _, err := n.Node.SubmitBlockBytes(ctx, raw); err != nil {
 		return "", err
 	}
 	return "", errors.New("connection reset by peer (injected, after delivery)")
 }
 
-func (n lostAnswerNode) GetBlock(context.Context, chainhash.Hash) (*wire.MsgBlock, error) {
+func (n lostAnswerNode) GetBlockHeader(context.Context, chainhash.Hash) (*wire.BlockHeader, error) {
 	return nil, errors.New("connection refused (injected)")
 }
 
@@ -72,7 +72,7 @@ func TestAcceptedBlockStaysUntilRecorded(t *testing.T) {
 		}
 		got := unrecorded(t, s)
 		if len(got) != 1 || got[0].Hash != c.Hash || got[0].Height != tpl.Height || got[0].Finder != "" || got[0].Seq != "" ||
-			got[0].Block.BlockHash() != c.Hash || got[0].Time.IsZero() {
+			got[0].Block.Hash != c.Hash || got[0].Time.IsZero() {
 			t.Fatalf("unrecorded after submit: %+v", got)
 		}
 		if err := s.NoteFinding(c.Hash, tpl.Height, "addr.rig", "i1:9"); err != nil {
