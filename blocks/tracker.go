@@ -84,6 +84,13 @@ type Tracker struct {
 	wake    chan struct{} // a record failed or a block was accepted: Run looks at the journal
 	started time.Time     // when the Tracker was made
 
+	// Records taken beside the submission (recordFinder) run on goroutines
+	// under bg, which Run cancels when it ends, and are waited for by Run:
+	// a record cut short stays in the journal for the next start.
+	bg     context.Context
+	stopBg context.CancelFunc
+	work   sync.WaitGroup
+
 	mu    sync.Mutex
 	found map[chainhash.Hash]*found
 }
@@ -140,7 +147,8 @@ func New(cfg Config) (*Tracker, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Tracker{cfg: cfg, sub: cfg.Submitter, log: log, wake: make(chan struct{}, 1), started: time.Now(),
+	bg, stopBg := context.WithCancel(context.Background())
+	return &Tracker{cfg: cfg, sub: cfg.Submitter, log: log, wake: make(chan struct{}, 1), started: time.Now(), bg: bg, stopBg: stopBg,
 		found: map[chainhash.Hash]*found{}}, nil
 }
 
@@ -189,7 +197,7 @@ func (t *Tracker) Submit(ctx context.Context, c shares.Candidate) (Report, error
 		f.recording = f.recording || start
 		t.mu.Unlock()
 		if start {
-			go t.recordFinder(context.WithoutCancel(ctx), c.Hash, f)
+			t.goRecord(func() { t.recordFinder(t.bg, c.Hash, f) })
 		}
 	}
 	// Confirmed: if the share never comes back, Run records the block
@@ -223,13 +231,22 @@ func (t *Tracker) ShareDone(hash chainhash.Hash, worker, seq string) {
 	}
 	// Off the ledger's flusher: the journal fsyncs, and with Redis down
 	// the record waits on dial retries (a failed one is retried by Run).
-	go func() {
+	t.goRecord(func() {
 		if note {
 			t.noteFinding(hash, height, worker, seq)
 		}
 		if start {
-			t.recordFinder(context.Background(), hash, f)
+			t.recordFinder(t.bg, hash, f)
 		}
+	})
+}
+
+// goRecord runs fn on a goroutine Run waits for.
+func (t *Tracker) goRecord(fn func()) {
+	t.work.Add(1)
+	go func() {
+		defer t.work.Done()
+		fn()
 	}()
 }
 
@@ -325,8 +342,12 @@ func (t *Tracker) Retrying() int {
 // accepted block the journal (or memory) holds unrecorded, retrying with
 // backoff until ctx ends. Records are idempotent on the block hash: a block
 // recorded twice keeps its first record. It must be run once, as a
-// goroutine; it returns nil when ctx ends.
+// goroutine; it returns nil when ctx ends, after the records running beside
+// submissions have stopped (cancelled: a record cut short stays in the
+// journal and is taken at the next start).
 func (t *Tracker) Run(ctx context.Context) error {
+	defer t.work.Wait()
+	defer t.stopBg()
 	delay := t.cfg.RetryMin
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
