@@ -18,14 +18,6 @@
     webhook: ["url", "secret"], email: ["email"], discord: ["url"], telegram: ["url", "chat-id"],
   };
 
-  function el(tag, attrs, children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "text") e.textContent = v; else e.setAttribute(k, v);
-    }
-    for (const c of children || []) e.appendChild(c);
-    return e;
-  }
   function field(name, label, input) {
     return el("label", { class: "alerts-field", id: "alerts-field-" + name }, [el("span", { text: label }), input]);
   }

@@ -51,6 +51,17 @@ function lastShare(w, now) {
 
 function short(s) { return s && s.length > 20 ? s.slice(0, 10) + "…" + s.slice(-8) : (s || ""); }
 
+// el builds an element: attrs are attributes ("text" sets the text), children
+// are appended (economics.js and alerts.js build their views with it).
+function el(tag, attrs, children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "text") e.textContent = v; else e.setAttribute(k, v);
+  }
+  for (const c of children || []) e.appendChild(c);
+  return e;
+}
+
 function text(id, value) { const el = document.getElementById(id); if (el) el.textContent = value; }
 
 // explorer is the block explorer base URL from /api/v1/pool ("": no links).

@@ -11,14 +11,6 @@
   const REFRESH_MS = 30000;
   const WINDOW = 1; // index of the 1 h window in each worker's hashrate list
 
-  function el(tag, attrs, children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "text") e.textContent = v; else e.setAttribute(k, v);
-    }
-    for (const c of children || []) e.appendChild(c);
-    return e;
-  }
   function card(title, id) {
     return el("div", { class: "card" }, [el("h2", { text: title }), el("p", { id: id, text: "–" })]);
   }
