@@ -61,6 +61,7 @@ func TestFrontendsOnRedisCluster(t *testing.T) {
 	})
 	ports := make([]string, 3)
 	frontends := make([]*lodeProc, 3)
+	configs := make([]string, 3)
 	for i := range frontends {
 		ports[i] = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 		path := write(fmt.Sprintf("fe%d", i+1), fmt.Sprintf(`roles: [stratum]
@@ -71,6 +72,7 @@ stratum:
 ledger: {spool_dir: %s}
 shutdown_timeout: 20s
 `, node.Address.EncodeAddress(), i+1, ports[i], diff, diff, diff, filepath.Join(dir, fmt.Sprintf("spool%d", i+1))))
+		configs[i] = path
 		frontends[i] = lb.start(t, path, ports[i])
 		procs = append(procs, frontends[i])
 	}
@@ -125,6 +127,10 @@ shutdown_timeout: 10s
 	waitUntil(t, "frontend 2's miners mining at another frontend", 60*time.Second, func() bool {
 		return accepted(atFrontend(1)) >= before+5
 	})
+	// The operator restarts it: its journal's blocks (found, maybe recorded
+	// only in part when it died) are recorded and its spool replays.
+	frontends[1] = lb.start(t, configs[1], ports[1])
+	procs = append(procs, frontends[1])
 
 	// The Redis master holding the accounting slot is SIGKILLed under load:
 	// the frontends spool (miners keep hearing true), blocks found meanwhile
@@ -172,15 +178,34 @@ shutdown_timeout: 10s
 
 	// Blocks: found at every frontend (finder names the frontend), each
 	// recorded once; once matured, credited once.
+	// Records and credits trail the mining (a record is taken once the
+	// finding share is durable and a node has the block, by the restarted
+	// frontend for the blocks in its journal): wait until every block of
+	// the main chain the pool mined (heights 2 to the tip before the three
+	// blocks generated here, mature with maturity 2) is recorded and
+	// credited, and every recorded block is final with its window root.
+	tip, err := node.Client().GetBlockCount()
+	if err != nil {
+		t.Fatal(err)
+	}
 	node.Generate(3)
 	var blocks []payouts.Block
-	waitUntil(t, "every recorded block credited or orphaned", 90*time.Second, func() bool {
+	waitUntil(t, "every pool block of the main chain credited, every recorded block final with its root", 90*time.Second, func() bool {
+		for h := int64(2); h <= tip; h++ {
+			hash, err := node.Client().GetBlockHash(h)
+			if err != nil {
+				return false
+			}
+			if b, err := store.Block(bg, *hash); err != nil || b.Status != payouts.StatusCredited {
+				return false
+			}
+		}
 		blocks, err = store.Blocks(bg, 0)
 		if err != nil || len(blocks) == 0 {
 			return false
 		}
 		for _, b := range blocks {
-			if b.Status != payouts.StatusCredited && b.Status != payouts.StatusOrphaned {
+			if b.Status != payouts.StatusCredited && b.Status != payouts.StatusOrphaned || b.WindowRoot == nil {
 				return false
 			}
 		}

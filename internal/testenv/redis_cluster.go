@@ -13,8 +13,10 @@ import (
 
 // RedisCluster is a Redis Cluster of real redis-server processes owned by a
 // test: masters, each with replicas, on free loopback ports. Every node runs
-// with appendonly (fsync everysec, as a production primary would) and a short
-// cluster-node-timeout (1 s) so a killed master is replaced within seconds.
+// with appendonly and fsync always (the tests SIGKILL every copy of a batch;
+// with everysec a slow disk lets Redis reply before its AOF write, see
+// docs/redis.md) and a short cluster-node-timeout (1 s) so a killed master is
+// replaced within seconds.
 type RedisCluster struct {
 	Nodes []*Redis
 	t     testing.TB
@@ -49,7 +51,7 @@ func StartRedisCluster(t testing.TB, masters, replicas int) *RedisCluster {
 			// A replica that lost its master for long still fails over:
 			// the test, not the validity factor, decides.
 			"--cluster-replica-validity-factor", "0",
-			"--appendfsync", "everysec",
+			"--appendfsync", "always",
 		))
 	}
 	args := []string{"--cluster", "create"}
