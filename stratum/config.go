@@ -11,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"go.uber.org/zap"
 
+	"github.com/lode-pool/lode/internal/settings"
 	"github.com/lode-pool/lode/stratum/message"
 )
 
@@ -297,17 +298,7 @@ func ParseVersionMask(s string) (uint32, error) {
 
 // ConfigError is a bad setting, named by its key in lode.yaml's stratum:
 // section.
-type ConfigError struct {
-	Key     string // e.g. "ports[0].listen"
-	Problem string
-}
-
-func (e *ConfigError) Error() string { return "stratum." + e.Key + ": " + e.Problem }
-
-// ConfigKey and ConfigProblem let the config file's loader report the error
-// under its full key path.
-func (e *ConfigError) ConfigKey() string     { return e.Key }
-func (e *ConfigError) ConfigProblem() string { return e.Problem }
+type ConfigError = settings.Error
 
 // ValidateSettings checks the settings as they are, not the wired
 // components, and returns every problem at once, each a *ConfigError
@@ -317,10 +308,8 @@ func (e *ConfigError) ConfigProblem() string { return e.Problem }
 // in code first. A Config without ports passes: a process without the
 // stratum role has none to run (New requires one).
 func (c Config) ValidateSettings() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, &ConfigError{Key: key, Problem: fmt.Sprintf(format, args...)})
-	}
+	problems := settings.Problems{Section: "stratum"}
+	bad := problems.Add
 	if c.VersionMaskHex != "" {
 		if _, err := ParseVersionMask(c.VersionMaskHex); err != nil {
 			bad("version_mask", "%v", err)
@@ -401,7 +390,7 @@ func (c Config) ValidateSettings() error {
 			bad("ban.min_shares", "must be >= 1, got %d", b.MinShares)
 		}
 	}
-	return errors.Join(errs...)
+	return problems.Err()
 }
 
 // checkListen checks a listen address: host:port, the port 0 (any free

@@ -1,9 +1,9 @@
 package ledger
 
 import (
-	"errors"
-	"fmt"
 	"time"
+
+	"github.com/lode-pool/lode/internal/settings"
 )
 
 // The ledger: section of lode.yaml is Config: the daemon decodes the file
@@ -34,27 +34,15 @@ func DefaultConfig() Config {
 
 // ConfigError is a bad setting, named by its key in lode.yaml's ledger:
 // section.
-type ConfigError struct {
-	Key     string // e.g. "batch_size"
-	Problem string
-}
-
-func (e *ConfigError) Error() string { return "ledger." + e.Key + ": " + e.Problem }
-
-// ConfigKey and ConfigProblem let the config file's loader report the error
-// under its full key path.
-func (e *ConfigError) ConfigKey() string     { return e.Key }
-func (e *ConfigError) ConfigProblem() string { return e.Problem }
+type ConfigError = settings.Error
 
 // ValidateSettings checks the settings as they are (lode.yaml's section
 // holds every value: a zero there was written in the file) and returns
 // every problem at once, each a *ConfigError. Whether a spool folder is
 // needed depends on the process's roles: the daemon's config checks that.
 func (c Config) ValidateSettings() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, &ConfigError{Key: key, Problem: fmt.Sprintf(format, args...)})
-	}
+	problems := settings.Problems{Section: "ledger"}
+	bad := problems.Add
 	if c.MaxBatch < 1 || c.MaxBatch > 65536 {
 		bad("batch_size", "must be 1..65536, got %d", c.MaxBatch)
 	}
@@ -73,5 +61,5 @@ func (c Config) ValidateSettings() error {
 	if c.RetryInterval <= 0 || c.RetryInterval > time.Minute {
 		bad("retry_interval", "must be above 0 and at most 1m, got %v", c.RetryInterval)
 	}
-	return errors.Join(errs...)
+	return problems.Err()
 }
