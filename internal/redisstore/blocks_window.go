@@ -47,9 +47,6 @@ const (
 	fieldWindowCutNeed    = "window_cut_need"    // units of the oldest slice inside the window ("": all of it)
 	fieldWindowCutIndex   = "window_cut_index"   // the window's oldest leaf: its index in the oldest slice
 	fieldWindowCutUnits   = "window_cut_units"   // and its units inside the window ("": all of them)
-	// statusSnapshotting: the snapshot's first step is done, its sums not
-	// yet written; not in the block indexes until it is.
-	statusSnapshotting = "snapshotting"
 )
 
 // snapshotBeginScript is the first step of a block's PPLNS snapshot: it

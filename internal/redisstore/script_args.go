@@ -178,7 +178,8 @@ func (a *scriptArgs) expireIn(key int, seconds int64) {
 	}
 }
 
-// seq appends a batch sequence number as 20 digits (seqString).
+// seq appends a batch sequence number as 20 digits, so that string order
+// is numeric order inside Lua (whose numbers would round values above 2^53).
 func (a *scriptArgs) seq(seq uint64) {
 	var d [20]byte
 	for i := len(d) - 1; i >= 0; i-- {

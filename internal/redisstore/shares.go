@@ -205,10 +205,6 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 `)
 
-// seqString formats a sequence number so that string order is numeric order
-// inside Lua (whose numbers would round values above 2^53).
-func seqString(seq uint64) string { return fmt.Sprintf("%020d", seq) }
-
 // ApplyBatch implements ledger.Store: one pipeline holding the accounting
 // script (window, round totals) and the statistics script calls (one per
 // statistics shard the batch touches and one for the pool-wide keys,
