@@ -317,6 +317,12 @@ func checkLedger(t *testing.T, s *Store, res loadResult) {
 	t.Logf("%d shares acknowledged, %d Record errors", ackedAll, res.failed)
 }
 
+// spoolReplayLimit bounds the wait for a spool to replay after an outage:
+// the test nodes fsync every write (appendfsync always, testenv), so a
+// replayed batch and its WAIT take several milliseconds on a loaded VM, and
+// the load keeps adding batches meanwhile (thousands after a failover).
+const spoolReplayLimit = 2 * time.Minute
+
 // startRecorder runs a ledger with a spool over s.
 func startRecorder(t *testing.T, s *Store) *ledger.Recorder {
 	t.Helper()
@@ -362,7 +368,7 @@ func TestClusterFailoverKeepsAcknowledgedShares(t *testing.T) {
 	t.Logf("accounting slot moved from %s to %s", old.Addr, promoted.Addr)
 	old.Restart()
 	c.WaitHealthy()
-	waitFor(t, 30*time.Second, "spool replayed after the failover", func() bool { return !rec.Stats().SpoolPending })
+	waitFor(t, spoolReplayLimit, "spool replayed after the failover", func() bool { return !rec.Stats().SpoolPending })
 	waitShares(t, rec, 300, "shares after the failover")
 
 	// A double failure: the accounting master's replica dies, the master
@@ -381,7 +387,7 @@ func TestClusterFailoverKeepsAcknowledgedShares(t *testing.T) {
 	c.WaitPromotion(acctKey, master)
 	master.Restart()
 	c.WaitHealthy()
-	waitFor(t, 30*time.Second, "spool replayed after the double failure", func() bool { return !rec.Stats().SpoolPending })
+	waitFor(t, spoolReplayLimit, "spool replayed after the double failure", func() bool { return !rec.Stats().SpoolPending })
 	waitShares(t, rec, 100, "shares after the double failure")
 
 	// The whole cluster down for a while: the spool takes every share.
@@ -396,7 +402,7 @@ func TestClusterFailoverKeepsAcknowledgedShares(t *testing.T) {
 	waitShares(t, rec, 100, "shares after the cluster restart")
 	close(stop)
 	res := finish()
-	waitFor(t, 30*time.Second, "spool replayed after the restart", func() bool { return !rec.Stats().SpoolPending })
+	waitFor(t, spoolReplayLimit, "spool replayed after the restart", func() bool { return !rec.Stats().SpoolPending })
 	st := rec.Stats()
 	if st.Spooled == 0 || st.Replayed == 0 {
 		t.Fatalf("stats %+v: the outages never reached the spool", st)

@@ -44,11 +44,11 @@ func TestSentinelFailoverKeepsAcknowledgedShares(t *testing.T) {
 	t.Logf("primary moved from %s to %s", old.Addr, promoted.Addr)
 	old.Restart()
 	sn.WaitReplicas(2)
-	waitFor(t, 30*time.Second, "spool replayed after the failover", func() bool { return !rec.Stats().SpoolPending })
+	waitFor(t, spoolReplayLimit, "spool replayed after the failover", func() bool { return !rec.Stats().SpoolPending })
 	waitShares(t, rec, 300, "shares after the failover")
 	close(stop)
 	res := finish()
-	waitFor(t, 30*time.Second, "spool replayed", func() bool { return !rec.Stats().SpoolPending })
+	waitFor(t, spoolReplayLimit, "spool replayed", func() bool { return !rec.Stats().SpoolPending })
 	if st := rec.Stats(); st.Spooled == 0 {
 		t.Fatalf("stats %+v: the failover never reached the spool", st)
 	}
