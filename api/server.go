@@ -112,6 +112,7 @@ type Server struct {
 	history *History
 	mux     *http.ServeMux
 	limits  *clientLimits // nil when the rate limit is off
+	proofs  proofCache
 }
 
 // New checks cfg, fills defaults and builds the handler tree.

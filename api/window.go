@@ -222,20 +222,26 @@ func (s *Server) handleBlockProof(w http.ResponseWriter, r *http.Request) {
 		s.windowError(w, "block proof", err)
 		return
 	}
-	// Streamed: a mainnet window has ~5·10^5 leaves; the builder keeps
-	// O(log n) nodes and the address's paths.
-	pb := window.NewProofBuilder(bw.Hash, addr)
-	addrs := map[string]bool{}
-	err = wr.WindowLeaves(r.Context(), hash, func(l window.Leaf) error {
-		addrs[l.Address] = true
-		return pb.Add(l)
+	p, err := s.proofs.proof(proofKey{hash: hash, address: addr, root: bw.Root, credited: bw.Credited}, func() (*window.Proof, error) {
+		// Streamed: a mainnet window has ~5·10^5 leaves; the builder
+		// keeps O(log n) nodes and the address's paths. Not cancelled with
+		// this request: others may be waiting for the same proof.
+		pb := window.NewProofBuilder(bw.Hash, addr)
+		addrs := map[string]bool{}
+		if err := wr.WindowLeaves(context.WithoutCancel(r.Context()), hash, func(l window.Leaf) error {
+			addrs[l.Address] = true
+			return pb.Add(l)
+		}); err != nil {
+			return nil, leavesError{err}
+		}
+		return finishProof(bw, pb, len(addrs))
 	})
-	if err != nil {
-		s.windowError(w, "block proof", err)
+	var le leavesError
+	switch {
+	case errors.As(err, &le):
+		s.windowError(w, "block proof", le.err)
 		return
-	}
-	p, err := finishProof(bw, pb, len(addrs))
-	if err != nil {
+	case err != nil:
 		s.internal(w, "block proof", err)
 		return
 	}
@@ -245,6 +251,13 @@ func (s *Server) handleBlockProof(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, p)
 }
+
+// leavesError is a failure to read a window's leaves (answered as
+// windowError says), as opposed to a proof that does not check.
+type leavesError struct{ err error }
+
+func (e leavesError) Error() string { return e.err.Error() }
+func (e leavesError) Unwrap() error { return e.err }
 
 // BuildProof makes the proof of addr from a block's window summary and its
 // leaves, with the money from the summary. It checks that the leaves hash
