@@ -18,7 +18,6 @@ import (
 	"github.com/lode-pool/lode/internal/testenv"
 	"github.com/lode-pool/lode/payouts"
 	"github.com/lode-pool/lode/payouts/window"
-	"github.com/lode-pool/lode/shares/ledger"
 )
 
 // TestFrontendsOnRedisCluster is issue 14's frontends test: three stratum
@@ -298,21 +297,7 @@ shutdown_timeout: 10s
 // connection: recorded or not). It returns the totals.
 func checkWindowHolds(t *testing.T, store *redisstore.Store, miners []*moneyMiner) (acceptedAll, doubtAll int64) {
 	t.Helper()
-	win, err := store.Window(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	inWindow := map[string]*big.Int{}
-	for _, e := range win.Entries {
-		u, err := ledger.ParseUnits(e.Units)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if inWindow[e.Address] == nil {
-			inWindow[e.Address] = new(big.Int)
-		}
-		inWindow[e.Address].Add(inWindow[e.Address], u)
-	}
+	inWindow := windowUnits(t, store)
 	seen := map[string][2]*big.Int{}
 	for _, m := range miners {
 		acc, units, doubt, doubtUnits := m.snapshot()

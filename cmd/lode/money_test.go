@@ -840,21 +840,7 @@ shutdown_timeout: 20s
 
 	store := connectStore(t, rs.Addr, "crash")
 	bg := context.Background()
-	win, err := store.Window(bg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inWindow := map[string]*big.Int{}
-	for _, e := range win.Entries {
-		u, err := ledger.ParseUnits(e.Units)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if inWindow[e.Address] == nil {
-			inWindow[e.Address] = new(big.Int)
-		}
-		inWindow[e.Address].Add(inWindow[e.Address], u)
-	}
+	inWindow := windowUnits(t, store)
 	seen := map[string][2]*big.Int{} // address → Σ units seen accepted, Σ units in doubt
 	for i, mm := range miners {
 		acc, units, doubt, doubtUnits := mm.snapshot()
@@ -1210,4 +1196,25 @@ shutdown_timeout: 20s
 	}
 	t.Logf("%d blocks, %d credited, %d kills; credits %v; Σ rewards %d", len(blocks), credited, kills, credits, rewards)
 	auditPayouts(t, store, rpc, node, script, credits, rewards, minerA, minerB)
+}
+
+// windowUnits returns Σ units per address of the PPLNS window.
+func windowUnits(t *testing.T, store *redisstore.Store) map[string]*big.Int {
+	t.Helper()
+	win, err := store.Window(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inWindow := map[string]*big.Int{}
+	for _, e := range win.Entries {
+		u, err := ledger.ParseUnits(e.Units)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inWindow[e.Address] == nil {
+			inWindow[e.Address] = new(big.Int)
+		}
+		inWindow[e.Address].Add(inWindow[e.Address], u)
+	}
+	return inWindow
 }

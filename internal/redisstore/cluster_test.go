@@ -231,8 +231,10 @@ type loadResult struct {
 }
 
 // ledgerLoad records shares of difficulty 1 from `workers` goroutines (one
-// address each) until stop is closed.
-func ledgerLoad(rec *ledger.Recorder, workers int, stop <-chan struct{}) func() loadResult {
+// address each) until the returned function stops them and counts what was
+// acknowledged (also at the test's end, before the recorder stops).
+func ledgerLoad(t *testing.T, rec *ledger.Recorder, workers int) func() loadResult {
+	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	acked := make([]atomic.Int64, workers)
 	var failed atomic.Int64
@@ -260,7 +262,9 @@ func ledgerLoad(rec *ledger.Recorder, workers int, stop <-chan struct{}) func() 
 			}
 		}()
 	}
-	return func() loadResult {
+	var once sync.Once
+	finish := func() loadResult {
+		once.Do(func() { close(stop) })
 		wg.Wait()
 		res := loadResult{acked: map[string]int64{}, failed: failed.Load()}
 		for i := range acked {
@@ -268,6 +272,8 @@ func ledgerLoad(rec *ledger.Recorder, workers int, stop <-chan struct{}) func() 
 		}
 		return res
 	}
+	t.Cleanup(func() { finish() }) // a test that fails half way
+	return finish
 }
 
 // waitFor polls cond every 50 ms until it holds or limit passes.
@@ -350,16 +356,7 @@ func TestClusterFailoverKeepsAcknowledgedShares(t *testing.T) {
 	s := clusterStore(t, c, 1)
 	rec := startRecorder(t, s)
 	acctKey := s.win.total
-	stop := make(chan struct{})
-	finish := ledgerLoad(rec, 4, stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-			finish()
-		}
-	}()
+	finish := ledgerLoad(t, rec, 4)
 	waitShares(t, rec, 300, "shares before the failover")
 
 	old := c.KillMasterFor(acctKey)
@@ -400,7 +397,6 @@ func TestClusterFailoverKeepsAcknowledgedShares(t *testing.T) {
 	}
 	c.WaitHealthy()
 	waitShares(t, rec, 100, "shares after the cluster restart")
-	close(stop)
 	res := finish()
 	waitFor(t, spoolReplayLimit, "spool replayed after the restart", func() bool { return !rec.Stats().SpoolPending })
 	st := rec.Stats()

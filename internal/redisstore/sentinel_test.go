@@ -27,16 +27,7 @@ func TestSentinelFailoverKeepsAcknowledgedShares(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Client().Close() })
 	rec := startRecorder(t, s)
-	stop := make(chan struct{})
-	finish := ledgerLoad(rec, 4, stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-			finish()
-		}
-	}()
+	finish := ledgerLoad(t, rec, 4)
 	waitShares(t, rec, 300, "shares before the failover")
 	old := sn.KillPrimary()
 	waitShares(t, rec, 100, "shares acknowledged (spool) while the primary is down")
@@ -46,7 +37,6 @@ func TestSentinelFailoverKeepsAcknowledgedShares(t *testing.T) {
 	sn.WaitReplicas(2)
 	waitFor(t, spoolReplayLimit, "spool replayed after the failover", func() bool { return !rec.Stats().SpoolPending })
 	waitShares(t, rec, 300, "shares after the failover")
-	close(stop)
 	res := finish()
 	waitFor(t, spoolReplayLimit, "spool replayed", func() bool { return !rec.Stats().SpoolPending })
 	if st := rec.Stats(); st.Spooled == 0 {
