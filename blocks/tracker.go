@@ -10,7 +10,6 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"go.uber.org/zap"
 
-	"github.com/lode-pool/lode/payouts"
 	"github.com/lode-pool/lode/shares"
 )
 
@@ -18,10 +17,8 @@ import (
 // the finding share, its archive, root and commitments, idempotent on the
 // block hash (payouts.Recorder).
 type Recorder interface {
-	BlockFound(ctx context.Context, b payouts.FoundBlock) (payouts.Block, error)
+	Record(ctx context.Context, b FoundBlock) error
 }
-
-var _ Recorder = (*payouts.Recorder)(nil)
 
 // Config configures a Tracker.
 type Config struct {
@@ -302,7 +299,7 @@ func (t *Tracker) record(ctx context.Context, block Block, height int64, finder 
 	if !foundAt.IsZero() {
 		fb.Time = foundAt
 	}
-	if _, err := t.cfg.Recorder.BlockFound(ctx, fb); err != nil {
+	if err := t.cfg.Recorder.Record(ctx, fb); err != nil {
 		t.log.Error("found block not recorded yet; will retry", zap.Stringer("hash", hash), zap.Int64("height", height), zap.Error(err))
 		return err
 	}
@@ -313,13 +310,13 @@ func (t *Tracker) record(ctx context.Context, block Block, height int64, finder 
 	return nil
 }
 
-// foundBlock is payouts.NewFoundBlock from the block's header and coinbase.
-func foundBlock(block Block, height int64, finder string, payoutScript []byte) (payouts.FoundBlock, error) {
+// foundBlock is NewFoundBlock from the block's header and coinbase.
+func foundBlock(block Block, height int64, finder string, payoutScript []byte) (FoundBlock, error) {
 	head, err := block.Head()
 	if err != nil {
-		return payouts.FoundBlock{}, err
+		return FoundBlock{}, err
 	}
-	return payouts.NewFoundBlock(head, height, finder, payoutScript)
+	return NewFoundBlock(head, height, finder, payoutScript)
 }
 
 // Retrying returns how many accepted blocks wait in memory for a retry of

@@ -1,7 +1,6 @@
 package payouts
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 	"go.uber.org/zap"
 
+	"github.com/lode-pool/lode/blocks"
 	"github.com/lode-pool/lode/blocktemplate"
 	"github.com/lode-pool/lode/payouts/payment"
 	"github.com/lode-pool/lode/payouts/window"
@@ -49,38 +49,22 @@ const (
 	BoundaryLate = "late"
 )
 
-// BlockStatus is where a found block is in its lifecycle.
-type BlockStatus string
+// BlockStatus is where a found block is in its lifecycle: the state
+// machine of package blocks (blocks.State), which owns the legal
+// transitions; a record is in one of the four states below.
+type BlockStatus = blocks.State
 
-// Block statuses. Credited and orphaned are final.
+// Block statuses a record goes through. Credited and orphaned are final.
 const (
-	StatusPending  BlockStatus = "pending"  // recorded, not yet checked against the chain
-	StatusImmature BlockStatus = "immature" // in the main chain, fewer than Maturity confirmations
-	StatusCredited BlockStatus = "credited" // matured; balances credited (exactly once)
-	StatusOrphaned BlockStatus = "orphaned" // left the main chain before maturing; no credit
+	StatusPending  = blocks.StatePending  // recorded, not yet checked against the chain
+	StatusImmature = blocks.StateImmature // in the main chain, fewer than Maturity confirmations
+	StatusCredited = blocks.StateCredited // matured; balances credited (exactly once)
+	StatusOrphaned = blocks.StateOrphaned // left the main chain before maturing; no credit
 )
 
-// Final reports whether no further transition is possible.
-func (s BlockStatus) Final() bool { return s == StatusCredited || s == StatusOrphaned }
-
-// FoundBlock is what the pool knows when the node accepted one of its blocks.
-type FoundBlock struct {
-	Hash              chainhash.Hash
-	Height            int64
-	Finder            string        // the worker that found it ("address.worker")
-	CoinbaseValue     int64         // satoshis the template offered (subsidy + fees)
-	CoinbaseOutpoint  wire.OutPoint // the coinbase output paying the pool
-	NetworkDifficulty float64       // sets the PPLNS window size N
-	Time              time.Time
-	// FindingSeq is the share ledger's sequence ("instance:counter") of the
-	// share that found the block; the snapshot's window ends at it. Empty
-	// when unknown (the share was not made durable): the snapshot is then
-	// taken as late (BoundaryLate).
-	FindingSeq string
-	// Commitment is the window commitment the block's coinbase carries
-	// (nil: none).
-	Commitment *window.Commitment
-}
+// FoundBlock is what the pool knows when the node accepted one of its blocks
+// (blocks.FoundBlock).
+type FoundBlock = blocks.FoundBlock
 
 // Block is a found block's record.
 type Block struct {
@@ -138,17 +122,21 @@ type Ledger interface {
 	UnconfirmedBlocks(ctx context.Context) ([]Block, error)
 	// Contributions returns a block's snapshot, sorted by address.
 	Contributions(ctx context.Context, hash chainhash.Hash) ([]Contribution, error)
-	// MarkImmature moves a pending or immature block to immature with the
-	// given confirmations and returns the status it had before; other
-	// statuses are left alone.
+	// MarkImmature moves a block to immature with the given confirmations
+	// and returns the status it had before. Like CreditBlock and
+	// OrphanBlock, it checks the move against the record's state
+	// atomically with its writes (blocks.From) and refuses an illegal one
+	// with a (wrapped) *blocks.TransitionError, changing nothing.
 	MarkImmature(ctx context.Context, hash chainhash.Hash, confirmations int64, now time.Time) (BlockStatus, error)
 	// CreditBlock credits the allocation to the balances and fee account,
 	// records the UTXOs and marks the block credited, all at once, only if
-	// the block is pending or immature. It returns false (and changes
-	// nothing) otherwise.
+	// the state machine allows it (pending or immature); it returns true
+	// when it did, or false and a *blocks.TransitionError (credited twice,
+	// credited after orphaned).
 	CreditBlock(ctx context.Context, c BlockCredit) (bool, error)
-	// OrphanBlock marks a pending or immature block orphaned; it returns
-	// false for any other status (a credited block is never un-credited).
+	// OrphanBlock marks a block orphaned if the state machine allows it
+	// (pending or immature); otherwise it returns false and a
+	// *blocks.TransitionError (a credited block is never un-credited).
 	OrphanBlock(ctx context.Context, hash chainhash.Hash, now time.Time) (bool, error)
 }
 
@@ -310,6 +298,14 @@ func (r *Recorder) BlockFound(ctx context.Context, b FoundBlock) (Block, error) 
 	return blk, nil
 }
 
+// Record is BlockFound for the found-block tracker (blocks.Recorder).
+func (r *Recorder) Record(ctx context.Context, b FoundBlock) error {
+	_, err := r.BlockFound(ctx, b)
+	return err
+}
+
+var _ blocks.Recorder = (*Recorder)(nil)
+
 // finishWindow computes and stores the root of b's archived window, records
 // the commitment b's coinbase carries, and prunes old archives.
 func (r *Recorder) finishWindow(ctx context.Context, w WindowLedger, b FoundBlock, blk *Block) error {
@@ -347,39 +343,8 @@ func (r *Recorder) finishWindow(ctx context.Context, w WindowLedger, b FoundBloc
 	return nil
 }
 
-// NewFoundBlock describes a block the node accepted, from the block itself:
-// the pool's coinbase value and first payout outpoint are read from the
-// coinbase outputs paying payoutScript, the network difficulty from the
-// header's bits (it sets the PPLNS window size), the time from the header.
-// finder is the worker that submitted it.
+// NewFoundBlock is blocks.NewFoundBlock: a found block's description from
+// the block itself.
 func NewFoundBlock(block *wire.MsgBlock, height int64, finder string, payoutScript []byte) (FoundBlock, error) {
-	if len(block.Transactions) == 0 {
-		return FoundBlock{}, errors.New("payouts: found block has no coinbase")
-	}
-	fb := FoundBlock{
-		Hash:              block.BlockHash(),
-		Height:            height,
-		Finder:            finder,
-		NetworkDifficulty: blocktemplate.TargetToDifficulty(blocktemplate.CompactToTarget(block.Header.Bits)),
-		Time:              block.Header.Timestamp,
-	}
-	cb := block.Transactions[0]
-	txid := cb.TxHash()
-	found := false
-	for i, out := range cb.TxOut {
-		if bytes.Equal(out.PkScript, payoutScript) {
-			if !found {
-				fb.CoinbaseOutpoint = wire.OutPoint{Hash: txid, Index: uint32(i)}
-				found = true
-			}
-			fb.CoinbaseValue += out.Value
-		}
-		if c, ok := window.ParseCommitScript(out.PkScript); ok && fb.Commitment == nil && out.Value == 0 {
-			fb.Commitment = &c
-		}
-	}
-	if !found {
-		return FoundBlock{}, fmt.Errorf("payouts: coinbase of block %s does not pay the pool's script", fb.Hash)
-	}
-	return fb, nil
+	return blocks.NewFoundBlock(block, height, finder, payoutScript)
 }

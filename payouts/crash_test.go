@@ -19,6 +19,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/lode-pool/lode/blocks"
 	"github.com/lode-pool/lode/internal/redisstore"
 	"github.com/lode-pool/lode/payouts"
 )
@@ -147,7 +148,8 @@ func (e *env) runChild(at string) (killed bool) {
 // call of a step that credits one matured block and advances an immature
 // one, restarting it each time (the state carries over, as after real
 // crashes). At every point balances are either untouched or credited
-// exactly once, and a final clean run leaves each block credited once.
+// exactly once, and a final clean run leaves each block credited once. A
+// third block, reorganised away, is orphaned through the same kills, once.
 func TestUnlockerCrash(t *testing.T) { forEachNode(t, testUnlockerCrash) }
 
 func testUnlockerCrash(t *testing.T, nodeKind string) {
@@ -225,6 +227,53 @@ func testUnlockerCrash(t *testing.T, nodeKind string) {
 		if err := payouts.AuditCredit(b, contrib, credits); err != nil {
 			t.Error(err)
 		}
+	}
+
+	// A third block is reorganised away (invalidateblock, then a longer
+	// chain past OrphanDepth): the step that orphans it is killed before and
+	// after each of its ledger calls (list, orphan). At every point the
+	// block is immature or orphaned and nothing is credited; the clean runs
+	// after it leave it orphaned, moved once: the state machine refuses any
+	// later credit or orphaning.
+	e.recordShares("A", 1.0)
+	gone := e.mineFound()
+	e.runChild("") // immature, 1 confirmation
+	if st := e.status(gone.Hash); st != payouts.StatusImmature {
+		t.Fatalf("block to be orphaned is %v", st)
+	}
+	e.invalidate(gone.Hash)
+	e.mineReplacement(uint32(payouts.DefaultOrphanDepth) + 1)
+	for _, at := range []string{"before:1", "after:1", "before:2", "after:2"} {
+		if !e.runChild(at) {
+			t.Fatalf("child not killed at %s", at)
+		}
+		if st := e.status(gone.Hash); st != payouts.StatusImmature && st != payouts.StatusOrphaned {
+			t.Fatalf("killed at %s: block is %v", at, st)
+		}
+		if got := e.balances(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("killed at %s: balances %v, want %v", at, got, want)
+		}
+	}
+	e.runChild("")
+	e.runChild("")
+	if st := e.status(gone.Hash); st != payouts.StatusOrphaned {
+		t.Errorf("reorganised block is %v", st)
+	}
+	if got, f := e.balances(), e.fees(); !reflect.DeepEqual(got, want) || f != 100_000_000 {
+		t.Errorf("after the orphan: balances %v fees %d, want %v and 100000000", got, f, want)
+	}
+	ctx := context.Background()
+	if list, err := e.store.UnconfirmedBlocks(ctx); err != nil || len(list) != 0 {
+		t.Errorf("unconfirmed blocks %v, %v", list, err)
+	}
+	if ok, err := e.store.OrphanBlock(ctx, gone.Hash, time.Now()); ok || !errors.Is(err, blocks.ErrIllegalTransition) {
+		t.Errorf("orphaned twice: %v, %v", ok, err)
+	}
+	if ok, err := e.store.CreditBlock(ctx, payouts.BlockCredit{Hash: gone.Hash, Time: time.Now()}); ok || !errors.Is(err, blocks.ErrIllegalTransition) {
+		t.Errorf("credited after orphaned: %v, %v", ok, err)
+	}
+	if ok, err := e.store.OrphanBlock(ctx, matured.Hash, time.Now()); ok || !errors.Is(err, blocks.ErrIllegalTransition) {
+		t.Errorf("orphaned after credited: %v, %v", ok, err)
 	}
 }
 

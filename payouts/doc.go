@@ -15,8 +15,11 @@
 //	   └──hash at height differs──┴──────────────────────────────▶ orphaned
 //	      (and the main chain is OrphanDepth blocks deep past it)
 //
-// Crediting and the status change happen in one atomic Ledger call that
-// checks the transition itself, so a block is credited exactly once even when
+// These are the last states of the found-block state machine of package
+// blocks (BlockStatus is blocks.State; blocks.Transition holds the legal
+// moves). Crediting and the status change happen in one atomic Ledger call
+// that checks the transition itself (against blocks.From) and refuses an
+// illegal one with a *blocks.TransitionError, so a block is credited exactly once even when
 // the unlocker is killed between any two steps or two unlockers race. A block
 // that leaves the main chain before it is credited becomes orphaned and is
 // never credited; a credited block is never un-credited (at Maturity

@@ -11,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 	"go.uber.org/zap"
 
+	"github.com/lode-pool/lode/blocks"
 	"github.com/lode-pool/lode/payouts/payment"
 )
 
@@ -101,9 +102,11 @@ func (c *UnlockerConfig) Validate() error {
 }
 
 // Unlocker follows found blocks through the chain: pending → immature →
-// credited, or orphaned. Every change is one atomic Ledger call that checks
-// the transition, so Step can be interrupted anywhere and repeated, and
-// several unlockers may run at once; each block is still credited once.
+// credited, or orphaned, the moves of the found-block state machine
+// (blocks.State). Each move is checked (blocks.Transition) and made by one
+// atomic Ledger call that checks it again against the record's state, so
+// Step can be interrupted anywhere and repeated, and several unlockers may
+// run at once; each block is still credited, or orphaned, once.
 type Unlocker struct {
 	cfg UnlockerConfig
 }
@@ -195,9 +198,12 @@ func (u *Unlocker) checkBlock(ctx context.Context, b Block, tip int64, res *Step
 				zap.Stringer("main_chain_hash", &atHeight), zap.Int64("depth", depth))
 			return nil
 		}
+		if err := blocks.Transition(b.Hash, b.Status, StatusOrphaned); err != nil {
+			return err
+		}
 		changed, err := u.cfg.Ledger.OrphanBlock(ctx, b.Hash, u.cfg.Now())
 		if err != nil {
-			return fmt.Errorf("orphan block: %w", err)
+			return u.refused(log, b, fmt.Errorf("orphan block: %w", err))
 		}
 		if changed {
 			res.Orphaned++
@@ -207,11 +213,17 @@ func (u *Unlocker) checkBlock(ctx context.Context, b Block, tip int64, res *Step
 	}
 	confirmations := tip - b.Height + 1
 	if confirmations < u.cfg.Maturity {
+		if err := blocks.Transition(b.Hash, b.Status, StatusImmature); err != nil {
+			return err
+		}
 		if _, err := u.cfg.Ledger.MarkImmature(ctx, b.Hash, confirmations, u.cfg.Now()); err != nil {
-			return fmt.Errorf("mark immature: %w", err)
+			return u.refused(log, b, fmt.Errorf("mark immature: %w", err))
 		}
 		res.Immature++
 		return nil
+	}
+	if err := blocks.Transition(b.Hash, b.Status, StatusCredited); err != nil {
+		return err
 	}
 	credit, err := u.prepareCredit(ctx, b, confirmations)
 	if err != nil {
@@ -219,7 +231,7 @@ func (u *Unlocker) checkBlock(ctx context.Context, b Block, tip int64, res *Step
 	}
 	credited, err := u.cfg.Ledger.CreditBlock(ctx, credit)
 	if err != nil {
-		return fmt.Errorf("credit block: %w", err)
+		return u.refused(log, b, fmt.Errorf("credit block: %w", err))
 	}
 	if credited {
 		res.Credited++
@@ -227,6 +239,21 @@ func (u *Unlocker) checkBlock(ctx context.Context, b Block, tip int64, res *Step
 			zap.Int64("fee", credit.Allocation.Fee), zap.Int("miners", len(credit.Allocation.Credits)))
 	}
 	return nil
+}
+
+// refused sorts out a move the store refused (a *blocks.TransitionError):
+// when the block's state is no longer the one this step read, another
+// unlocker moved it meanwhile (the store checked the move atomically, so
+// nothing was done twice) and the step goes on; any other error stays an
+// error.
+func (u *Unlocker) refused(log *zap.Logger, b Block, err error) error {
+	var te *blocks.TransitionError
+	if errors.As(err, &te) && te.From != b.Status {
+		log.Info("block moved by another unlocker meanwhile; left as it is",
+			zap.Stringer("read_as", b.Status), zap.Stringer("now", te.From), zap.Stringer("refused", te.To))
+		return nil
+	}
+	return err
 }
 
 // prepareCredit reads the block's coinbase from the chain and splits what it

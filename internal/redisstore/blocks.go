@@ -7,12 +7,14 @@ import (
 	"math/big"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/lode-pool/lode/blocks"
 	"github.com/lode-pool/lode/payouts"
 	"github.com/lode-pool/lode/payouts/window"
 )
@@ -49,12 +51,25 @@ const (
 	fieldCommittedIn    = "committed_in"   // the block whose coinbase commits this window
 )
 
-// markImmatureScript: KEYS 1 block. ARGV 1 confirmations, 2 now (ms).
-// Returns the status before, or false when the block is unknown.
-var markImmatureScript = redis.NewScript(`
+// The block record's status field holds the block's state (blocks.State).
+// Every script that moves it checks, atomically with its writes, that the
+// status is one the state machine allows the move from (blocks.From, passed
+// as a comma-separated list), and returns the status it found, so the
+// caller reports a refused move as a *blocks.TransitionError.
+const luaAllowed = `
+local function allowed(st, list)
+  for s in string.gmatch(list, '[^,]+') do if s == st then return true end end
+  return false
+end
+`
+
+// markImmatureScript: KEYS 1 block. ARGV 1 confirmations, 2 now (ms), 3 the
+// states it may move from. Returns the status before (moved only when
+// allowed), or false when the block is unknown.
+var markImmatureScript = redis.NewScript(luaAllowed + `
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return false end
-if st == 'pending' or st == 'immature' then
+if allowed(st, ARGV[3]) then
   redis.call('HSET', KEYS[1], 'status', 'immature', 'confirmations', ARGV[1], 'updated_at', ARGV[2])
 end
 return st
@@ -62,24 +77,25 @@ return st
 
 // orphanScript: KEYS 1 block, 2 unconfirmed index, 3 commit pending, then
 // the block keys of the windows its coinbase committed. ARGV 1 hash, 2 now
-// (ms), then the committed hashes. The windows an orphan committed are no
-// longer committed on the main chain: they return to the pending set, for
-// the pool's next block to commit. Returns 1 when orphaned now, 0 when the
-// status was final already, false when the block is unknown.
-var orphanScript = redis.NewScript(`
+// (ms), 3 the states it may move from, then the committed hashes. The
+// windows an orphan committed are no longer committed on the main chain:
+// they return to the pending set, for the pool's next block to commit.
+// Returns the status before (orphaned now only when allowed), false when
+// the block is unknown.
+var orphanScript = redis.NewScript(luaAllowed + `
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return false end
-if st ~= 'pending' and st ~= 'immature' then return 0 end
+if not allowed(st, ARGV[3]) then return st end
 redis.call('HSET', KEYS[1], 'status', 'orphaned', 'updated_at', ARGV[2])
 redis.call('ZREM', KEYS[2], ARGV[1])
-for i = 3, #ARGV do
-  local k = KEYS[i + 1]
+for i = 4, #ARGV do
+  local k = KEYS[i]
   if redis.call('HGET', k, 'committed_in') == ARGV[1] then
     redis.call('HDEL', k, 'committed_in')
     redis.call('ZADD', KEYS[3], redis.call('HGET', k, 'height') or 0, ARGV[i])
   end
 end
-return 1
+return st
 `)
 
 // creditScript credits a matured block exactly once: the status check and
@@ -89,13 +105,13 @@ return 1
 // 6 block credits.
 // ARGV: 1 hash, 2 now (ms), 3 reward, 4 fee, 5 confirmations, 6 number of
 // credits n, then n address/amount pairs, then the number of UTXOs m, then m
-// outpoint/value pairs.
-// Returns 1 when credited now, 0 when the block was not pending or immature,
-// false when it is unknown.
-var creditScript = redis.NewScript(`
+// outpoint/value pairs, then the states it may move from.
+// Returns the status before (credited now only when allowed), false when
+// the block is unknown.
+var creditScript = redis.NewScript(luaAllowed + `
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return false end
-if st ~= 'pending' and st ~= 'immature' then return 0 end
+if not allowed(st, ARGV[#ARGV]) then return st end
 local n = tonumber(ARGV[6])
 local m = tonumber(ARGV[7 + 2 * n])
 -- Validate before writing: a script that fails half way keeps its writes.
@@ -117,8 +133,26 @@ for i = 1, m do redis.call('HSET', KEYS[4], ARGV[base + 2 * i - 1], ARGV[base + 
 redis.call('HSET', KEYS[1], 'status', 'credited', 'reward', ARGV[3], 'fee', ARGV[4],
   'confirmations', ARGV[5], 'updated_at', ARGV[2])
 redis.call('ZREM', KEYS[5], ARGV[1])
-return 1
+return st
 `)
+
+// fromStates is the comma-separated list of states a block may move to to
+// from (the scripts' "allowed" argument).
+func fromStates(to blocks.State) string {
+	from := blocks.From(to)
+	parts := make([]string, len(from))
+	for i, s := range from {
+		parts[i] = string(s)
+	}
+	return strings.Join(parts, ",")
+}
+
+// moved turns a script's "status before" into the move's outcome: nil when
+// the state machine allows the move from it (the script made it), a
+// *blocks.TransitionError otherwise (nothing changed).
+func moved(hash chainhash.Hash, before string, to blocks.State) error {
+	return blocks.Transition(hash, blocks.State(before), to)
+}
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
@@ -212,12 +246,15 @@ func (s *Store) BlockCredits(ctx context.Context, hash chainhash.Hash) (map[stri
 // MarkImmature implements payouts.Ledger.
 func (s *Store) MarkImmature(ctx context.Context, hash chainhash.Hash, confirmations int64, now time.Time) (payouts.BlockStatus, error) {
 	h := hash.String()
-	st, err := markImmatureScript.Run(ctx, s.rdb, []string{s.blockKey(h)}, confirmations, ms(now)).Text()
+	st, err := markImmatureScript.Run(ctx, s.rdb, []string{s.blockKey(h)}, confirmations, ms(now), fromStates(blocks.StateImmature)).Text()
 	if errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("redisstore: block %s: %w", h, payouts.ErrBlockNotFound)
 	}
 	if err != nil {
 		return "", fmt.Errorf("redisstore: mark block %s immature: %w", h, err)
+	}
+	if err := moved(hash, st, blocks.StateImmature); err != nil {
+		return payouts.BlockStatus(st), fmt.Errorf("redisstore: mark block immature: %w", err)
 	}
 	return payouts.BlockStatus(st), nil
 }
@@ -230,19 +267,22 @@ func (s *Store) OrphanBlock(ctx context.Context, hash chainhash.Hash, now time.T
 		return false, fmt.Errorf("redisstore: orphan block %s: %w", h, err)
 	}
 	keys := []string{s.blockKey(h), s.unconfirmedBlocksKey(), s.commitPendingKey()}
-	args := []any{h, ms(now)}
+	args := []any{h, ms(now), fromStates(blocks.StateOrphaned)}
 	for _, c := range committed {
 		keys = append(keys, s.blockKey(c))
 		args = append(args, c)
 	}
-	n, err := orphanScript.Run(ctx, s.rdb, keys, args...).Int()
+	st, err := orphanScript.Run(ctx, s.rdb, keys, args...).Text()
 	if errors.Is(err, redis.Nil) {
 		return false, fmt.Errorf("redisstore: block %s: %w", h, payouts.ErrBlockNotFound)
 	}
 	if err != nil {
 		return false, fmt.Errorf("redisstore: orphan block %s: %w", h, err)
 	}
-	return n == 1, nil
+	if err := moved(hash, st, blocks.StateOrphaned); err != nil {
+		return false, fmt.Errorf("redisstore: orphan block: %w", err)
+	}
+	return true, nil
 }
 
 // CreditBlock implements payouts.Ledger.
@@ -258,16 +298,20 @@ func (s *Store) CreditBlock(ctx context.Context, c payouts.BlockCredit) (bool, e
 	for _, u := range c.UTXOs {
 		args = append(args, u.OutPoint.String(), u.Value)
 	}
+	args = append(args, fromStates(blocks.StateCredited))
 	keys := []string{s.blockKey(h), s.BalancesKey(), s.FeeBalanceKey(), s.UTXOsKey(),
 		s.unconfirmedBlocksKey(), s.blockCreditsKey(h)}
-	n, err := creditScript.Run(ctx, s.rdb, keys, args...).Int()
+	st, err := creditScript.Run(ctx, s.rdb, keys, args...).Text()
 	if errors.Is(err, redis.Nil) {
 		return false, fmt.Errorf("redisstore: block %s: %w", h, payouts.ErrBlockNotFound)
 	}
 	if err != nil {
 		return false, fmt.Errorf("redisstore: credit block %s: %w", h, err)
 	}
-	return n == 1, nil
+	if err := moved(c.Hash, st, blocks.StateCredited); err != nil {
+		return false, fmt.Errorf("redisstore: credit block: %w", err)
+	}
+	return true, nil
 }
 
 // Balances returns every payout address's unpaid satoshis.

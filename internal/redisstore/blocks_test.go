@@ -17,6 +17,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/lode-pool/lode/blocks"
 	"github.com/lode-pool/lode/internal/testenv"
 	"github.com/lode-pool/lode/payouts"
 	"github.com/lode-pool/lode/payouts/payment"
@@ -264,7 +265,8 @@ func TestBlockTransitions(t *testing.T) {
 		Allocation: payouts.Allocation{Reward: 1000, Fee: 10, Credits: []payouts.Credit{{Address: "A", Amount: 743}, {Address: "B", Amount: 247}}},
 		UTXOs:      []payment.UTXO{{OutPoint: wire.OutPoint{Hash: testHash(9), Index: 0}, Value: 1000}},
 	}
-	// Two concurrent credits: exactly one wins.
+	// Concurrent credits: exactly one wins; the others are refused by the
+	// state machine (credited → credited), changing nothing.
 	var wg sync.WaitGroup
 	wins := make(chan bool, 8)
 	for range 8 {
@@ -272,8 +274,8 @@ func TestBlockTransitions(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			ok, err := s.CreditBlock(ctx, credit)
-			if err != nil {
-				t.Error(err)
+			if ok != (err == nil) || err != nil && !isTransition(err, blocks.StateCredited, blocks.StateCredited) {
+				t.Errorf("CreditBlock = %v, %v", ok, err)
 			}
 			wins <- ok
 		}()
@@ -309,11 +311,11 @@ func TestBlockTransitions(t *testing.T) {
 		t.Errorf("credited record = %+v", blk)
 	}
 	// A credited block is never orphaned or moved back.
-	if ok, err := s.OrphanBlock(ctx, h1, now); err != nil || ok {
+	if ok, err := s.OrphanBlock(ctx, h1, now); ok || !isTransition(err, blocks.StateCredited, blocks.StateOrphaned) {
 		t.Errorf("OrphanBlock(credited) = %v, %v", ok, err)
 	}
-	if st, _ := s.MarkImmature(ctx, h1, 3, now); st != payouts.StatusCredited {
-		t.Errorf("MarkImmature(credited) returned %v", st)
+	if st, err := s.MarkImmature(ctx, h1, 3, now); st != payouts.StatusCredited || !isTransition(err, blocks.StateCredited, blocks.StateImmature) {
+		t.Errorf("MarkImmature(credited) = %v, %v", st, err)
 	}
 	if blk, _ := s.Block(ctx, h1); blk.Status != payouts.StatusCredited {
 		t.Errorf("status changed to %v", blk.Status)
@@ -322,9 +324,15 @@ func TestBlockTransitions(t *testing.T) {
 	if ok, err := s.OrphanBlock(ctx, h2, now); err != nil || !ok {
 		t.Fatalf("OrphanBlock = %v, %v", ok, err)
 	}
+	if ok, err := s.OrphanBlock(ctx, h2, now); ok || !isTransition(err, blocks.StateOrphaned, blocks.StateOrphaned) {
+		t.Errorf("OrphanBlock(orphaned) = %v, %v", ok, err)
+	}
 	credit.Hash = h2
-	if ok, err := s.CreditBlock(ctx, credit); err != nil || ok {
+	if ok, err := s.CreditBlock(ctx, credit); ok || !isTransition(err, blocks.StateOrphaned, blocks.StateCredited) {
 		t.Errorf("CreditBlock(orphaned) = %v, %v", ok, err)
+	}
+	if blk, _ := s.Block(ctx, h2); blk.Status != blocks.StateOrphaned {
+		t.Errorf("orphan's status changed to %v", blk.Status)
 	}
 	if bal, _ := s.Balances(ctx); bal["A"] != 743 {
 		t.Errorf("orphan credited: %v", bal)
@@ -348,6 +356,13 @@ func TestBlockTransitions(t *testing.T) {
 	if _, err := s.MarkImmature(ctx, unknown, 1, now); !errors.Is(err, payouts.ErrBlockNotFound) {
 		t.Errorf("MarkImmature(unknown) err = %v", err)
 	}
+}
+
+// isTransition reports whether err is the state machine's refusal of a
+// move from from to to.
+func isTransition(err error, from, to blocks.State) bool {
+	var te *blocks.TransitionError
+	return errors.As(err, &te) && errors.Is(err, blocks.ErrIllegalTransition) && te.From == from && te.To == to
 }
 
 func TestCreditBlockLeavesNothingHalfDone(t *testing.T) {
