@@ -88,6 +88,7 @@ func (w *wiring) stratum(ctx context.Context) ([]component, error) {
 		return nil, nil
 	}
 	log := w.d.log
+	w.migrateWindow(ctx, log)
 	node, err := w.node()
 	if err != nil {
 		return nil, err
@@ -200,6 +201,22 @@ func (w *wiring) stratum(ctx context.Context) ([]component, error) {
 }
 
 var _ api.Banner = (*stratum.Server)(nil)
+
+// migrateWindow turns the PPLNS window list of versions before slices into
+// the window's oldest slices, once, before this process applies a batch or
+// records a block (docs/redis.md, "Upgrade notes"). A failure does not stop
+// the pool: it is logged, and the next start tries again (the migration is
+// idempotent and resumes where it stopped).
+func (w *wiring) migrateWindow(ctx context.Context, log *zap.Logger) {
+	res, err := w.store.MigrateWindow(ctx)
+	switch {
+	case err != nil:
+		log.Error("PPLNS window of the earlier version not migrated; retried at the next start", zap.Error(err))
+	case res.Done && !res.Already:
+		log.Info("PPLNS window of the earlier version migrated", zap.Int64("entries", res.Entries),
+			zap.Int64("slices", res.Slices), zap.String("units", res.Units))
+	}
+}
 
 // stratumConfig is the file's stratum section (package stratum's own
 // Config) with what other sections give it: the network, pool.instance_id

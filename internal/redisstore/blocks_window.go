@@ -603,13 +603,10 @@ return {from, to}
 `)
 
 // collectSlices deletes the keys of the slices that no pin and no live
-// window use, 100 slices per call, and advances the gc mark. It also
-// deletes the window list of versions before slices (its entries are in no
-// window any more, and it may be large).
+// window use, 100 slices per call, and advances the gc mark. The window
+// list of versions before slices is not touched: MigrateWindow moves it
+// into the window and deletes it.
 func (s *Store) collectSlices(ctx context.Context) error {
-	if err := s.rdb.Unlink(ctx, s.windowKey(), s.windowTotalKey(), s.windowLimitKey()).Err(); err != nil {
-		return fmt.Errorf("redisstore: delete the window list of earlier versions: %w", err)
-	}
 	r, err := sliceGCScript.Run(ctx, s.rdb, []string{s.win.gc, s.win.pins, s.win.slices, s.win.cur}).Int64Slice()
 	if err != nil {
 		return fmt.Errorf("redisstore: window slices to delete: %w", err)
