@@ -98,6 +98,21 @@ end
 return 'OK'
 `)
 
+// holdPayoutScript checks that a payout is stored in the given state and
+// writes that state again. The write is the fence of EnsureCommitted: WAIT
+// waits for this connection's last write, and a payout committed by an
+// earlier run or another process was written on another connection; a
+// write of our own after it makes the WAIT that follows cover the commit.
+//
+// KEYS: payout. ARGV: id, state.
+var holdPayoutScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return redis.error_reply('NOTFOUND payout ' .. ARGV[1]) end
+if cur ~= ARGV[2] then return redis.error_reply('WRONGSTATE payout ' .. ARGV[1] .. ' is ' .. cur) end
+redis.call('HSET', KEYS[1], 'state', cur)
+return 'OK'
+`)
+
 // abandonPayoutScript gives a payout's debits back if its state is one of
 // the allowed ones: credits balances and the fee account, reduces the
 // totals, returns inputs to the UTXOs, closes and rewrites the payout.
@@ -224,6 +239,17 @@ func (s *Store) CommitPayout(ctx context.Context, p *payment.Payout) error {
 		s.payoutsIndexKey(), s.openPayoutsKey(), s.payoutTotalsKey()}
 	if err := s.runAcked(ctx, commitPayoutScript, keys, args...); err != nil {
 		return scriptErr("commit payout", err)
+	}
+	return nil
+}
+
+// EnsureCommitted returns nil once p is stored in state p.State and, with
+// Config.MinReplicasAcked, that many replicas have it (see payment.Store):
+// a fence write and WAIT on the {acct} master's connection (runAcked).
+// Fewer replicas is ErrNotReplicated.
+func (s *Store) EnsureCommitted(ctx context.Context, p *payment.Payout) error {
+	if err := s.runAcked(ctx, holdPayoutScript, []string{s.payoutKey(p.ID)}, p.ID, string(p.State)); err != nil {
+		return scriptErr("ensure payout committed", err)
 	}
 	return nil
 }

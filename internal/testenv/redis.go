@@ -116,6 +116,25 @@ func (r *Redis) Stop() {
 	r.cmd = nil
 }
 
+// Pause stops the server with SIGSTOP, as a stalled host would: it keeps its
+// connections and data but answers nothing, reads no replication stream and
+// acknowledges nothing (a replica that lags). Resume continues it; Stop
+// (SIGKILL) ends a paused server too.
+func (r *Redis) Pause() { r.signal(syscall.SIGSTOP) }
+
+// Resume continues a server stopped by Pause (SIGCONT).
+func (r *Redis) Resume() { r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(sig syscall.Signal) {
+	r.t.Helper()
+	if r.cmd == nil || r.cmd.Process == nil {
+		r.t.Fatalf("testenv: %v to redis-server on %s: not running", sig, r.Addr)
+	}
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		r.t.Fatalf("testenv: %v to redis-server on %s: %v", sig, r.Addr, err)
+	}
+}
+
 // Restart starts the server again on the same port and directory.
 func (r *Redis) Restart() {
 	r.t.Helper()

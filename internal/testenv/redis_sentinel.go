@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -222,9 +223,11 @@ func (s *RedisSentinel) WaitReplicas(n int) {
 		if err != nil {
 			return err
 		}
-		got, _ := strconv.Atoi(infoField(info, "connected_slaves"))
+		// connected_slaves counts a replica still in its first sync too;
+		// only an online one acknowledges writes (WAIT).
+		got := strings.Count(info, ",state=online,")
 		if got < n {
-			return fmt.Errorf("primary %s has %d replicas, want %d", p.Addr, got, n)
+			return fmt.Errorf("primary %s has %d replicas online, want %d", p.Addr, got, n)
 		}
 		return nil
 	})

@@ -17,7 +17,11 @@
 // step only move that record forward (pending → broadcast → confirmed, or
 // stuck). After a crash the record is resolved by looking its txid up on the
 // node and re-broadcasting the very same raw transaction; a second
-// transaction for the same debits is never built. A payout that stays
+// transaction for the same debits is never built. A payout is broadcast only
+// while the store holds its commit durably (CommitPayout returned nil, or
+// Store.EnsureCommitted does before a later broadcast): with a replicated
+// store, a failover may forget a commit no replica acknowledged, which is
+// safe only as long as its transaction never left. A payout that stays
 // unconfirmed longer than Config.StuckAfter is flagged StateStuck for the
 // operator and is never repaid automatically; Processor.Abandon gives the
 // debits back only when the node shows the transaction can never be mined.

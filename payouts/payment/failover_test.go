@@ -5,6 +5,10 @@ package payment_test
 import (
 	"context"
 	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,43 +35,9 @@ import (
 // balance is left or negative, and Σ balances + fee account + paid +
 // network fees equals the funds to the satoshi.
 func TestPayoutsExactlyOnceThroughFailover(t *testing.T) {
-	sn := testenv.StartRedisSentinel(t, 1)
-	store, err := redisstore.Connect(context.Background(), redisstore.ConnectConfig{Mode: redisstore.ModeSentinel,
-		Addrs: sn.SentinelAddrs(), MasterName: testenv.SentinelMaster, Prefix: testPrefix, MinReplicasAcked: 1,
-		ReplicaAckTimeout: 500 * time.Millisecond, Logger: zaptest.NewLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Client().Close() })
-	e := &env{t: t, store: store, rdb: store.Client().(*redis.Client)}
-	e.chain = testenv.StartNode(t, testenv.KindBtcd)
-	e.params, e.key = e.chain.Chain(), e.chain.TestKey()
-	e.rpc = e.chain.Client()
-	e.node = newNode(t, e.chain, "")
-	e.pool = poolAddress(t, e.key, p2pkh, e.params)
-	e.script, _ = txscript.PayToAddrScript(e.pool)
+	e, sn := newSentinelEnv(t)
 	ctx := context.Background()
-	// Four coinbases of 50 BTC fund the pool (the node mines to the test
-	// key), matured.
-	for _, h := range e.chain.Generate(4) {
-		blk, err := e.rpc.GetBlock(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cb := blk.Transactions[0]
-		u := payment.UTXO{OutPoint: wire.OutPoint{Hash: cb.TxHash(), Index: 0}, Value: cb.TxOut[0].Value}
-		if err := e.rdb.HSet(ctx, e.store.UTXOsKey(), u.Key(), u.Value).Err(); err != nil {
-			t.Fatal(err)
-		}
-		e.total += u.Value
-	}
-	e.chain.Generate(testenv.CoinbaseMaturity)
-	e.start = e.chain.Height()
-	want := map[string]int64{}
-	for i := range 12 { // four payouts of three outputs
-		want[recipient(t, i, e.params)] = int64(2_000_000 + i*1_000_003)
-	}
-	e.seed(want)
+	want := e.seedRecipients(0, 12, 2_000_000, 1_000_003) // four payouts of three outputs
 
 	// Run 1: the primary dies right after the second payout is committed.
 	// The commit was acknowledged by the replica (WAIT), so the promoted
@@ -102,7 +72,7 @@ func TestPayoutsExactlyOnceThroughFailover(t *testing.T) {
 			killed = sn.KillPrimary()
 		}
 	})
-	_, err = p.RunOnce(ctx, false)
+	_, err := p.RunOnce(ctx, false)
 	if killed == nil {
 		t.Fatalf("run 2 broadcast nothing (%v)", err)
 	}
@@ -111,31 +81,132 @@ func TestPayoutsExactlyOnceThroughFailover(t *testing.T) {
 
 	// Run 3 with no replica (the old primary not back yet): a commit is not
 	// acknowledged, so nothing new is broadcast.
-	mempool := func() int {
-		hashes, err := e.rpc.GetRawMempool()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(hashes)
-	}
-	before := mempool()
+	before := e.mempool()
 	p = e.processor(e.config(payment.ModeHot))
 	_, err = p.RunOnce(ctx, false)
 	if remaining := countBalances(t, e); remaining > 0 && !errors.Is(err, redisstore.ErrNotReplicated) {
 		t.Fatalf("run 3 without a replica, %d balances to pay: %v, want ErrNotReplicated", remaining, err)
 	}
-	if after := mempool(); after > before {
+	if after := e.mempool(); after > before {
 		t.Fatalf("run 3 broadcast %d transactions without a replica acknowledging their commit", after-before)
 	}
 	killed.Restart()
 	sn.WaitReplicas(1)
 
 	// Runs until nothing is left: resolve, re-broadcast, pay the rest.
-	p = e.processor(e.config(payment.ModeHot))
+	e.settle(e.processor(e.config(payment.ModeHot)), want)
+}
+
+// newSentinelEnv is a pool ledger in a Sentinel-managed Redis (a primary,
+// one replica, three Sentinels; the store waits for one replica, as
+// redis.min_replicas_acked: 1 does) next to a btcd regtest node whose first
+// four coinbases (50 BTC each, matured) are the pool's UTXOs.
+func newSentinelEnv(t *testing.T) (*env, *testenv.RedisSentinel) {
+	t.Helper()
+	sn := testenv.StartRedisSentinel(t, 1)
+	t.Cleanup(func() {
+		// Runs before the servers stop: what they logged explains a failover
+		// that went otherwise than the test expected.
+		if !t.Failed() {
+			return
+		}
+		for _, r := range append(sn.Servers, sn.Sentinels...) {
+			log, _ := os.ReadFile(filepath.Join(r.Dir, "redis.log"))
+			lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+			t.Logf("%s, the last lines of its log:\n%s", r.Addr, strings.Join(lines[max(0, len(lines)-25):], "\n"))
+		}
+	})
+	store := connectSentinel(t, sn)
+	e := &env{t: t, store: store, rdb: store.Client().(*redis.Client)}
+	e.chain = testenv.StartNode(t, testenv.KindBtcd)
+	e.params, e.key = e.chain.Chain(), e.chain.TestKey()
+	e.rpc = e.chain.Client()
+	e.node = newNode(t, e.chain, "")
+	e.pool = poolAddress(t, e.key, p2pkh, e.params)
+	e.script, _ = txscript.PayToAddrScript(e.pool)
+	ctx := context.Background()
+	// Four coinbases of 50 BTC fund the pool (the node mines to the test
+	// key), matured.
+	for _, h := range e.chain.Generate(4) {
+		blk, err := e.rpc.GetBlock(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cb := blk.Transactions[0]
+		u := payment.UTXO{OutPoint: wire.OutPoint{Hash: cb.TxHash(), Index: 0}, Value: cb.TxOut[0].Value}
+		if err := e.rdb.HSet(ctx, e.store.UTXOsKey(), u.Key(), u.Value).Err(); err != nil {
+			t.Fatal(err)
+		}
+		e.total += u.Value
+	}
+	e.chain.Generate(testenv.CoinbaseMaturity)
+	e.start = e.chain.Height()
+	return e, sn
+}
+
+// countBalances is the number of addresses with an unpaid balance.
+func countBalances(t *testing.T, e *env) int {
+	t.Helper()
+	bal, err := e.store.Balances(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(bal)
+}
+
+// seedRecipients seeds the balances of n recipients (recipient first …
+// first+n−1), base + i·step satoshis each, and returns them.
+func (e *env) seedRecipients(first, n int, base, step int64) map[string]int64 {
+	e.t.Helper()
+	want := map[string]int64{}
+	for i := range n {
+		want[recipient(e.t, first+i, e.params)] = base + int64(i)*step
+	}
+	e.seed(want)
+	return want
+}
+
+// connectSentinel is a store on its own connections to the Sentinel setup's
+// primary, waiting for one replica like redis.min_replicas_acked: 1.
+func connectSentinel(t *testing.T, sn *testenv.RedisSentinel) *redisstore.Store {
+	t.Helper()
+	store, err := redisstore.Connect(context.Background(), redisstore.ConnectConfig{Mode: redisstore.ModeSentinel,
+		Addrs: sn.SentinelAddrs(), MasterName: testenv.SentinelMaster, Prefix: testPrefix, MinReplicasAcked: 1,
+		ReplicaAckTimeout: 500 * time.Millisecond, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Client().Close() })
+	return store
+}
+
+// mempool is the number of transactions in the node's mempool.
+func (e *env) mempool() int {
+	e.t.Helper()
+	hashes, err := e.rpc.GetRawMempool()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(hashes)
+}
+
+// settle runs p until every balance is paid, confirms the payouts with a
+// block, and checks against the chain: every address in want received
+// exactly its balance (read from the node's blocks, so a second payment
+// anywhere shows), every payout record is confirmed and pays on chain what
+// it says, and the ledger adds up to the satoshi.
+func (e *env) settle(p *payment.Processor, want map[string]int64) {
+	t := e.t
+	t.Helper()
+	ctx := context.Background()
+	lastErr := ""
 	testenv.WaitFor(t, 60*time.Second, "every balance paid", func() bool {
 		res, err := p.RunOnce(ctx, false)
 		if err != nil {
-			t.Logf("run: %v", err)
+			if err.Error() != lastErr { // a halt repeats every run
+				t.Logf("run: %v", err)
+				lastErr = err.Error()
+			}
 			return false
 		}
 		return countBalances(t, e) == 0 && len(res.Payouts) == 0
@@ -153,18 +224,57 @@ func TestPayoutsExactlyOnceThroughFailover(t *testing.T) {
 		}
 		paid += v
 	}
+	for a, v := range got {
+		if _, ok := want[a]; !ok && a != e.pool.EncodeAddress() {
+			t.Errorf("%s received %d on chain and had no balance", a, v)
+		}
+	}
+	e.checkRecordsOnChain()
 	tot := e.checkLedger()
 	if tot.Paid != paid {
 		t.Fatalf("totals paid %d, want %d", tot.Paid, paid)
 	}
 }
 
-// countBalances is the number of addresses with an unpaid balance.
-func countBalances(t *testing.T, e *env) int {
+// checkRecordsOnChain checks every payout record against the node: it is
+// confirmed, its transaction is in the chain, and that transaction pays each
+// recorded output its amount and nothing to anyone else but the pool.
+func (e *env) checkRecordsOnChain() {
+	t := e.t
 	t.Helper()
-	bal, err := e.store.Balances(context.Background())
+	ctx := context.Background()
+	payouts, err := e.store.Payouts(ctx, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(bal)
+	for _, po := range payouts {
+		txid := mustHash(t, po.TxID)
+		st, err := e.node.TxStatus(ctx, txid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if po.State != payment.StateConfirmed || !st.Found || st.Confirmations < 1 {
+			t.Errorf("payout %d is %s, its tx %s found %v with %d confirmations; want confirmed in the chain",
+				po.ID, po.State, po.TxID, st.Found, st.Confirmations)
+			continue
+		}
+		tx, err := e.node.GetRawTransaction(ctx, txid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		onChain := map[string]int64{}
+		for _, o := range tx.TxOut {
+			_, addrs, _, _ := txscript.ExtractPkScriptAddrs(o.PkScript, e.params)
+			if len(addrs) == 1 && addrs[0].EncodeAddress() != e.pool.EncodeAddress() {
+				onChain[addrs[0].EncodeAddress()] += o.Value
+			}
+		}
+		recorded := map[string]int64{}
+		for _, o := range po.Outputs {
+			recorded[o.Address] += o.Amount
+		}
+		if !maps.Equal(onChain, recorded) {
+			t.Errorf("payout %d (tx %s): chain pays %v, the record says %v", po.ID, po.TxID, onChain, recorded)
+		}
+	}
 }

@@ -516,6 +516,23 @@ func (po *Payout) tx() (*wire.MsgTx, error) {
 	return tx, nil
 }
 
+// ensureCommitted holds back the broadcast of a payout this call did not
+// commit itself until the store holds its record as durably as a
+// successful commit (Store.EnsureCommitted; with Redis replicas, WAIT). Its
+// commit may have been refused acknowledgement (the replicas were behind):
+// it then stands on the primary alone, and a failover to a replica without
+// it would forget the debits while the transaction is out, so the balances
+// would be paid again. Not broadcast, the payout stays pending (new payouts
+// halt) and the next run tries again.
+func (p *Processor) ensureCommitted(ctx context.Context, po *Payout) error {
+	if err := p.store.EnsureCommitted(ctx, po); err != nil {
+		p.log.Warn("payout not broadcast: its record is not acknowledged by the store's replicas yet; retried next run",
+			zap.Int64("payout", po.ID), zap.String("txid", po.TxID), zap.Error(err))
+		return fmt.Errorf("payment: payout %d not broadcast: %w", po.ID, err)
+	}
+	return nil
+}
+
 // broadcast sends the payout's recorded transaction and moves it to
 // broadcast; on failure the error is recorded on the payout.
 func (p *Processor) broadcast(ctx context.Context, po *Payout) error {
@@ -648,7 +665,11 @@ func (p *Processor) resolveOne(ctx context.Context, po *Payout) (bool, error) {
 		}
 	} else {
 		// Not in the mempool nor the chain: died before broadcasting, or
-		// the mempool dropped it. The same transaction goes out again.
+		// the mempool dropped it. The same transaction goes out again, once
+		// the record is held as a commit must be.
+		if err := p.ensureCommitted(ctx, po); err != nil {
+			return false, err
+		}
 		if err := p.broadcast(ctx, po); err != nil {
 			p.flagStuck(ctx, po, now)
 			return true, err

@@ -618,7 +618,18 @@ func child(point string) int {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 3
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv("LODE_TEST_REDIS")})
+	store := redisstore.New(redis.NewClient(&redis.Options{Addr: os.Getenv("LODE_TEST_REDIS")}),
+		redisstore.Config{Prefix: testPrefix})
+	if sentinels := os.Getenv("LODE_TEST_SENTINELS"); sentinels != "" {
+		// As the daemon with redis.mode sentinel, redis.min_replicas_acked 1.
+		store, err = redisstore.Connect(ctx, redisstore.ConnectConfig{Mode: redisstore.ModeSentinel,
+			Addrs: strings.Split(sentinels, ","), MasterName: testenv.SentinelMaster, Prefix: testPrefix,
+			MinReplicasAcked: 1, ReplicaAckTimeout: 500 * time.Millisecond, Logger: zap.NewNop()})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 3
+		}
+	}
 	node, err := bitcoind.New(bitcoind.Config{URL: os.Getenv("LODE_TEST_NODE_URL"), User: os.Getenv("LODE_TEST_NODE_USER"),
 		Password: os.Getenv("LODE_TEST_NODE_PASS"), CookieFile: os.Getenv("LODE_TEST_NODE_COOKIE")}, nil)
 	if err != nil {
@@ -626,8 +637,7 @@ func child(point string) int {
 		return 3
 	}
 	p, err := payment.New(payment.Config{Params: params, PoolAddress: os.Getenv("LODE_TEST_POOL"), Key: key,
-		Threshold: 1_000_000, MaxOutputs: 3, Logger: zap.NewNop()},
-		redisstore.New(rdb, redisstore.Config{Prefix: testPrefix}), node)
+		Threshold: 1_000_000, MaxOutputs: 3, Logger: zap.NewNop()}, store, node)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 3
@@ -646,6 +656,24 @@ func child(point string) int {
 	return 0
 }
 
+// runChild runs one payout run in a child process (TestMain) that SIGKILLs
+// itself at point ("commit" or "broadcast"), against the Redis named in
+// redisEnv (LODE_TEST_REDIS=addr, or LODE_TEST_SENTINELS=addr,addr,...).
+func (e *env) runChild(point, redisEnv string) {
+	e.t.Helper()
+	wif, _ := btcutil.NewWIF(e.key, e.params, true)
+	user, pass, cookie := e.chain.RPCAuth()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LODE_PAYMENT_CHILD="+point, "LODE_TEST_WIF="+wif.String(), redisEnv,
+		"LODE_TEST_NODE_URL="+e.chain.RPCURL(), "LODE_TEST_NODE_USER="+user,
+		"LODE_TEST_NODE_PASS="+pass, "LODE_TEST_NODE_COOKIE="+cookie, "LODE_TEST_POOL="+e.pool.EncodeAddress())
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		e.t.Fatalf("child did not die by SIGKILL: %v\n%s", err, out)
+	}
+}
+
 func TestCrashExactlyOnce(t *testing.T) { forEachNode(t, testCrashExactlyOnce) }
 
 func testCrashExactlyOnce(t *testing.T, nodeKind string) {
@@ -658,17 +686,7 @@ func testCrashExactlyOnce(t *testing.T, nodeKind string) {
 				want[recipient(t, i, e.params)] = int64(3_000_000 + i*1_000_001)
 			}
 			e.seed(want)
-			wif, _ := btcutil.NewWIF(e.key, e.params, true)
-			user, pass, cookie := e.chain.RPCAuth()
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "LODE_PAYMENT_CHILD="+point, "LODE_TEST_WIF="+wif.String(),
-				"LODE_TEST_REDIS="+e.redis.Addr, "LODE_TEST_NODE_URL="+e.chain.RPCURL(), "LODE_TEST_NODE_USER="+user,
-				"LODE_TEST_NODE_PASS="+pass, "LODE_TEST_NODE_COOKIE="+cookie, "LODE_TEST_POOL="+e.pool.EncodeAddress())
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-				t.Fatalf("child did not die by SIGKILL: %v\n%s", err, out)
-			}
+			e.runChild(point, "LODE_TEST_REDIS="+e.redis.Addr)
 			open, err := e.store.OpenPayouts(ctx)
 			if err != nil || len(open) != 1 || open[0].State != payment.StatePending {
 				t.Fatalf("after the kill: open %+v, %v; want one pending payout", open, err)

@@ -102,6 +102,9 @@ func (p *Processor) BroadcastPSBT(ctx context.Context, packet *psbt.Packet) (*Pa
 	if po.State != StateUnsigned {
 		// Already signed: idempotent retry.
 		if po.State == StatePending {
+			if err := p.ensureCommitted(ctx, po); err != nil {
+				return po, err
+			}
 			if err := p.broadcast(ctx, po); err != nil {
 				return po, err
 			}
@@ -138,6 +141,11 @@ func (p *Processor) BroadcastPSBT(ctx context.Context, packet *psbt.Packet) (*Pa
 		return nil, fmt.Errorf("payment: record signed payout %d: %w", po.ID, err)
 	}
 	p.log.Info("signed payout recorded", zap.Int64("payout", po.ID), zap.String("txid", po.TxID))
+	// The unsigned commit (or this update) may not have reached the
+	// replicas.
+	if err := p.ensureCommitted(ctx, po); err != nil {
+		return po, err
+	}
 	if err := p.broadcast(ctx, po); err != nil {
 		return po, err
 	}

@@ -228,6 +228,13 @@ type Store interface {
 	// removes the inputs from the UTXO set, adds to the totals and writes p.
 	// If a check fails nothing is written and the error wraps ErrConflict.
 	CommitPayout(ctx context.Context, p *Payout) error
+	// EnsureCommitted returns nil once the store holds p in state p.State
+	// as durably as a CommitPayout that returned nil (with replicas: that
+	// many acknowledge it; else ErrNotFound, ErrWrongState or the store's
+	// error). A commit whose acknowledgement failed may stand on one copy
+	// only, which a failover can forget; the processor calls this before it
+	// broadcasts a payout it did not commit in the same call.
+	EnsureCommitted(ctx context.Context, p *Payout) error
 	// UpdatePayout writes p if the stored state is one of from (else
 	// ErrWrongState; ErrNotFound if absent).
 	UpdatePayout(ctx context.Context, p *Payout, from ...State) error

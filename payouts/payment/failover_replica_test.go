@@ -1,0 +1,272 @@
+//go:build e2e
+
+package payment_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/lode-pool/lode/internal/redisstore"
+	"github.com/lode-pool/lode/internal/testenv"
+	"github.com/lode-pool/lode/payouts/payment"
+)
+
+// TestPayoutsExactlyOnceStaleReplicaPromoted: a payout commit reaches the
+// Sentinel primary but not its replica, which lags for real (SIGSTOPped, the
+// replication link filled with megabytes the primary could not send yet).
+// The commit's WAIT fails, so the processor does not broadcast it; neither
+// does a second run (another processor on its own connections) that finds
+// the commit open on the primary, with the replica still behind. Then the
+// primary is SIGKILLed and Sentinel promotes the stale replica, where the
+// commit never happened: the debits, the reservation of the inputs and the
+// payout record are gone. The payouts resume on the new primary: every
+// address is paid exactly once on chain (read from btcd), the forgotten
+// commit's transaction never reached the node, and the payout records and
+// the ledger on the new primary agree with the chain.
+func TestPayoutsExactlyOnceStaleReplicaPromoted(t *testing.T) {
+	e, sn := newSentinelEnv(t)
+	ctx := context.Background()
+	want := e.seedRecipients(0, 6, 3_000_000, 1_000_007) // two payouts of three outputs
+	primary := sn.Primary()
+	replica := sn.Servers[0]
+	if replica == primary {
+		replica = sn.Servers[1]
+	}
+	waitReplicaCaughtUp(t, primary)
+	replica.Pause()
+	fillReplicaLink(t, e, primary)
+
+	// Run 1: the first batch's commit stands on the primary alone, its WAIT
+	// times out; the second batch finds its inputs reserved by the first.
+	before := e.mempool()
+	p := e.processor(e.config(payment.ModeHot))
+	broadcasts := 0
+	payment.SetTestHooks(p, nil, func(*payment.Payout) { broadcasts++ })
+	if _, err := p.RunOnce(ctx, false); !errors.Is(err, redisstore.ErrNotReplicated) {
+		t.Fatalf("run 1 with the replica behind: %v, want ErrNotReplicated", err)
+	}
+	open, err := e.store.OpenPayouts(ctx)
+	if err != nil || len(open) != 1 || open[0].State != payment.StatePending {
+		t.Fatalf("after run 1 the primary has open payouts %+v (%v), want the one unacknowledged commit, pending", open, err)
+	}
+	lost := open[0]
+	if n := e.mempool(); n != before || broadcasts != 0 {
+		t.Errorf("run 1 broadcast %d payouts (mempool %d → %d) whose commit no replica had", broadcasts, before, n)
+	}
+
+	// Run 2, the next interval, the replica still behind: a processor on
+	// new connections (which have written nothing, so only a write of its
+	// own makes WAIT cover the commit) finds the commit open and pending,
+	// unknown to the node. Broadcasting it now would pay what the stale
+	// replica still holds as balances.
+	p2, err := payment.New(e.config(payment.ModeHot), connectSentinel(t, sn), e.node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payment.SetTestHooks(p2, nil, func(*payment.Payout) { broadcasts++ })
+	if _, err := p2.RunOnce(ctx, false); !errors.Is(err, redisstore.ErrNotReplicated) {
+		t.Errorf("run 2 with the replica behind: %v, want ErrNotReplicated", err)
+	}
+	if n := e.mempool(); n != before || broadcasts != 0 {
+		t.Errorf("run 2 broadcast %d payouts (mempool %d → %d) whose commit no replica had", broadcasts, before, n)
+	}
+
+	// The primary dies with the commit; the replica, continued at once,
+	// never receives it and is promoted.
+	killed := sn.KillPrimary()
+	replica.Resume()
+	if killed != primary {
+		t.Fatalf("killed %s, the primary was %s", killed.Addr, primary.Addr)
+	}
+	if promoted := sn.WaitPromotion(killed); promoted != replica {
+		t.Fatalf("promoted %s, want the replica %s", promoted.Addr, replica.Addr)
+	}
+	if po, err := e.store.Payout(ctx, lost.ID); !errors.Is(err, payment.ErrNotFound) {
+		t.Fatalf("the promoted replica holds payout %d (%+v, %v): the test did not keep the commit from it", lost.ID, po, err)
+	}
+	bal, err := e.store.Balances(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(bal, want) {
+		t.Fatalf("balances on the promoted replica %v, want the seeded %v", bal, want)
+	}
+	e.checkLedger()
+	t.Logf("primary %s died holding payout %d (tx %s); %s promoted without it", killed.Addr, lost.ID, lost.TxID, replica.Addr)
+	// Meanwhile the unlocker credits a block, so the payouts rebuilt now
+	// differ from the forgotten one (without it the rebuilt transaction is
+	// the forgotten one byte for byte: same balances, inputs and fee rate,
+	// deterministic signatures). Had the forgotten transaction left, the
+	// chain would pay those addresses by a transaction the ledger does not
+	// know, while the ledger still owes them.
+	e.creditCoinbase(want, 1_000_000)
+	killed.Restart() // returns as a replica and drops the commit in its full resync
+	sn.WaitReplicas(1)
+
+	e.settle(e.processor(e.config(payment.ModeHot)), want)
+	if st, err := e.node.TxStatus(ctx, mustHash(t, lost.TxID)); err != nil || st.Found {
+		t.Fatalf("the forgotten commit's tx %s: found %v (%v); it must never have left", lost.TxID, st.Found, err)
+	}
+}
+
+// TestPayoutsExactlyOnceKilledAfterReplicatedCommit: the payout process
+// (a child, the daemon's store settings) commits a payout, the replica
+// acknowledges it (WAIT), and the process is SIGKILLed before it
+// broadcasts; then the primary is SIGKILLed too and the replica promoted.
+// The payout is pending on the new primary and unknown to the node. A new
+// processor with no replica left does not broadcast it (its record is on one
+// copy only); once the old primary is back as a replica, it broadcasts that
+// same transaction and pays the rest: every address paid exactly once on
+// chain.
+func TestPayoutsExactlyOnceKilledAfterReplicatedCommit(t *testing.T) {
+	e, sn := newSentinelEnv(t)
+	ctx := context.Background()
+	want := e.seedRecipients(10, 6, 4_000_000, 1_000_009) // two payouts of three outputs
+	e.runChild("commit", "LODE_TEST_SENTINELS="+strings.Join(sn.SentinelAddrs(), ","))
+	open, err := e.store.OpenPayouts(ctx)
+	if err != nil || len(open) != 1 || open[0].State != payment.StatePending {
+		t.Fatalf("after the kill: open %+v (%v), want one pending payout", open, err)
+	}
+	committed := open[0]
+	if n := e.mempool(); n != 0 {
+		t.Fatalf("the child was killed before its broadcast, the mempool holds %d transactions", n)
+	}
+
+	killed := sn.KillPrimary()
+	promoted := sn.WaitPromotion(killed)
+	t.Logf("primary moved from %s to %s with payout %d committed, not broadcast", killed.Addr, promoted.Addr, committed.ID)
+	open, err = e.store.OpenPayouts(ctx)
+	if err != nil || len(open) != 1 || open[0].TxID != committed.TxID || open[0].State != payment.StatePending {
+		t.Fatalf("on the promoted replica: open %+v (%v), want payout %d pending (tx %s)", open, err, committed.ID, committed.TxID)
+	}
+
+	// No replica: the pending payout's record is on the new primary only,
+	// so it is not broadcast (a second failover could still forget it), and
+	// nothing new is committed.
+	p := e.processor(e.config(payment.ModeHot))
+	if _, err := p.RunOnce(ctx, false); !errors.Is(err, redisstore.ErrNotReplicated) {
+		t.Errorf("run without a replica: %v, want ErrNotReplicated", err)
+	}
+	if n := e.mempool(); n != 0 {
+		t.Errorf("a run without a replica broadcast %d transactions", n)
+	}
+	killed.Restart()
+	sn.WaitReplicas(1)
+
+	e.settle(p, want)
+	po, err := e.store.Payout(ctx, committed.ID)
+	if err != nil || po.TxID != committed.TxID {
+		t.Fatalf("payout %d: %+v (%v), want the committed tx %s", committed.ID, po, err, committed.TxID)
+	}
+}
+
+// waitReplicaCaughtUp waits until the primary's replica has acknowledged
+// everything the primary wrote.
+func waitReplicaCaughtUp(t *testing.T, primary *testenv.Redis) {
+	t.Helper()
+	testenv.WaitFor(t, 30*time.Second, "the replica to catch up", func() bool {
+		master, acked := replicationOffsets(t, primary)
+		return acked == master
+	})
+}
+
+var replicaOffset = regexp.MustCompile(`slave0:.*offset=(\d+)`)
+
+// replicationOffsets returns the primary's replication offset and the
+// offset its first replica acknowledged.
+func replicationOffsets(t *testing.T, primary *testenv.Redis) (master, acked int64) {
+	t.Helper()
+	v, err := testenv.RedisDo(primary.Addr, "INFO", "replication")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := v.(string)
+	for _, l := range strings.Split(info, "\n") {
+		if s, ok := strings.CutPrefix(strings.TrimSpace(l), "master_repl_offset:"); ok {
+			master, _ = strconv.ParseInt(s, 10, 64)
+		}
+	}
+	m := replicaOffset.FindStringSubmatch(info)
+	if m == nil {
+		t.Fatalf("primary %s lists no replica:\n%s", primary.Addr, info)
+	}
+	acked, _ = strconv.ParseInt(m[1], 10, 64)
+	return master, acked
+}
+
+var outputMemory = regexp.MustCompile(`omem=(\d+)`)
+
+// fillReplicaLink makes the paused replica's link hold back what the
+// primary writes next: it writes 1 MiB values (keys outside the ledger's)
+// until the primary keeps at least 3 MiB of replication stream in its own
+// memory for the replica (CLIENT LIST omem; in Redis 7 that counts from the
+// buffer block the replica is being sent, so at least 2 MiB are unsent).
+// The kernel's socket buffers between the two are then full, and whatever
+// the primary writes afterwards stays in its memory, dying with it.
+func fillReplicaLink(t *testing.T, e *env, primary *testenv.Redis) {
+	t.Helper()
+	ctx := context.Background()
+	chunk := strings.Repeat("x", 1<<20)
+	for i := range 64 {
+		if err := e.rdb.Set(ctx, fmt.Sprintf("%s:lag-ballast:%d", testPrefix, i), chunk, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		v, err := testenv.RedisDo(primary.Addr, "CLIENT", "LIST", "TYPE", "replica")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := outputMemory.FindStringSubmatch(fmt.Sprint(v))
+		if m == nil {
+			t.Fatalf("primary %s lists no replica: %v", primary.Addr, v)
+		}
+		if omem, _ := strconv.ParseInt(m[1], 10, 64); omem >= 3<<20 {
+			t.Logf("replica link full after %d MiB: the primary holds %d bytes for it", i+1, omem)
+			return
+		}
+	}
+	t.Fatal("64 MiB written and the primary still sent it all towards the paused replica")
+}
+
+// creditCoinbase does what the unlocker does when it credits a block: it
+// records the matured coinbase of block 5 (paying the test key, which is the
+// pool's; the four before fund the pool) and credits every address in want
+// perAddress satoshis of it (want is updated), the rest to the fee account.
+func (e *env) creditCoinbase(want map[string]int64, perAddress int64) {
+	t := e.t
+	t.Helper()
+	ctx := context.Background()
+	hash, err := e.rpc.GetBlockHash(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, err := e.rpc.GetBlock(hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := blk.Transactions[0]
+	u := payment.UTXO{OutPoint: wire.OutPoint{Hash: cb.TxHash(), Index: 0}, Value: cb.TxOut[0].Value}
+	if err := e.rdb.HSet(ctx, e.store.UTXOsKey(), u.Key(), u.Value).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.total += u.Value
+	rest := u.Value
+	for a := range want {
+		if err := e.rdb.HIncrBy(ctx, e.store.BalancesKey(), a, perAddress).Err(); err != nil {
+			t.Fatal(err)
+		}
+		want[a] += perAddress
+		rest -= perAddress
+	}
+	if err := e.rdb.IncrBy(ctx, e.store.FeeBalanceKey(), rest).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
