@@ -89,33 +89,43 @@ func (f *FloorServer) serveEcho(c net.Conn) {
 		if err != nil {
 			return
 		}
-		var req struct {
-			ID     json.RawMessage `json:"id"`
-			Method string          `json:"method"`
-			Params json.RawMessage `json:"params"`
-		}
-		if json.Unmarshal(line, &req) != nil {
+		var ok bool
+		if out, ok = f.echoReply(out[:0], line, &n); !ok {
 			return
-		}
-		out = append(out[:0], `{"id":`...)
-		out = append(out, req.ID...)
-		switch req.Method {
-		case "mining.subscribe":
-			n++
-			out = fmt.Appendf(out, `,"result":[[["mining.notify","%08x"]],"%08x",8],"error":null}`+"\n", n, n)
-		case "mining.configure":
-			out = append(out, `,"result":{"version-rolling":true,"version-rolling.mask":"1fffe000"},"error":null}`+"\n"...)
-		default:
-			out = append(out, `,"result":true,"error":null}`+"\n"...)
-		}
-		if req.Method == "mining.authorize" {
-			out = fmt.Appendf(out, `{"id":null,"method":"mining.set_difficulty","params":[%g]}`+"\n", f.diff)
-			out = append(out, f.notify...)
 		}
 		if _, err := c.Write(out); err != nil {
 			return
 		}
 	}
+}
+
+// echoReply appends the echo server's answer to one request line to out;
+// false if the line is not JSON. n counts the connection's subscribes.
+func (f *FloorServer) echoReply(out, line []byte, n *uint32) ([]byte, bool) {
+	var req struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params json.RawMessage `json:"params"`
+	}
+	if json.Unmarshal(line, &req) != nil {
+		return out, false
+	}
+	out = append(out, `{"id":`...)
+	out = append(out, req.ID...)
+	switch req.Method {
+	case "mining.subscribe":
+		*n++
+		out = fmt.Appendf(out, `,"result":[[["mining.notify","%08x"]],"%08x",8],"error":null}`+"\n", *n, *n)
+	case "mining.configure":
+		out = append(out, `,"result":{"version-rolling":true,"version-rolling.mask":"1fffe000"},"error":null}`+"\n"...)
+	default:
+		out = append(out, `,"result":true,"error":null}`+"\n"...)
+	}
+	if req.Method == "mining.authorize" {
+		out = fmt.Appendf(out, `{"id":null,"method":"mining.set_difficulty","params":[%g]}`+"\n", f.diff)
+		out = append(out, f.notify...)
+	}
+	return out, true
 }
 
 // Addr returns the listening address.

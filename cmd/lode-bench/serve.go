@@ -49,6 +49,11 @@ func serve(args []string) error {
 		}
 		return err
 	}
+	if *memProfile != "" {
+		// Sample every 512 bytes rather than every 512 KiB: a connection
+		// holds a few KiB, which the default rate would mostly miss.
+		runtime.MemProfileRate = 512
+	}
 	if _, err := os.Stat(*tmpl); err != nil && !filepath.IsAbs(*tmpl) {
 		return fmt.Errorf("template %s (run from the repository root or pass -template): %w", *tmpl, err)
 	}
@@ -199,6 +204,7 @@ func floor(args []string) error {
 	fs := flag.NewFlagSet("lode-bench floor", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:3334", "listen address")
 	echo := fs.Bool("echo", false, "answer requests like a pool without validating anything (submit-path floor) instead of broadcasting")
+	epoll := fs.Bool("epoll", false, "with -echo: serve every connection from one epoll event loop instead of a goroutine each (Linux)")
 	diff := fs.Float64("diff", 1e-8, "difficulty sent with -echo")
 	tmpl := fs.String("template", lodeserver.DefaultTemplate, "getblocktemplate result file the notify line is built from")
 	if err := fs.Parse(args); err != nil {
@@ -223,7 +229,11 @@ func floor(args []string) error {
 		if err != nil {
 			return err
 		}
-		f, err = load.ListenEcho(*listen, line, *diff)
+		listenEcho := load.ListenEcho
+		if *epoll {
+			listenEcho = load.ListenEchoEpoll
+		}
+		f, err = listenEcho(*listen, line, *diff)
 		if err != nil {
 			return err
 		}
