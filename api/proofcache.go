@@ -9,8 +9,9 @@ import (
 	"github.com/lode-pool/lode/payouts/window"
 )
 
-// A proof streams the whole window (about 1.5 s of CPU for a mainnet-sized
-// one, bench/README.md), and the miner page asks for the same few proofs on
+// A proof of a block without a proof index streams the whole window (about
+// 1.5 s of CPU for a mainnet-sized one; with the index some 50 ms,
+// bench/README.md), and the miner page asks for the same few proofs on
 // every view: the API keeps the latest proofCacheSize proofs it built and
 // builds a proof that several requests want at once only once. A window
 // never changes once recorded; the key holds what the proof's money depends

@@ -34,6 +34,16 @@ type WindowReader interface {
 	WindowLeaves(ctx context.Context, hash string, fn func(window.Leaf) error) error
 }
 
+// WindowProver is a WindowReader that can make one address's proof from a
+// proof index, reading only the groups of leaves that hold the address's
+// leaves (internal/redisstore). ok is false when the block has no index
+// (recorded before it): the proof is then made from the whole window. The
+// proof's money fields are left for the API; contributors is the number of
+// addresses in the window.
+type WindowProver interface {
+	WindowProof(ctx context.Context, hash, address string) (p *window.Proof, contributors int, ok bool, err error)
+}
+
 // BlockWindow is a block's PPLNS window summary: everything needed, with the
 // leaves, to recompute its Merkle-sum root and the split (docs/verify.md).
 type BlockWindow struct {
@@ -223,18 +233,34 @@ func (s *Server) handleBlockProof(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := s.proofs.proof(proofKey{hash: hash, address: addr, root: bw.Root, credited: bw.Credited}, func() (*window.Proof, error) {
+		// Not cancelled with this request: others may be waiting for the
+		// same proof.
+		ctx := context.WithoutCancel(r.Context())
+		if pr, ok := wr.(WindowProver); ok {
+			// From the proof index: the address's groups of leaves only.
+			p, contributors, ok, err := pr.WindowProof(ctx, hash, addr)
+			if err != nil {
+				return nil, leavesError{err}
+			}
+			if ok {
+				return finishProof(bw, p, contributors)
+			}
+		}
 		// Streamed: a mainnet window has ~5·10^5 leaves; the builder
-		// keeps O(log n) nodes and the address's paths. Not cancelled with
-		// this request: others may be waiting for the same proof.
+		// keeps O(log n) nodes and the address's paths.
 		pb := window.NewProofBuilder(bw.Hash, addr)
 		addrs := map[string]bool{}
-		if err := wr.WindowLeaves(context.WithoutCancel(r.Context()), hash, func(l window.Leaf) error {
+		if err := wr.WindowLeaves(ctx, hash, func(l window.Leaf) error {
 			addrs[l.Address] = true
 			return pb.Add(l)
 		}); err != nil {
 			return nil, leavesError{err}
 		}
-		return finishProof(bw, pb, len(addrs))
+		p, err := pb.Proof()
+		if err != nil {
+			return nil, err
+		}
+		return finishProof(bw, p, len(addrs))
 	})
 	var le leavesError
 	switch {
@@ -269,16 +295,16 @@ func BuildProof(bw BlockWindow, leaves []window.Leaf, addr string) (*window.Proo
 			return nil, err
 		}
 	}
-	return finishProof(bw, pb, len(contributors(leaves)))
-}
-
-// finishProof completes the proof pb built: it checks the root against the
-// summary and adds the money.
-func finishProof(bw BlockWindow, pb *window.ProofBuilder, contributors int) (*window.Proof, error) {
 	p, err := pb.Proof()
 	if err != nil {
 		return nil, err
 	}
+	return finishProof(bw, p, len(contributors(leaves)))
+}
+
+// finishProof completes a built proof: it checks the root against the
+// summary and adds the money.
+func finishProof(bw BlockWindow, p *window.Proof, contributors int) (*window.Proof, error) {
 	if p.Root.String() != bw.Root || p.Total != bw.Total {
 		return nil, errors.New("the archived window does not hash to the block's recorded root")
 	}

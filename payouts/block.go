@@ -159,6 +159,16 @@ type WindowLedger interface {
 	PruneWindowArchives(ctx context.Context, keepBlocks int, keepFor time.Duration, now time.Time) (int, error)
 }
 
+// WindowIndexer is a WindowLedger that keeps a proof index beside a
+// window's archive (internal/redisstore implements it): the tree's nodes
+// every 2^k leaves and where each group of leaves starts, so that a proof
+// reads only the groups holding an address's leaves.
+type WindowIndexer interface {
+	// IndexWindow reads the block's window once, stores its proof index
+	// and returns the root of its tree (the root WindowLeaves' leaves give).
+	IndexWindow(ctx context.Context, hash chainhash.Hash) (window.Node, error)
+}
+
 // Defaults of the window archive retention: an archive is deleted once its
 // block is outside the DefaultArchiveBlocks most recent blocks and older
 // than DefaultArchiveFor (both).
@@ -310,14 +320,12 @@ var _ blocks.Recorder = (*Recorder)(nil)
 // the commitment b's coinbase carries, and prunes old archives.
 func (r *Recorder) finishWindow(ctx context.Context, w WindowLedger, b FoundBlock, blk *Block) error {
 	if blk.WindowRoot == nil && !blk.ArchivePruned {
-		// Streamed: a mainnet window has some 10^6 leaves.
-		var rb window.RootBuilder
-		if err := w.WindowLeaves(ctx, b.Hash, rb.Add); err != nil {
-			return fmt.Errorf("read window of block %s: %w", b.Hash, err)
-		}
-		root, err := rb.Root()
+		// Streamed: a mainnet window has some 10^6 leaves. A store that
+		// keeps a proof index writes it in the same pass (proofs then read
+		// only an address's groups of leaves).
+		root, err := windowRoot(ctx, w, b.Hash)
 		if err != nil {
-			return fmt.Errorf("window of block %s: %w", b.Hash, err)
+			return err
 		}
 		if _, err := w.SetWindowRoot(ctx, b.Hash, b.Height, root); err != nil {
 			return fmt.Errorf("window root of block %s: %w", b.Hash, err)
@@ -341,6 +349,27 @@ func (r *Recorder) finishWindow(ctx context.Context, w WindowLedger, b FoundBloc
 		r.cfg.Logger.Info("window archives pruned", zap.Int("blocks", n))
 	}
 	return nil
+}
+
+// windowRoot computes the root of block hash's archived window, through
+// w's IndexWindow when it has one.
+func windowRoot(ctx context.Context, w WindowLedger, hash chainhash.Hash) (window.Node, error) {
+	if ix, ok := w.(WindowIndexer); ok {
+		root, err := ix.IndexWindow(ctx, hash)
+		if err != nil {
+			return window.Node{}, fmt.Errorf("read and index window of block %s: %w", hash, err)
+		}
+		return root, nil
+	}
+	var rb window.RootBuilder
+	if err := w.WindowLeaves(ctx, hash, rb.Add); err != nil {
+		return window.Node{}, fmt.Errorf("read window of block %s: %w", hash, err)
+	}
+	root, err := rb.Root()
+	if err != nil {
+		return window.Node{}, fmt.Errorf("window of block %s: %w", hash, err)
+	}
+	return root, nil
 }
 
 // NewFoundBlock is blocks.NewFoundBlock: a found block's description from

@@ -17,7 +17,10 @@ import (
 // leaves. The daemon's API reader and lodectl's tests use it.
 type WindowAPI struct{ Store *Store }
 
-var _ api.WindowReader = WindowAPI{}
+var (
+	_ api.WindowReader = WindowAPI{}
+	_ api.WindowProver = WindowAPI{}
+)
 
 func parseBlockHash(hash string) (chainhash.Hash, error) {
 	h, err := chainhash.NewHashFromStr(hash)
@@ -86,4 +89,17 @@ func (w WindowAPI) WindowLeaves(ctx context.Context, hash string, fn func(window
 		return fmt.Errorf("%w: %w", api.ErrNotFound, err)
 	}
 	return windowReadErr(w.Store.WindowLeaves(ctx, h, fn))
+}
+
+// WindowProof implements api.WindowProver (Store.WindowProof).
+func (w WindowAPI) WindowProof(ctx context.Context, hash, address string) (*window.Proof, int, bool, error) {
+	h, err := parseBlockHash(hash)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("%w: %w", api.ErrNotFound, err)
+	}
+	p, contributors, ok, err := w.Store.WindowProof(ctx, h, address)
+	if err != nil {
+		return nil, 0, false, windowReadErr(err)
+	}
+	return p, int(contributors), ok, nil
 }

@@ -307,9 +307,15 @@ type windowPlan struct {
 // order, sliceChunk at a time. A sealed slice is immutable, and one a
 // block's window uses is pinned, so the chunks are consistent.
 func (s *Store) sliceEntries(ctx context.Context, id, from int64, fn func(i int64, l window.Leaf) error) error {
+	return s.sliceEntriesBy(ctx, id, from, sliceChunk, fn)
+}
+
+// sliceEntriesBy is sliceEntries reading chunk entries at a time (a proof
+// reads a group of leaves: about that many entries, not sliceChunk).
+func (s *Store) sliceEntriesBy(ctx context.Context, id, from, chunk int64, fn func(i int64, l window.Leaf) error) error {
 	ok, hk := s.sliceOrderKey(id), s.sliceKey(id)
-	for start := from; ; start += sliceChunk {
-		addrs, err := s.rdb.LRange(ctx, ok, start, start+sliceChunk-1).Result()
+	for start := from; ; start += chunk {
+		addrs, err := s.rdb.LRange(ctx, ok, start, start+chunk-1).Result()
 		if err != nil {
 			return fmt.Errorf("read window slice %d: %w", id, err)
 		}
@@ -331,7 +337,7 @@ func (s *Store) sliceEntries(ctx context.Context, id, from int64, fn func(i int6
 				return err
 			}
 		}
-		if len(addrs) < sliceChunk {
+		if int64(len(addrs)) < chunk {
 			return nil
 		}
 	}
@@ -372,14 +378,23 @@ func (s *Store) planLeaves(ctx context.Context, pl windowPlan, fn func(window.Le
 	if pl.first == 0 {
 		return nil
 	}
+	return s.planLeavesFrom(ctx, pl, pl.first, pl.cutIndex, sliceChunk, func(l window.Leaf, _, _ int64) error { return fn(l) })
+}
+
+// planLeavesFrom calls fn with the leaves of a window from the leaf that
+// starts at entry pos of slice id on, oldest first, each with the slice and
+// entry it starts at (a proof index's cursor), reading chunk entries at a
+// time. fn may stop the walk with errStopLeaves.
+func (s *Store) planLeavesFrom(ctx context.Context, pl windowPlan, startID, startPos, chunk int64, fn func(l window.Leaf, id, pos int64) error) error {
 	var run window.Leaf
 	var runUnits *big.Int
-	for id := pl.first; id <= pl.last; id++ {
+	var runID, runPos int64
+	for id := startID; id <= pl.last; id++ {
 		from := int64(0)
-		if id == pl.first {
-			from = pl.cutIndex
+		if id == startID {
+			from = startPos
 		}
-		err := s.sliceEntries(ctx, id, from, func(i int64, l window.Leaf) error {
+		err := s.sliceEntriesBy(ctx, id, from, chunk, func(i int64, l window.Leaf) error {
 			if id == pl.first && i == pl.cutIndex && pl.cutUnits != "" {
 				l.Units = pl.cutUnits
 			}
@@ -394,23 +409,31 @@ func (s *Store) planLeaves(ctx context.Context, pl windowPlan, fn func(window.Le
 			}
 			if runUnits != nil {
 				run.Units = runUnits.String()
-				if err := fn(run); err != nil {
+				if err := fn(run, runID, runPos); err != nil {
 					return err
 				}
 			}
-			run, runUnits = l, u
+			run, runUnits, runID, runPos = l, u, id, i
 			return nil
 		})
+		if errors.Is(err, errStopLeaves) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 	}
 	if runUnits != nil {
 		run.Units = runUnits.String()
-		return fn(run)
+		if err := fn(run, runID, runPos); err != nil && !errors.Is(err, errStopLeaves) {
+			return err
+		}
 	}
 	return nil
 }
+
+// errStopLeaves ends a walk of planLeavesFrom early, without error.
+var errStopLeaves = errors.New("enough leaves")
 
 // setRootScript stores a window's root once and queues it for the on-chain
 // commitment. KEYS: 1 block, 2 commit pending. ARGV: 1 hash, 2 root hex,
@@ -466,45 +489,16 @@ func ParseArchiveLeaf(e string) (window.Leaf, error) {
 // archive.
 func (s *Store) WindowLeaves(ctx context.Context, hash chainhash.Hash, fn func(window.Leaf) error) error {
 	h := hash.String()
-	rec, err := s.rdb.HMGet(ctx, s.blockKey(h), fieldHash, fieldWindowLeaves, fieldWindowArchive,
-		fieldWindowSliceFirst, fieldWindowSliceLast, fieldWindowCutIndex, fieldWindowCutUnits).Result()
+	pl, want, sliced, err := s.archivePlan(ctx, h)
 	if err != nil {
-		return fmt.Errorf("redisstore: read block %s: %w", h, err)
-	}
-	if rec[0] == nil {
-		return fmt.Errorf("redisstore: block %s: %w", h, payouts.ErrBlockNotFound)
-	}
-	if rec[2] == "pruned" {
-		return fmt.Errorf("redisstore: window of %s: %w", h, payouts.ErrArchivePruned)
-	}
-	want := int64(-1) // a record from before archives: no count
-	if v, ok := rec[1].(string); ok {
-		if want, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return fmt.Errorf("redisstore: block %s: window_leaves %q", h, v)
-		}
-	}
-	if want < 0 {
-		return fmt.Errorf("redisstore: block %s was recorded without a window archive: %w", h, payouts.ErrArchivePruned)
+		return err
 	}
 	var n int64
 	count := func(l window.Leaf) error {
 		n++
 		return fn(l)
 	}
-	if first, ok := rec[3].(string); ok {
-		var pl windowPlan
-		last, _ := rec[4].(string)
-		cut, _ := rec[5].(string)
-		pl.cutUnits, _ = rec[6].(string)
-		var e1, e2, e3 error
-		pl.first, e1 = strconv.ParseInt(first, 10, 64)
-		pl.last, e2 = strconv.ParseInt(last, 10, 64)
-		if cut != "" {
-			pl.cutIndex, e3 = strconv.ParseInt(cut, 10, 64)
-		}
-		if err := errors.Join(e1, e2, e3); err != nil {
-			return fmt.Errorf("redisstore: block %s: window slices: %w", h, err)
-		}
+	if sliced {
 		if err := s.planLeaves(ctx, pl, count); err != nil {
 			return fmt.Errorf("redisstore: window of %s, leaf %d: %w", h, n, err)
 		}
@@ -515,6 +509,50 @@ func (s *Store) WindowLeaves(ctx context.Context, hash chainhash.Hash, fn func(w
 		return fmt.Errorf("redisstore: window of %s has %d leaves, its record says %d (pruned while read?)", h, n, want)
 	}
 	return nil
+}
+
+// archivePlan reads where block h's window archive is: its leaf count and,
+// for a window kept in slices (sliced), where among them; otherwise the
+// archive is a list from before slices. It fails with
+// payouts.ErrBlockNotFound and payouts.ErrArchivePruned.
+func (s *Store) archivePlan(ctx context.Context, h string) (pl windowPlan, leaves int64, sliced bool, err error) {
+	rec, err := s.rdb.HMGet(ctx, s.blockKey(h), fieldHash, fieldWindowLeaves, fieldWindowArchive,
+		fieldWindowSliceFirst, fieldWindowSliceLast, fieldWindowCutIndex, fieldWindowCutUnits).Result()
+	if err != nil {
+		return pl, 0, false, fmt.Errorf("redisstore: read block %s: %w", h, err)
+	}
+	if rec[0] == nil {
+		return pl, 0, false, fmt.Errorf("redisstore: block %s: %w", h, payouts.ErrBlockNotFound)
+	}
+	if rec[2] == "pruned" {
+		return pl, 0, false, fmt.Errorf("redisstore: window of %s: %w", h, payouts.ErrArchivePruned)
+	}
+	leaves = -1 // a record from before archives: no count
+	if v, ok := rec[1].(string); ok {
+		if leaves, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return pl, 0, false, fmt.Errorf("redisstore: block %s: window_leaves %q", h, v)
+		}
+	}
+	if leaves < 0 {
+		return pl, 0, false, fmt.Errorf("redisstore: block %s was recorded without a window archive: %w", h, payouts.ErrArchivePruned)
+	}
+	first, sliced := rec[3].(string)
+	if !sliced {
+		return pl, leaves, false, nil
+	}
+	last, _ := rec[4].(string)
+	cut, _ := rec[5].(string)
+	pl.cutUnits, _ = rec[6].(string)
+	var e1, e2, e3 error
+	pl.first, e1 = strconv.ParseInt(first, 10, 64)
+	pl.last, e2 = strconv.ParseInt(last, 10, 64)
+	if cut != "" {
+		pl.cutIndex, e3 = strconv.ParseInt(cut, 10, 64)
+	}
+	if err := errors.Join(e1, e2, e3); err != nil {
+		return pl, 0, false, fmt.Errorf("redisstore: block %s: window slices: %w", h, err)
+	}
+	return pl, leaves, true, nil
 }
 
 // legacyArchive reads an archive written before windows were kept in
@@ -572,6 +610,7 @@ func (s *Store) PruneWindowArchives(ctx context.Context, keepBlocks int, keepFor
 			} else {
 				p.Unlink(ctx, s.blockWindowKey(h))
 			}
+			p.Unlink(ctx, s.blockProofIndexKey(h))
 			p.HSet(ctx, s.blockKey(h), fieldWindowArchive, "pruned")
 			return nil
 		})

@@ -5,17 +5,21 @@ import (
 	"fmt"
 	"math/big"
 	"math/rand/v2"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/lode-pool/lode/internal/testenv"
 	"github.com/lode-pool/lode/payouts"
+	"github.com/lode-pool/lode/payouts/window"
 	"github.com/lode-pool/lode/shares"
 	"github.com/lode-pool/lode/shares/ledger"
 )
@@ -259,6 +263,8 @@ func BenchmarkSnapshotMainnetWindow(b *testing.B) {
 	if err := <-pacedDone; err != nil {
 		b.Fatal(err)
 	}
+	proofFull, proofIndex, idxBytes := benchFirstProofs(b, s, testHash(1000+b.N-1),
+		[]string{addr(0), addr(workers / 2), addr(workers - 1)})
 	// Per command: how many calls took over 1 ms and the longest. Under CPU
 	// contention O(1) commands show up too: the server was descheduled.
 	var longest time.Duration
@@ -302,4 +308,86 @@ func BenchmarkSnapshotMainnetWindow(b *testing.B) {
 	b.ReportMetric(q(duringRoot, 0.5), "commit-p50-root-ms")
 	b.ReportMetric(q(duringRoot, 0.99), "commit-p99-root-ms")
 	b.ReportMetric(q(duringRoot, 1), "commit-max-root-ms")
+	b.ReportMetric(proofFull.wall, "proof-full-ms")
+	b.ReportMetric(proofFull.cpu, "proof-full-cpu-ms")
+	b.ReportMetric(proofFull.redis, "proof-full-redis-ms")
+	b.ReportMetric(proofIndex.wall, "proof-index-ms")
+	b.ReportMetric(proofIndex.cpu, "proof-index-cpu-ms")
+	b.ReportMetric(proofIndex.redis, "proof-index-redis-ms")
+	b.ReportMetric(float64(idxBytes)/1e3, "proofidx-kB")
+}
+
+// proofCost is the mean cost of one proof: wall time, this process's CPU
+// and Redis's CPU, in ms.
+type proofCost struct{ wall, cpu, redis float64 }
+
+// benchFirstProofs measures the first proof (nothing cached) of each
+// address in block h's window, made from the whole window (what the API
+// does for a block without a proof index: WindowLeaves into a
+// window.ProofBuilder) and from the proof index (Store.WindowProof), checks
+// that both are the same proof, and returns their mean costs and the proof
+// index's Redis memory.
+func benchFirstProofs(b *testing.B, s *Store, h chainhash.Hash, addrs []string) (full, index proofCost, idxBytes int64) {
+	b.Helper()
+	ctx := context.Background()
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			b.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	redisCPU := func() float64 { // seconds
+		info, err := s.rdb.Info(ctx, "cpu").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var sum float64
+		for _, l := range strings.Split(info, "\n") {
+			for _, f := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(l), f); ok {
+					x, _ := strconv.ParseFloat(v, 64)
+					sum += x
+				}
+			}
+		}
+		return sum
+	}
+	measure := func(c *proofCost, f func() *window.Proof) *window.Proof {
+		r0, c0, t0 := redisCPU(), cpu(), time.Now()
+		p := f()
+		c.wall += float64(time.Since(t0).Microseconds()) / 1e3 / float64(len(addrs))
+		c.cpu += float64((cpu() - c0).Microseconds()) / 1e3 / float64(len(addrs))
+		c.redis += (redisCPU() - r0) * 1e3 / float64(len(addrs))
+		return p
+	}
+	for _, a := range addrs {
+		want := measure(&full, func() *window.Proof {
+			pb := window.NewProofBuilder(h.String(), a)
+			if err := s.WindowLeaves(ctx, h, pb.Add); err != nil {
+				b.Fatal(err)
+			}
+			p, err := pb.Proof()
+			if err != nil {
+				b.Fatal(err)
+			}
+			return p
+		})
+		got := measure(&index, func() *window.Proof {
+			p, _, ok, err := s.WindowProof(ctx, h, a)
+			if err != nil || !ok {
+				b.Fatalf("WindowProof: %v, %v", ok, err)
+			}
+			return p
+		})
+		if !reflect.DeepEqual(got, want) || len(got.Leaves) == 0 {
+			b.Fatalf("proof of %s from the index differs from the whole window's (%d vs %d leaves)", a, len(got.Leaves), len(want.Leaves))
+		}
+		b.Logf("proof of %s: %d leaves", a, len(got.Leaves))
+	}
+	idxBytes, err := s.rdb.MemoryUsage(ctx, s.blockProofIndexKey(h.String()), 0).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return full, index, idxBytes
 }

@@ -231,22 +231,11 @@ func Build(leaves []Leaf) (*Tree, error) {
 		}
 		level[i] = n
 	}
-	t.levels = append(t.levels, level)
-	for len(level) > 1 {
-		next := make([]Node, 0, (len(level)+1)/2)
-		for i := 0; i+1 < len(level); i += 2 {
-			p, err := Parent(level[i], level[i+1])
-			if err != nil {
-				return nil, err
-			}
-			next = append(next, p)
-		}
-		if len(level)%2 == 1 {
-			next = append(next, level[len(level)-1]) // promoted unchanged
-		}
-		t.levels = append(t.levels, next)
-		level = next
+	levels, err := nodeLevels(level)
+	if err != nil {
+		return nil, err
 	}
+	t.levels = levels
 	return t, nil
 }
 
@@ -321,17 +310,7 @@ func (t *Tree) Path(i int) ([]Node, error) {
 	if i < 0 || i >= len(t.leaves) {
 		return nil, fmt.Errorf("%w: leaf index %d of %d", ErrInvalid, i, len(t.leaves))
 	}
-	var path []Node
-	for _, level := range t.levels[:len(t.levels)-1] {
-		switch {
-		case i%2 == 1:
-			path = append(path, level[i-1])
-		case i+1 < len(level):
-			path = append(path, level[i+1])
-		}
-		i /= 2
-	}
-	return path, nil
+	return levelPath(t.levels, i), nil
 }
 
 // pathShape walks leaf index i of a tree of n leaves up to the root and
