@@ -24,6 +24,12 @@ import (
 // window; the tree and the archive are unchanged (docs/verify.md). It is
 // written once, by the pass over the leaves that computes the window's root
 // when the block is recorded, and deleted with the archive.
+//
+// It holds no address → leaf positions map: that would be one number per
+// leaf (5.2·10^5 for a mainnet window, ~1 MB per block with the addresses,
+// kept for every retained block), while the slices already map an address
+// to its entry (one per slice, found by LPOS in Redis), and the group
+// cursors turn an entry into its group.
 
 // proofGroupBits: groups of 256 leaves. A mainnet window (5.2·10^5 leaves)
 // has 2,047 groups: 98 KB of nodes and 33 KB of cursors per block; an
