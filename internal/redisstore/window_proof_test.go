@@ -73,7 +73,7 @@ func TestWindowProofFromIndex(t *testing.T) {
 		if len(leaves) < 2000 {
 			t.Fatalf("only %d leaves", len(leaves))
 		}
-		addrs["bc1qnobody"] = false // no leaf: a proof with no leaves
+		addrs["bc1qnobody"] = false       // no leaf: a proof with no leaves
 		tree, err := window.Build(leaves) // the whole window, as ProofBuilder streams it
 		if err != nil {
 			t.Fatal(err)
