@@ -5,7 +5,7 @@
 # against one fresh redis-server, at the same time (issue 14). Reports each
 # process's acknowledged shares/s, their sum, redis-server's CPU over the
 # measured window, and checks that Redis holds every share the processes
-# recorded (Σ round totals = shares × units). From the repository root:
+# recorded (the round total = shares × units). From the repository root:
 #   bench/load/record-throughput.sh LODE_BENCH [procs] [extra record flags...]
 set -euo pipefail
 BIN=$1 PROCS=${2:-3}
@@ -30,5 +30,5 @@ cat "$DIR"/rec*.log
 awk '/acknowledged/ { for (i = 1; i <= NF; i++) if ($i == "shares/s") s += $(i-1); for (i = 1; i <= NF; i++) if ($i == "recorded") n += $(i-1) }
 	END { printf "TOTAL %.0f shares/s acknowledged by %d processes; %d shares recorded in all\n", s, NR, n }' "$DIR"/rec*.log
 echo "redis-server CPU over the measured ${SECONDS_} s: $(awk -v t=$((r1 - r0)) -v c="$(getconf CLK_TCK)" -v s="$SECONDS_" 'BEGIN { printf "%.2f s (%.0f %% of a core)", t/c, t/c/s*100 }')"
-redis-cli -p $REDIS_PORT --no-raw eval "local t = 0 for _, v in ipairs(redis.call('HVALS', KEYS[1])) do t = t + tonumber(v) end return tostring(t)" 1 "lodebench:{acct}:round" | tr -d '"' | awk '{ printf "Σ round units in Redis: %s (= %.0f shares of difficulty 1024)\n", $1, $1 / 102400000000 }'
+redis-cli -p $REDIS_PORT get "lodebench:{acct}:round:total" | awk '{ printf "Σ round units in Redis: %s (= %.0f shares of difficulty 1024)\n", $1, $1 / 102400000000 }'
 stop_redis

@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
-# Redis CPU per recorded share (accounting + statistics), old vs new Lode
-# (issue 14), alternated in one run, each with its own defaults (old:
-# statistics with every group commit; new: ledger.stats_interval 1 s, the
-# statistics sharded). Every run gets a fresh redis-server (AOF on, fsync
-# everysec) and reports, per share recorded in Redis (the pool counter, read
-# after the server stopped gracefully, so the last statistics are in):
+# Redis CPU per recorded share (accounting + statistics) of several Lode
+# builds, alternated in one run, each with its own defaults (issue 14).
+# Every run gets a fresh redis-server (AOF on, fsync everysec) and reports,
+# per share recorded in Redis (the pool counter, read after the recorder
+# stopped gracefully, so the last statistics are in):
 #   - redis-server process CPU (/proc/<pid>/stat, from the server's start to
 #     its stop), and
 #   - INFO commandstats: usec and calls of EVALSHA (the share scripts) and
 #     usec of every command.
-# Two loads:
-#   paced: `lode-bench serve -redis` (the real Stratum server and ledger),
-#          1,000 connections, each its own worker, one share per 2 s each;
-#   full:  `lode-bench record` (the ledger alone, 512 submitters, shares of
-#          10,000 workers over 2,000 addresses: full 256-share batches).
+# Loads (LOADS, default "full10k full1k paced"):
+#   full10k: `lode-bench record` (the ledger alone, 512 submitters, shares of
+#            10,000 workers over 2,000 addresses: full 256-share batches);
+#   full1k:  the same with 1,000 workers over 200 addresses;
+#   paced:   `lode-bench serve -redis` (the real Stratum server and ledger),
+#            1,000 connections, each its own worker, one share per 2 s each.
 # Processes are stopped by pid; bounded in time. From the repository root:
-#   bench/load/redis-cpu-compare.sh OLD_LODE_BENCH NEW_LODE_BENCH [rounds]
-# The load client is NEW_LODE_BENCH (it has -worker-per-conn); OLD must have
-# the record subcommand (copy cmd/lode-bench/record.go into the old tree).
+#   bench/load/redis-cpu-compare.sh ROUNDS NAME=LODE_BENCH [NAME=LODE_BENCH...]
+# The paced load client is the last LODE_BENCH (it needs -worker-per-conn);
+# every build needs the record subcommand (copy cmd/lode-bench/record.go into
+# an old tree, bench/README.md).
 set -euo pipefail
-OLD=$1 NEW=$2 ROUNDS=${3:-2}
+ROUNDS=$1
+shift
+BUILDS=("$@")
+CLIENT=${BUILDS[-1]#*=}
 REDIS_PORT=26391 SPORT=23341
 USER_=mgA8ehYoXCXjpQsxBVYgspMNvVmCPPBdTj.w
 # shellcheck source=bench/load/redis-lib.sh
@@ -42,26 +46,32 @@ paced() { # NAME BIN
 	"$bin" serve -listen 127.0.0.1:$SPORT -redis 127.0.0.1:$REDIS_PORT >"$DIR/srv.log" 2>&1 &
 	SRV_PID=$!
 	for _ in $(seq 50); do grep -q listening "$DIR/srv.log" 2>/dev/null && break; sleep 0.1; done
-	"$NEW" -report 0 -quiet -url 127.0.0.1:$SPORT -user $USER_ -worker-per-conn -server-pid "$SRV_PID" \
+	"$CLIENT" -report 0 -quiet -url 127.0.0.1:$SPORT -user $USER_ -worker-per-conn -server-pid "$SRV_PID" \
 		-conns 1000 -premine 20 -interval 2s -warmup 5s -duration "${PACED_SECONDS:-30}s" -version-rolling | grep -E 'accepted|CPU' || true
 	kill -INT "$SRV_PID"; wait "$SRV_PID" 2>/dev/null || true; SRV_PID=
 	report "$name paced 1000 workers x 0.5/s" "$r0"
 	stop_redis
 }
-full() { # NAME BIN
-	local name=$1 bin=$2
+full() { # NAME BIN WORKERS ADDRESSES
+	local name=$1 bin=$2 workers=$3 addresses=$4
 	start_redis
 	local r0; r0=$(cpu_ticks "$REDIS_PID")
-	"$bin" record -redis 127.0.0.1:$REDIS_PORT -submitters 512 -workers 10000 -addresses 2000 -warmup 2s -duration "${FULL_SECONDS:-15}s"
-	report "$name full batches, 10000 workers / 2000 addresses" "$r0"
+	"$bin" record -redis 127.0.0.1:$REDIS_PORT -submitters 512 -workers "$workers" -addresses "$addresses" -warmup 2s -duration "${FULL_SECONDS:-15}s"
+	report "$name full batches, $workers workers / $addresses addresses" "$r0"
 	stop_redis
 }
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
 for round in $(seq "$ROUNDS"); do
 	echo "--- round $round"
-	full old "$OLD"
-	full new "$NEW"
-	paced old "$OLD"
-	paced new "$NEW"
+	for load in ${LOADS:-full10k full1k paced}; do
+		for b in "${BUILDS[@]}"; do
+			echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+			case $load in
+			full10k) full "${b%%=*}" "${b#*=}" 10000 2000 ;;
+			full1k) full "${b%%=*}" "${b#*=}" 1000 200 ;;
+			paced) paced "${b%%=*}" "${b#*=}" ;;
+			esac
+		done
+	done
 done
 echo "load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -102,7 +102,7 @@ func (r *storeReader) PoolStats(ctx context.Context) (api.PoolStats, error) {
 	for _, w := range active {
 		addrs[w.Address] = true
 	}
-	_, total, err := r.store.RoundTotals(ctx)
+	total, err := r.store.RoundTotal(ctx)
 	if err != nil {
 		return api.PoolStats{}, err
 	}

@@ -61,8 +61,8 @@ func (s *Store) applyReplicated(ctx context.Context, acctKeys []string, acctArgs
 	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		acctScript.EvalSha(ctx, p, acctKeys, acctArgs...)
 		if !cluster {
-			for _, sc := range stats {
-				p.Do(ctx, sc.cmd...)
+			for i := range stats {
+				stats[i].res = p.Do(ctx, stats[i].cmd...)
 			}
 		}
 		p.Expire(ctx, acctKeys[len(acctKeys)-1], appliedTTL)

@@ -55,9 +55,13 @@ func TestReplicaWaitFallsBackToSpool(t *testing.T) {
 	})
 	rr := redis.NewClient(&redis.Options{Addr: replica.Addr})
 	defer rr.Close()
-	got, err := rr.HGet(ctx, s.roundKey(), "addrY").Result()
-	if err != nil || got != strconv.Itoa(n)+"00000000" {
-		t.Fatalf("the replica's round total for addrY = %q, %v; want %d shares of difficulty 1", got, err, n)
+	w, err := New(rr, Config{Prefix: "r"}).Window(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byAddr, _, err := w.ByAddress()
+	if err != nil || byAddr["addrY"] == nil || byAddr["addrY"].String() != strconv.Itoa(n)+"00000000" {
+		t.Fatalf("the replica's window for addrY = %v, %v; want %d shares of difficulty 1", byAddr["addrY"], err, n)
 	}
 }
 

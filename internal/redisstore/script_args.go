@@ -28,6 +28,10 @@ type scriptArgs struct {
 	vals  []string       // ARGV values, substrings of string(buf)
 	cmd   []any
 
+	// Scratch of acctOps: the batch per address.
+	accts  []addrUnits
+	aIndex map[string]int
+
 	// Scratch of statsOps (kept here so it is reused too).
 	expired []bool // by key position: an EXPIRE is queued for the key
 	workers []workerAgg
@@ -36,6 +40,15 @@ type scriptArgs struct {
 	hrIndex map[hrKey]int
 	recent  []recentGroup
 	rIndex  map[string]int
+	miners  []recentGroup // an address's workers
+	mIndex  map[string]int
+	hgroups []hrGroup
+	hgIndex map[hrGroupKey]int
+	// What the Store's statsCache learns once the calls are applied: the
+	// keys given an EXPIRE and the workers' best difficulties.
+	setTTL []string
+	bests  []workerBest
+	hrw    []hrWritten
 	// calls are the statistics script calls statsOps builds, by shard
 	// (index statsShards: the pool-wide keys); released with a.
 	calls [statsShards + 1]*scriptArgs
@@ -50,7 +63,8 @@ type scriptArgs struct {
 }
 
 var scriptArgsPool = sync.Pool{New: func() any {
-	return &scriptArgs{index: map[string]int{}, wIndex: map[string]int{}, hrIndex: map[hrKey]int{}, rIndex: map[string]int{}}
+	return &scriptArgs{index: map[string]int{}, wIndex: map[string]int{}, hrIndex: map[hrKey]int{}, rIndex: map[string]int{},
+		mIndex: map[string]int{}, hgIndex: map[hrGroupKey]int{}, aIndex: map[string]int{}}
 }}
 
 func getScriptArgs() *scriptArgs { return scriptArgsPool.Get().(*scriptArgs) }
@@ -77,6 +91,9 @@ func (a *scriptArgs) release() {
 	clear(a.cmd)
 	a.cmd = a.cmd[:0]
 	a.expired = a.expired[:0]
+	clear(a.accts)
+	a.accts = a.accts[:0]
+	clear(a.aIndex)
 	clear(a.workers)
 	a.workers = a.workers[:0]
 	clear(a.wIndex)
@@ -89,6 +106,23 @@ func (a *scriptArgs) release() {
 	}
 	a.recent = a.recent[:0]
 	clear(a.rIndex)
+	for i := range a.miners {
+		a.miners[i].address = ""
+		a.miners[i].shares = a.miners[i].shares[:0]
+	}
+	a.miners = a.miners[:0]
+	clear(a.mIndex)
+	for i := range a.hgroups {
+		a.hgroups[i].idx = a.hgroups[i].idx[:0]
+	}
+	a.hgroups = a.hgroups[:0]
+	clear(a.hgIndex)
+	clear(a.setTTL)
+	a.setTTL = a.setTTL[:0]
+	clear(a.bests)
+	a.bests = a.bests[:0]
+	clear(a.hrw)
+	a.hrw = a.hrw[:0]
 	scriptArgsPool.Put(a)
 }
 
@@ -167,6 +201,14 @@ func (a *scriptArgs) op(name string, key int, field string) {
 	a.str(name)
 	a.int(int64(key))
 	a.str(field)
+}
+
+// multi starts a multi-field statistics operation on KEYS[key] with n
+// field/value pairs (which follow).
+func (a *scriptArgs) multi(name string, key, n int) {
+	a.str(name)
+	a.int(int64(key))
+	a.int(int64(n))
 }
 
 // expireIn appends an EXPIRE of KEYS[key] in seconds, once per key.

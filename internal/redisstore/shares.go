@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -53,22 +54,31 @@ const windowSlices = 64
 // unless a block's window still uses them (window pins: its archive). The
 // work is bounded by the batch: no step walks the window.
 //
-// KEYS: 1 window cur, 2 window total, 3 window limit, 4 round, 5 round
-// total, 6 sealed slices, 7 window pins, 8 window gc, 9 applied (last: the
+// KEYS: 1 window cur, 2 window total, 3 window limit, 4 round total, 5
+// sealed slices, 6 window pins, 7 window gc, 8 applied (last: the
 // replicated write fences on it).
 // ARGV: 1 batch seq (20 digits), 2 window limit units ("0": keep the stored
 // one), 3 applied TTL seconds, 4 slice key prefix, 5 the sequence of the
-// batch's block share ("": none), then per share: seq, address, units.
+// batch's block share ("": none), 6 Σ units of the batch, then per address
+// (in the order of its first share in the batch): address, the sequences of
+// its first and last share, Σ units (summed in Go, acctOps: the script adds
+// each address once).
 // Returns the number of entries added to the open slice (0: already
 // applied, or every address had one) and the slices dropped.
+//
+// The entries of the batch's addresses are read in one HMGET and written in
+// one HSET (the addresses new to the slice in one RPUSH), in chunks of
+// 2,000 addresses: a field inside one command costs Redis a fraction of a
+// command of its own, and the batch's addresses are most of what a full
+// batch costs (bench/README.md, issue 14). The limit is written only when it
+// changed.
 var acctScript = redis.NewScript(luaUnits + `
-local hwm = redis.call('GET', KEYS[9])
+local hwm = redis.call('GET', KEYS[8])
 if hwm and hwm >= ARGV[1] then return {0, 0} end
 local th, tl = parse(redis.call('GET', KEYS[2]))
-local rh, rl = 0, 0
--- The block-found snapshot renames the round hash away; a missing hash means
--- a new round, so its total starts again from zero.
-if redis.call('EXISTS', KEYS[4]) == 1 then rh, rl = parse(redis.call('GET', KEYS[5])) end
+-- The block-found snapshot renames the round total away; a missing total
+-- means a new round, which starts from zero.
+local rh, rl = parse(redis.call('GET', KEYS[4]))
 local id, ch, cl, oldest = 1, 0, 0, ''
 local cur = redis.call('GET', KEYS[1])
 if cur then
@@ -78,43 +88,42 @@ if cur then
   oldest = o
 end
 local sk = ARGV[4] .. id
-local per, order = {}, {}
-for i = 6, #ARGV, 3 do
-  local seq, addr, u = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local uh, ul = parse(u)
-  th, tl = add(th, tl, uh, ul)
-  rh, rl = add(rh, rl, uh, ul)
-  ch, cl = add(ch, cl, uh, ul)
-  local p = per[addr]
-  if not p then
-    p = {seq, seq, 0, 0}
-    per[addr] = p
-    order[#order + 1] = addr
-  end
-  p[2] = seq
-  p[3], p[4] = add(p[3], p[4], uh, ul)
-end
+local uh, ul = parse(ARGV[6])
+th, tl = add(th, tl, uh, ul)
+rh, rl = add(rh, rl, uh, ul)
+ch, cl = add(ch, cl, uh, ul)
+local order = {}
+for i = 7, #ARGV, 4 do order[#order + 1] = ARGV[i] end
 local added = 0
-for _, addr in ipairs(order) do
-  local p = per[addr]
-  local e = redis.call('HGET', sk, addr)
-  if e then
-    local f, u = string.match(e, '^([^|]*)|[^|]*|(%d+)$')
-    local eh, el = parse(u)
-    redis.call('HSET', sk, addr, f .. '|' .. p[2] .. '|' .. fmt(add(eh, el, p[3], p[4])))
-  else
-    redis.call('RPUSH', sk .. ':order', addr)
-    redis.call('HSET', sk, addr, p[1] .. '|' .. p[2] .. '|' .. fmt(p[3], p[4]))
-    added = added + 1
+for c = 1, #order, 2000 do
+  local last = math.min(c + 1999, #order)
+  local es = redis.call('HMGET', sk, unpack(order, c, last))
+  local set, new = {}, {}
+  for j = c, last do
+    local a = 3 + 4 * j -- ARGV[a] is order[j]
+    local e = es[j - c + 1]
+    set[#set + 1] = ARGV[a]
+    if e then
+      local f, u = string.match(e, '^([^|]*)|[^|]*|(%d+)$')
+      local eh, el = parse(u)
+      local ph, pl = parse(ARGV[a + 3])
+      set[#set + 1] = f .. '|' .. ARGV[a + 2] .. '|' .. fmt(add(eh, el, ph, pl))
+    else
+      new[#new + 1] = ARGV[a]
+      set[#set + 1] = ARGV[a + 1] .. '|' .. ARGV[a + 2] .. '|' .. ARGV[a + 3]
+    end
   end
-  local qh, ql = parse(redis.call('HGET', KEYS[4], addr))
-  redis.call('HSET', KEYS[4], addr, fmt(add(qh, ql, p[3], p[4])))
+  if #new > 0 then
+    redis.call('RPUSH', sk .. ':order', unpack(new))
+    added = added + #new
+  end
+  redis.call('HSET', sk, unpack(set))
 end
-redis.call('SET', KEYS[5], fmt(rh, rl))
+redis.call('SET', KEYS[4], fmt(rh, rl))
 local limit = ARGV[2]
 if limit == '0' then
   limit = redis.call('GET', KEYS[3])
-else
+elseif redis.call('GET', KEYS[3]) ~= limit then
   redis.call('SET', KEYS[3], limit)
 end
 local limited = limit and limit ~= '0'
@@ -129,7 +138,7 @@ if not seal then
 end
 if seal then
   local u = fmt(ch, cl)
-  redis.call('LPUSH', KEYS[6], id .. '|' .. u .. '|' .. ARGV[5])
+  redis.call('LPUSH', KEYS[5], id .. '|' .. u .. '|' .. ARGV[5])
   if oldest == '' then oldest = u end
   id, ch, cl = id + 1, 0, 0
 end
@@ -139,16 +148,16 @@ if limited and oldest ~= '' then
   while true do
     local xh, xl = sub(th, tl, oh, ol)
     if not ge(xh, xl, nh, nl) then break end
-    local e = redis.call('RPOP', KEYS[6])
+    local e = redis.call('RPOP', KEYS[5])
     local oid = tonumber(string.match(e, '^(%d+)|'))
     th, tl = xh, xl
     popped = popped + 1
-    local pin = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
+    local pin = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
     if #pin == 0 or tonumber(pin[2]) > oid then
       redis.call('UNLINK', ARGV[4] .. oid, ARGV[4] .. oid .. ':order')
-      if tonumber(redis.call('GET', KEYS[8]) or '1') == oid then redis.call('SET', KEYS[8], oid + 1) end
+      if tonumber(redis.call('GET', KEYS[7]) or '1') == oid then redis.call('SET', KEYS[7], oid + 1) end
     end
-    local nxt = redis.call('LINDEX', KEYS[6], -1)
+    local nxt = redis.call('LINDEX', KEYS[5], -1)
     if not nxt then oldest = ''; break end
     oldest = string.match(nxt, '^%d+|(%d+)|')
     oh, ol = parse(oldest)
@@ -156,49 +165,94 @@ if limited and oldest ~= '' then
 end
 redis.call('SET', KEYS[1], id .. '|' .. fmt(ch, cl) .. '|' .. oldest)
 redis.call('SET', KEYS[2], fmt(th, tl))
-redis.call('SET', KEYS[9], ARGV[1], 'EX', ARGV[3])
+redis.call('SET', KEYS[8], ARGV[1], 'EX', ARGV[3])
 return {added, popped}
 `)
 
 // statsScript applies a list of statistics operations once per batch
 // sequence. KEYS[1] is the applied key, the others are the keys the
-// operations name by index. ARGV: batch seq, applied TTL seconds, then
-// groups of four: op, key index, field, value ("lpush" is followed by value
-// more arguments, the elements).
+// operations name by index. ARGV: batch seq, applied TTL seconds, then the
+// operations, each its name and key index followed by:
+//   - "hset": a count n and n field/value pairs, written in one HSET.
+//   - "hw", "hf": a count n and n groups of field, increment, expected and
+//     new value: the fields are read in one HMGET and written in one HSET.
+//     hw is a worker's packed bucket field ("Σd|Σd²|n|max d", presence.go
+//     appends "|connected s"), hf a float (an address's or the pool's Σd).
+//     A field whose value (hw: the part before the connected seconds) is
+//     the expected one, as this Store wrote it last (statsCache), gets the
+//     new value (hw: followed by the connected seconds); a field not there
+//     yet (hw: or with connected seconds only) the increment; any other
+//     (another frontend or a replay wrote it since, or expected is "")
+//     gets the sum of its value and the increment, parsed and formatted
+//     here. So a worker's bucket fields usually cost no number parsing or
+//     formatting in Redis, and a wrong expectation only costs the sum.
+//   - "hincrby", "hmax", "hsetnx", "expire": a field and a value.
+//   - "lpush": a cap c and a count n, then n elements pushed in one LPUSH;
+//     the list is trimmed to c.
+//
+// A field costs Redis far less inside a multi-field command than as a call
+// of its own (bench/README.md, issue 14), so statsOps groups them per key.
 var statsScript = redis.NewScript(luaPackedW + `
 local hwm = redis.call('GET', KEYS[1])
 if hwm and hwm >= ARGV[1] then return 0 end
 local i = 3
 while i <= #ARGV do
   local op, k, f, v = ARGV[i], KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]
-  i = i + 4
-  if op == 'hincrby' then
-    redis.call('HINCRBY', k, f, v)
-  elseif op == 'hincrbyfloat' then
-    redis.call('HINCRBYFLOAT', k, f, v)
-  elseif op == 'hmax' then
-    local c = tonumber(redis.call('HGET', k, f) or '-1')
-    if tonumber(v) > c then redis.call('HSET', k, f, v) end
-  elseif op == 'hset' then
-    redis.call('HSET', k, f, v)
-  elseif op == 'hw' then
-    -- A worker's bucket "Σd|Σd²|n|max d[|connected s]" (presence.go): add
-    -- the sums and counts, keep the larger max and the connected time.
-    local d, q, n, m = string.match(v, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
-    local cd, cq, cn, cm, cc = unpackw(redis.call('HGET', k, f))
-    redis.call('HSET', k, f, packw(cd + tonumber(d), cq + tonumber(q), cn + tonumber(n), math.max(cm, tonumber(m)), cc))
-  elseif op == 'hsetnx' then
-    redis.call('HSETNX', k, f, v)
+  if op == 'hset' then
+    local n = tonumber(f)
+    redis.call('HSET', k, unpack(ARGV, i + 3, i + 2 + 2 * n))
+    i = i + 3 + 2 * n
+  elseif op == 'hw' or op == 'hf' then
+    local n = tonumber(f)
+    local fs = {}
+    for j = 1, n do fs[j] = ARGV[i + 4 * j - 1] end
+    local cur = redis.call('HMGET', k, unpack(fs))
+    local out = {}
+    for j = 1, n do
+      local c, x, e = cur[j], ARGV[i + 4 * j], ARGV[i + 4 * j + 1]
+      if c then
+        local rest
+        if e ~= '' and string.sub(c, 1, #e) == e then
+          rest = string.sub(c, #e + 1)
+        elseif op == 'hw' and string.sub(c, 1, 8) == '0|0|0|0|' then
+          e, rest = '', string.sub(c, 8)
+        end
+        if rest == '' or (op == 'hw' and rest and string.byte(rest, 1) == 124) then
+          if e ~= '' then x = ARGV[i + 4 * j + 2] end
+          x = x .. rest
+        elseif op == 'hw' then
+          -- Add the sums and counts, keep the larger max and the
+          -- connected time.
+          local d, q, s, m = string.match(x, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+          local cd, cq, cn, cm, cc = unpackw(c)
+          x = packw(cd + tonumber(d), cq + tonumber(q), cn + tonumber(s), math.max(cm, tonumber(m)), cc)
+        else
+          x = string.format('%.17g', (tonumber(c) or 0) + tonumber(x))
+        end
+      end
+      out[2 * j - 1], out[2 * j] = fs[j], x
+    end
+    redis.call('HSET', k, unpack(out))
+    i = i + 3 + 4 * n
   elseif op == 'lpush' then
-    -- v values follow; the list is capped at f entries.
     local n = tonumber(v)
-    redis.call('LPUSH', k, unpack(ARGV, i, i + n - 1))
+    redis.call('LPUSH', k, unpack(ARGV, i + 4, i + 3 + n))
     redis.call('LTRIM', k, 0, tonumber(f) - 1)
-    i = i + n
-  elseif op == 'expire' then
-    redis.call('EXPIRE', k, v)
+    i = i + 4 + n
   else
-    return redis.error_reply('unknown stats op ' .. op)
+    i = i + 4
+    if op == 'hincrby' then
+      redis.call('HINCRBY', k, f, v)
+    elseif op == 'hmax' then
+      local c = tonumber(redis.call('HGET', k, f) or '-1')
+      if tonumber(v) > c then redis.call('HSET', k, f, v) end
+    elseif op == 'hsetnx' then
+      redis.call('HSETNX', k, f, v)
+    elseif op == 'expire' then
+      redis.call('EXPIRE', k, v)
+    else
+      return redis.error_reply('unknown stats op ' .. op)
+    end
   end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
@@ -224,16 +278,20 @@ func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit str
 	var acctKeys []string
 	var acctArgs []any
 	var stats []statsCall
+	var statsArgs *scriptArgs
 	if len(b.Shares) > 0 && b.Kind != ledger.BatchStats {
 		a := getScriptArgs()
 		defer a.release()
-		s.acctOps(a, b, windowLimit)
+		if err := s.acctOps(a, b, windowLimit); err != nil {
+			return err
+		}
 		acctCmd, acctKeys, acctArgs = a.command(acctScript.Hash())
 	}
 	if b.Kind != ledger.BatchAccounting {
 		a := getScriptArgs()
 		defer a.release()
 		s.statsOps(a, b)
+		statsArgs = a
 		for _, c := range a.calls {
 			if c != nil && len(c.ends) > 2 { // more than the batch seq and TTL: something to write
 				cmd, _, _ := c.command(statsScript.Hash())
@@ -249,7 +307,8 @@ func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit str
 		case acctCmd != nil && len(stats) == 0: // a group commit: one call, no pipeline
 			return s.rdb.Do(ctx, acctCmd...).Err()
 		case acctCmd == nil && len(stats) == 1:
-			return s.rdb.Do(ctx, stats[0].cmd...).Err()
+			stats[0].res = s.rdb.Do(ctx, stats[0].cmd...)
+			return stats[0].res.Err()
 		case acctCmd == nil && len(stats) == 0:
 			return nil
 		}
@@ -272,13 +331,25 @@ func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit str
 	if err != nil {
 		return fmt.Errorf("redisstore: apply share batch: %w", err)
 	}
+	if statsArgs != nil {
+		// What the calls wrote is known only if each of them applied (a
+		// call skipped by its high-water mark wrote nothing now).
+		applied := true
+		for _, sc := range stats {
+			if n, err := sc.res.Int64(); err != nil || n != 1 {
+				applied = false
+			}
+		}
+		s.cache.commit(statsArgs, applied)
+	}
 	return nil
 }
 
 // statsCall is one statistics script call of a batch: the EVALSHA command
-// for the keys of one hash tag.
+// for the keys of one hash tag, and its reply once sent.
 type statsCall struct {
 	cmd []any
+	res *redis.Cmd
 }
 
 // pipeline sends acctCmd (if any) and the statistics calls through c in one
@@ -289,8 +360,8 @@ func (s *Store) pipeline(ctx context.Context, c redis.UniversalClient, acctCmd [
 		if acctCmd != nil {
 			p.Do(ctx, acctCmd...)
 		}
-		for _, sc := range stats {
-			p.Do(ctx, sc.cmd...)
+		for i := range stats {
+			stats[i].res = p.Do(ctx, stats[i].cmd...)
 		}
 		return nil
 	})
@@ -306,12 +377,11 @@ func (s *Store) pipeline(ctx context.Context, c redis.UniversalClient, acctCmd [
 }
 
 // acctOps adds a batch's accounting script keys and arguments to a.
-func (s *Store) acctOps(a *scriptArgs, b *ledger.Batch, windowLimit string) {
+func (s *Store) acctOps(a *scriptArgs, b *ledger.Batch, windowLimit string) error {
 	fixed := s.fixedKeys(a, b.Instance)
 	a.addKey(s.win.cur)
 	a.addKey(s.win.total)
 	a.addKey(s.win.limit)
-	a.addKey(fixed[3]) // round
 	a.addKey(fixed[4]) // round total
 	a.addKey(s.win.slices)
 	a.addKey(s.win.pins)
@@ -332,15 +402,99 @@ func (s *Store) acctOps(a *scriptArgs, b *ledger.Batch, windowLimit string) {
 		}
 	}
 	a.ends = append(a.ends, len(a.buf))
+	// Σ units of the batch and per address (in the order of the address's
+	// first share): the script adds each address once, not each share.
+	var total units
 	for i := range b.Shares {
 		e := &b.Shares[i]
-		a.buf = append(a.buf, b.Instance...)
-		a.buf = append(a.buf, ':')
-		a.buf = strconv.AppendUint(a.buf, e.Seq, 10)
-		a.ends = append(a.ends, len(a.buf))
-		a.str(e.Share.Address)
-		a.str(e.Units)
+		u, err := parseUnits(e.Units)
+		if err != nil {
+			return fmt.Errorf("redisstore: share %s:%d: %w", b.Instance, e.Seq, err)
+		}
+		total.add(u)
+		ai, ok := a.aIndex[e.Share.Address]
+		if !ok {
+			ai = len(a.accts)
+			a.accts = append(a.accts, addrUnits{address: e.Share.Address, first: e.Seq})
+			a.aIndex[e.Share.Address] = ai
+		}
+		p := &a.accts[ai]
+		p.last = e.Seq
+		p.units.add(u)
 	}
+	a.buf = total.append(a.buf)
+	a.ends = append(a.ends, len(a.buf))
+	for i := range a.accts {
+		p := &a.accts[i]
+		a.str(p.address)
+		for _, seq := range [2]uint64{p.first, p.last} {
+			a.buf = append(a.buf, b.Instance...)
+			a.buf = append(a.buf, ':')
+			a.buf = strconv.AppendUint(a.buf, seq, 10)
+			a.ends = append(a.ends, len(a.buf))
+		}
+		a.buf = p.units.append(a.buf)
+		a.ends = append(a.ends, len(a.buf))
+	}
+	return nil
+}
+
+// addrUnits is one address's part of a batch: the sequences of its first
+// and last share and Σ units.
+type addrUnits struct {
+	address     string
+	first, last uint64
+	units       units
+}
+
+// units is a sum of diff units, hi·10^18 + lo, exact far beyond what the
+// scripts take (luaUnits: 27 digits).
+type units struct{ hi, lo uint64 }
+
+const unitsBase = 1_000_000_000_000_000_000
+
+// parseUnits parses a share's diff units (ledger.DiffUnits: a base-10
+// integer); the scripts refuse values past 27 digits, and so does this.
+func parseUnits(s string) (units, error) {
+	if s == "" || len(s) > 27 {
+		return units{}, fmt.Errorf("bad units %q", s)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return units{}, fmt.Errorf("bad units %q", s)
+		}
+	}
+	if len(s) <= 18 {
+		lo, _ := strconv.ParseUint(s, 10, 64)
+		return units{lo: lo}, nil
+	}
+	hi, _ := strconv.ParseUint(s[:len(s)-18], 10, 64)
+	lo, _ := strconv.ParseUint(s[len(s)-18:], 10, 64)
+	return units{hi, lo}, nil
+}
+
+func (u *units) add(v units) {
+	u.hi += v.hi
+	u.lo += v.lo
+	if u.lo >= unitsBase {
+		u.lo -= unitsBase
+		u.hi++
+	}
+}
+
+// append appends u in base 10.
+func (u units) append(dst []byte) []byte {
+	if u.hi == 0 {
+		return strconv.AppendUint(dst, u.lo, 10)
+	}
+	dst = strconv.AppendUint(dst, u.hi, 10)
+	var d [18]byte
+	lo := u.lo
+	for i := len(d) - 1; i >= 0; i-- {
+		d[i] = byte('0' + lo%10)
+		lo /= 10
+	}
+	return append(dst, d[:]...)
 }
 
 // fixedKeys returns the keys every batch of instance names (the six
@@ -385,10 +539,23 @@ type (
 		shares      int64 // (not n: that is hrKey's minute or slot)
 	}
 	// recentGroup is one address's newest shares of a batch (indexes into
-	// b.Shares, newest first).
+	// b.Shares, newest first), or its workers (indexes into workers).
 	recentGroup struct {
 		address string
 		shares  []int
+	}
+	// hrGroupKey is one bucket hash of one shard (statsShards: the pool's)
+	// and whether its fields are workers' ('w') or sums (address, pool).
+	hrGroupKey struct {
+		shard int
+		slot  bool
+		n     int64
+		w     bool
+	}
+	// hrGroup is the fields of a batch in one bucket hash (indexes into hr).
+	hrGroup struct {
+		hrGroupKey
+		idx []int
 	}
 )
 
@@ -428,13 +595,24 @@ func (s *Store) statsAppliedKeyCached(a *scriptArgs, instance string, shard int)
 	return a.applied[shard]
 }
 
+// maxFieldsPerOp bounds the fields of one multi-field statistics
+// operation (Lua's unpack takes at most about 8,000 values).
+const maxFieldsPerOp = 1000
+
 // statsOps builds a batch's statistics script calls in a.calls: one per
 // statistics shard (the keys of the workers and addresses of that shard)
 // and one for the pool-wide keys. It aggregates per worker, per address and
-// per minute first, so the scripts run few commands (each costs about a
-// microsecond inside Redis).
+// per minute first, and writes the fields of one key in one multi-field
+// operation (a worker's last share and difficulty, an address's worker
+// list, a bucket hash's worker and address fields), so a worker costs a
+// flush two calls and its bucket fields, not one call per field. What the
+// Store wrote recently is left out (statsCache): an EXPIRE refreshed less
+// than ttl/25 ago, a best difficulty not above the one written.
 func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
 	ttl := int64(statsTTL / time.Second)
+	now := time.Now().Unix()
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
 	addHR := func(k hrKey, d float64) {
 		i, ok := a.hrIndex[k]
 		if !ok {
@@ -484,19 +662,47 @@ func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
 		c.int(w.accepted)
 		// Batches are written in time order; a late spool replay may set
 		// an older "last" for a moment, which the next live batch fixes.
-		c.op("hset", wk, "last")
+		c.multi("hset", wk, 2)
+		c.str("last")
 		c.int(w.last)
-		if w.best >= 0 {
-			c.op("hmax", wk, "best")
-			c.float(w.best, 'g')
-		}
-		c.op("hset", wk, workerDiffField)
+		c.str(workerDiffField)
 		c.float(w.diff, 'g')
-		c.expireIn(wk, ttl)
-		c, tag = s.statsCallFor(a, b, statsShard(w.address))
-		mk := c.keyStart(s.prefix, tag, "miner").keyPart(w.address).keyDone()
-		c.op("hset", mk, w.name)
-		c.int(w.last)
+		if w.best >= 0 {
+			// Best only grows in Redis: nothing to do when this Store
+			// already wrote as much.
+			if known, ok := s.cache.best[w.worker]; !ok || w.best > known.best {
+				c.op("hmax", wk, "best")
+				c.float(w.best, 'g')
+			}
+			a.bests = append(a.bests, workerBest{w.worker, w.best})
+		}
+		s.expire(a, c, wk, ttl, now)
+		mi, ok := a.mIndex[w.address]
+		if !ok {
+			mi = len(a.miners)
+			if mi < cap(a.miners) {
+				a.miners = a.miners[:mi+1]
+				a.miners[mi].address = w.address
+			} else {
+				a.miners = append(a.miners, recentGroup{address: w.address})
+			}
+			a.mIndex[w.address] = mi
+		}
+		a.miners[mi].shares = append(a.miners[mi].shares, i)
+	}
+	// An address's worker list: worker name → last share, one HSET.
+	for gi := range a.miners {
+		g := &a.miners[gi]
+		c, tag := s.statsCallFor(a, b, statsShard(g.address))
+		mk := c.keyStart(s.prefix, tag, "miner").keyPart(g.address).keyDone()
+		for start := 0; start < len(g.shares); start += maxFieldsPerOp {
+			part := g.shares[start:min(len(g.shares), start+maxFieldsPerOp)]
+			c.multi("hset", mk, len(part))
+			for _, wi := range part {
+				c.str(a.workers[wi].name)
+				c.int(a.workers[wi].last)
+			}
+		}
 	}
 	// Recent shares: the newest few of each address, pushed oldest first so
 	// the newest ends at the head, in one LPUSH per address.
@@ -536,50 +742,73 @@ func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
 			c.buf = strconv.AppendFloat(c.buf, sh.HashDifficulty, 'g', -1, 64)
 			c.ends = append(c.ends, len(c.buf))
 		}
-		c.expireIn(rk, ttl)
-		c.expireIn(c.keyStart(s.prefix, tag, "miner").keyPart(g.address).keyDone(), ttl)
+		s.expire(a, c, rk, ttl, now)
+		s.expire(a, c, c.keyStart(s.prefix, tag, "miner").keyPart(g.address).keyDone(), ttl, now)
 	}
+	// Hashrate buckets: the fields of one bucket hash in one operation.
 	for i := range a.hr {
 		bk := &a.hr[i]
-		shard := statsShards // 'p': the pool's own tag
+		k := hrGroupKey{shard: statsShards, slot: bk.slot, n: bk.n, w: bk.kind == 'w'} // 'p': the pool's own tag
 		if bk.kind != 'p' {
-			shard = statsShard(bk.name)
+			k.shard = statsShard(bk.name)
 		}
-		c, tag := s.statsCallFor(a, b, shard)
+		gi, ok := a.hgIndex[k]
+		if !ok {
+			gi = len(a.hgroups)
+			if gi < cap(a.hgroups) {
+				a.hgroups = a.hgroups[:gi+1]
+				a.hgroups[gi].hrGroupKey = k
+			} else {
+				a.hgroups = append(a.hgroups, hrGroup{hrGroupKey: k})
+			}
+			a.hgIndex[k] = gi
+		}
+		a.hgroups[gi].idx = append(a.hgroups[gi].idx, i)
+	}
+	for gi := range a.hgroups {
+		g := &a.hgroups[gi]
+		c, tag := s.statsCallFor(a, b, g.shard)
 		var hk int
-		if bk.slot {
-			hk = c.keyStart(s.prefix, tag, "hr10").keyInt(bk.n).keyDone()
+		if g.slot {
+			hk = c.keyStart(s.prefix, tag, "hr10").keyInt(g.n).keyDone()
 		} else {
-			hk = c.keyStart(s.prefix, tag, "hr").keyInt(bk.n).keyDone()
+			hk = c.keyStart(s.prefix, tag, "hr").keyInt(g.n).keyDone()
 		}
-		switch bk.kind {
-		case 'w': // "Σd|Σd²|n|max d" in one field (economics, docs/redis.md)
-			c.str("hw")
-			c.int(int64(hk))
-			c.str2("w:", bk.name)
-			c.buf = strconv.AppendFloat(c.buf, bk.sum, 'g', -1, 64)
-			c.buf = append(c.buf, '|')
-			c.buf = strconv.AppendFloat(c.buf, bk.sumD2, 'g', -1, 64)
-			c.buf = append(c.buf, '|')
-			c.buf = strconv.AppendInt(c.buf, bk.shares, 10)
-			c.buf = append(c.buf, '|')
-			c.buf = strconv.AppendFloat(c.buf, bk.maxD, 'g', -1, 64)
-			c.ends = append(c.ends, len(c.buf))
-		case 'm':
-			c.str("hincrbyfloat")
-			c.int(int64(hk))
-			c.str2("m:", bk.name)
-			c.float(bk.sum, 'f')
-		default:
-			c.str("hincrbyfloat")
-			c.int(int64(hk))
-			c.str("pool")
-			c.float(bk.sum, 'f')
+		op := "hf"
+		if g.w {
+			op = "hw"
 		}
-		if bk.slot {
-			c.expireIn(hk, ttl)
+		for start := 0; start < len(g.idx); start += maxFieldsPerOp {
+			part := g.idx[start:min(len(g.idx), start+maxFieldsPerOp)]
+			c.multi(op, hk, len(part))
+			for _, i := range part {
+				bk := &a.hr[i]
+				switch bk.kind {
+				case 'w':
+					c.str2("w:", bk.name)
+				case 'm':
+					c.str2("m:", bk.name)
+				default:
+					c.str("pool")
+				}
+				inc := hrTotals{bk.sum, bk.sumD2, bk.maxD, bk.shares}
+				c.hrValue(bk.kind, inc)
+				total := inc
+				if known, ok := s.cache.hr[bk.hrKey]; ok {
+					c.hrValue(bk.kind, known.hrTotals)
+					total = hrTotals{known.sum + inc.sum, known.sumD2 + inc.sumD2, max(known.maxD, inc.maxD), known.shares + inc.shares}
+					c.hrValue(bk.kind, total)
+				} else {
+					c.str("")
+					c.str("")
+				}
+				a.hrw = append(a.hrw, hrWritten{bk.hrKey, total, now})
+			}
+		}
+		if g.slot {
+			s.expire(a, c, hk, ttl, now)
 		} else {
-			c.expireIn(hk, int64(minuteTTL/time.Second))
+			s.expire(a, c, hk, int64(minuteTTL/time.Second), now)
 		}
 	}
 	if poolAccepted > 0 {
@@ -605,7 +834,7 @@ func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
 			c.str2("reject:", r.Reason)
 			c.int(r.Count)
 		}
-		c.expireIn(wk, ttl)
+		s.expire(a, c, wk, ttl, now)
 		c, _ = s.statsCallFor(a, b, statsShards)
 		pk := c.addKey(s.fixedKeys(a, b.Instance)[7])
 		c.op("hincrby", pk, field)
@@ -619,7 +848,126 @@ func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
 				mk := c.keyStart(s.prefix, tag, "miner").keyPart(r.Address).keyDone()
 				c.op("hsetnx", mk, name)
 				c.int(r.Time.UnixMilli())
-				c.expireIn(mk, ttl)
+				s.expire(a, c, mk, ttl, now)
+			}
+		}
+	}
+}
+
+// hrTotals is what a bucket field holds of a worker's shares (Σd, Σd², max d,
+// n) or, for an address or the pool, Σd.
+type hrTotals struct {
+	sum, sumD2, maxD float64
+	shares           int64
+}
+
+// hrValue appends one bucket field value: a worker's (kind 'w') packed
+// "Σd|Σd²|n|max d" (economics, docs/redis.md), else Σd.
+func (a *scriptArgs) hrValue(kind byte, t hrTotals) {
+	a.buf = strconv.AppendFloat(a.buf, t.sum, 'g', -1, 64)
+	if kind == 'w' {
+		a.buf = append(a.buf, '|')
+		a.buf = strconv.AppendFloat(a.buf, t.sumD2, 'g', -1, 64)
+		a.buf = append(a.buf, '|')
+		a.buf = strconv.AppendInt(a.buf, t.shares, 10)
+		a.buf = append(a.buf, '|')
+		a.buf = strconv.AppendFloat(a.buf, t.maxD, 'g', -1, 64)
+	}
+	a.ends = append(a.ends, len(a.buf))
+}
+
+// hrWritten is a bucket field's value as a flush writes it, if the field
+// held what this Store expected (or nothing), and when.
+type hrWritten struct {
+	hrKey
+	hrTotals
+	at int64
+}
+
+// statsCache is what a Store wrote to the statistics keys lately, so that
+// later flushes leave out writes that would change nothing: the EXPIRE of a
+// key whose TTL it set less than ttl/25 ago (a key then lives at least 24
+// of its 25 hours past its last write; 2 h minute buckets at least 1 h 55
+// min), and the best difficulty of a worker whose best it wrote as high;
+// and the bucket fields' values it wrote (the "expected" of the hw and hf
+// operations, statsScript: only a hint, the script compares it with what
+// Redis holds).
+// It is filled only after Redis acknowledged the write (commit), is shared
+// by the Store's concurrent ApplyBatch calls (the flusher and a spool
+// replay) and forgets what is older than an hour.
+type statsCache struct {
+	mu     sync.Mutex
+	ttl    map[string]int64       // key → unix s of its last EXPIRE
+	best   map[string]bestWritten // worker → the best difficulty written
+	hr     map[hrKey]hrWritten    // bucket field → its value as last written
+	pruned int64                  // unix s of the last prune
+}
+
+// bestWritten is a worker's best difficulty as this Store wrote it, and
+// when it was last part of a flush.
+type bestWritten struct {
+	best float64
+	at   int64
+}
+
+// workerBest is one worker's best difficulty in a batch.
+type workerBest struct {
+	worker string
+	best   float64
+}
+
+// expire queues an EXPIRE of c's KEYS[key] in seconds unless this call
+// already has one or the Store refreshed the key's TTL less than ttl/25
+// ago; a queued one is remembered in a.setTTL for commit.
+func (s *Store) expire(a, c *scriptArgs, key int, ttl, now int64) {
+	if c.expired[key-1] {
+		return
+	}
+	k := c.keys[key-1]
+	if t, ok := s.cache.ttl[k]; ok && now-t < ttl/25 {
+		c.expired[key-1] = true
+		return
+	}
+	c.expireIn(key, ttl)
+	a.setTTL = append(a.setTTL, k)
+}
+
+// commit records what a's statistics calls wrote, once Redis acknowledged
+// them; only the TTLs unless every call applied (rather than found its
+// batch applied before: what it wrote then is not known).
+func (c *statsCache) commit(a *scriptArgs, applied bool) {
+	now := time.Now().Unix()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ttl == nil {
+		c.ttl, c.best, c.hr = map[string]int64{}, map[string]bestWritten{}, map[hrKey]hrWritten{}
+	}
+	for _, k := range a.setTTL {
+		c.ttl[k] = now
+	}
+	if applied {
+		for _, wb := range a.bests {
+			c.best[wb.worker] = bestWritten{max(wb.best, c.best[wb.worker].best), now}
+		}
+		for _, w := range a.hrw {
+			c.hr[w.hrKey] = w
+		}
+	}
+	if now-c.pruned >= 600 {
+		c.pruned = now
+		for k, t := range c.ttl {
+			if now-t >= 3600 {
+				delete(c.ttl, k)
+			}
+		}
+		for w, b := range c.best {
+			if now-b.at >= 3600 {
+				delete(c.best, w)
+			}
+		}
+		for k, w := range c.hr { // a 10-minute slot is written for 10 minutes
+			if now-w.at >= 1200 {
+				delete(c.hr, k)
 			}
 		}
 	}
@@ -723,24 +1071,19 @@ func ParseWindowEntry(raw string) (ledger.WindowEntry, error) {
 	return ledger.WindowEntry{Seq: parts[0], Address: parts[1], Units: parts[2]}, nil
 }
 
-// RoundTotals returns Σ units per payout address since the last block and
-// their total.
-func (s *Store) RoundTotals(ctx context.Context) (map[string]string, string, error) {
-	var h *redis.MapStringStringCmd
-	var tot *redis.StringCmd
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		h = p.HGetAll(ctx, s.roundKey())
-		tot = p.Get(ctx, s.roundTotalKey())
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, "", fmt.Errorf("redisstore: read round totals: %w", err)
+// RoundTotal returns Σ units of the shares since the last block ("0" before
+// the first share of a round). The shares per address are in the window
+// (Window); the round is not kept per address (issue 14: nothing read it,
+// and it was half of what a full batch cost Redis).
+func (s *Store) RoundTotal(ctx context.Context) (string, error) {
+	total, err := s.rdb.Get(ctx, s.roundTotalKey()).Result()
+	if errors.Is(err, redis.Nil) {
+		return "0", nil
 	}
-	total := "0"
-	if v, err := tot.Result(); err == nil {
-		total = v
+	if err != nil {
+		return "", fmt.Errorf("redisstore: read round total: %w", err)
 	}
-	return h.Val(), total, nil
+	return total, nil
 }
 
 // WorkerStats reads one worker's statistics; hashrates are computed over

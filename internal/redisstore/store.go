@@ -49,6 +49,8 @@ type Store struct {
 	replicaTimeout time.Duration
 	// win are the PPLNS window's key names (keys_window.go).
 	win windowKeys
+	// cache is what the statistics writes may leave out (shares.go).
+	cache statsCache
 }
 
 // New returns a Store over rdb.

@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"fmt"
+	"math/big"
 	"time"
 
 	"github.com/lode-pool/lode/shares"
@@ -85,6 +87,25 @@ type Window struct {
 	Entries []WindowEntry
 	Total   string // Σ Units of Entries
 	Limit   string // the window size N it was last trimmed to ("0": never)
+}
+
+// ByAddress returns Σ Units of the window's entries per address and their
+// total (for checks and tools; O(entries)).
+func (w Window) ByAddress() (map[string]*big.Int, *big.Int, error) {
+	out := map[string]*big.Int{}
+	sum := new(big.Int)
+	for _, e := range w.Entries {
+		u, err := ParseUnits(e.Units)
+		if err != nil {
+			return nil, nil, fmt.Errorf("window entry %s of %s: %w", e.Seq, e.Address, err)
+		}
+		if out[e.Address] == nil {
+			out[e.Address] = new(big.Int)
+		}
+		out[e.Address].Add(out[e.Address], u)
+		sum.Add(sum, u)
+	}
+	return out, sum, nil
 }
 
 // WorkerStats are the statistics of one worker (full username).
