@@ -88,6 +88,11 @@ func (s *Store) MigrateWindow(ctx context.Context) (WindowMigration, error) {
 			return res, nil // nothing to migrate
 		}
 		if err := s.stageOldWindow(ctx, n); err != nil {
+			// Another process may have finished it meanwhile (and deleted
+			// the old list under this one's reads).
+			if done, gerr := s.rdb.Get(ctx, s.windowMigratedKey()).Result(); gerr == nil {
+				return parseMigrated(done, true)
+			}
 			return res, err
 		}
 	} else if err != nil {
@@ -96,14 +101,17 @@ func (s *Store) MigrateWindow(ctx context.Context) (WindowMigration, error) {
 	r, err := windowSpliceScript.Run(ctx, s.rdb,
 		[]string{s.windowMigratedKey(), s.windowMigStagedKey(), s.win.pins, s.win.cur, s.win.slices, s.win.total,
 			s.win.limit, s.windowKey(), s.windowTotalKey(), s.windowLimitKey(), s.windowMigSlicesKey()},
-		s.win.slice, s.windowMigSlicePrefix(), ms(time.Now())).Text()
+		s.win.slice, s.windowMigSlicePrefix(), ms(time.Now())).StringSlice()
 	if err != nil {
 		if strings.Contains(err.Error(), "PINNED") {
 			return res, ErrWindowPinned
 		}
 		return res, fmt.Errorf("redisstore: window migration: splice: %w", err)
 	}
-	return parseMigrated(r, false)
+	if len(r) != 2 {
+		return res, fmt.Errorf("redisstore: window migration: splice returned %q", r)
+	}
+	return parseMigrated(r[1], r[0] == "0")
 }
 
 // parseMigrated reads pplns:migrated, "slices|units|entries|unix ms".
@@ -183,11 +191,10 @@ func (s *Store) stageOldWindow(ctx context.Context, n int64) error {
 	if err := flush(); err != nil {
 		return err
 	}
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	err := s.unlessMigrated(ctx, func(p redis.Pipeliner) {
 		p.Del(ctx, s.windowMigSlicesKey())
 		p.RPush(ctx, s.windowMigSlicesKey(), sliceUnits...)
 		p.Set(ctx, s.windowMigStagedKey(), fmt.Sprintf("%d|%s|%d", j, total, n), 0)
-		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("redisstore: window migration: mark staged: %w", err)
@@ -195,10 +202,39 @@ func (s *Store) stageOldWindow(ctx context.Context, n int64) error {
 	return nil
 }
 
+// errMigratedMeanwhile: another process finished the migration while this
+// one was staging.
+var errMigratedMeanwhile = errors.New("redisstore: window migration: done by another process meanwhile")
+
+// unlessMigrated runs writes in one MULTI unless pplns:migrated exists
+// (WATCHed): several stratum processes starting at once may stage the same
+// slices (the same contents, each written whole), but none writes staging
+// keys once one of them has spliced them in, so none is left behind.
+func (s *Store) unlessMigrated(ctx context.Context, writes func(redis.Pipeliner)) error {
+	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		n, err := tx.Exists(ctx, s.windowMigratedKey()).Result()
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return errMigratedMeanwhile
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			writes(p)
+			return nil
+		})
+		return err
+	}, s.windowMigratedKey())
+	if errors.Is(err, redis.TxFailedErr) {
+		return errMigratedMeanwhile // the key changed: it was written
+	}
+	return err
+}
+
 // writeMigSlice writes staged slice j whole, in one MULTI.
 func (s *Store) writeMigSlice(ctx context.Context, j int64, sl *migSlice) error {
 	key := s.windowMigSlicePrefix() + strconv.FormatInt(j, 10)
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	err := s.unlessMigrated(ctx, func(p redis.Pipeliner) {
 		p.Del(ctx, key, key+":order")
 		for i := 0; i < len(sl.order); i += sliceChunk {
 			part := sl.order[i:min(i+sliceChunk, len(sl.order))]
@@ -211,7 +247,6 @@ func (s *Store) writeMigSlice(ctx context.Context, j int64, sl *migSlice) error 
 			p.HSet(ctx, key, fields...)
 			p.RPush(ctx, key+":order", order...)
 		}
-		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("redisstore: window migration: stage slice %d: %w", j, err)
@@ -253,13 +288,15 @@ func (s *Store) oldWindowEntries(ctx context.Context, n int64, fn func(seq, addr
 // KEYS: 1 migrated, 2 staged, 3 pins, 4 cur, 5 sealed slices, 6 total,
 // 7 limit, 8 old list, 9 old total, 10 old limit, 11 staged slices' units.
 // ARGV: 1 slice key prefix, 2 staged slice key prefix, 3 now (ms).
-// Returns the migration record "slices|units|entries|ms"; the error
+// Returns {1, record} when it spliced them in now, {0, record} when the
+// migration was done already, the record being "slices|units|entries|ms";
+// the error
 // PINNED when a block's window pins slices (nothing changed), another when
 // the old list no longer has the staged number of entries (the staging is
 // dropped, to be done again).
 var windowSpliceScript = redis.NewScript(luaUnits + `
 local done = redis.call('GET', KEYS[1])
-if done then return done end
+if done then return {'0', done} end
 local staged = redis.call('GET', KEYS[2])
 if not staged then return redis.error_reply('not staged') end
 if redis.call('ZCARD', KEYS[3]) > 0 then return redis.error_reply('PINNED') end
@@ -318,5 +355,5 @@ if oldlim and oldlim ~= '0' and redis.call('EXISTS', KEYS[7]) == 0 then redis.ca
 local rec = k .. '|' .. units .. '|' .. entries .. '|' .. ARGV[3]
 redis.call('SET', KEYS[1], rec)
 redis.call('UNLINK', KEYS[2], KEYS[8], KEYS[9], KEYS[10], KEYS[11])
-return rec
+return {'1', rec}
 `)

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -384,5 +385,54 @@ func TestMigrateWindowPinned(t *testing.T) {
 	}
 	if n, _ := s.rdb.LLen(ctx, s.windowKey()).Result(); n != int64(len(old)) {
 		t.Fatalf("old list has %d entries, want %d", n, len(old))
+	}
+}
+
+// TestMigrateWindowConcurrent: several stratum processes start at once after
+// the upgrade, each with its own connection, and all migrate: the old list
+// is spliced in once (one of them reports it done now, the others already
+// done), the window holds it once, and no staging key is left behind.
+func TestMigrateWindowConcurrent(t *testing.T) {
+	s, rdb := blocksTestStore(t)
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(21, 21))
+	old := writeOldWindow(t, s, r, 300, "0")
+	const procs = 4
+	results := make([]WindowMigration, procs)
+	errs := make([]error, procs)
+	var wg sync.WaitGroup
+	for i := range procs {
+		c := redis.NewClient(&redis.Options{Addr: rdb.Options().Addr})
+		t.Cleanup(func() { c.Close() })
+		st := New(c, Config{Prefix: "t"})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = st.MigrateWindow(ctx)
+		}()
+	}
+	wg.Wait()
+	now := 0
+	for i := range procs {
+		if errs[i] != nil {
+			t.Fatalf("process %d: %v", i, errs[i])
+		}
+		if !results[i].Done || results[i].Entries != int64(len(old)) {
+			t.Fatalf("process %d: %+v", i, results[i])
+		}
+		if !results[i].Already {
+			now++
+		}
+	}
+	if now != 1 {
+		t.Fatalf("%d processes spliced the old list in", now)
+	}
+	checkMigrated(t, s, old, results[0].Slices)
+	if got, want := unitsByAddress(liveEntries(t, s)), unitsByAddress(old); !reflect.DeepEqual(got, want) {
+		t.Fatalf("window units %v, want %v", got, want)
+	}
+	keys, err := rdb.Keys(ctx, "*pplns:mig:*").Result()
+	if err != nil || len(keys) != 0 {
+		t.Fatalf("staging keys left behind: %v, %v", keys, err)
 	}
 }
