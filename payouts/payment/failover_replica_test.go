@@ -37,10 +37,7 @@ func TestPayoutsExactlyOnceStaleReplicaPromoted(t *testing.T) {
 	ctx := context.Background()
 	want := e.seedRecipients(0, 6, 3_000_000, 1_000_007) // two payouts of three outputs
 	primary := sn.Primary()
-	replica := sn.Servers[0]
-	if replica == primary {
-		replica = sn.Servers[1]
-	}
+	replica := otherServer(sn, primary)
 	waitReplicaCaughtUp(t, primary)
 	replica.Pause()
 	fillReplicaLink(t, e, primary)
@@ -121,27 +118,61 @@ func TestPayoutsExactlyOnceStaleReplicaPromoted(t *testing.T) {
 // TestPayoutsExactlyOnceKilledAfterReplicatedCommit: the payout process
 // (a child, the daemon's store settings) commits a payout, the replica
 // acknowledges it (WAIT), and the process is SIGKILLed before it
-// broadcasts; then the primary is SIGKILLed too and the replica promoted.
-// The payout is pending on the new primary and unknown to the node. A new
-// processor with no replica left does not broadcast it (its record is on one
-// copy only); once the old primary is back as a replica, it broadcasts that
-// same transaction and pays the rest: every address paid exactly once on
-// chain.
+// broadcasts; then the primary is SIGKILLed too and the replica promoted
+// (failoverWithPendingPayout).
 func TestPayoutsExactlyOnceKilledAfterReplicatedCommit(t *testing.T) {
 	e, sn := newSentinelEnv(t)
-	ctx := context.Background()
 	want := e.seedRecipients(10, 6, 4_000_000, 1_000_009) // two payouts of three outputs
 	e.runChild("commit", "LODE_TEST_SENTINELS="+strings.Join(sn.SentinelAddrs(), ","))
+	e.failoverWithPendingPayout(sn, want, nil)
+}
+
+// TestPayoutsExactlyOnceLateReplicaPromoted: the replica is SIGSTOPped with
+// its link intact, so a payout commit's WAIT fails and the payout is not
+// broadcast, but the commit is already on its way to the replica. The
+// primary is SIGKILLed, the replica continued: it applies the commit and is
+// promoted, holding a payout that nobody acknowledged
+// (failoverWithPendingPayout).
+func TestPayoutsExactlyOnceLateReplicaPromoted(t *testing.T) {
+	e, sn := newSentinelEnv(t)
+	want := e.seedRecipients(20, 6, 5_000_000, 1_000_011) // two payouts of three outputs
+	primary := sn.Primary()
+	waitReplicaCaughtUp(t, primary)
+	replica := otherServer(sn, primary)
+	replica.Pause()
+	p := e.processor(e.config(payment.ModeHot))
+	if _, err := p.RunOnce(context.Background(), false); !errors.Is(err, redisstore.ErrNotReplicated) {
+		t.Fatalf("run with the replica stopped: %v, want ErrNotReplicated", err)
+	}
+	e.failoverWithPendingPayout(sn, want, replica)
+}
+
+// failoverWithPendingPayout starts from a primary holding one open payout,
+// pending and unknown to the node, which its replica has or will have once
+// paused (if not nil) is continued. It SIGKILLs the primary (continuing
+// paused), waits for the promotion and checks: the new primary has that
+// payout pending; a run without a replica does not broadcast it (its record
+// is on one copy only, a second failover could still forget it) and commits
+// nothing new; once the old primary is back as a replica, the same
+// transaction is broadcast and every address is paid exactly once on chain
+// (settle).
+func (e *env) failoverWithPendingPayout(sn *testenv.RedisSentinel, want map[string]int64, paused *testenv.Redis) {
+	t := e.t
+	t.Helper()
+	ctx := context.Background()
 	open, err := e.store.OpenPayouts(ctx)
 	if err != nil || len(open) != 1 || open[0].State != payment.StatePending {
-		t.Fatalf("after the kill: open %+v (%v), want one pending payout", open, err)
+		t.Fatalf("before the failover: open %+v (%v), want one pending payout", open, err)
 	}
 	committed := open[0]
 	if n := e.mempool(); n != 0 {
-		t.Fatalf("the child was killed before its broadcast, the mempool holds %d transactions", n)
+		t.Fatalf("payout %d was not broadcast, the mempool holds %d transactions", committed.ID, n)
 	}
 
 	killed := sn.KillPrimary()
+	if paused != nil {
+		paused.Resume()
+	}
 	promoted := sn.WaitPromotion(killed)
 	t.Logf("primary moved from %s to %s with payout %d committed, not broadcast", killed.Addr, promoted.Addr, committed.ID)
 	open, err = e.store.OpenPayouts(ctx)
@@ -149,9 +180,6 @@ func TestPayoutsExactlyOnceKilledAfterReplicatedCommit(t *testing.T) {
 		t.Fatalf("on the promoted replica: open %+v (%v), want payout %d pending (tx %s)", open, err, committed.ID, committed.TxID)
 	}
 
-	// No replica: the pending payout's record is on the new primary only,
-	// so it is not broadcast (a second failover could still forget it), and
-	// nothing new is committed.
 	p := e.processor(e.config(payment.ModeHot))
 	if _, err := p.RunOnce(ctx, false); !errors.Is(err, redisstore.ErrNotReplicated) {
 		t.Errorf("run without a replica: %v, want ErrNotReplicated", err)
@@ -167,6 +195,16 @@ func TestPayoutsExactlyOnceKilledAfterReplicatedCommit(t *testing.T) {
 	if err != nil || po.TxID != committed.TxID {
 		t.Fatalf("payout %d: %+v (%v), want the committed tx %s", committed.ID, po, err, committed.TxID)
 	}
+}
+
+// otherServer is the data node of sn that is not primary.
+func otherServer(sn *testenv.RedisSentinel, primary *testenv.Redis) *testenv.Redis {
+	for _, r := range sn.Servers {
+		if r != primary {
+			return r
+		}
+	}
+	return nil
 }
 
 // waitReplicaCaughtUp waits until the primary's replica has acknowledged
