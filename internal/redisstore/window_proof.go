@@ -66,12 +66,18 @@ func (c cursor) less(d cursor) bool { return c.id < d.id || c.id == d.id && c.po
 // slices, stores its proof index. An archive from before slices is read and
 // its root returned without an index (its proofs read the whole window).
 func (s *Store) IndexWindow(ctx context.Context, hash chainhash.Hash) (window.Node, error) {
+	return s.indexWindow(ctx, hash, proofGroupBits)
+}
+
+// indexWindow is IndexWindow with groups of 2^k leaves (tests use small
+// groups: many of them, and groups starting inside a leaf's run).
+func (s *Store) indexWindow(ctx context.Context, hash chainhash.Hash, k uint) (window.Node, error) {
 	h := hash.String()
 	pl, want, sliced, err := s.archivePlan(ctx, h)
 	if err != nil {
 		return window.Node{}, err
 	}
-	gb, err := window.NewGroupBuilder(proofGroupBits)
+	gb, err := window.NewGroupBuilder(k)
 	if err != nil {
 		return window.Node{}, err
 	}
@@ -84,7 +90,7 @@ func (s *Store) IndexWindow(ctx context.Context, hash chainhash.Hash) (window.No
 	}
 	var cursors []byte
 	addrs := map[string]struct{}{}
-	size := uint64(1) << proofGroupBits
+	size := uint64(1) << k
 	if pl.first != 0 {
 		err = s.planLeavesFrom(ctx, pl, pl.first, pl.cutIndex, sliceChunk, func(l window.Leaf, id, pos int64) error {
 			if gb.Len()%size == 0 {
@@ -112,7 +118,7 @@ func (s *Store) IndexWindow(ctx context.Context, hash chainhash.Hash) (window.No
 		g.Sum.FillBytes(sum[:]) // the builder bounded it to 128 bits
 		nodes = append(nodes, sum[:]...)
 	}
-	err = s.rdb.HSet(ctx, s.blockProofIndexKey(h), proofFieldBits, proofGroupBits, proofFieldLeaves, gb.Len(),
+	err = s.rdb.HSet(ctx, s.blockProofIndexKey(h), proofFieldBits, k, proofFieldLeaves, gb.Len(),
 		proofFieldContributors, len(addrs), proofFieldNodes, nodes, proofFieldCursors, cursors).Err()
 	if err != nil {
 		return window.Node{}, fmt.Errorf("redisstore: write the proof index of %s: %w", h, err)

@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap/zaptest"
 
 	"github.com/lode-pool/lode/payouts"
 	"github.com/lode-pool/lode/payouts/window"
@@ -65,36 +69,69 @@ func TestWindowProofFromIndex(t *testing.T) {
 		if n, _ := s.rdb.Exists(ctx, s.blockProofIndexKey(h.String())).Result(); n != 1 {
 			t.Fatal("no proof index written with the root")
 		}
-		addrs := map[string]bool{}
-		for _, l := range leaves {
-			addrs[l.Address] = true
-		}
-		t.Logf("block %d: %d leaves, %d addresses, window from slice %s", blockNo, len(leaves), len(addrs), blk.WindowFirstSeq)
+		t.Logf("block %d: %d leaves, window from %s", blockNo, len(leaves), blk.WindowFirstSeq)
 		if len(leaves) < 2000 {
 			t.Fatalf("only %d leaves", len(leaves))
 		}
-		addrs["bc1qnobody"] = false       // no leaf: a proof with no leaves
-		tree, err := window.Build(leaves) // the whole window, as ProofBuilder streams it
-		if err != nil {
-			t.Fatal(err)
+		ks := []uint{proofGroupBits}
+		if blockNo == 1 {
+			ks = append(ks, 2) // small groups too, on one of the windows (-race makes each pass ~10 s)
+		}
+		checkIndexProofs(t, s, blk, leaves, ks)
+	}
+	// A block recorded before the index: the store says so.
+	h := testHash(700)
+	if err := s.rdb.Del(ctx, s.blockProofIndexKey(h.String())).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if p, _, ok, err := s.WindowProof(ctx, h, "bc1qminer001"); ok || err != nil || p != nil {
+		t.Fatalf("without an index: %v, %v, %v", p, ok, err)
+	}
+}
+
+// checkIndexProofs checks, for indexes of groups of 2^k leaves for each k
+// in ks (proofGroupBits: the index as recorded; smaller ones are built again
+// over the same window: many group boundaries, also inside a run of one
+// address across slices), that the proof of every address of blk's window
+// (and of one with no leaf) made from the index equals the proof made from
+// the whole window (leaves), and that the offline verifier accepts it.
+func checkIndexProofs(t *testing.T, s *Store, blk payouts.Block, leaves []window.Leaf, ks []uint) {
+	t.Helper()
+	ctx := context.Background()
+	h := blk.Hash
+	addrs := map[string]bool{"bc1qnobody": true} // no leaf: a proof with no leaves
+	contributors := map[string]bool{}
+	for _, l := range leaves {
+		addrs[l.Address], contributors[l.Address] = true, true
+	}
+	tree, err := window.Build(leaves) // the whole window, as ProofBuilder streams it
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range ks {
+		if k != proofGroupBits {
+			root, err := s.indexWindow(ctx, h, k)
+			if err != nil || root.Hash != *blk.WindowRoot {
+				t.Fatalf("index of groups of 2^%d: root %s, %v", k, root.Hash, err)
+			}
 		}
 		for addr := range addrs {
 			want, err := window.NewProof(tree, h.String(), addr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, contributors, ok, err := s.WindowProof(ctx, h, addr)
+			got, n, ok, err := s.WindowProof(ctx, h, addr)
 			if err != nil || !ok {
-				t.Fatalf("WindowProof(%s) = ok %v, %v", addr, ok, err)
+				t.Fatalf("groups of 2^%d: WindowProof(%s) = ok %v, %v", k, addr, ok, err)
 			}
 			if len(want.Leaves) == 0 && len(got.Leaves) == 0 {
 				got.Leaves, want.Leaves = nil, nil
 			}
 			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("proof of %s from the index:\n%+v\nfrom the whole window:\n%+v", addr, got, want)
+				t.Fatalf("groups of 2^%d: proof of %s from the index:\n%+v\nfrom the whole window:\n%+v", k, addr, got, want)
 			}
-			if contributors != int64(len(addrs)-1) {
-				t.Fatalf("contributors %d, want %d", contributors, len(addrs)-1)
+			if n != int64(len(contributors)) {
+				t.Fatalf("contributors %d, want %d", n, len(contributors))
 			}
 			if got.Root != *blk.WindowRoot || got.Total != blk.WindowUnits.String() {
 				t.Fatalf("proof root %s total %s, record %s %s", got.Root, got.Total, blk.WindowRoot, blk.WindowUnits)
@@ -112,12 +149,58 @@ func TestWindowProofFromIndex(t *testing.T) {
 			}
 		}
 	}
-	// A block recorded before the index: the store says so.
-	h := testHash(700)
-	if err := s.rdb.Del(ctx, s.blockProofIndexKey(h.String())).Err(); err != nil {
+}
+
+// TestWindowProofRunsAcrossSlices: leaves that are one address's entries in
+// two or three consecutive slices (a run across a slice's end), and a
+// window whose oldest leaf is cut inside a slice, with groups that start
+// and end inside such runs: every proof from the index is the whole
+// window's.
+func TestWindowProofRunsAcrossSlices(t *testing.T) {
+	s, _ := blocksTestStore(t)
+	ctx := context.Background()
+	feed := &instanceFeed{name: "A"}
+	// No limit known: every batch seals its slice.
+	for _, batch := range [][]testShare{
+		{{"addrZ", 400}, {"addrA", 100}, {"addrB", 100}},
+		{{"addrB", 100}, {"addrC", 100}},
+		{{"addrC", 100}},
+		{{"addrC", 100}, {"addrA", 100}, {"addrD", 100}},
+		{{"addrD", 100}, {"addrB", 100}},
+		{{"addrA", 100}, {"addrB", 100}, {"addrA", 100}},
+	} {
+		b, _ := feed.batch(batch)
+		if err := s.ApplyBatch(ctx, b, "0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, seqs := feed.found([]testShare{{"addrA", 100}})
+	if err := s.ApplyBatch(ctx, b, "0"); err != nil {
 		t.Fatal(err)
 	}
-	if p, _, ok, err := s.WindowProof(ctx, h, "bc1qminer001"); ok || err != nil || p != nil {
-		t.Fatalf("without an index: %v, %v, %v", p, ok, err)
+	h := testHash(801)
+	fb := payouts.FoundBlock{Hash: h, Height: 801, FindingSeq: fmt.Sprintf("A:%d", seqs[0]), Time: time.Now()}
+	// N cuts addrZ's 400 units to 50: the oldest leaf is counted in part.
+	if _, err := s.SnapshotBlock(ctx, fb, big.NewInt(1450)); err != nil {
+		t.Fatal(err)
 	}
+	rec, err := payouts.NewRecorder(payouts.RecorderConfig{Ledger: s, MinWindow: 1, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, err := rec.BlockFound(ctx, fb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaves := archived(t, s, h)
+	var runs []string
+	for _, l := range leaves {
+		runs = append(runs, l.Address+":"+l.Units)
+	}
+	// Slices: [Z A B] [B C] [C] [C A D] [D B] [A B] [A]: runs B, C and D
+	// cross slice ends, C three slices.
+	if got := strings.Join(runs, " "); got != "addrZ:50 addrA:100 addrB:200 addrC:300 addrA:100 addrD:200 addrB:100 addrA:200 addrB:100 addrA:100" {
+		t.Fatalf("leaves %s", got)
+	}
+	checkIndexProofs(t, s, blk, leaves, []uint{proofGroupBits, 2, 1, 0})
 }
