@@ -70,17 +70,21 @@ const windowSlices = 64
 // one HSET (the addresses new to the slice in one RPUSH), in chunks of
 // 2,000 addresses: a field inside one command costs Redis a fraction of a
 // command of its own, and the batch's addresses are most of what a full
-// batch costs (bench/README.md, issue 14). The limit is written only when it
-// changed.
+// batch costs (bench/README.md, issue 14). The window's state is read in one
+// MGET and written in one MSET (the limit only when it changed).
 var acctScript = redis.NewScript(luaUnits + `
-local hwm = redis.call('GET', KEYS[8])
+-- One MGET for the applied mark, window total, round total, open slice and
+-- limit; one MSET for what changes of them (a paced pool pays these per
+-- share).
+local st = redis.call('MGET', KEYS[8], KEYS[2], KEYS[4], KEYS[1], KEYS[3])
+local hwm = st[1]
 if hwm and hwm >= ARGV[1] then return {0, 0} end
-local th, tl = parse(redis.call('GET', KEYS[2]))
+local th, tl = parse(st[2])
 -- The block-found snapshot renames the round total away; a missing total
 -- means a new round, which starts from zero.
-local rh, rl = parse(redis.call('GET', KEYS[4]))
+local rh, rl = parse(st[3])
 local id, ch, cl, oldest = 1, 0, 0, ''
-local cur = redis.call('GET', KEYS[1])
+local cur = st[4]
 if cur then
   local i, u, o = string.match(cur, '^(%d+)|(%d+)|(%d*)$')
   id = tonumber(i)
@@ -119,12 +123,11 @@ for c = 1, #order, 2000 do
   end
   redis.call('HSET', sk, unpack(set))
 end
-redis.call('SET', KEYS[4], fmt(rh, rl))
-local limit = ARGV[2]
+local limit, newLimit = ARGV[2], false
 if limit == '0' then
-  limit = redis.call('GET', KEYS[3])
-elseif redis.call('GET', KEYS[3]) ~= limit then
-  redis.call('SET', KEYS[3], limit)
+  limit = st[5]
+elseif st[5] ~= limit then
+  newLimit = true
 end
 local limited = limit and limit ~= '0'
 local nh, nl = 0, 0
@@ -163,8 +166,12 @@ if limited and oldest ~= '' then
     oh, ol = parse(oldest)
   end
 end
-redis.call('SET', KEYS[1], id .. '|' .. fmt(ch, cl) .. '|' .. oldest)
-redis.call('SET', KEYS[2], fmt(th, tl))
+local curv = id .. '|' .. fmt(ch, cl) .. '|' .. oldest
+if newLimit then
+  redis.call('MSET', KEYS[1], curv, KEYS[2], fmt(th, tl), KEYS[4], fmt(rh, rl), KEYS[3], limit)
+else
+  redis.call('MSET', KEYS[1], curv, KEYS[2], fmt(th, tl), KEYS[4], fmt(rh, rl))
+end
 redis.call('SET', KEYS[8], ARGV[1], 'EX', ARGV[3])
 return {added, popped}
 `)
