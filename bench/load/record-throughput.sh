@@ -5,7 +5,11 @@
 # against one fresh redis-server, at the same time (issue 14). Reports each
 # process's acknowledged shares/s, their sum, redis-server's CPU over the
 # measured window, and checks that Redis holds every share the processes
-# recorded (the round total = shares × units). From the repository root:
+# recorded (the round total = shares × units). With WORKER_BASE=n, process i
+# numbers its workers from (i-1)·n, so each has workers of its own (as
+# frontends whose miners each connect to one) instead of all sharing the same
+# -workers (n a multiple of -addresses keeps the addresses shared). From the
+# repository root:
 #   bench/load/record-throughput.sh LODE_BENCH [procs] [extra record flags...]
 set -euo pipefail
 BIN=$1 PROCS=${2:-3}
@@ -18,7 +22,8 @@ echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(
 start_redis
 pids=()
 for i in $(seq "$PROCS"); do
-	"$BIN" record -redis 127.0.0.1:$REDIS_PORT -instance "rec$i" -warmup "${WARMUP}s" -duration "${SECONDS_}s" "$@" >"$DIR/rec$i.log" 2>&1 &
+	"$BIN" record -redis 127.0.0.1:$REDIS_PORT -instance "rec$i" -warmup "${WARMUP}s" -duration "${SECONDS_}s" \
+		${WORKER_BASE:+-worker-base $(((i - 1) * WORKER_BASE))} "$@" >"$DIR/rec$i.log" 2>&1 &
 	pids+=($!)
 done
 sleep "$WARMUP"

@@ -36,6 +36,7 @@ func record(args []string) error {
 	async := fs.Bool("async", false, "hand shares over with RecordAsync, as the Stratum server does (no goroutine waits per share; the ledger's queue is the backpressure)")
 	workers := fs.Int("workers", 10000, "distinct workers the shares come from (round robin)")
 	addresses := fs.Int("addresses", 2000, "payout addresses the workers are spread over")
+	workerBase := fs.Int("worker-base", 0, "number the workers from this (processes with different bases have workers of their own, as frontends whose miners each connect to one; a multiple of -addresses keeps the addresses)")
 	difficulty := fs.Float64("diff", 1024, "share difficulty")
 	batch := fs.Int("batch", ledger.DefaultMaxBatch, "ledger group-commit batch size")
 	statsEvery := fs.Duration("stats-interval", config.DefaultStatsInterval, "ledger statistics interval (0: with every group commit)")
@@ -68,9 +69,10 @@ func record(args []string) error {
 	// Share templates built once: the measurement is the ledger, not
 	// string building.
 	tmpl := make([]shares.Share, *workers)
-	for w := range tmpl {
+	for i := range tmpl {
+		w := *workerBase + i
 		a := fmt.Sprintf("bcrt1qrecordbench%06d", w%*addresses) // the ledger does not check addresses
-		tmpl[w] = shares.Share{Worker: a + ".w" + strconv.Itoa(w), Address: a, WorkerName: "w" + strconv.Itoa(w),
+		tmpl[i] = shares.Share{Worker: a + ".w" + strconv.Itoa(w), Address: a, WorkerName: "w" + strconv.Itoa(w),
 			Difficulty: *difficulty, HashDifficulty: 2 * *difficulty}
 	}
 	var next, failed atomic.Int64
