@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -209,6 +210,8 @@ func (s *RedisSentinel) WaitPromotion(old *Redis) *Redis {
 	return promoted
 }
 
+var ackedOffset = regexp.MustCompile(`,offset=(\d+),`)
+
 // WaitReplicas waits until the primary has n replicas online (after a
 // failover the other replicas are re-pointed by the Sentinels; a restarted
 // old primary is turned into a replica).
@@ -223,9 +226,20 @@ func (s *RedisSentinel) WaitReplicas(n int) {
 		if err != nil {
 			return err
 		}
-		// connected_slaves counts a replica still in its first sync too;
-		// only an online one acknowledges writes (WAIT).
-		got := strings.Count(info, ",state=online,")
+		// connected_slaves counts a replica still in its first sync too,
+		// and after a diskless sync a replica is "online" before the
+		// primary streams it anything: that starts with the replica's first
+		// acknowledgement (up to a second later), and until then WAIT
+		// counts it out. An acknowledged offset above 0 means it came.
+		got := 0
+		for _, l := range strings.Split(info, "\n") {
+			if !strings.HasPrefix(l, "slave") || !strings.Contains(l, ",state=online,") {
+				continue
+			}
+			if m := ackedOffset.FindStringSubmatch(l); m != nil && m[1] != "0" {
+				got++
+			}
+		}
 		if got < n {
 			return fmt.Errorf("primary %s has %d replicas online, want %d", p.Addr, got, n)
 		}
