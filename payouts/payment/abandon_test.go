@@ -3,6 +3,7 @@ package payment_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/txscript"
@@ -51,6 +52,13 @@ func testAbandon(t *testing.T, nodeKind string) {
 	}
 	if _, _, err := cold.Abandon(ctx, id); !errors.Is(err, payment.ErrWrongState) {
 		t.Fatalf("second abandon: %v, want ErrWrongState", err)
+	}
+	// Signed after all and handed in: refused, naming the abandoned payout.
+	signed, _ := payment.ReadPSBT(strings.NewReader(res.Payouts[0].PSBT))
+	signPSBT(t, signed, e.key, p2pkh)
+	if _, err := cold.BroadcastPSBT(ctx, signed); !errors.Is(err, payment.ErrPSBTMismatch) ||
+		!strings.Contains(err.Error(), "is abandoned") {
+		t.Fatalf("signed psbt of an abandoned payout: %v, want it refused as abandoned", err)
 	}
 
 	// A hot payout in the mempool could still confirm: refused.

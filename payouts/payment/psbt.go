@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -17,6 +17,10 @@ import (
 
 // maxPSBTSize bounds what BroadcastPSBT reads.
 const maxPSBTSize = 16 << 20
+
+// recentPayouts is how many of the newest payouts a refused PSBT is looked
+// up in, to tell a closed payout's from one the ledger never knew.
+const recentPayouts = 1000
 
 // newPSBT wraps the unsigned tx in a BIP174 PSBT carrying what a signer
 // needs: the witness UTXO for segwit inputs and the full previous transaction
@@ -97,7 +101,7 @@ func (p *Processor) BroadcastPSBT(ctx context.Context, packet *psbt.Packet) (*Pa
 		}
 	}
 	if po == nil {
-		return nil, fmt.Errorf("%w: no open payout has unsigned txid %s", ErrPSBTMismatch, unsigned)
+		return nil, p.unknownPSBT(ctx, packet, open)
 	}
 	if po.State != StateUnsigned {
 		// Already signed: idempotent retry.
@@ -150,6 +154,72 @@ func (p *Processor) BroadcastPSBT(ctx context.Context, packet *psbt.Packet) (*Pa
 		return po, err
 	}
 	return po, nil
+}
+
+// unknownPSBT is the refusal of a PSBT no open payout was written for. A
+// confirmed or abandoned payout among the newest recentPayouts is named.
+// Otherwise its payout was forgotten whole by a Redis failover to a replica
+// that never had its commit (docs/redis.md), abandoned long ago, or is no
+// payout of this pool: no balance is debited for it, so a broadcast by
+// other means would pay them a second time; the error says so and where its
+// inputs are (free pool UTXOs, reserved by other payouts, or not the
+// pool's). The look-ups only word the refusal: one that fails leaves a
+// vaguer message, never an acceptance.
+func (p *Processor) unknownPSBT(ctx context.Context, packet *psbt.Packet, open []*Payout) error {
+	unsigned := packet.UnsignedTx.TxHash().String()
+	if recent, err := p.store.Payouts(ctx, recentPayouts); err == nil {
+		for _, o := range recent {
+			if o.UnsignedTxID == unsigned && !o.State.Open() {
+				warn := ""
+				if o.State == StateAbandoned {
+					warn = "; its debits were given back, so do not broadcast it by other means: it would pay them twice"
+				}
+				return fmt.Errorf("%w: payout %d with unsigned txid %s is %s; nothing was recorded or broadcast%s",
+					ErrPSBTMismatch, o.ID, unsigned, o.State, warn)
+			}
+		}
+	}
+	reservedBy := map[string]int64{}
+	for _, o := range open {
+		for _, in := range o.Inputs {
+			reservedBy[in.OutPoint] = o.ID
+		}
+	}
+	where := "not checked"
+	if utxos, err := p.store.UTXOs(ctx); err == nil {
+		free := make(map[string]bool, len(utxos))
+		for _, u := range utxos {
+			free[u.Key()] = true
+		}
+		var nFree, nOther int
+		var others []string
+		for _, in := range packet.UnsignedTx.TxIn {
+			op := in.PreviousOutPoint.String()
+			switch id, ok := reservedBy[op]; {
+			case free[op]:
+				nFree++
+			case ok:
+				others = append(others, fmt.Sprintf("%s by payout %d", op, id))
+			default:
+				nOther++
+			}
+		}
+		where = fmt.Sprintf("%d of its %d inputs are unreserved pool UTXOs, %d reserved by other payouts%s, %d not pool UTXOs",
+			nFree, len(packet.UnsignedTx.TxIn), len(others), listed(others), nOther)
+	}
+	return fmt.Errorf("%w: no open payout has unsigned txid %s: its payout is unknown to the ledger (forgotten "+
+		"by a Redis failover before a replica had its commit, abandoned long ago, or never this pool's) and its inputs are not reserved for it "+
+		"(%s); nothing was recorded or broadcast. Do not broadcast it by other means: no balance is debited for it, "+
+		"so it would pay those balances twice; the next run pays the balances with a new PSBT (docs/payouts.md)",
+		ErrPSBTMismatch, unsigned, where)
+}
+
+// listed is items in parentheses after a space, or nothing.
+func listed(items []string) string {
+	if len(items) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(items, ", ") + ")"
 }
 
 // checkOutputs is belt and braces next to the unsigned-txid match: the

@@ -147,6 +147,13 @@ func testColdPSBTRoundTrip(t *testing.T, nodeKind string) {
 				}
 			}
 			e.checkLedger()
+			// A confirmed payout's PSBT handed in again is refused naming it.
+			late, _ := payment.ReadPSBT(strings.NewReader(res.Resolved[0].PSBT))
+			signPSBT(t, late, e.key, kind)
+			if _, err := p.BroadcastPSBT(ctx, late); !errors.Is(err, payment.ErrPSBTMismatch) ||
+				!strings.Contains(err.Error(), "is confirmed") {
+				t.Errorf("psbt of a confirmed payout: %v, want it refused as confirmed", err)
+			}
 		})
 	}
 }
