@@ -36,26 +36,14 @@ func TestPayoutsExactlyOnceStaleReplicaPromoted(t *testing.T) {
 	e, sn := newSentinelEnv(t)
 	ctx := context.Background()
 	want := e.seedRecipients(0, 6, 3_000_000, 1_000_007) // two payouts of three outputs
-	primary := sn.Primary()
-	replica := otherServer(sn, primary)
-	waitReplicaCaughtUp(t, primary)
-	replica.Pause()
-	fillReplicaLink(t, e, primary)
+	primary, replica := e.lagReplica(sn)
 
-	// Run 1: the first batch's commit stands on the primary alone, its WAIT
-	// times out; the second batch finds its inputs reserved by the first.
+	// Run 1: the first batch's commit stands on the primary alone.
 	before := e.mempool()
 	p := e.processor(e.config(payment.ModeHot))
 	broadcasts := 0
 	payment.SetTestHooks(p, nil, func(*payment.Payout) { broadcasts++ })
-	if _, err := p.RunOnce(ctx, false); !errors.Is(err, redisstore.ErrNotReplicated) {
-		t.Fatalf("run 1 with the replica behind: %v, want ErrNotReplicated", err)
-	}
-	open, err := e.store.OpenPayouts(ctx)
-	if err != nil || len(open) != 1 || open[0].State != payment.StatePending {
-		t.Fatalf("after run 1 the primary has open payouts %+v (%v), want the one unacknowledged commit, pending", open, err)
-	}
-	lost := open[0]
+	lost := e.commitUnacknowledged(p, payment.StatePending)
 	if n := e.mempool(); n != before || broadcasts != 0 {
 		t.Errorf("run 1 broadcast %d payouts (mempool %d → %d) whose commit no replica had", broadcasts, before, n)
 	}
@@ -79,17 +67,7 @@ func TestPayoutsExactlyOnceStaleReplicaPromoted(t *testing.T) {
 
 	// The primary dies with the commit; the replica, continued at once,
 	// never receives it and is promoted.
-	killed := sn.KillPrimary()
-	replica.Resume()
-	if killed != primary {
-		t.Fatalf("killed %s, the primary was %s", killed.Addr, primary.Addr)
-	}
-	if promoted := sn.WaitPromotion(killed); promoted != replica {
-		t.Fatalf("promoted %s, want the replica %s", promoted.Addr, replica.Addr)
-	}
-	if po, err := e.store.Payout(ctx, lost.ID); !errors.Is(err, payment.ErrNotFound) {
-		t.Fatalf("the promoted replica holds payout %d (%+v, %v): the test did not keep the commit from it", lost.ID, po, err)
-	}
+	killed := e.promoteStale(sn, primary, replica, lost.ID)
 	bal, err := e.store.Balances(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +186,60 @@ func (e *env) failoverWithPendingPayout(sn *testenv.RedisSentinel, want map[stri
 	if err != nil || po.TxID != committed.TxID {
 		t.Fatalf("payout %d: %+v (%v), want the committed tx %s", committed.ID, po, err, committed.TxID)
 	}
+}
+
+// lagReplica makes the Sentinel primary's replica stale for real: once it
+// caught up, it is SIGSTOPped and its replication link filled
+// (fillReplicaLink), so what the primary writes next stays in the
+// primary's memory. It returns the primary and the replica.
+func (e *env) lagReplica(sn *testenv.RedisSentinel) (primary, replica *testenv.Redis) {
+	e.t.Helper()
+	primary = sn.Primary()
+	replica = otherServer(sn, primary)
+	waitReplicaCaughtUp(e.t, primary)
+	replica.Pause()
+	fillReplicaLink(e.t, e, primary)
+	return primary, replica
+}
+
+// commitUnacknowledged runs p once with the replica behind (lagReplica):
+// the first batch's commit stands on the primary alone and its WAIT times
+// out (ErrNotReplicated); the second batch finds its inputs reserved by the
+// first. It returns that commit, the one open payout, which must be in
+// state st.
+func (e *env) commitUnacknowledged(p *payment.Processor, st payment.State) *payment.Payout {
+	t := e.t
+	t.Helper()
+	ctx := context.Background()
+	if _, err := p.RunOnce(ctx, false); !errors.Is(err, redisstore.ErrNotReplicated) {
+		t.Fatalf("run with the replica behind: %v, want ErrNotReplicated", err)
+	}
+	open, err := e.store.OpenPayouts(ctx)
+	if err != nil || len(open) != 1 || open[0].State != st {
+		t.Fatalf("after the run the primary has open payouts %+v (%v), want the one unacknowledged commit, %s", open, err, st)
+	}
+	return open[0]
+}
+
+// promoteStale SIGKILLs the primary and continues the stale replica (from
+// lagReplica) at once, so it never receives what the primary held back;
+// it checks that Sentinel promotes the replica and that payout id, whose
+// commit only the primary had, is not there. It returns the killed server.
+func (e *env) promoteStale(sn *testenv.RedisSentinel, primary, replica *testenv.Redis, id int64) *testenv.Redis {
+	t := e.t
+	t.Helper()
+	killed := sn.KillPrimary()
+	replica.Resume()
+	if killed != primary {
+		t.Fatalf("killed %s, the primary was %s", killed.Addr, primary.Addr)
+	}
+	if promoted := sn.WaitPromotion(killed); promoted != replica {
+		t.Fatalf("promoted %s, want the replica %s", promoted.Addr, replica.Addr)
+	}
+	if po, err := e.store.Payout(context.Background(), id); !errors.Is(err, payment.ErrNotFound) {
+		t.Fatalf("the promoted replica holds payout %d (%+v, %v): the test did not keep the commit from it", id, po, err)
+	}
+	return killed
 }
 
 // otherServer is the data node of sn that is not primary.
