@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -280,6 +281,16 @@ func (w *wiring) payouts(ctx context.Context) ([]component, error) {
 		return nil, err
 	}
 	pc.Logger = w.d.log.Named("payouts")
+	if dir := cfg.Payouts.PSBTDir; dir != "" && pc.Mode == payment.ModeCold {
+		st, err := os.Stat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("payouts.psbt_dir: %w", err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("payouts.psbt_dir %s: not a directory", dir)
+		}
+		pc.AfterRun = psbtWriter(dir, pc.Logger)
+	}
 	p, err := payment.New(pc, w.store, node)
 	if err != nil {
 		return nil, fmt.Errorf("payouts: %w", err)
@@ -312,4 +323,23 @@ func (w *wiring) leased(role string, run func(context.Context) error) (func(cont
 	}
 	cfg := lease.Config{Name: role, Logger: w.d.log.Named("lease")}
 	return func(ctx context.Context) error { return lease.Run(ctx, l, cfg, run) }, nil
+}
+
+// psbtWriter returns the payouts processor's AfterRun in cold mode: each new
+// unsigned payout's PSBT is written to dir for the offline signer
+// (docs/payouts.md, "Cold"). A file that cannot be written is logged; the
+// PSBT stays in the payout record, from which lodectl exports it.
+func psbtWriter(dir string, log *zap.Logger) func(*payment.Result, error) {
+	return func(res *payment.Result, _ error) {
+		if res == nil {
+			return
+		}
+		paths, err := payment.WritePSBTFiles(dir, res.Payouts)
+		for _, path := range paths {
+			log.Info("payout psbt written for the offline signer", zap.String("path", path))
+		}
+		if err != nil {
+			log.Error("payout psbt not written: export it with lodectl payouts show <id> -psbt-out", zap.Error(err))
+		}
+	}
 }

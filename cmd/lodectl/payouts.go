@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -358,15 +357,12 @@ func payoutsRun(args []string, stdout, stderr io.Writer) int {
 		}
 		printResult(stdout, res)
 		if psbtDir != "" && !dry {
-			for _, po := range res.Payouts {
-				if po.PSBT == "" {
-					continue
-				}
-				path := filepath.Join(psbtDir, fmt.Sprintf("payout-%d.psbt", po.ID))
-				if err := os.WriteFile(path, []byte(po.PSBT+"\n"), 0o600); err != nil {
-					return errors.Join(runErr, err)
-				}
-				fmt.Fprintf(stdout, "psbt for payout %d written to %s\n", po.ID, path)
+			paths, err := payment.WritePSBTFiles(psbtDir, res.Payouts)
+			for _, path := range paths {
+				fmt.Fprintf(stdout, "psbt written to %s\n", path)
+			}
+			if err != nil {
+				return errors.Join(runErr, err)
 			}
 		}
 		return runErr
@@ -399,6 +395,13 @@ func printResult(w io.Writer, res *payment.Result) {
 		fmt.Fprintf(w, "skipped %s (balance %s BTC): %s\n", sk.Address, btc(sk.Balance), sk.Reason)
 	}
 	for _, f := range res.Failed {
+		if errors.Is(f.Err, redisstore.ErrNotReplicated) {
+			// The commit stands on the primary (balances debited there) but
+			// too few replicas acknowledged it: nothing was broadcast, and a
+			// later run broadcasts it once they hold it (docs/payouts.md).
+			fmt.Fprintf(w, "NOT BROADCAST (committed on the Redis primary, not yet acknowledged by its replicas; a later run sends it) %s: %v\n", strings.Join(f.Addresses, " "), f.Err)
+			continue
+		}
 		fmt.Fprintf(w, "NOT PAID (balances intact) %s: %v\n", strings.Join(f.Addresses, " "), f.Err)
 	}
 	for _, u := range res.UnusableUTXOs {

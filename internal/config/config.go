@@ -157,10 +157,14 @@ const DefaultStatsInterval = ledger.DefaultFileStatsInterval
 
 // PayoutsConfig pays balances on chain.
 type PayoutsConfig struct {
-	Interval         time.Duration `yaml:"interval"`
-	Threshold        int64         `yaml:"threshold"` // satoshis
-	MaxOutputs       int           `yaml:"max_outputs"`
-	Signing          string        `yaml:"signing"`        // hot or cold
+	Interval   time.Duration `yaml:"interval"`
+	Threshold  int64         `yaml:"threshold"` // satoshis
+	MaxOutputs int           `yaml:"max_outputs"`
+	Signing    string        `yaml:"signing"` // hot or cold
+	// PSBTDir, with cold signing, is where the payouts role writes each new
+	// payout's PSBT (payout-<id>.psbt) for the offline signer; empty: the
+	// PSBTs stay in the payout records (lodectl payouts show -psbt-out).
+	PSBTDir          string        `yaml:"psbt_dir"`
 	Key              Secret        `yaml:"key"`            // WIF, hot signing only
 	FeeRateFloor     int64         `yaml:"fee_rate_floor"` // sat/vB
 	FeeRateCap       int64         `yaml:"fee_rate_cap"`   // sat/vB

@@ -188,6 +188,9 @@ func (c Config) Validate() error {
 	default:
 		bad("payouts.signing", "must be hot or cold, got %q", c.Payouts.Signing)
 	}
+	if c.Payouts.PSBTDir != "" && c.Payouts.Signing != "cold" {
+		bad("payouts.psbt_dir", "is for signing: cold (hot signing writes no PSBTs)")
+	}
 	checkSecret(bad, "payouts.key", c.Payouts.Key)
 	if c.Payouts.FeeRateFloor < 1 {
 		bad("payouts.fee_rate_floor", "must be >= 1 sat/vB, got %d", c.Payouts.FeeRateFloor)
