@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -43,11 +45,15 @@ func serve(args []string) error {
 	verbose := fs.Bool("v", false, "log the server at info level to stderr")
 	memEvery := fs.Duration("memstats", 0, "print the Go runtime's memory breakdown this often (0: never)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file when stopped (connections still open: what they hold)")
+	gcPercent := fs.Int("gc-percent", config.DefaultGCPercent, "the collector's target, as lode.yaml's runtime.gc_percent (the daemon's default; GOGC in the environment wins)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(*gcPercent)
 	}
 	if *memProfile != "" {
 		// Sample every 512 bytes rather than every 512 KiB: a connection
@@ -171,9 +177,11 @@ func printMemStats(ctx context.Context, d time.Duration) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		const mib = 1 << 20
-		fmt.Printf("memstats: goroutines %d, heap in use %.1f MiB (idle %.1f, released %.1f), stacks %.1f MiB, sys %.1f MiB, GC %d\n",
-			runtime.NumGoroutine(), float64(ms.HeapInuse)/mib, float64(ms.HeapIdle)/mib, float64(ms.HeapReleased)/mib,
-			float64(ms.StackInuse)/mib, float64(ms.Sys)/mib, ms.NumGC)
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"}}
+		metrics.Read(live)
+		fmt.Printf("memstats: goroutines %d, heap in use %.1f MiB (live after the last GC %.1f, goal %.1f, idle %.1f, released %.1f), stacks %.1f MiB, sys %.1f MiB, GC %d\n",
+			runtime.NumGoroutine(), float64(ms.HeapInuse)/mib, float64(live[0].Value.Uint64())/mib, float64(live[1].Value.Uint64())/mib,
+			float64(ms.HeapIdle)/mib, float64(ms.HeapReleased)/mib, float64(ms.StackInuse)/mib, float64(ms.Sys)/mib, ms.NumGC)
 	}
 }
 

@@ -143,10 +143,6 @@ func (d *daemon) reload() {
 		d.log.Error("SIGHUP: config not reloaded", zap.Error(err))
 		return
 	}
-	if len(d.reloaders) == 0 {
-		d.log.Warn("SIGHUP: config is valid, but nothing in this process can be reloaded; restart to apply changes")
-		return
-	}
 	for _, r := range d.reloaders {
 		if err := r.reload(cfg); err != nil {
 			d.log.Error("SIGHUP: reload failed", zap.String("component", r.name), zap.Error(err))

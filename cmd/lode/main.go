@@ -69,7 +69,12 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	}
 	defer func() { _ = log.Sync() }()
 
+	applyRuntime(cfg.Runtime, getenv, log)
 	d := &daemon{cfg: cfg, secrets: secrets, path: *path, log: log, hup: hup}
+	d.reloaders = append(d.reloaders, reloader{name: "runtime", reload: func(c Config) error {
+		applyRuntime(c.Runtime, getenv, log)
+		return nil
+	}})
 	if err := d.run(ctx); err != nil {
 		log.Error("lode stopped with an error", zap.Error(err))
 		return 1

@@ -232,6 +232,12 @@ func (c Config) Validate() error {
 	if c.API.RateBurst < 1 || c.API.RateBurst > 1e6 {
 		bad("api.rate_burst", "must be 1..1000000, got %d", c.API.RateBurst)
 	}
+	if g := c.Runtime.GCPercent; g < 10 || g > 1000 {
+		bad("runtime.gc_percent", "must be 10..1000 (percent the heap may grow over the live heap before a collection), got %d", g)
+	}
+	if m := c.Runtime.MemoryLimitBytes; m != 0 && m < 64<<20 {
+		bad("runtime.memory_limit_bytes", "must be 0 (no limit) or at least 64 MiB (67108864), got %d", m)
+	}
 	positive(bad, "shutdown_timeout", c.ShutdownTimeout)
 	errs = append(errs, c.validateSections()...)
 	return errors.Join(errs...)
