@@ -8,6 +8,7 @@ import (
 	"errors"
 	"maps"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,10 +37,31 @@ import (
 // still, its inputs now reserved by them; every address is paid exactly once
 // on chain (read from btcd) and the ledger on the new primary agrees with
 // the chain to the satoshi (settle).
+//
+// It runs for a pool address of each kind the PSBT path signs: P2PKH
+// (inputs carry the whole previous transaction), P2WPKH and P2TR (witness
+// UTXOs; a key-path Schnorr signature for P2TR). The three run at the same
+// time, each with its own Redis and node: most of a run is spent waiting
+// for Sentinel (the failover, the old primary's conversion into a replica).
+// They are started from goroutines rather than with t.Parallel, which -parallel
+// (GOMAXPROCS, 2 on CI) would limit to two at a time.
 func TestColdPayoutsExactlyOnceStaleReplicaPromoted(t *testing.T) {
-	e, sn := newSentinelEnv(t)
+	var wg sync.WaitGroup
+	for i, kind := range []poolKind{p2pkh, p2wpkh, p2tr} {
+		wg.Go(func() {
+			t.Run(string(kind), func(t *testing.T) { testColdPayoutsStaleReplicaPromoted(t, kind, 30+6*i) })
+		})
+	}
+	wg.Wait()
+}
+
+// testColdPayoutsStaleReplicaPromoted is TestColdPayoutsExactlyOnceStaleReplicaPromoted
+// for a pool address of the given kind, paying six recipients from first
+// on.
+func testColdPayoutsStaleReplicaPromoted(t *testing.T, kind poolKind, first int) {
+	e, sn := newSentinelEnv(t, kind)
 	ctx := context.Background()
-	want := e.seedRecipients(30, 6, 6_000_000, 1_000_013) // two payouts of three outputs
+	want := e.seedRecipients(first, 6, 6_000_000, 1_000_013) // two payouts of three outputs
 	primary, replica := e.lagReplica(sn)
 
 	// Run 1: the first batch's commit (unsigned, with its PSBT) stands on
@@ -55,7 +77,7 @@ func TestColdPayoutsExactlyOnceStaleReplicaPromoted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signPSBT(t, packet, e.key, p2pkh)
+	signPSBT(t, packet, e.key, e.kind)
 	var signed bytes.Buffer
 	if err := packet.Serialize(&signed); err != nil {
 		t.Fatal(err)
@@ -92,7 +114,7 @@ func TestColdPayoutsExactlyOnceStaleReplicaPromoted(t *testing.T) {
 
 	// The primary dies with the commit; the replica, continued at once,
 	// never receives it and is promoted.
-	killed := e.promoteStale(sn, primary, replica, lost.ID)
+	killed := e.promoteStale(sn, primary, replica, lost.ID, want)
 	t.Logf("primary %s died holding payout %d signed (tx %s); %s promoted without it", killed.Addr, lost.ID, signedTxID, replica.Addr)
 
 	// The signed PSBT of the forgotten payout is an orphan: refused, with
@@ -116,14 +138,6 @@ func TestColdPayoutsExactlyOnceStaleReplicaPromoted(t *testing.T) {
 		}
 	}
 	refuseOrphan("on the promoted replica")
-	bal, err := e.store.Balances(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !maps.Equal(bal, want) {
-		t.Fatalf("balances on the promoted replica %v, want the seeded %v", bal, want)
-	}
-	e.checkLedger()
 
 	// The old primary returns with its data, the commit in it, and becomes
 	// a replica whose full resync drops the commit. (A Sentinel on the
@@ -145,11 +159,15 @@ func TestColdPayoutsExactlyOnceStaleReplicaPromoted(t *testing.T) {
 	// The next runs build new PSBTs for the same balances (committed, and
 	// acknowledged, once the new primary has a replica); each is signed
 	// and handed in, and broadcast. The operator raised the fee floor
-	// meanwhile: otherwise the first is the forgotten transaction byte for
-	// byte (same balances, inputs and fee rate), and the orphan would be a
-	// valid signature of it, so nothing would tell whether it left.
+	// above the forgotten payout's rate meanwhile: otherwise the first is
+	// the forgotten transaction byte for byte (same balances, inputs and
+	// fee rate), and the orphan would be a valid signature of it, so
+	// nothing would tell whether it left. (Its rate is the floor on a
+	// young regtest chain; after btcd mined the 432 blocks segwit needs,
+	// its estimatefee answers some 30 sat/vB, above a doubled floor.)
 	cfg := e.config(payment.ModeCold)
-	cfg.FeeRateFloor = 2 * payment.DefaultFeeRateFloor
+	cfg.FeeRateFloor = 2 * max(payment.DefaultFeeRateFloor, lost.FeeRate)
+	cfg.FeeRateCap = max(payment.DefaultFeeRateCap, cfg.FeeRateFloor)
 	p = e.processor(cfg)
 	payment.SetTestHooks(p, nil, func(*payment.Payout) { broadcasts++ })
 	lastErr := ""
@@ -189,39 +207,33 @@ func TestColdPayoutsExactlyOnceStaleReplicaPromoted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		signPSBT(t, pk, e.key, p2pkh)
+		signPSBT(t, pk, e.key, e.kind)
 		got, err := p.BroadcastPSBT(ctx, pk)
 		if err != nil || got.State != payment.StateBroadcast {
 			t.Fatalf("signed psbt of payout %d: %+v, %v; want it broadcast", po.ID, got, err)
 		}
 	}
 
-	// The orphan handed in once more: refused, or, if the run rebuilt its
-	// transaction byte for byte, taken as that payout's, already broadcast.
-	// Either way nothing more reaches the node.
-	var same *payment.Payout
+	// The orphan handed in once more: refused, its inputs now reserved by
+	// the new payouts; nothing more reaches the node.
 	for _, po := range rebuilt {
 		if po.UnsignedTxID == lost.UnsignedTxID {
-			same = po
+			t.Fatalf("payout %d (fee rate %d) rebuilt the forgotten payout's transaction %s byte for byte (fee rate %d)",
+				po.ID, po.FeeRate, lost.UnsignedTxID, lost.FeeRate)
 		}
 	}
 	inMempool := e.mempool()
 	po, err = p.BroadcastPSBT(ctx, orphan())
 	t.Logf("orphan psbt handed in after the new payouts: %v", err)
-	switch {
-	case cameBack:
-	case same == nil && !errors.Is(err, payment.ErrPSBTMismatch):
+	if !cameBack && !errors.Is(err, payment.ErrPSBTMismatch) {
 		t.Errorf("orphan psbt handed in after the new payouts: payout %+v, %v; want it refused", po, err)
-	case same != nil && (err != nil || po == nil || po.ID != same.ID):
-		t.Errorf("orphan psbt handed in after payout %d rebuilt its transaction: payout %+v, %v; want payout %d",
-			same.ID, po, err, same.ID)
 	}
 	if n := e.mempool(); n != inMempool {
 		t.Fatalf("orphan psbt handed in after the new payouts: mempool %d → %d", inMempool, n)
 	}
 
 	e.settle(p, want)
-	if !cameBack && same == nil {
+	if !cameBack {
 		if st, err := e.node.TxStatus(ctx, mustHash(t, signedTxID)); err != nil || st.Found {
 			t.Fatalf("the orphan's tx %s: found %v (%v); it must never have left", signedTxID, st.Found, err)
 		}

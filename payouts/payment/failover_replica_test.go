@@ -33,7 +33,7 @@ import (
 // commit's transaction never reached the node, and the payout records and
 // the ledger on the new primary agree with the chain.
 func TestPayoutsExactlyOnceStaleReplicaPromoted(t *testing.T) {
-	e, sn := newSentinelEnv(t)
+	e, sn := newSentinelEnv(t, p2pkh)
 	ctx := context.Background()
 	want := e.seedRecipients(0, 6, 3_000_000, 1_000_007) // two payouts of three outputs
 	primary, replica := e.lagReplica(sn)
@@ -67,15 +67,7 @@ func TestPayoutsExactlyOnceStaleReplicaPromoted(t *testing.T) {
 
 	// The primary dies with the commit; the replica, continued at once,
 	// never receives it and is promoted.
-	killed := e.promoteStale(sn, primary, replica, lost.ID)
-	bal, err := e.store.Balances(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !maps.Equal(bal, want) {
-		t.Fatalf("balances on the promoted replica %v, want the seeded %v", bal, want)
-	}
-	e.checkLedger()
+	killed := e.promoteStale(sn, primary, replica, lost.ID, want)
 	t.Logf("primary %s died holding payout %d (tx %s); %s promoted without it", killed.Addr, lost.ID, lost.TxID, replica.Addr)
 	// The old primary returns with its data, the commit in it. Sentinel
 	// turns it into a replica of the new primary, whose full resync drops
@@ -112,7 +104,7 @@ func TestPayoutsExactlyOnceStaleReplicaPromoted(t *testing.T) {
 // broadcasts; then the primary is SIGKILLed too and the replica promoted
 // (failoverWithPendingPayout).
 func TestPayoutsExactlyOnceKilledAfterReplicatedCommit(t *testing.T) {
-	e, sn := newSentinelEnv(t)
+	e, sn := newSentinelEnv(t, p2pkh)
 	want := e.seedRecipients(10, 6, 4_000_000, 1_000_009) // two payouts of three outputs
 	e.runChild("commit", "LODE_TEST_SENTINELS="+strings.Join(sn.SentinelAddrs(), ","))
 	e.failoverWithPendingPayout(sn, want, nil)
@@ -125,7 +117,7 @@ func TestPayoutsExactlyOnceKilledAfterReplicatedCommit(t *testing.T) {
 // promoted, holding a payout that nobody acknowledged
 // (failoverWithPendingPayout).
 func TestPayoutsExactlyOnceLateReplicaPromoted(t *testing.T) {
-	e, sn := newSentinelEnv(t)
+	e, sn := newSentinelEnv(t, p2pkh)
 	want := e.seedRecipients(20, 6, 5_000_000, 1_000_011) // two payouts of three outputs
 	primary := sn.Primary()
 	waitReplicaCaughtUp(t, primary)
@@ -188,18 +180,24 @@ func (e *env) failoverWithPendingPayout(sn *testenv.RedisSentinel, want map[stri
 	}
 }
 
-// lagReplica makes the Sentinel primary's replica stale for real: once it
-// caught up, it is SIGSTOPped and its replication link filled
-// (fillReplicaLink), so what the primary writes next stays in the
-// primary's memory. It returns the primary and the replica.
+// lagReplica makes the Sentinel primary's replica stale for real (lag).
+// It returns the primary and the replica.
 func (e *env) lagReplica(sn *testenv.RedisSentinel) (primary, replica *testenv.Redis) {
 	e.t.Helper()
 	primary = sn.Primary()
 	replica = otherServer(sn, primary)
+	e.lag(primary, replica)
+	return primary, replica
+}
+
+// lag makes primary's only replica stale for real: once it caught up, it
+// is SIGSTOPped and its replication link filled (fillReplicaLink), so what
+// the primary writes next stays in the primary's memory.
+func (e *env) lag(primary, replica *testenv.Redis) {
+	e.t.Helper()
 	waitReplicaCaughtUp(e.t, primary)
 	replica.Pause()
 	fillReplicaLink(e.t, e, primary)
-	return primary, replica
 }
 
 // commitUnacknowledged runs p once with the replica behind (lagReplica):
@@ -223,9 +221,9 @@ func (e *env) commitUnacknowledged(p *payment.Processor, st payment.State) *paym
 
 // promoteStale SIGKILLs the primary and continues the stale replica (from
 // lagReplica) at once, so it never receives what the primary held back;
-// it checks that Sentinel promotes the replica and that payout id, whose
-// commit only the primary had, is not there. It returns the killed server.
-func (e *env) promoteStale(sn *testenv.RedisSentinel, primary, replica *testenv.Redis, id int64) *testenv.Redis {
+// it checks that Sentinel promotes the replica and that it forgot payout
+// id whole (checkForgotten). It returns the killed server.
+func (e *env) promoteStale(sn *testenv.RedisSentinel, primary, replica *testenv.Redis, id int64, want map[string]int64) *testenv.Redis {
 	t := e.t
 	t.Helper()
 	killed := sn.KillPrimary()
@@ -236,10 +234,28 @@ func (e *env) promoteStale(sn *testenv.RedisSentinel, primary, replica *testenv.
 	if promoted := sn.WaitPromotion(killed); promoted != replica {
 		t.Fatalf("promoted %s, want the replica %s", promoted.Addr, replica.Addr)
 	}
-	if po, err := e.store.Payout(context.Background(), id); !errors.Is(err, payment.ErrNotFound) {
+	e.checkForgotten(id, want)
+	return killed
+}
+
+// checkForgotten checks the store after a promotion of a replica that never
+// had payout id's commit: the payout is unknown, the balances are want
+// (none debited), and the ledger adds up.
+func (e *env) checkForgotten(id int64, want map[string]int64) {
+	t := e.t
+	t.Helper()
+	ctx := context.Background()
+	if po, err := e.store.Payout(ctx, id); !errors.Is(err, payment.ErrNotFound) {
 		t.Fatalf("the promoted replica holds payout %d (%+v, %v): the test did not keep the commit from it", id, po, err)
 	}
-	return killed
+	bal, err := e.store.Balances(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(bal, want) {
+		t.Fatalf("balances on the promoted replica %v, want the seeded %v", bal, want)
+	}
+	e.checkLedger()
 }
 
 // otherServer is the data node of sn that is not primary.
@@ -289,8 +305,9 @@ func replicationOffsets(t *testing.T, primary *testenv.Redis) (master, acked int
 var outputMemory = regexp.MustCompile(`omem=(\d+)`)
 
 // fillReplicaLink makes the paused replica's link hold back what the
-// primary writes next: it writes 1 MiB values (keys outside the ledger's)
-// until the primary keeps at least 3 MiB of replication stream in its own
+// primary writes next: it writes 1 MiB values (keys outside the ledger's,
+// in the {acct} slot so that on a cluster they go to the master holding
+// the ledger) until the primary keeps at least 3 MiB of replication stream in its own
 // memory for the replica (CLIENT LIST omem; in Redis 7 that counts from the
 // buffer block the replica is being sent, so at least 2 MiB are unsent).
 // The kernel's socket buffers between the two are then full, and whatever
@@ -300,7 +317,7 @@ func fillReplicaLink(t *testing.T, e *env, primary *testenv.Redis) {
 	ctx := context.Background()
 	chunk := strings.Repeat("x", 1<<20)
 	for i := range 64 {
-		if err := e.rdb.Set(ctx, fmt.Sprintf("%s:lag-ballast:%d", testPrefix, i), chunk, 0).Err(); err != nil {
+		if err := e.rdb.Set(ctx, fmt.Sprintf("%s:{acct}:lag-ballast:%d", testPrefix, i), chunk, 0).Err(); err != nil {
 			t.Fatal(err)
 		}
 		v, err := testenv.RedisDo(primary.Addr, "CLIENT", "LIST", "TYPE", "replica")

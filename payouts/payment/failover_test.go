@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/txscript"
-	"github.com/btcsuite/btcd/wire"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/lode-pool/lode/internal/redisstore"
@@ -35,7 +33,7 @@ import (
 // balance is left or negative, and Σ balances + fee account + paid +
 // network fees equals the funds to the satoshi.
 func TestPayoutsExactlyOnceThroughFailover(t *testing.T) {
-	e, sn := newSentinelEnv(t)
+	e, sn := newSentinelEnv(t, p2pkh)
 	ctx := context.Background()
 	want := e.seedRecipients(0, 12, 2_000_000, 1_000_003) // four payouts of three outputs
 
@@ -99,49 +97,53 @@ func TestPayoutsExactlyOnceThroughFailover(t *testing.T) {
 
 // newSentinelEnv is a pool ledger in a Sentinel-managed Redis (a primary,
 // one replica, three Sentinels; the store waits for one replica, as
-// redis.min_replicas_acked: 1 does) next to a btcd regtest node whose first
-// four coinbases (50 BTC each, matured) are the pool's UTXOs.
-func newSentinelEnv(t *testing.T) (*env, *testenv.RedisSentinel) {
+// redis.min_replicas_acked: 1 does) next to a btcd regtest node; the pool's
+// address is the test key's of the given kind, and its UTXOs are four
+// coinbases of 50 BTC (P2PKH) or four outputs of 10-13 BTC (P2WPKH, P2TR),
+// as fund records them.
+func newSentinelEnv(t *testing.T, kind poolKind) (*env, *testenv.RedisSentinel) {
 	t.Helper()
 	sn := testenv.StartRedisSentinel(t, 1)
 	t.Cleanup(func() {
-		// Runs before the servers stop: what they logged explains a failover
-		// that went otherwise than the test expected.
-		if !t.Failed() {
-			return
-		}
-		for _, r := range append(sn.Servers, sn.Sentinels...) {
-			log, _ := os.ReadFile(filepath.Join(r.Dir, "redis.log"))
-			lines := strings.Split(strings.TrimSpace(string(log)), "\n")
-			t.Logf("%s, the last lines of its log:\n%s", r.Addr, strings.Join(lines[max(0, len(lines)-25):], "\n"))
+		if t.Failed() {
+			logTails(t, append(sn.Servers, sn.Sentinels...))
 		}
 	})
 	store := connectSentinel(t, sn)
-	e := &env{t: t, store: store, rdb: store.Client().(*redis.Client)}
+	e := &env{t: t, store: store, rdb: store.Client()}
 	e.chain = testenv.StartNode(t, testenv.KindBtcd)
-	e.params, e.key = e.chain.Chain(), e.chain.TestKey()
-	e.rpc = e.chain.Client()
-	e.node = newNode(t, e.chain, "")
-	e.pool = poolAddress(t, e.key, p2pkh, e.params)
-	e.script, _ = txscript.PayToAddrScript(e.pool)
-	ctx := context.Background()
-	// Four coinbases of 50 BTC fund the pool (the node mines to the test
-	// key), matured.
-	for _, h := range e.chain.Generate(4) {
-		blk, err := e.rpc.GetBlock(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cb := blk.Transactions[0]
-		u := payment.UTXO{OutPoint: wire.OutPoint{Hash: cb.TxHash(), Index: 0}, Value: cb.TxOut[0].Value}
-		if err := e.rdb.HSet(ctx, e.store.UTXOsKey(), u.Key(), u.Value).Err(); err != nil {
-			t.Fatal(err)
-		}
-		e.total += u.Value
-	}
-	e.chain.Generate(testenv.CoinbaseMaturity)
-	e.start = e.chain.Height()
+	e.fund(kind, 4)
 	return e, sn
+}
+
+// newClusterEnv is newSentinelEnv with the ledger in a Redis Cluster
+// (three masters with one replica each, as testenv starts it; the store
+// waits for one replica).
+func newClusterEnv(t *testing.T, kind poolKind) (*env, *testenv.RedisCluster) {
+	t.Helper()
+	c := testenv.StartRedisCluster(t, 3, 1)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logTails(t, c.Nodes)
+		}
+	})
+	store := connectCluster(t, c)
+	e := &env{t: t, store: store, rdb: store.Client()}
+	e.chain = testenv.StartNode(t, testenv.KindBtcd)
+	e.fund(kind, 4)
+	return e, c
+}
+
+// logTails logs the last lines of each server's log. Registered as a
+// cleanup it runs before the servers stop: what they logged explains a
+// failover that went otherwise than the test expected.
+func logTails(t *testing.T, servers []*testenv.Redis) {
+	t.Helper()
+	for _, r := range servers {
+		log, _ := os.ReadFile(filepath.Join(r.Dir, "redis.log"))
+		lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+		t.Logf("%s, the last lines of its log:\n%s", r.Addr, strings.Join(lines[max(0, len(lines)-25):], "\n"))
+	}
 }
 
 // countBalances is the number of addresses with an unpaid balance.
@@ -170,9 +172,25 @@ func (e *env) seedRecipients(first, n int, base, step int64) map[string]int64 {
 // primary, waiting for one replica like redis.min_replicas_acked: 1.
 func connectSentinel(t *testing.T, sn *testenv.RedisSentinel) *redisstore.Store {
 	t.Helper()
-	store, err := redisstore.Connect(context.Background(), redisstore.ConnectConfig{Mode: redisstore.ModeSentinel,
-		Addrs: sn.SentinelAddrs(), MasterName: testenv.SentinelMaster, Prefix: testPrefix, MinReplicasAcked: 1,
-		ReplicaAckTimeout: 500 * time.Millisecond, Logger: zaptest.NewLogger(t)})
+	return connectReplicated(t, redisstore.ConnectConfig{Mode: redisstore.ModeSentinel,
+		Addrs: sn.SentinelAddrs(), MasterName: testenv.SentinelMaster})
+}
+
+// connectCluster is a store on its own connections to the cluster (as
+// redis.mode: cluster), waiting for one replica like
+// redis.min_replicas_acked: 1.
+func connectCluster(t *testing.T, c *testenv.RedisCluster) *redisstore.Store {
+	t.Helper()
+	return connectReplicated(t, redisstore.ConnectConfig{Mode: redisstore.ModeCluster, Addrs: c.Addrs()})
+}
+
+// connectReplicated connects cfg (mode and addresses) with the test prefix,
+// waiting for one replica for up to 500 ms.
+func connectReplicated(t *testing.T, cfg redisstore.ConnectConfig) *redisstore.Store {
+	t.Helper()
+	cfg.Prefix, cfg.MinReplicasAcked, cfg.ReplicaAckTimeout = testPrefix, 1, 500*time.Millisecond
+	cfg.Logger = zaptest.NewLogger(t)
+	store, err := redisstore.Connect(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,11 +40,12 @@ type env struct {
 	chain  testenv.Node
 	params *chaincfg.Params
 	key    *btcec.PrivateKey
-	rdb    *redis.Client
+	rdb    redis.UniversalClient // a cluster client in the Cluster tests
 	store  *redisstore.Store
 	rpc    *rpcclient.Client
 	node   *bitcoind.Client
 	pool   btcutil.Address
+	kind   poolKind // of pool
 	script []byte
 	start  int64 // chain height before any payout
 	total  int64 // Σ pool UTXOs = Σ balances + fee account at seeding
@@ -89,22 +90,34 @@ func forEachNode(t *testing.T, fn func(t *testing.T, nodeKind string)) {
 }
 
 // newEnv starts redis-server and a regtest node of nodeKind and records
-// pool UTXOs paying the test key's address of the given kind: for P2PKH the
-// coinbases of blocks 1..n (matured by 100 more blocks, as the unlocker
-// would record them); for P2WPKH and P2TR n outputs of a transaction
-// funding that address. nodeArgs go to testenv.StartNode.
+// pool UTXOs paying the test key's address of the given kind (fund). nodeArgs
+// go to testenv.StartNode.
 func newEnv(t *testing.T, nodeKind string, kind poolKind, n int, nodeArgs ...string) *env {
 	t.Helper()
 	e := &env{t: t}
 	e.redis = testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	e.rdb = rdb
+	e.store = redisstore.New(rdb, redisstore.Config{Prefix: testPrefix})
 	e.chain = testenv.StartNode(t, nodeKind, nodeArgs...)
+	e.fund(kind, n)
+	return e
+}
+
+// fund takes the test key's address of the given kind as the pool's and
+// records n pool UTXOs paying it: for P2PKH the coinbases of blocks 1..n
+// (matured by 100 more blocks, as the unlocker would record them); for
+// P2WPKH and P2TR n outputs of a transaction funding that address (btcd
+// mines 432 blocks first to activate segwit). e.chain runs; e.store and
+// e.rdb are set.
+func (e *env) fund(kind poolKind, n int) {
+	t := e.t
+	t.Helper()
 	e.params, e.key = e.chain.Chain(), e.chain.TestKey()
-	e.rdb = redis.NewClient(&redis.Options{Addr: e.redis.Addr, MaxRetries: -1})
-	t.Cleanup(func() { e.rdb.Close() })
-	e.store = redisstore.New(e.rdb, redisstore.Config{Prefix: testPrefix})
 	e.rpc = e.chain.Client()
 	e.node = newNode(t, e.chain, "")
-	e.pool = poolAddress(t, e.key, kind, e.params)
+	e.pool, e.kind = poolAddress(t, e.key, kind, e.params), kind
 	e.script, _ = txscript.PayToAddrScript(e.pool)
 	ctx := context.Background()
 	var utxos []payment.UTXO
@@ -140,7 +153,6 @@ func newEnv(t *testing.T, nodeKind string, kind poolKind, n int, nodeArgs ...str
 		e.total += u.Value
 	}
 	e.start = e.chain.Height()
-	return e
 }
 
 // seed writes the balances; the fee account gets the rest of the pool's
