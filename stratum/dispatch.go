@@ -1,6 +1,7 @@
 package stratum
 
 import (
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -53,8 +54,12 @@ func (s *Server) dispatch(sess *Session, line []byte) bool {
 func (s *Server) handlerLoop(t *task) {
 	timer := time.NewTimer(handlerIdle)
 	defer timer.Stop()
+	// The handler's params array, reused request after request: decoding
+	// a submit allocates nothing (a request's params are used only while
+	// it is handled, like the line they point into).
+	var params []json.RawMessage
 	for {
-		t.ok = t.s.handleSafe(t.line)
+		t.ok = t.s.handleSafe(t.line, &params)
 		t.done <- struct{}{}
 		if !timer.Stop() {
 			select {
@@ -73,7 +78,7 @@ func (s *Server) handlerLoop(t *task) {
 
 // handleSafe is handle with a panic turned into a closed session, so a bug
 // in one request cannot take the server down.
-func (sess *Session) handleSafe(line []byte) (ok bool) {
+func (sess *Session) handleSafe(line []byte, params *[]json.RawMessage) (ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			sess.srv.stats.Panics.Add(1)
@@ -82,5 +87,5 @@ func (sess *Session) handleSafe(line []byte) (ok bool) {
 			ok = false
 		}
 	}()
-	return sess.handle(line)
+	return sess.handle(line, params)
 }

@@ -278,8 +278,8 @@ func (s *Server) admit(conn net.Conn, port int) {
 	}
 	if reason >= 0 {
 		s.mu.Unlock()
+		s.stats.Closes[reason].Add(1) // before the close the client sees
 		conn.Close()
-		s.stats.Closes[reason].Add(1)
 		if ce := s.log.Check(zap.DebugLevel, "connection refused"); ce != nil {
 			ce.Write(zap.String("remote", conn.RemoteAddr().String()), zap.Stringer("reason", reason))
 		}

@@ -1,14 +1,15 @@
 package stratum
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -508,12 +509,16 @@ func (s *Session) retargetLocked(now time.Time) {
 }
 
 // handle processes one line; false means the session must end (its reason
-// is set).
-func (s *Session) handle(line []byte) bool {
-	if len(strings.TrimSpace(string(line))) == 0 {
+// is set). params is the caller's array for the request's params (see
+// message.DecodeReusing), kept for the next line.
+func (s *Session) handle(line []byte, params *[]json.RawMessage) bool {
+	if len(bytes.TrimSpace(line)) == 0 {
 		return true
 	}
-	req, err := message.Decode(line)
+	req, err := message.DecodeReusing(line, (*params)[:0])
+	if cap(req.Params) > cap(*params) {
+		*params = req.Params[:0]
+	}
 	if errors.Is(err, message.ErrResponse) {
 		return true // an answer to a request we never send; ignore it
 	}

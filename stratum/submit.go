@@ -39,12 +39,12 @@ const blockSubmitTimeout = 30 * time.Second
 // recorder. It returns false when the session must end (ban).
 func (s *Session) handleSubmit(req *message.Request) bool {
 	now := time.Now()
-	workerName, _ := req.String(0)
-	jobID, _ := req.String(1)
 	code, age, err := s.submit(req, now)
 	if err == nil {
 		return s.countForBan(false)
 	}
+	workerName, _ := req.String(0) // copied only for a rejection's reports
+	jobID, _ := req.String(1)
 	s.srv.stats.Rejected[code-20].Add(1)
 	stale := code == message.CodeJobNotFound && age > 0
 	if stale {

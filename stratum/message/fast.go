@@ -11,7 +11,9 @@ import (
 // "jsonrpc". ok is false for anything it does not fully understand, and the
 // caller falls back to encoding/json, so the two always agree (checked by
 // FuzzDecodeFastMatchesJSON). The returned ID and Params alias line.
-func decodeFast(line []byte) (req Request, ok bool) {
+//
+// params, when not nil, is reused for Params (see DecodeReusing).
+func decodeFast(line []byte, params []json.RawMessage) (req Request, ok bool) {
 	p := parser{b: line}
 	p.ws()
 	if !p.eat('{') {
@@ -59,7 +61,10 @@ func decodeFast(line []byte) (req Request, ok bool) {
 				return Request{}, false
 			}
 			if req.Params == nil {
-				req.Params = make([]json.RawMessage, 0, 6) // mining.submit has 5 or 6
+				if params == nil {
+					params = make([]json.RawMessage, 0, 6) // mining.submit has 5 or 6
+				}
+				req.Params = params
 			}
 			req.Params = req.Params[:0]
 			p.ws()

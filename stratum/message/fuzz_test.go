@@ -107,7 +107,7 @@ func FuzzDecodeFastMatchesJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
-		fast, ok := decodeFast(line)
+		fast, ok := decodeFast(line, nil)
 		if !ok {
 			return
 		}

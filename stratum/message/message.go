@@ -73,8 +73,14 @@ type rawRequest struct {
 // but not a request (no string method) is ErrMalformed; the partially decoded
 // ID is still returned so the caller can answer it with an error. The
 // returned ID and Params may alias line: use them before line is reused.
-func Decode(line []byte) (Request, error) {
-	if req, ok := decodeFast(line); ok {
+func Decode(line []byte) (Request, error) { return DecodeReusing(line, nil) }
+
+// DecodeReusing is Decode that puts the params in params' backing array
+// when it is large enough: a caller that decodes line after line (a
+// connection handler) passes the previous request's Params and allocates
+// nothing per request. The returned Params may alias params.
+func DecodeReusing(line []byte, params []json.RawMessage) (Request, error) {
+	if req, ok := decodeFast(line, params); ok {
 		return req, nil
 	}
 	var raw rawRequest

@@ -234,6 +234,50 @@ func BenchmarkDecodeSubmit(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeSubmitReusing is BenchmarkDecodeSubmit as a connection
+// handler decodes: the previous request's params array reused.
+func BenchmarkDecodeSubmitReusing(b *testing.B) {
+	line := []byte(`{"id":7,"method":"mining.submit","params":["bc1qexampleexampleexample.w1","6a1f","61fabe6d6db43c2e","6155a491","41dad6e3","1fffe000"]}`)
+	var params []json.RawMessage
+	b.ReportAllocs()
+	for b.Loop() {
+		req, err := DecodeReusing(line, params[:0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		params = req.Params
+	}
+}
+
+// TestDecodeReusing: the params land in the array passed in (a submit then
+// allocates nothing), a request without params does not see the previous
+// request's, and a longer params list grows past the array.
+func TestDecodeReusing(t *testing.T) {
+	submit := []byte(`{"id":7,"method":"mining.submit","params":["w","6a1f","61fabe6d","6155a491","41dad6e3"]}`)
+	params := make([]json.RawMessage, 0, 6)
+	req, err := DecodeReusing(submit, params)
+	if err != nil || len(req.Params) != 5 || &req.Params[0] != &params[:1][0] {
+		t.Fatalf("params not in the array passed in: %v %d", err, len(req.Params))
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = DecodeReusing(submit, params) }); n != 0 {
+		t.Errorf("decoding a submit into a reused array: %v allocations", n)
+	}
+	req, err = DecodeReusing([]byte(`{"id":8,"method":"mining.extranonce.subscribe"}`), req.Params[:0])
+	if err != nil || len(req.Params) != 0 {
+		t.Errorf("a request without params got %d: %v", len(req.Params), err)
+	}
+	long := []byte(`{"id":9,"method":"x","params":[1,2,3,4,5,6,7,8]}`)
+	req, err = DecodeReusing(long, params)
+	if err != nil || len(req.Params) != 8 || string(req.Params[7]) != "8" {
+		t.Errorf("eight params: %v %q", err, req.Params)
+	}
+	// The slow path (escapes in the method) decodes the same.
+	req, err = DecodeReusing([]byte(`{"id":1,"method":"mining.\u0073ubmit","params":["a","b"]}`), params)
+	if err != nil || req.Method != MethodSubmit || len(req.Params) != 2 {
+		t.Errorf("slow path: %v %+v", err, req)
+	}
+}
+
 func BenchmarkAppendNotify(b *testing.B) {
 	n := &Notify{JobID: "1a2b", PrevHash: strings.Repeat("ab", 32), Coinb1: strings.Repeat("01", 60), Coinb2: strings.Repeat("02", 80),
 		MerkleBranch: []string{strings.Repeat("aa", 32), strings.Repeat("bb", 32), strings.Repeat("cc", 32)}, Version: "20000000", NBits: "1d00ffff", NTime: "504e86b9"}
