@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What a paced request costs any server on this machine (issue 11,
 # bench/README.md "Fourth round"): the same paced load (1,000 connections ×
-# 0.5 shares/s) against, in turn, the echo floor with a goroutine per
-# connection, the echo floor with one epoll loop, Lode counting shares in
+# 0.5 shares/s) against, in turn, the echo floor in C (one epoll loop,
+# bench/load/cfloor/echo.c, built with cc), the echo floor in Go with a
+# goroutine per connection and with one epoll loop, Lode counting shares in
 # memory and Lode with the Redis ledger (Unix socket, fresh redis-server).
 # Prints each run's server CPU per accepted share, submit→reply latency and
 # RSS. Bounded in time; processes are stopped by pid. From the repository root:
@@ -14,10 +15,14 @@ USER_=mgA8ehYoXCXjpQsxBVYgspMNvVmCPPBdTj.w1
 REDIS_PORT=26391
 # shellcheck source=bench/load/redis-lib.sh
 . "$(dirname "$0")/redis-lib.sh"
-run() { # NAME lode-bench-subcommand-and-flags...
+run() { # NAME lode-bench-subcommand-and-flags... (or: NAME cecho)
 	local name=$1
 	shift
-	"$BIN" "$@" -listen 127.0.0.1:23348 >"$DIR/srv.log" 2>&1 &
+	if [ "$1" = cecho ]; then
+		"$DIR/cecho" 23348 "$DIR/notify.line" 1e-08 >"$DIR/srv.log" 2>&1 &
+	else
+		"$BIN" "$@" -listen 127.0.0.1:23348 >"$DIR/srv.log" 2>&1 &
+	fi
 	SRV_PID=$!
 	for _ in $(seq 50); do grep -q listening "$DIR/srv.log" 2>/dev/null && break; sleep 0.1; done
 	sleep 0.5
@@ -29,7 +34,10 @@ run() { # NAME lode-bench-subcommand-and-flags...
 	SRV_PID=
 }
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+cc -O2 -o "$DIR/cecho" "$(dirname "$0")/cfloor/echo.c"
+"$BIN" floor -write-notify "$DIR/notify.line"
 for round in $(seq "$ROUNDS"); do
+	run "round $round: echo floor in C, one epoll loop" cecho
 	run "round $round: echo floor, goroutine per connection" floor -echo
 	run "round $round: echo floor, one epoll loop" floor -echo -epoll
 	run "round $round: lode, shares in memory" serve

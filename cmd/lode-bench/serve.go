@@ -177,11 +177,11 @@ func printMemStats(ctx context.Context, d time.Duration) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		const mib = 1 << 20
-		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"}}
-		metrics.Read(live)
-		fmt.Printf("memstats: goroutines %d, heap in use %.1f MiB (live after the last GC %.1f, goal %.1f, idle %.1f, released %.1f), stacks %.1f MiB, sys %.1f MiB, GC %d\n",
-			runtime.NumGoroutine(), float64(ms.HeapInuse)/mib, float64(live[0].Value.Uint64())/mib, float64(live[1].Value.Uint64())/mib,
-			float64(ms.HeapIdle)/mib, float64(ms.HeapReleased)/mib, float64(ms.StackInuse)/mib, float64(ms.Sys)/mib, ms.NumGC)
+		m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+		metrics.Read(m)
+		fmt.Printf("memstats: goroutines %d, heap in use %.1f MiB (live after the last GC %.1f, goal %.1f, idle %.1f, released %.1f), stacks %.1f MiB, sys %.1f MiB, GC %d (%.3f s of CPU, estimated by the runtime)\n",
+			runtime.NumGoroutine(), float64(ms.HeapInuse)/mib, float64(m[0].Value.Uint64())/mib, float64(m[1].Value.Uint64())/mib,
+			float64(ms.HeapIdle)/mib, float64(ms.HeapReleased)/mib, float64(ms.StackInuse)/mib, float64(ms.Sys)/mib, ms.NumGC, m[2].Value.Float64())
 	}
 }
 
@@ -215,6 +215,7 @@ func floor(args []string) error {
 	epoll := fs.Bool("epoll", false, "with -echo: serve every connection from one epoll event loop instead of a goroutine each (Linux)")
 	diff := fs.Float64("diff", 1e-8, "difficulty sent with -echo")
 	tmpl := fs.String("template", lodeserver.DefaultTemplate, "getblocktemplate result file the notify line is built from")
+	writeNotify := fs.String("write-notify", "", "write the -echo server's notify line to this file and exit (for bench/load/cfloor/echo.c)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -230,6 +231,13 @@ func floor(args []string) error {
 	job := ls.Current()
 	if err := ls.Stop(); err != nil {
 		return err
+	}
+	if *writeNotify != "" {
+		line, err := load.NotifyLineFor(job, 0)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(*writeNotify, line, 0o644)
 	}
 	var f *load.FloorServer
 	if *echo {
