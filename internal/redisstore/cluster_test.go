@@ -179,6 +179,10 @@ func TestClusterScriptsStayOnOneSlot(t *testing.T) {
 		Inputs:     []payment.Input{{OutPoint: in, Value: 10_000}},
 		ChangeVout: 1, ChangeValue: 4950}
 	noCrossSlot(t, "CommitPayout", s.CommitPayout(ctx, p))
+	// Before a broadcast of a payout committed by another call: the fence
+	// and WAIT on the master holding the payout, from a store whose
+	// connections have written nothing.
+	noCrossSlot(t, "EnsureCommitted", clusterStore(t, c, 1).EnsureCommitted(ctx, p))
 	p.State = payment.StateBroadcast
 	noCrossSlot(t, "UpdatePayout", s.UpdatePayout(ctx, p, payment.StatePending))
 	p.State = payment.StateConfirmed
@@ -193,6 +197,19 @@ func TestClusterScriptsStayOnOneSlot(t *testing.T) {
 	noCrossSlot(t, "CommitPayout (second)", s.CommitPayout(ctx, p2))
 	p2.State = payment.StateAbandoned
 	noCrossSlot(t, "AbandonPayout", s.AbandonPayout(ctx, p2, []payment.UTXO{change}, payment.StatePending))
+	// The replica of the master holding the payout stopped: WAIT cannot be
+	// satisfied, so EnsureCommitted refuses (the processor does not
+	// broadcast; payouts/payment's TestClusterPayoutsExactlyOnceStaleReplicaPromoted).
+	reps := c.ReplicasOf(c.MasterFor(s.payoutKey(p2.ID)))
+	if len(reps) != 1 {
+		t.Fatalf("the payout's master has %d replicas, want 1", len(reps))
+	}
+	reps[0].Pause()
+	err = clusterStore(t, c, 1).EnsureCommitted(ctx, p2)
+	reps[0].Resume()
+	if !errors.Is(err, ErrNotReplicated) {
+		t.Fatalf("EnsureCommitted with the payout master's replica stopped: %v, want ErrNotReplicated", err)
+	}
 	noCrossSlot(t, "SetThreshold", s.SetThreshold(ctx, "addrA", 200_000))
 	bal, err := s.Balances(ctx)
 	noCrossSlot(t, "Balances", err)
