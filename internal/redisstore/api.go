@@ -95,9 +95,21 @@ func (s *Store) ActiveWorkers(ctx context.Context, since time.Time) ([]ActiveWor
 	var out []ActiveWorker
 	var mu sync.Mutex // a cluster's masters are scanned concurrently
 	err := s.scanKeys(ctx, s.workerKeyPattern(), func(ctx context.Context, keys []string) error {
-		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, k := range keys {
-				p.HGet(ctx, k, "last")
+		// Per worker its accepted count and (versions before issue 14's
+		// fourth round) last share, and its field in its address's
+		// worker list, which holds the last share now (lastShare).
+		names := make([]string, len(keys))
+		counts := make([]*redis.SliceCmd, len(keys))
+		listed := make([]*redis.StringCmd, len(keys))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range keys {
+				worker, ok := s.workerOfKey(k)
+				if !ok {
+					continue
+				}
+				names[i] = worker
+				counts[i] = p.HMGet(ctx, k, "accepted", "last")
+				listed[i] = s.listedLast(ctx, p, worker)
 			}
 			return nil
 		})
@@ -106,18 +118,17 @@ func (s *Store) ActiveWorkers(ctx context.Context, since time.Time) ([]ActiveWor
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		for i, c := range cmds {
-			ms, err := strconv.ParseInt(c.(*redis.StringCmd).Val(), 10, 64)
-			if err != nil {
+		for i, worker := range names {
+			if counts[i] == nil {
+				continue
+			}
+			v := counts[i].Val()
+			acc, _ := v[0].(string)
+			old, _ := v[1].(string)
+			accepted, _ := strconv.ParseInt(acc, 10, 64)
+			last := lastShare(accepted, old, listed[i])
+			if last.IsZero() || last.Before(since) {
 				continue // rejects only: never accepted a share
-			}
-			last := time.UnixMilli(ms)
-			if last.Before(since) {
-				continue
-			}
-			worker, ok := s.workerOfKey(keys[i])
-			if !ok {
-				continue
 			}
 			// The username is "address" or "address.worker" (shares.Share).
 			addr, _, _ := strings.Cut(worker, ".")

@@ -667,22 +667,27 @@ func (s *Store) statsOps(a *scriptArgs, b *ledger.Batch) {
 		wk := c.keyStart(s.prefix, tag, "worker").keyPart(w.worker).keyDone()
 		c.op("hincrby", wk, "accepted")
 		c.int(w.accepted)
-		// Batches are written in time order; a late spool replay may set
-		// an older "last" for a moment, which the next live batch fixes.
-		c.multi("hset", wk, 2)
-		c.str("last")
-		c.int(w.last)
-		c.str(workerDiffField)
-		c.float(w.diff, 'g')
-		if w.best >= 0 {
-			// Best only grows in Redis: nothing to do when this Store
-			// already wrote as much.
-			if known, ok := s.cache.best[w.worker]; !ok || w.best > known.best {
-				c.op("hmax", wk, "best")
-				c.float(w.best, 'g')
-			}
-			a.bests = append(a.bests, workerBest{w.worker, w.best})
+		// The worker's last share is its field in the address's worker
+		// list (below), not written here too: a second command per worker
+		// and flush was a fifth of what statistics cost Redis
+		// (bench/README.md, issue 14, fourth round). Its difficulty changes
+		// only with vardiff: written when it differs from what this Store
+		// wrote, or that is diffRefresh old (another frontend may have
+		// written its own since: a worker that moved back).
+		known, ok := s.cache.workers[w.worker]
+		wroteDiff := !ok || !known.hasDiff || known.diff != w.diff || now-known.diffAt >= diffRefresh
+		if wroteDiff {
+			c.multi("hset", wk, 1)
+			c.str(workerDiffField)
+			c.float(w.diff, 'g')
 		}
+		// Best only grows in Redis: nothing to do when this Store already
+		// wrote as much.
+		if w.best >= 0 && (!ok || w.best > known.best) {
+			c.op("hmax", wk, "best")
+			c.float(w.best, 'g')
+		}
+		a.bests = append(a.bests, workerBest{w.worker, w.best, w.diff, wroteDiff})
 		s.expire(a, c, wk, ttl, now)
 		mi, ok := a.mIndex[w.address]
 		if !ok {
@@ -895,7 +900,8 @@ type hrWritten struct {
 // later flushes leave out writes that would change nothing: the EXPIRE of a
 // key whose TTL it set less than ttl/25 ago (a key then lives at least 24
 // of its 25 hours past its last write; 2 h minute buckets at least 1 h 55
-// min), and the best difficulty of a worker whose best it wrote as high;
+// min), the best difficulty of a worker whose best it wrote as high, and
+// the difficulty of a worker whose difficulty it wrote as is;
 // and the bucket fields' values it wrote (the "expected" of the hw and hf
 // operations, statsScript: only a hint, the script compares it with what
 // Redis holds).
@@ -903,24 +909,32 @@ type hrWritten struct {
 // by the Store's concurrent ApplyBatch calls (the flusher and a spool
 // replay) and forgets what is older than an hour.
 type statsCache struct {
-	mu     sync.Mutex
-	ttl    map[string]int64       // key → unix s of its last EXPIRE
-	best   map[string]bestWritten // worker → the best difficulty written
-	hr     map[hrKey]hrWritten    // bucket field → its value as last written
-	pruned int64                  // unix s of the last prune
+	mu      sync.Mutex
+	ttl     map[string]int64         // key → unix s of its last EXPIRE
+	workers map[string]workerWritten // worker → its best and difficulty written
+	hr      map[hrKey]hrWritten      // bucket field → its value as last written
+	pruned  int64                    // unix s of the last prune
 }
 
-// bestWritten is a worker's best difficulty as this Store wrote it, and
-// when it was last part of a flush.
-type bestWritten struct {
-	best float64
-	at   int64
+// workerWritten is a worker's best difficulty and difficulty as this
+// Store wrote them, and when it was last part of a flush.
+type workerWritten struct {
+	best, diff float64
+	hasDiff    bool
+	diffAt     int64 // unix s when diff was written
+	at         int64
 }
 
-// workerBest is one worker's best difficulty in a batch.
+// diffRefresh is how often (s) a worker's unchanged difficulty is written
+// again.
+const diffRefresh = 60
+
+// workerBest is one worker's best difficulty (-1: none) and latest
+// difficulty in a batch, and whether the batch writes that difficulty.
 type workerBest struct {
-	worker string
-	best   float64
+	worker     string
+	best, diff float64
+	wroteDiff  bool
 }
 
 // expire queues an EXPIRE of c's KEYS[key] in seconds unless this call
@@ -947,14 +961,19 @@ func (c *statsCache) commit(a *scriptArgs, applied bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ttl == nil {
-		c.ttl, c.best, c.hr = map[string]int64{}, map[string]bestWritten{}, map[hrKey]hrWritten{}
+		c.ttl, c.workers, c.hr = map[string]int64{}, map[string]workerWritten{}, map[hrKey]hrWritten{}
 	}
 	for _, k := range a.setTTL {
 		c.ttl[k] = now
 	}
 	if applied {
 		for _, wb := range a.bests {
-			c.best[wb.worker] = bestWritten{max(wb.best, c.best[wb.worker].best), now}
+			known := c.workers[wb.worker]
+			known.best, known.at = max(known.best, wb.best), now
+			if wb.wroteDiff {
+				known.diff, known.hasDiff, known.diffAt = wb.diff, true, now
+			}
+			c.workers[wb.worker] = known
 		}
 		for _, w := range a.hrw {
 			c.hr[w.hrKey] = w
@@ -967,9 +986,9 @@ func (c *statsCache) commit(a *scriptArgs, applied bool) {
 				delete(c.ttl, k)
 			}
 		}
-		for w, b := range c.best {
+		for w, b := range c.workers {
 			if now-b.at >= 3600 {
-				delete(c.best, w)
+				delete(c.workers, w)
 			}
 		}
 		for k, w := range c.hr { // a 10-minute slot is written for 10 minutes
@@ -1097,9 +1116,11 @@ func (s *Store) RoundTotal(ctx context.Context) (string, error) {
 // the minute buckets ending at now.
 func (s *Store) WorkerStats(ctx context.Context, worker string, now time.Time) (ledger.WorkerStats, error) {
 	var h *redis.MapStringStringCmd
+	var listed *redis.StringCmd
 	var hr []*redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		h = p.HGetAll(ctx, s.workerKey(worker))
+		listed = s.listedLast(ctx, p, worker)
 		hr = s.hashrateBuckets(ctx, p, shardTag(worker), "w:"+worker, now)
 		return nil
 	})
@@ -1111,12 +1132,47 @@ func (s *Store) WorkerStats(ctx context.Context, worker string, now time.Time) (
 	st.Accepted, _ = strconv.ParseInt(m["accepted"], 10, 64)
 	st.Rejected, _ = strconv.ParseInt(m["rejected"], 10, 64)
 	st.Stale, _ = strconv.ParseInt(m["stale"], 10, 64)
-	if ms, err := strconv.ParseInt(m["last"], 10, 64); err == nil {
-		st.LastShare = time.UnixMilli(ms)
-	}
+	st.LastShare = lastShare(st.Accepted, m["last"], listed)
 	st.BestDifficulty, _ = strconv.ParseFloat(m["best"], 64)
 	st.Hashrate10m, st.Hashrate1h, st.Hashrate24h = hashrates(hr, now)
 	return st, nil
+}
+
+// listedLast queues the read of a worker's field in its address's worker
+// list (P:T:miner:<address>): the time of its last accepted share, or, for
+// a worker with rejects only, of its latest reject group. nil when the
+// username names no address.
+func (s *Store) listedLast(ctx context.Context, p redis.Pipeliner, worker string) *redis.StringCmd {
+	// The username is "address" or "address.worker" (shares.Share).
+	addr, _, _ := strings.Cut(worker, ".")
+	name, ok := workerSuffix(worker, addr)
+	if !ok {
+		return nil
+	}
+	return p.HGet(ctx, s.minerKey(addr), name)
+}
+
+// lastShare is a worker's last accepted share: its field in its address's
+// worker list (listedLast) if it ever had a share accepted, or the
+// worker hash's "last" (oldLast), which versions before issue 14's fourth
+// round wrote with every flush, if that is later.
+func lastShare(accepted int64, oldLast string, listed *redis.StringCmd) time.Time {
+	if accepted <= 0 {
+		return time.Time{} // rejects only: the list holds a reject's time
+	}
+	ms, err := strconv.ParseInt(oldLast, 10, 64)
+	if err != nil {
+		ms = 0
+	}
+	if listed != nil {
+		if l, err := strconv.ParseInt(listed.Val(), 10, 64); err == nil {
+			ms = max(ms, l)
+		}
+	}
+	if ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }
 
 // MinerStats is what the store knows about one payout address.
