@@ -50,8 +50,13 @@ const (
 	DefaultMaxSpoolBytes   = 1 << 30
 	DefaultShutdownTimeout = 10 * time.Second
 	// maxStatsShares bounds the shares whose statistics wait for the next
-	// statistics batch; reaching it writes one at once.
-	maxStatsShares = 16384
+	// statistics batch; reaching it writes one at once. It is above a
+	// second's shares of a busy frontend, so that statistics are written
+	// once per StatsInterval, their Redis work growing with the active
+	// workers, not with the shares: at 16,384 a frontend recording 35,000
+	// shares/s flushed twice a second, each worker in both flushes
+	// (bench/README.md, issue 14, fourth round).
+	maxStatsShares = 65536
 	// replayChunk bounds the spooled batches one replay attempt applies (and
 	// the flusher holds decoded in memory).
 	replayChunk = 64
