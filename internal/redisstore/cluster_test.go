@@ -199,13 +199,14 @@ func TestClusterScriptsStayOnOneSlot(t *testing.T) {
 	noCrossSlot(t, "AbandonPayout", s.AbandonPayout(ctx, p2, []payment.UTXO{change}, payment.StatePending))
 	// The replica of the master holding the payout stopped: WAIT cannot be
 	// satisfied, so EnsureCommitted refuses (the processor does not
-	// broadcast; payouts/payment's TestClusterPayoutsExactlyOnceStaleReplicaPromoted).
+	// broadcast; payouts/payment's TestClusterPayoutsExactlyOnceThroughFailovers).
 	reps := c.ReplicasOf(c.MasterFor(s.payoutKey(p2.ID)))
 	if len(reps) != 1 {
 		t.Fatalf("the payout's master has %d replicas, want 1", len(reps))
 	}
+	fresh := clusterStore(t, c, 1) // connected first: a client connecting to a cluster with a stopped node can time out
 	reps[0].Pause()
-	err = clusterStore(t, c, 1).EnsureCommitted(ctx, p2)
+	err = fresh.EnsureCommitted(ctx, p2)
 	reps[0].Resume()
 	if !errors.Is(err, ErrNotReplicated) {
 		t.Fatalf("EnsureCommitted with the payout master's replica stopped: %v, want ErrNotReplicated", err)

@@ -107,7 +107,7 @@ func TestPayoutsExactlyOnceKilledAfterReplicatedCommit(t *testing.T) {
 	e, sn := newSentinelEnv(t, p2pkh)
 	want := e.seedRecipients(10, 6, 4_000_000, 1_000_009) // two payouts of three outputs
 	e.runChild("commit", "LODE_TEST_SENTINELS="+strings.Join(sn.SentinelAddrs(), ","))
-	e.failoverWithPendingPayout(sn, want, nil)
+	e.failoverWithPendingPayout(sentinelFailover{sn}, want, nil)
 }
 
 // TestPayoutsExactlyOnceLateReplicaPromoted: the replica is SIGSTOPped with
@@ -127,8 +127,29 @@ func TestPayoutsExactlyOnceLateReplicaPromoted(t *testing.T) {
 	if _, err := p.RunOnce(context.Background(), false); !errors.Is(err, redisstore.ErrNotReplicated) {
 		t.Fatalf("run with the replica stopped: %v, want ErrNotReplicated", err)
 	}
-	e.failoverWithPendingPayout(sn, want, replica)
+	e.failoverWithPendingPayout(sentinelFailover{sn}, want, replica)
 }
+
+// failover is the Redis topology whose primary failoverWithPendingPayout
+// kills: a Sentinel setup or the {acct} master of a cluster.
+type failover interface {
+	// killPrimary SIGKILLs the primary and returns it.
+	killPrimary() *testenv.Redis
+	// waitPromotion waits until a replica replaced old and the test's
+	// store reaches it, and returns it.
+	waitPromotion(e *env, old *testenv.Redis) *testenv.Redis
+	// waitReplica waits until the primary has a replica online that
+	// acknowledged what it wrote.
+	waitReplica()
+}
+
+type sentinelFailover struct{ sn *testenv.RedisSentinel }
+
+func (f sentinelFailover) killPrimary() *testenv.Redis { return f.sn.KillPrimary() }
+func (f sentinelFailover) waitPromotion(_ *env, old *testenv.Redis) *testenv.Redis {
+	return f.sn.WaitPromotion(old)
+}
+func (f sentinelFailover) waitReplica() { f.sn.WaitReplicas(1) }
 
 // failoverWithPendingPayout starts from a primary holding one open payout,
 // pending and unknown to the node, which its replica has or will have once
@@ -139,7 +160,7 @@ func TestPayoutsExactlyOnceLateReplicaPromoted(t *testing.T) {
 // nothing new; once the old primary is back as a replica, the same
 // transaction is broadcast and every address is paid exactly once on chain
 // (settle).
-func (e *env) failoverWithPendingPayout(sn *testenv.RedisSentinel, want map[string]int64, paused *testenv.Redis) {
+func (e *env) failoverWithPendingPayout(f failover, want map[string]int64, paused *testenv.Redis) {
 	t := e.t
 	t.Helper()
 	ctx := context.Background()
@@ -152,11 +173,11 @@ func (e *env) failoverWithPendingPayout(sn *testenv.RedisSentinel, want map[stri
 		t.Fatalf("payout %d was not broadcast, the mempool holds %d transactions", committed.ID, n)
 	}
 
-	killed := sn.KillPrimary()
+	killed := f.killPrimary()
 	if paused != nil {
 		paused.Resume()
 	}
-	promoted := sn.WaitPromotion(killed)
+	promoted := f.waitPromotion(e, killed)
 	t.Logf("primary moved from %s to %s with payout %d committed, not broadcast", killed.Addr, promoted.Addr, committed.ID)
 	open, err = e.store.OpenPayouts(ctx)
 	if err != nil || len(open) != 1 || open[0].TxID != committed.TxID || open[0].State != payment.StatePending {
@@ -171,7 +192,7 @@ func (e *env) failoverWithPendingPayout(sn *testenv.RedisSentinel, want map[stri
 		t.Errorf("a run without a replica broadcast %d transactions", n)
 	}
 	killed.Restart()
-	sn.WaitReplicas(1)
+	f.waitReplica()
 
 	e.settle(p, want)
 	po, err := e.store.Payout(ctx, committed.ID)

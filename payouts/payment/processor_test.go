@@ -632,11 +632,16 @@ func child(point string) int {
 	}
 	store := redisstore.New(redis.NewClient(&redis.Options{Addr: os.Getenv("LODE_TEST_REDIS")}),
 		redisstore.Config{Prefix: testPrefix})
+	// As the daemon with redis.mode sentinel or cluster, redis.min_replicas_acked 1.
+	replicated := redisstore.ConnectConfig{Prefix: testPrefix, MinReplicasAcked: 1,
+		ReplicaAckTimeout: 500 * time.Millisecond, Logger: zap.NewNop()}
 	if sentinels := os.Getenv("LODE_TEST_SENTINELS"); sentinels != "" {
-		// As the daemon with redis.mode sentinel, redis.min_replicas_acked 1.
-		store, err = redisstore.Connect(ctx, redisstore.ConnectConfig{Mode: redisstore.ModeSentinel,
-			Addrs: strings.Split(sentinels, ","), MasterName: testenv.SentinelMaster, Prefix: testPrefix,
-			MinReplicasAcked: 1, ReplicaAckTimeout: 500 * time.Millisecond, Logger: zap.NewNop()})
+		replicated.Mode, replicated.Addrs, replicated.MasterName = redisstore.ModeSentinel, strings.Split(sentinels, ","), testenv.SentinelMaster
+	} else if nodes := os.Getenv("LODE_TEST_CLUSTER"); nodes != "" {
+		replicated.Mode, replicated.Addrs = redisstore.ModeCluster, strings.Split(nodes, ",")
+	}
+	if replicated.Mode != "" {
+		store, err = redisstore.Connect(ctx, replicated)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
 			return 3
@@ -670,7 +675,8 @@ func child(point string) int {
 
 // runChild runs one payout run in a child process (TestMain) that SIGKILLs
 // itself at point ("commit" or "broadcast"), against the Redis named in
-// redisEnv (LODE_TEST_REDIS=addr, or LODE_TEST_SENTINELS=addr,addr,...).
+// redisEnv (LODE_TEST_REDIS=addr, LODE_TEST_SENTINELS=addr,addr,... or
+// LODE_TEST_CLUSTER=addr,addr,...).
 func (e *env) runChild(point, redisEnv string) {
 	e.t.Helper()
 	wif, _ := btcutil.NewWIF(e.key, e.params, true)
