@@ -45,6 +45,7 @@ func serve(args []string) error {
 	verbose := fs.Bool("v", false, "log the server at info level to stderr")
 	memEvery := fs.Duration("memstats", 0, "print the Go runtime's memory breakdown this often (0: never)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file when stopped (connections still open: what they hold)")
+	procs := fs.Int("gomaxprocs", 0, "run Go code on at most this many threads at once (0: the runtime's default, every CPU)")
 	gcPercent := fs.Int("gc-percent", config.DefaultGCPercent, "the collector's target, as lode.yaml's runtime.gc_percent (the daemon's default; GOGC in the environment wins)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -54,6 +55,9 @@ func serve(args []string) error {
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(*gcPercent)
+	}
+	if *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
 	}
 	if *memProfile != "" {
 		// Sample every 512 bytes rather than every 512 KiB: a connection
