@@ -84,7 +84,7 @@ stratum:
 		{name: "bad listen", yaml: minimal + "api: {listen: 8080}\n", errs: []string{`api.listen: want host:port, got "8080"`}},
 		{name: "bad durations", yaml: "roles: [api]\nnode: {poll_interval: 0s}\nshutdown_timeout: -1s\n", errs: []string{"node.poll_interval: must be a positive duration", "shutdown_timeout: must be a positive"}},
 		{name: "unparsable duration", yaml: minimal + "shutdown_timeout: soon\n", errs: []string{"shutdown_timeout: want a duration such as 500ms"}},
-		{name: "gc percent out of range", yaml: minimal + "runtime: {gc_percent: 0, memory_limit_bytes: 1000}\n", errs: []string{"runtime.gc_percent: must be 10..1000", "runtime.memory_limit_bytes: must be 0 (no limit) or at least 64 MiB"}},
+		{name: "gc percent out of range", yaml: minimal + "runtime: {gc_percent: 0, memory_limit_bytes: 1000, max_procs: -1}\n", errs: []string{"runtime.gc_percent: must be 10..1000", "runtime.memory_limit_bytes: must be 0 (no limit) or at least 64 MiB", "runtime.max_procs: must be 0"}},
 		{name: "difficulty range", yaml: minimal + `
 stratum:
   ports:

@@ -92,8 +92,8 @@ type Config struct {
 const DefaultGCPercent = 25
 
 // RuntimeConfig is lode.yaml's runtime section. The environment variables
-// GOGC and GOMEMLIMIT, when set, win over it: they are the Go runtime's own
-// way to be tuned, and an operator who sets them means it.
+// GOGC, GOMEMLIMIT and GOMAXPROCS, when set, win over it: they are the Go
+// runtime's own way to be tuned, and an operator who sets them means it.
 type RuntimeConfig struct {
 	// GCPercent is the collector's target, as GOGC: a collection starts
 	// when the heap has grown this many percent over the live heap.
@@ -102,6 +102,12 @@ type RuntimeConfig struct {
 	// GOMEMLIMIT (0: none): near it the collector runs more often, whatever
 	// gc_percent says.
 	MemoryLimitBytes int64 `yaml:"memory_limit_bytes"`
+	// MaxProcs is GOMAXPROCS: how many threads run Go code at once (0: the
+	// runtime's default, the CPUs the process may use). 1 suits a frontend
+	// with paced miners: the goroutines a share passes through then hand
+	// over on one thread instead of waking another (bench/README.md, issue
+	// 11, "Fifth round").
+	MaxProcs int `yaml:"max_procs"`
 }
 
 // LogConfig selects zap's output.

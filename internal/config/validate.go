@@ -235,6 +235,9 @@ func (c Config) Validate() error {
 	if g := c.Runtime.GCPercent; g < 10 || g > 1000 {
 		bad("runtime.gc_percent", "must be 10..1000 (percent the heap may grow over the live heap before a collection), got %d", g)
 	}
+	if p := c.Runtime.MaxProcs; p < 0 || p > 1024 {
+		bad("runtime.max_procs", "must be 0 (every CPU the process may use) or 1..1024, got %d", p)
+	}
 	if m := c.Runtime.MemoryLimitBytes; m != 0 && m < 64<<20 {
 		bad("runtime.memory_limit_bytes", "must be 0 (no limit) or at least 64 MiB (67108864), got %d", m)
 	}
