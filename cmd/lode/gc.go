@@ -14,31 +14,33 @@ import (
 // and GOMAXPROCS from lode.yaml's runtime section. GOGC, GOMEMLIMIT and
 // GOMAXPROCS in the environment (getenv) win: the runtime has read them
 // already, and an operator who set them means it. It is called at start and
-// again on SIGHUP.
+// again on SIGHUP, so a key removed from the file returns to the runtime's
+// default.
 func applyRuntime(c config.RuntimeConfig, getenv func(string) string, log *zap.Logger) {
-	if v := getenv("GOGC"); v != "" {
-		log.Info("GOGC is set in the environment; runtime.gc_percent is not applied", zap.String("GOGC", v))
-	} else {
+	// envWins reports whether the environment variable env is set, saying
+	// so when the file set key too.
+	envWins := func(env, key string, keySet bool) bool {
+		v := getenv(env)
+		if v != "" && keySet {
+			log.Info(env+" is set in the environment; "+key+" is not applied", zap.String(env, v))
+		}
+		return v != ""
+	}
+	if !envWins("GOGC", "runtime.gc_percent", true) {
 		debug.SetGCPercent(c.GCPercent)
 	}
-	switch v := getenv("GOMEMLIMIT"); {
-	case v != "":
+	if !envWins("GOMEMLIMIT", "runtime.memory_limit_bytes", c.MemoryLimitBytes > 0) {
+		limit := int64(math.MaxInt64) // none
 		if c.MemoryLimitBytes > 0 {
-			log.Info("GOMEMLIMIT is set in the environment; runtime.memory_limit_bytes is not applied", zap.String("GOMEMLIMIT", v))
+			limit = c.MemoryLimitBytes
 		}
-	case c.MemoryLimitBytes > 0:
-		debug.SetMemoryLimit(c.MemoryLimitBytes)
-	default:
-		debug.SetMemoryLimit(math.MaxInt64) // none; also undoes a limit removed by a reload
+		debug.SetMemoryLimit(limit)
 	}
-	switch v := getenv("GOMAXPROCS"); {
-	case v != "":
+	if !envWins("GOMAXPROCS", "runtime.max_procs", c.MaxProcs > 0) {
 		if c.MaxProcs > 0 {
-			log.Info("GOMAXPROCS is set in the environment; runtime.max_procs is not applied", zap.String("GOMAXPROCS", v))
+			runtime.GOMAXPROCS(c.MaxProcs)
+		} else {
+			runtime.SetDefaultGOMAXPROCS() // every CPU the process may use
 		}
-	case c.MaxProcs > 0:
-		runtime.GOMAXPROCS(c.MaxProcs)
-	default:
-		runtime.SetDefaultGOMAXPROCS() // every CPU; also undoes a value removed by a reload
 	}
 }
