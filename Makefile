@@ -25,6 +25,7 @@ build:
 test:
 	@./scripts/install-deps.sh --browser
 	$(GO) test -race -tags e2e -timeout 25m $(PKGS)
+	LODE_TEST_READ_LOOP=goroutine $(GO) test -race -tags e2e -timeout 10m ./stratum/
 
 #? test-fast: the first tier only (no end-to-end, process-kill, browser or make-run tests); installs nothing
 test-fast:

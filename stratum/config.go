@@ -111,6 +111,14 @@ type Config struct {
 	// default). A small value bounds kernel memory per connection and makes
 	// a stalled miner reach the MaxPending limit sooner.
 	WriteBuffer int `yaml:"write_buffer"`
+	// ReadLoop is how plain TCP connections wait for their next line:
+	// "epoll" (the default; Linux) has one event loop wait on every socket
+	// and a handler from a shared pool read the lines once they are there,
+	// so a connection holds no goroutine of its own (evloop_linux.go);
+	// "goroutine" gives each connection a reader goroutine, which costs a
+	// 2 KiB stack and its descriptor per connection. TLS connections, and
+	// every connection where epoll is missing, use a reader goroutine.
+	ReadLoop string `yaml:"read_loop"`
 	// ShutdownTimeout bounds the graceful shutdown Run performs when its
 	// context ends (default 5 s). The daemon's own shutdown_timeout bounds
 	// the whole process's.
@@ -137,6 +145,12 @@ type Config struct {
 // MaxPortDifficulty bounds a port's maximum difficulty (the share ledger's
 // largest).
 const MaxPortDifficulty = 1e15
+
+// The values of Config.ReadLoop.
+const (
+	ReadLoopEpoll     = "epoll"
+	ReadLoopGoroutine = "goroutine"
+)
 
 // Default values.
 const (
@@ -176,6 +190,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.ReadLoop == "" {
+		c.ReadLoop = ReadLoopEpoll
 	}
 	if c.MaxPending == 0 {
 		c.MaxPending = defaultMaxPending
@@ -372,6 +389,9 @@ func (c Config) ValidateSettings() error {
 			bad(n.key, "must be >= 0 (0: %s), got %d", map[string]string{"max_connections_per_ip": "no limit",
 				"reconnect_wait": "reconnect at once", "write_buffer": "the system's"}[n.key], n.v)
 		}
+	}
+	if c.ReadLoop != "" && c.ReadLoop != ReadLoopEpoll && c.ReadLoop != ReadLoopGoroutine {
+		bad("read_loop", "want %q or %q, got %q", ReadLoopEpoll, ReadLoopGoroutine, c.ReadLoop)
 	}
 	if !(c.Vardiff.MaxStep >= 1 && c.Vardiff.MaxStep <= 1e6) {
 		bad("vardiff_max_step", "must be 1..1e6, got %v", c.Vardiff.MaxStep)

@@ -13,9 +13,9 @@ import (
 // writer goroutine.
 func rawConnOf(net.Conn) syscall.RawConn { return nil }
 
-var errWouldBlock = errors.New("socket buffer full")
+var errWouldBlock = errors.New("socket would block")
 
 func writeNow(syscall.RawConn, []byte) (int, error) { return 0, errWouldBlock }
 
 // lineSource is what a session's LineReader reads: the connection itself.
-func lineSource(conn net.Conn, _ syscall.RawConn) io.Reader { return conn }
+func lineSource(conn net.Conn, _ syscall.RawConn, _ bool) io.Reader { return conn }

@@ -40,7 +40,7 @@ func (s *Server) dispatch(sess *Session, line []byte) bool {
 	select {
 	case s.tasks <- t: // an idle handler takes it
 	default:
-		go s.handlerLoop(t)
+		go s.handlerLoop(t, nil)
 	}
 	<-t.done
 	ok := t.ok
@@ -49,9 +49,10 @@ func (s *Server) dispatch(sess *Session, line []byte) bool {
 	return ok
 }
 
-// handlerLoop handles tasks until it has been idle for handlerIdle; it must
+// handlerLoop handles tasks, and serves event-loop sessions (evloop.go),
+// until it has been idle for handlerIdle, starting with t or sess; it must
 // be run as a goroutine.
-func (s *Server) handlerLoop(t *task) {
+func (s *Server) handlerLoop(t *task, sess *Session) {
 	timer := time.NewTimer(handlerIdle)
 	defer timer.Stop()
 	// The handler's params array, reused request after request: decoding
@@ -59,8 +60,13 @@ func (s *Server) handlerLoop(t *task) {
 	// it is handled, like the line they point into).
 	var params []json.RawMessage
 	for {
-		t.ok = t.s.handleSafe(t.line, &params)
-		t.done <- struct{}{}
+		if t != nil {
+			t.ok = t.s.handleSafe(t.line, &params)
+			t.done <- struct{}{}
+		} else {
+			sess.serve(&params)
+		}
+		t, sess = nil, nil
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -70,6 +76,7 @@ func (s *Server) handlerLoop(t *task) {
 		timer.Reset(handlerIdle)
 		select {
 		case t = <-s.tasks:
+		case sess = <-s.runs:
 		case <-timer.C:
 			return
 		}

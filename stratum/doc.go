@@ -16,18 +16,23 @@
 // package shares' *shares.RejectError. StratumCode maps any of them to its
 // Stratum code in one table.
 //
-// Concurrency: each connection has one reader goroutine (readLoop) and at
-// most one writer goroutine (writeLoop) at a time, started when the bounded
-// outbound queue gets data and ending when it drains. While the queue is
-// empty and no writer runs, a line is instead written by the goroutine that
-// sends it (broadcaster or handler) with one non-blocking write under
-// Session.mu; what the socket does not take goes to the queue, so a slow
-// miner still never blocks the sender (session.go enqueueLocked, direct_unix.go).
-// The reader hands each
-// line to a shared, elastic pool of handler goroutines and waits for it
-// (dispatch.go): requests are handled in order, one at a time per session,
-// and the reader itself stays shallow so an idle connection parks on a
-// 2 KiB stack with no read buffer. A session whose queue exceeds MaxPending
+// Concurrency: a plain TCP connection has no goroutine of its own while it
+// waits (Config.ReadLoop "epoll", the default on Linux): one event loop
+// waits on every such socket in one epoll set, and a ready connection is
+// served by a handler from a shared, elastic pool, which reads and handles
+// its lines in order and puts it back in the set (evloop.go,
+// evloop_linux.go; a sweeper applies the authorize and idle timeouts). A
+// TLS connection, or any with ReadLoop "goroutine", has a reader goroutine
+// (readLoop) that hands each line to the same pool and waits for it
+// (dispatch.go), so it parks on a 2 KiB stack with no read buffer. Either
+// way requests are handled in order, one at a time per session. Each
+// connection has at most one writer goroutine (writeLoop) at a time,
+// started when the bounded outbound queue gets data and ending when it
+// drains. While the queue is empty and no writer runs, a line is instead
+// written by the goroutine that sends it (broadcaster or handler) with one
+// non-blocking write under Session.mu; what the socket does not take goes to
+// the queue, so a slow miner still never blocks the sender (session.go
+// enqueueLocked, direct_unix.go). A session whose queue exceeds MaxPending
 // bytes is closed as a slow consumer; a broadcast never blocks on it.
 //
 // Locks: Session.mu guards the outbound queue, the difficulty and job state

@@ -130,6 +130,9 @@ func startServer(t testing.TB, mut func(*Config)) *harness {
 		Logger:     zaptest.NewLogger(t),
 		Vardiff:    Vardiff{Disabled: true},
 	}
+	// make test runs this package a second time with the reader
+	// goroutines of read_loop: goroutine, so both read paths pass it.
+	cfg.ReadLoop = os.Getenv("LODE_TEST_READ_LOOP")
 	if mut != nil {
 		mut(&cfg)
 	}

@@ -132,7 +132,11 @@ func (s *Session) flushRepliesLocked() {
 	}
 	if s.slotWaiting && len(s.pend)-s.pendHead < maxPipelined {
 		s.slotWaiting = false
-		s.slotFree <- struct{}{}
+		if s.ev != nil {
+			s.wakeLocked()
+		} else {
+			s.slotFree <- struct{}{}
+		}
 	}
 	if s.closing && !s.closed && !s.writing && s.pendHead == len(s.pend) {
 		s.closeLocked(s.reason)

@@ -63,6 +63,8 @@ type Server struct {
 	recent     [recentJobs]recentJob // jobs prepared lately, for the age of stale shares
 	recentNext int
 	tasks      chan *task    // idle handler goroutines receive here (dispatch.go)
+	runs       chan *Session // and event-loop sessions to serve (evloop.go)
+	poller     *poller       // the event loop; nil: a reader goroutine per connection
 	presence   presenceState // connected-time reports (presence.go)
 
 	closing  atomic.Bool
@@ -103,6 +105,7 @@ func New(cfg Config) (*Server, error) {
 		en1Freed:   make(chan struct{}),
 		quit:       make(chan struct{}),
 		tasks:      make(chan *task),
+		runs:       make(chan *Session),
 	}
 	s.settings.Store(tunablesOf(cfg))
 	// Start the counter at a random-ish point so a restarted process does
@@ -144,6 +147,14 @@ func (s *Server) Listen() error {
 			l = tls.NewListener(l, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		}
 		ls = append(ls, l)
+	}
+	if s.cfg.ReadLoop == ReadLoopEpoll {
+		p, err := newPoller(s)
+		if err != nil {
+			s.log.Warn("no event loop: every connection gets a reader goroutine", zap.Error(err))
+		} else {
+			s.poller = p
+		}
 	}
 	s.listeners = ls
 	return nil
@@ -212,6 +223,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		s.stopPoller()
 		return nil
 	case <-ctx.Done():
 		s.cancelBase()
@@ -219,7 +231,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			sess.close(CloseShutdown)
 		}
 		<-done
+		s.stopPoller()
 		return fmt.Errorf("stratum shutdown: %w", ctx.Err())
+	}
+}
+
+// stopPoller stops the event loop once every session has ended.
+func (s *Server) stopPoller() {
+	s.mu.Lock()
+	p := s.poller
+	s.mu.Unlock()
+	if p != nil {
+		p.close()
 	}
 }
 
@@ -295,12 +318,26 @@ func (s *Server) admit(conn net.Conn, port int) {
 		}
 	}
 	sess := newSession(s, conn, port, ip, now)
+	if s.poller != nil && sess.raw != nil {
+		// Armed before it is visible, so that Shutdown finds it so.
+		sess.lr = message.NewLineReader(lineSource(conn, sess.raw, true), s.cfg.MaxLineLength)
+		s.poller.add(sess, now.Add(min(t.authorizeTimeout, t.idleTimeout)))
+	}
 	s.sessions[sess] = struct{}{}
 	s.perIP[ip]++
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.stats.Connections.Add(1)
-	go sess.readLoop()
+	if sess.ev == nil {
+		go sess.readLoop()
+		return
+	}
+	sess.mu.Lock()
+	if err := sess.rearm(); err != nil { // adds it to the epoll set
+		s.log.Warn("add to the epoll set failed; closing", zap.String("remote", ip), zap.Error(err))
+		sess.closeLocked(CloseReadError) // its handler ends it
+	}
+	sess.mu.Unlock()
 }
 
 func (s *Server) unregister(sess *Session) {

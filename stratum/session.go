@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -74,6 +75,17 @@ type Session struct {
 	slotFree    chan struct{} // buffered(1), made when first needed
 
 	closedCh chan struct{}
+
+	// Event loop (evloop.go); ev is nil for a session with a reader
+	// goroutine.
+	ev       *poller
+	lr       *message.LineReader // owned by the handler serving the session
+	evState  atomic.Int32
+	evSlot   uint32
+	evGen    uint32
+	deadline atomic.Int64 // unix ns; the sweeper ends an armed session past it
+	expired  bool         // set by the sweeper before it resumes the session
+	arm      armState
 }
 
 type worker struct {
@@ -131,17 +143,9 @@ func (s *Session) readLoop() {
 		} else {
 			s.close(reason)
 		}
-		s.mu.Lock()
-		reason = s.reason
-		s.mu.Unlock()
-		srv.unregister(s)
-		srv.stats.Closes[reason].Add(1)
-		if ce := srv.log.Check(zap.DebugLevel, "connection closed"); ce != nil {
-			ce.Write(zap.String("remote", s.conn.RemoteAddr().String()), zap.Stringer("reason", reason))
-		}
-		srv.wg.Done()
+		s.ended()
 	}()
-	lr := message.NewLineReader(lineSource(s.conn, s.raw), srv.cfg.MaxLineLength)
+	lr := message.NewLineReader(lineSource(s.conn, s.raw, false), srv.cfg.MaxLineLength)
 	authDeadline := s.createdAt.Add(srv.t().authorizeTimeout)
 	for {
 		if lr.Buffered() == 0 {
@@ -183,6 +187,20 @@ func (s *Session) readLoop() {
 			return
 		}
 	}
+}
+
+// ended unregisters a closed session and counts its close.
+func (s *Session) ended() {
+	srv := s.srv
+	s.mu.Lock()
+	reason := s.reason
+	s.mu.Unlock()
+	srv.unregister(s)
+	srv.stats.Closes[reason].Add(1)
+	if ce := srv.log.Check(zap.DebugLevel, "connection closed"); ce != nil {
+		ce.Write(zap.String("remote", s.conn.RemoteAddr().String()), zap.Stringer("reason", reason))
+	}
+	srv.wg.Done()
 }
 
 func (s *Session) readErrorReason(err error) CloseReason {
@@ -322,6 +340,7 @@ func (s *Session) closeLocked(reason CloseReason) {
 	s.outBytes = 0
 	s.conn.Close()
 	close(s.closedCh)
+	s.wakeLocked() // an event-loop session has no reader to notice
 }
 
 // closeAfterFlush closes once queued lines are written, and the shares in
@@ -342,8 +361,15 @@ func (s *Session) closeAfterFlush(reason CloseReason) {
 // beginShutdown queues client.reconnect and wakes the reader.
 func (s *Session) beginShutdown() {
 	s.queueReconnect()
-	// The reader notices at its next read (or right after the request it
-	// is handling) and closes once the queue is flushed.
+	// The reader (or the handler serving an event-loop session) notices
+	// at its next read, or right after the request it is handling, and
+	// closes once the queue is flushed.
+	if s.ev != nil {
+		s.mu.Lock()
+		s.wakeLocked()
+		s.mu.Unlock()
+		return
+	}
 	_ = s.conn.SetReadDeadline(time.Now())
 }
 

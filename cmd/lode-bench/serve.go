@@ -46,6 +46,7 @@ func serve(args []string) error {
 	memEvery := fs.Duration("memstats", 0, "print the Go runtime's memory breakdown this often (0: never)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file when stopped (connections still open: what they hold)")
 	procs := fs.Int("gomaxprocs", 0, "run Go code on at most this many threads at once (0: the runtime's default, every CPU)")
+	readLoop := fs.String("read-loop", stratum.ReadLoopEpoll, "how connections wait for their next line, as lode.yaml's stratum.read_loop: epoll (one event loop) or goroutine (one reader goroutine each)")
 	gcPercent := fs.Int("gc-percent", config.DefaultGCPercent, "the collector's target, as lode.yaml's runtime.gc_percent (the daemon's default; GOGC in the environment wins)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -77,7 +78,8 @@ func serve(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg := lodeserver.LodeConfig{Address: *listen, Template: *tmpl, Difficulty: *diff, Logger: log}
+	cfg := lodeserver.LodeConfig{Address: *listen, Template: *tmpl, Difficulty: *diff, Logger: log,
+		Tune: func(c *stratum.Config) { c.ReadLoop = *readLoop }}
 	var rec *ledger.Recorder
 	recDone := make(chan error, 1)
 	if *redisAddr != "" {

@@ -70,6 +70,9 @@ func NewLineReader(r io.Reader, maxLine int) *LineReader {
 	return &LineReader{r: r, ready: rr, max: maxLine}
 }
 
+// Source returns the reader the lines come from.
+func (l *LineReader) Source() io.Reader { return l.r }
+
 // Buffered reports how many unread bytes are held.
 func (l *LineReader) Buffered() int { return l.end - l.start }
 
@@ -165,6 +168,13 @@ func (l *LineReader) fill() error {
 		return nil
 	}
 	return err
+}
+
+// Release gives the reader's buffer back, pending bytes and all: call it
+// once the connection is closed. The reader starts empty if used again.
+func (l *LineReader) Release() {
+	l.start, l.end, l.scan = 0, 0, 0
+	l.release()
 }
 
 // release gives the buffer back while nothing is pending: initial-size
