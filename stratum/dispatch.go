@@ -64,7 +64,7 @@ func (s *Server) handlerLoop(t *task, sess *Session) {
 			t.ok = t.s.handleSafe(t.line, &params)
 			t.done <- struct{}{}
 		} else {
-			sess.serve(&params)
+			sess.serve(&params, 0)
 		}
 		t, sess = nil, nil
 		if !timer.Stop() {

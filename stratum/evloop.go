@@ -35,12 +35,18 @@ func (s *Server) resume(sess *Session) {
 // serve reads and handles the session's lines until it has to wait, then
 // gives it back: to the epoll set (no data), parked (no reply slot, or
 // closing once its replies are out), or ended. The caller owns the session.
-func (s *Session) serve(params *[]json.RawMessage) {
+// After maxLines lines (0: no limit) a session that could go on is handed
+// to a pool handler instead.
+func (s *Session) serve(params *[]json.RawMessage, maxLines int) {
 	srv := s.srv
 	// read: a read was made in this run, so drained says whether the
 	// socket is empty; the run itself began because epoll saw data.
 	read := false
-	for {
+	for lines := 0; ; lines++ {
+		if lines == maxLines && maxLines > 0 {
+			srv.resume(s)
+			return
+		}
 		if s.expired {
 			s.expired = false
 			s.finish(s.readErrorReason(os.ErrDeadlineExceeded))
@@ -83,6 +89,13 @@ func (s *Session) serve(params *[]json.RawMessage) {
 			return
 		}
 	}
+}
+
+// mining reports whether the session is subscribed and authorized.
+func (s *Session) mining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running
 }
 
 // drained reports whether the last read emptied the socket (readyConn).

@@ -3,6 +3,7 @@
 package stratum
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"sync"
@@ -28,6 +29,7 @@ type poller struct {
 	events []syscall.EpollEvent
 	n      int                   // events filled by the last wait
 	waitFn func(fd uintptr) bool // wait, bound once
+	params []json.RawMessage     // the loop's params array (see handlerLoop)
 
 	// Sessions by slot; an event carries its session's slot and
 	// generation, so an event of a closed session finds nothing even when
@@ -89,7 +91,7 @@ func (p *poller) loop() {
 		}
 		for i := range p.events[:p.n] {
 			ev := &p.events[i]
-			p.ready(uint32(ev.Fd), uint32(ev.Pad))
+			p.ready(uint32(ev.Fd), uint32(ev.Pad), i == p.n-1)
 		}
 	}
 }
@@ -113,8 +115,14 @@ func (p *poller) wait(fd uintptr) bool {
 }
 
 // ready hands the session in slot to a handler, unless it is gone or
-// somebody else (a close, the sweeper, shutdown) took it first.
-func (p *poller) ready(slot, gen uint32) {
+// somebody else (a close, the sweeper, shutdown) took it first. The last
+// session of a wait (at a paced pool's rates, the only one) is served on
+// the loop itself when it is mining, for up to inlineLines lines: waking
+// a handler for one share costs about as much again as handling it. The
+// requests of a mining session never wait for long (a full share queue
+// is backpressure on every connection anyway); a handshake may (a
+// subscribe waits when extranonce1 values run out), so it goes to the pool.
+func (p *poller) ready(slot, gen uint32, last bool) {
 	p.mu.Lock()
 	var s *Session
 	if int(slot) < len(p.slots) {
@@ -124,10 +132,20 @@ func (p *poller) ready(slot, gen uint32) {
 	if s == nil || s.evGen != gen {
 		return
 	}
-	if s.evState.CompareAndSwap(evArmed, evBusy) {
-		p.srv.resume(s)
+	if !s.evState.CompareAndSwap(evArmed, evBusy) {
+		return
 	}
+	if last && s.mining() {
+		s.serve(&p.params, inlineLines)
+		return
+	}
+	p.srv.resume(s)
 }
+
+// inlineLines bounds the lines the loop handles for one session before it
+// hands the rest to the pool, so that one fast connection cannot hold the
+// loop (and every other connection's next line) for long.
+const inlineLines = 16
 
 // add takes a slot for a new session and arms it with its first read
 // deadline; the caller then adds it to the epoll set with rearm.

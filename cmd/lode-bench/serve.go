@@ -198,6 +198,12 @@ func printServerStats(st *stratum.Stats, c *lodeserver.CountingRecorder, ms0 *ru
 	}
 	acc := st.Accepted.Load()
 	fmt.Printf("lode-bench serve: accepted %d, rejected %d, blocks published %d\n", acc, rejected, st.Broadcasts.Load())
+	if _, _, sum, n := st.Submit.Snapshot(); n > 0 {
+		// Inside the server: from the submit line decoded to its reply
+		// written; the client's submit→reply adds both sockets and its
+		// own wake-ups.
+		fmt.Printf("lode-bench serve: submit decoded → reply written, mean %v over %d submits\n", (sum / time.Duration(n)).Round(time.Microsecond), n)
+	}
 	if acc > 0 {
 		// Whole-process allocations, handshakes and jobs included: an
 		// upper bound on the submit path's allocations.
