@@ -137,6 +137,10 @@ func (s *Session) mayRead() bool {
 func (s *Session) yield() bool {
 	srv := s.srv
 	if s.lr.Buffered() == 0 {
+		// Nothing pending: the read buffer goes back to the pool while
+		// the session waits (the reader keeps it when the socket was
+		// drained without a read that found it empty).
+		s.lr.Release()
 		t := srv.t()
 		deadline := time.Now().Add(t.idleTimeout)
 		if len(s.workers) == 0 {

@@ -322,6 +322,8 @@ func (s *Server) admit(conn net.Conn, port int) {
 		// Armed before it is visible, so that Shutdown finds it so.
 		sess.lr = message.NewLineReader(lineSource(conn, sess.raw, true), s.cfg.MaxLineLength)
 		s.poller.add(sess, now.Add(min(t.authorizeTimeout, t.idleTimeout)))
+	} else {
+		sess.closedCh = make(chan struct{})
 	}
 	s.sessions[sess] = struct{}{}
 	s.perIP[ip]++

@@ -74,7 +74,7 @@ type Session struct {
 	slotWaiting bool          // the reader waits on slotFree
 	slotFree    chan struct{} // buffered(1), made when first needed
 
-	closedCh chan struct{}
+	closedCh chan struct{} // closed with the connection; nil under the event loop, which has no reader to wait on it
 
 	// Event loop (evloop.go); ev is nil for a session with a reader
 	// goroutine.
@@ -105,7 +105,6 @@ func newSession(srv *Server, conn net.Conn, port int, ip string, now time.Time) 
 		diff:      srv.t().ports[port].StartDifficulty,
 		vdStart:   now,
 		banStart:  now,
-		closedCh:  make(chan struct{}),
 	}
 }
 
@@ -339,7 +338,9 @@ func (s *Session) closeLocked(reason CloseReason) {
 	s.out = nil
 	s.outBytes = 0
 	s.conn.Close()
-	close(s.closedCh)
+	if s.closedCh != nil {
+		close(s.closedCh)
+	}
 	s.wakeLocked() // an event-loop session has no reader to notice
 }
 
