@@ -45,21 +45,24 @@ func (s *Store) acctMaster(ctx context.Context, key string) (redis.UniversalClie
 //
 // Statistics (other slots on a cluster) go through the Store's client; on a
 // single server or Sentinel primary they ride the same pipeline before WAIT.
-func (s *Store) applyReplicated(ctx context.Context, acctKeys []string, acctArgs []any, stats []statsCall) error {
+//
+// It returns the accounting script's call (nil without acctKeys).
+func (s *Store) applyReplicated(ctx context.Context, acctKeys []string, acctArgs []any, stats []statsCall) (*redis.Cmd, error) {
 	if acctKeys == nil {
 		if len(stats) > 0 {
-			return s.pipeline(ctx, s.rdb, nil, stats)
+			_, err := s.pipeline(ctx, s.rdb, nil, stats)
+			return nil, err
 		}
-		return nil
+		return nil, nil
 	}
 	c, err := s.acctMaster(ctx, acctKeys[0])
 	if err != nil {
-		return err
+		return nil, err
 	}
 	_, cluster := s.rdb.(*redis.ClusterClient)
-	var wait *redis.Cmd
+	var acct, wait *redis.Cmd
 	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		acctScript.EvalSha(ctx, p, acctKeys, acctArgs...)
+		acct = acctScript.EvalSha(ctx, p, acctKeys, acctArgs...)
 		if !cluster {
 			for i := range stats {
 				stats[i].res = p.Do(ctx, stats[i].cmd...)
@@ -82,15 +85,16 @@ func (s *Store) applyReplicated(ctx context.Context, acctKeys []string, acctArgs
 			// MOVED by itself. Refresh the slot map for the next attempt.
 			cc.ReloadState(ctx)
 		}
-		return err
+		return acct, err
 	}
 	if err := s.waited(wait); err != nil {
-		return err
+		return acct, err
 	}
 	if cluster && len(stats) > 0 {
-		return s.pipeline(ctx, s.rdb, nil, stats)
+		_, err := s.pipeline(ctx, s.rdb, nil, stats)
+		return acct, err
 	}
-	return nil
+	return acct, nil
 }
 
 // runAcked runs script like Script.Run and, with MinReplicasAcked > 0,

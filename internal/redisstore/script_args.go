@@ -28,9 +28,11 @@ type scriptArgs struct {
 	vals  []string       // ARGV values, substrings of string(buf)
 	cmd   []any
 
-	// Scratch of acctOps: the batch per address.
-	accts  []addrUnits
-	aIndex map[string]int
+	// Scratch of acctOps: the batch per address, and the call's
+	// expectations (acctCache).
+	accts    []addrUnits
+	aIndex   map[string]int
+	acctPlan acctPlan
 
 	// Scratch of statsOps (kept here so it is reused too).
 	expired []bool // by key position: an EXPIRE is queued for the key
@@ -94,6 +96,7 @@ func (a *scriptArgs) release() {
 	clear(a.accts)
 	a.accts = a.accts[:0]
 	clear(a.aIndex)
+	a.acctPlan.reset()
 	clear(a.workers)
 	a.workers = a.workers[:0]
 	clear(a.wIndex)

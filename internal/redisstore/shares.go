@@ -59,12 +59,36 @@ const windowSlices = 64
 // replicated write fences on it).
 // ARGV: 1 batch seq (20 digits), 2 window limit units ("0": keep the stored
 // one), 3 applied TTL seconds, 4 slice key prefix, 5 the sequence of the
-// batch's block share ("": none), 6 Σ units of the batch, then per address
-// (in the order of its first share in the batch): address, the sequences of
-// its first and last share, Σ units (summed in Go, acctOps: the script adds
-// each address once).
-// Returns the number of entries added to the open slice (0: already
-// applied, or every address had one) and the slices dropped.
+// batch's block share ("": none), 6 Σ units of the batch, 7 the expected
+// open slice ("": no expectation, see below; then the addresses follow from
+// 8), else 8 the expected window total, 9 round total and 10 stored limit
+// ("": none), 11 the open slice's id, 12-14 the new open slice, window total
+// and round total, 15 the limit to store ("": keep) and 16 the sealed
+// slice to push ("": no seal), and the addresses from 17. Per address (in
+// the order of its first share in the batch): address, the sequences of its
+// first and last share, Σ units (summed in Go, acctOps: the script adds each
+// address once); with an expectation, after all of them, per address its
+// expected entry ("": none) and its new entry.
+// Returns {added, 0, 1} when it wrote the expected values, else {added,
+// popped, 0, open slice, window total, round total, stored limit ("":
+// none), the id of the slice the entries went to, the addresses' entries
+// (of a batch of up to 2,000 addresses)}, or {0, 0} if the batch was
+// applied before; added is the number of entries added to the open slice,
+// popped the slices dropped.
+//
+// Expectations (acctCache): parsing and formatting the decimal units in Lua
+// cost about as much as the five commands of a paced pool's one-share call
+// (a third of its time in Redis: BenchmarkAccountingCall), so lode keeps
+// what the script last wrote, computes the new values as the script would
+// (acctCache.plan) and passes both. If every value the script reads (the
+// open slice, the totals, the stored limit and the batch's entries) is
+// exactly the expected one, it writes lode's values with the same commands
+// in the same order, which are what its own computation would write; on
+// any difference (another frontend wrote, a block renamed the round total,
+// a retention ran) it computes as without expectations. lode expects only
+// what it computes exactly as the script does (no trimming, canonical
+// numbers below 10^24), so what is stored never depends on the way taken
+// (TestAcctExpectationsMatchScriptBefore).
 //
 // The entries of the batch's addresses are read in one HMGET and written in
 // one HSET (the addresses new to the slice in one RPUSH), in chunks of
@@ -79,6 +103,44 @@ var acctScript = redis.NewScript(luaUnits + `
 local st = redis.call('MGET', KEYS[8], KEYS[2], KEYS[4], KEYS[1], KEYS[3])
 local hwm = st[1]
 if hwm and hwm >= ARGV[1] then return {0, 0} end
+local base, n = 8, (#ARGV - 7) / 4
+local order = {}
+if ARGV[7] ~= '' then
+  base, n = 17, (#ARGV - 16) / 6
+  for j = 1, n do order[j] = ARGV[base + 4 * j - 4] end
+  local x = ARGV[10]
+  if st[4] == ARGV[7] and st[2] == ARGV[8] and st[3] == ARGV[9] and
+      ((x == '' and not st[5]) or (x ~= '' and st[5] == x)) then
+    local sk = ARGV[4] .. ARGV[11]
+    local h = base + 4 * n - 2 -- ARGV[h + 2j] expected, ARGV[h + 2j + 1] new entry of order[j]
+    local es = redis.call('HMGET', sk, unpack(order))
+    local ok = true
+    for j = 1, n do
+      local want = ARGV[h + 2 * j]
+      if want == '' then ok = not es[j] else ok = es[j] == want end
+      if not ok then break end
+    end
+    if ok then
+      local set, new = {}, {}
+      for j = 1, n do
+        set[2 * j - 1], set[2 * j] = order[j], ARGV[h + 2 * j + 1]
+        if not es[j] then new[#new + 1] = order[j] end
+      end
+      if #new > 0 then redis.call('RPUSH', sk .. ':order', unpack(new)) end
+      redis.call('HSET', sk, unpack(set))
+      if ARGV[16] ~= '' then redis.call('LPUSH', KEYS[5], ARGV[16]) end
+      if ARGV[15] ~= '' then
+        redis.call('MSET', KEYS[1], ARGV[12], KEYS[2], ARGV[13], KEYS[4], ARGV[14], KEYS[3], ARGV[15])
+      else
+        redis.call('MSET', KEYS[1], ARGV[12], KEYS[2], ARGV[13], KEYS[4], ARGV[14])
+      end
+      redis.call('SET', KEYS[8], ARGV[1], 'EX', ARGV[3])
+      return {#new, 0, 1}
+    end
+  end
+else
+  for j = 1, n do order[j] = ARGV[base + 4 * j - 4] end
+end
 local th, tl = parse(st[2])
 -- The block-found snapshot renames the round total away; a missing total
 -- means a new round, which starts from zero.
@@ -91,20 +153,20 @@ if cur then
   ch, cl = parse(u)
   oldest = o
 end
+local wid = id
 local sk = ARGV[4] .. id
 local uh, ul = parse(ARGV[6])
 th, tl = add(th, tl, uh, ul)
 rh, rl = add(rh, rl, uh, ul)
 ch, cl = add(ch, cl, uh, ul)
-local order = {}
-for i = 7, #ARGV, 4 do order[#order + 1] = ARGV[i] end
 local added = 0
+local out = {}
 for c = 1, #order, 2000 do
   local last = math.min(c + 1999, #order)
   local es = redis.call('HMGET', sk, unpack(order, c, last))
   local set, new = {}, {}
   for j = c, last do
-    local a = 3 + 4 * j -- ARGV[a] is order[j]
+    local a = base - 4 + 4 * j -- ARGV[a] is order[j]
     local e = es[j - c + 1]
     set[#set + 1] = ARGV[a]
     if e then
@@ -116,6 +178,7 @@ for c = 1, #order, 2000 do
       new[#new + 1] = ARGV[a]
       set[#set + 1] = ARGV[a + 1] .. '|' .. ARGV[a + 2] .. '|' .. ARGV[a + 3]
     end
+    out[j] = set[#set]
   end
   if #new > 0 then
     redis.call('RPUSH', sk .. ':order', unpack(new))
@@ -167,13 +230,18 @@ if limited and oldest ~= '' then
   end
 end
 local curv = id .. '|' .. fmt(ch, cl) .. '|' .. oldest
+local tv, rv = fmt(th, tl), fmt(rh, rl)
 if newLimit then
-  redis.call('MSET', KEYS[1], curv, KEYS[2], fmt(th, tl), KEYS[4], fmt(rh, rl), KEYS[3], limit)
+  redis.call('MSET', KEYS[1], curv, KEYS[2], tv, KEYS[4], rv, KEYS[3], limit)
 else
-  redis.call('MSET', KEYS[1], curv, KEYS[2], fmt(th, tl), KEYS[4], fmt(rh, rl))
+  redis.call('MSET', KEYS[1], curv, KEYS[2], tv, KEYS[4], rv)
 end
 redis.call('SET', KEYS[8], ARGV[1], 'EX', ARGV[3])
-return {added, popped}
+local res = {added, popped, 0, curv, tv, rv, limit or '', tostring(wid)}
+if #order <= 2000 then
+  for j = 1, #order do res[8 + j] = out[j] end
+end
+return res
 `)
 
 // statsScript applies a list of statistics operations once per batch
@@ -284,15 +352,17 @@ func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit str
 	var acctCmd []any
 	var acctKeys []string
 	var acctArgs []any
+	var acct *scriptArgs
+	var acctRes *redis.Cmd // the accounting call's reply
 	var stats []statsCall
 	var statsArgs *scriptArgs
 	if len(b.Shares) > 0 && b.Kind != ledger.BatchStats {
-		a := getScriptArgs()
-		defer a.release()
-		if err := s.acctOps(a, b, windowLimit); err != nil {
+		acct = getScriptArgs()
+		defer acct.release()
+		if err := s.acctOps(acct, b, windowLimit); err != nil {
 			return err
 		}
-		acctCmd, acctKeys, acctArgs = a.command(acctScript.Hash())
+		acctCmd, acctKeys, acctArgs = acct.command(acctScript.Hash())
 	}
 	if b.Kind != ledger.BatchAccounting {
 		a := getScriptArgs()
@@ -306,20 +376,23 @@ func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit str
 			}
 		}
 	}
-	run := func() error {
+	run := func() (err error) {
 		if s.minReplicas > 0 { // acknowledged means replicated (replicated.go)
-			return s.applyReplicated(ctx, acctKeys, acctArgs, stats)
+			acctRes, err = s.applyReplicated(ctx, acctKeys, acctArgs, stats)
+			return err
 		}
 		switch {
 		case acctCmd != nil && len(stats) == 0: // a group commit: one call, no pipeline
-			return s.rdb.Do(ctx, acctCmd...).Err()
+			acctRes = s.rdb.Do(ctx, acctCmd...)
+			return acctRes.Err()
 		case acctCmd == nil && len(stats) == 1:
 			stats[0].res = s.rdb.Do(ctx, stats[0].cmd...)
 			return stats[0].res.Err()
 		case acctCmd == nil && len(stats) == 0:
 			return nil
 		}
-		return s.pipeline(ctx, s.rdb, acctCmd, stats)
+		acctRes, err = s.pipeline(ctx, s.rdb, acctCmd, stats)
+		return err
 	}
 	err := run()
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
@@ -334,6 +407,9 @@ func (s *Store) ApplyBatch(ctx context.Context, b *ledger.Batch, windowLimit str
 			return fmt.Errorf("redisstore: load stats script: %w", lerr)
 		}
 		err = run()
+	}
+	if acct != nil {
+		s.acct.commit(acct, acctRes, err)
 	}
 	if err != nil {
 		return fmt.Errorf("redisstore: apply share batch: %w", err)
@@ -361,11 +437,12 @@ type statsCall struct {
 
 // pipeline sends acctCmd (if any) and the statistics calls through c in one
 // pipeline (on a cluster go-redis splits it per master) and returns the
-// first error.
-func (s *Store) pipeline(ctx context.Context, c redis.UniversalClient, acctCmd []any, stats []statsCall) error {
+// accounting call (nil without acctCmd) and the first error.
+func (s *Store) pipeline(ctx context.Context, c redis.UniversalClient, acctCmd []any, stats []statsCall) (*redis.Cmd, error) {
+	var acct *redis.Cmd
 	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if acctCmd != nil {
-			p.Do(ctx, acctCmd...)
+			acct = p.Do(ctx, acctCmd...)
 		}
 		for i := range stats {
 			stats[i].res = p.Do(ctx, stats[i].cmd...)
@@ -373,14 +450,14 @@ func (s *Store) pipeline(ctx context.Context, c redis.UniversalClient, acctCmd [
 		return nil
 	})
 	if err != nil {
-		return err
+		return acct, err
 	}
 	for _, c := range cmds {
 		if c.Err() != nil {
-			return c.Err()
+			return acct, c.Err()
 		}
 	}
-	return nil
+	return acct, nil
 }
 
 // acctOps adds a batch's accounting script keys and arguments to a.
@@ -400,15 +477,14 @@ func (s *Store) acctOps(a *scriptArgs, b *ledger.Batch, windowLimit string) erro
 	a.str(s.win.slice)
 	// A share that found a block closes its batch; the batch seals the
 	// window's open slice, named by that share.
+	block := ""
 	for i := len(b.Shares) - 1; i >= 0; i-- {
 		if b.Shares[i].Share.Block {
-			a.buf = append(a.buf, b.Instance...)
-			a.buf = append(a.buf, ':')
-			a.buf = strconv.AppendUint(a.buf, b.Shares[i].Seq, 10)
+			block = seqString(b.Instance, b.Shares[i].Seq)
 			break
 		}
 	}
-	a.ends = append(a.ends, len(a.buf))
+	a.str(block)
 	// Σ units of the batch and per address (in the order of the address's
 	// first share): the script adds each address once, not each share.
 	var total units
@@ -431,18 +507,21 @@ func (s *Store) acctOps(a *scriptArgs, b *ledger.Batch, windowLimit string) erro
 	}
 	a.buf = total.append(a.buf)
 	a.ends = append(a.ends, len(a.buf))
+	// What the script is expected to read and write (acctCache), if known.
+	a.acctPlan.reset()
+	s.acct.plan(&a.acctPlan, a.accts, total, windowLimit, block)
+	a.appendPlan(&a.acctPlan)
 	for i := range a.accts {
 		p := &a.accts[i]
 		a.str(p.address)
 		for _, seq := range [2]uint64{p.first, p.last} {
-			a.buf = append(a.buf, b.Instance...)
-			a.buf = append(a.buf, ':')
-			a.buf = strconv.AppendUint(a.buf, seq, 10)
+			a.buf = appendSeq(a.buf, b.Instance, seq)
 			a.ends = append(a.ends, len(a.buf))
 		}
 		a.buf = p.units.append(a.buf)
 		a.ends = append(a.ends, len(a.buf))
 	}
+	a.appendPlanEntries(&a.acctPlan, b.Instance)
 	return nil
 }
 

@@ -51,6 +51,8 @@ type Store struct {
 	win windowKeys
 	// cache is what the statistics writes may leave out (shares.go).
 	cache statsCache
+	// acct is what the accounting script last wrote (acct_cache.go).
+	acct acctCache
 }
 
 // New returns a Store over rdb.
