@@ -21,7 +21,9 @@
 // waits on every such socket in one epoll set, and a ready connection is
 // served by a handler from a shared, elastic pool, which reads and handles
 // its lines in order and puts it back in the set (evloop.go,
-// evloop_linux.go; a sweeper applies the authorize and idle timeouts). A
+// evloop_linux.go; a sweeper applies the authorize and idle timeouts). The
+// loop serves a mining connection's few lines itself when it is the only
+// one ready, which saves waking a handler per paced share. A
 // TLS connection, or any with ReadLoop "goroutine", has a reader goroutine
 // (readLoop) that hands each line to the same pool and waits for it
 // (dispatch.go), so it parks on a 2 KiB stack with no read buffer. Either
