@@ -605,3 +605,47 @@ func TestAdminBanAndReload(t *testing.T) {
 		t.Fatal("reload changed a port address")
 	}
 }
+
+// TestTricklingLines: a line written a few bytes at a time is reassembled
+// and answered, in both read modes; and an authorized miner that trickles
+// bytes without ever ending a line does not keep itself alive: the idle
+// deadline, set when it had nothing pending, is not moved by partial data.
+func TestTricklingLines(t *testing.T) {
+	for _, mode := range []string{ReadLoopEpoll, ReadLoopGoroutine} {
+		t.Run(mode, func(t *testing.T) {
+			h := startServer(t, func(c *Config) {
+				c.ReadLoop, c.AuthorizeTimeout, c.IdleTimeout = mode, time.Minute, 600*time.Millisecond
+			})
+			c := dial(t, h.addr)
+			line := `{"id":1,"method":"mining.subscribe","params":["test/1"]}` + "\n"
+			for i := 0; i < len(line); i += 7 {
+				c.write(line[i:min(i+7, len(line))])
+				time.Sleep(2 * time.Millisecond)
+			}
+			if r := c.reply("1"); r.code() != 0 {
+				t.Fatalf("subscribe written in pieces: %s", r.Error)
+			}
+
+			loris := dial(t, h.addr)
+			loris.write(`{"id":1,"method":"mining.subscribe","params":["test/1"]}` + "\n" +
+				`{"id":2,"method":"mining.authorize","params":["` + testAddress(t, 61) + `","x"]}` + "\n")
+			if r := loris.reply("2"); string(r.Result) != "true" {
+				t.Fatalf("authorize: %s %s", r.Result, r.Error)
+			}
+			stop := time.After(5 * time.Second) // far past the idle timeout
+		trickle:
+			for {
+				select {
+				case <-stop:
+					t.Fatal("a miner trickling one unfinished line outlived the idle timeout by seconds")
+				case <-time.After(50 * time.Millisecond):
+					if _, err := loris.conn.Write([]byte(`{"id"`)); err != nil {
+						break trickle // closed by the server
+					}
+				}
+			}
+			loris.expectClosed()
+			waitFor(t, "idle close counted", func() bool { return h.srv.Stats().ClosedBy(CloseIdle) == 1 })
+		})
+	}
+}
