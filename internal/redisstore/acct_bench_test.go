@@ -17,7 +17,8 @@ import (
 // preemption on a loaded machine) for what a paced pool writes: group
 // commits of 1, 2 and 5 shares, of distinct workers of one address
 // ("one-address") or of distinct addresses ("addresses"), from a pool of
-// 1,000 addresses. Two windows: "limit" is a known limit as the daemon
+// 1,000 addresses; "two-frontends" is "addresses" from two Stores (two
+// frontends of one pool) taking turns, so that expectations mostly fail. Two windows: "limit" is a known limit as the daemon
 // passes it (ledger's trimLimit, 1.25 N) into a window that is full, so it
 // trims as in steady state, with a slice sealing at L/80 = 10,000 shares
 // of difficulty 1024 (a real pool's slices hold far more, so this seals and
@@ -28,7 +29,9 @@ import (
 // share of calls whose expectations the script found met) and through the
 // script as it was before expectations (acctScriptBefore:
 // before-redis-µs/call), alternating in chunks of 500 so that both see the
-// same load.
+// same load; redis-cpu-µs/call and before-redis-cpu-µs/call are each
+// redis-server's CPU time (INFO cpu, user + system: the round trips
+// included) per call.
 func BenchmarkAccountingCall(b *testing.B) {
 	const (
 		addresses = 1000
@@ -36,11 +39,12 @@ func BenchmarkAccountingCall(b *testing.B) {
 		limit     = "81920000000000000" // 800,000 shares of difficulty 1024
 	)
 	for _, window := range []string{"limit", "unknown"} {
-		for _, kind := range []string{"one-address", "addresses"} {
+		for _, kind := range []string{"one-address", "addresses", "two-frontends"} {
 			for _, size := range []int{1, 2, 5} {
 				name := fmt.Sprintf("window=%s/%s/shares=%d", window, kind, size)
 				b.Run(name, func(b *testing.B) {
 					s, rdb := windowBenchStore(b, "ac")
+					s2 := New(rdb, Config{Prefix: "ac"}) // the other frontend
 					_, rdbRef := windowBenchStore(b, "ac")
 					ref := New(rdbRef, Config{Prefix: "ac"}) // never learns: no expectations
 					ctx := context.Background()
@@ -78,8 +82,14 @@ func BenchmarkAccountingCall(b *testing.B) {
 							b.Fatal(err)
 						}
 					}
+					turn := 0
 					now := func(bt *ledger.Batch) {
-						if err := s.ApplyBatch(ctx, bt, lim); err != nil {
+						st := s
+						if kind == "two-frontends" && turn%2 == 1 {
+							st = s2
+						}
+						turn++
+						if err := st.ApplyBatch(ctx, bt, lim); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -101,9 +111,10 @@ func BenchmarkAccountingCall(b *testing.B) {
 						now(bt)
 						before(bt)
 					}
-					hits := s.acct.hits
+					hits := s.acct.hits + s2.acct.hits
 					rdb.ConfigResetStat(ctx)
 					rdbRef.ConfigResetStat(ctx)
+					cpu0, refCPU0 := redisCPU(b, rdb), redisCPU(b, rdbRef)
 					b.ReportAllocs()
 					b.ResetTimer()
 					for done := 0; done < b.N; {
@@ -120,11 +131,14 @@ func BenchmarkAccountingCall(b *testing.B) {
 						done += len(batches)
 					}
 					b.StopTimer()
+					cpu, refCPU := redisCPU(b, rdb)-cpu0, redisCPU(b, rdbRef)-refCPU0
 					usec, calls := evalshaUsec(ctx, b, rdb)
 					refUsec, refCalls := evalshaUsec(ctx, b, rdbRef)
 					b.ReportMetric(usec/calls, "redis-µs/call")
 					b.ReportMetric(refUsec/refCalls, "before-redis-µs/call")
-					b.ReportMetric(float64(s.acct.hits-hits)/float64(b.N), "met")
+					b.ReportMetric(cpu*1e6/calls, "redis-cpu-µs/call")
+					b.ReportMetric(refCPU*1e6/refCalls, "before-redis-cpu-µs/call")
+					b.ReportMetric(float64(s.acct.hits+s2.acct.hits-hits)/float64(b.N), "met")
 				})
 			}
 		}

@@ -40,10 +40,12 @@ type acctCache struct {
 	// absent.
 	entries  map[string]string
 	complete bool
-	// misses counts consecutive calls whose expectations were not met
-	// (another frontend writes the same window); after a few, skip leaves
-	// the expectations out of that many calls, which then cost Redis no
-	// more than without them.
+	// misses counts consecutive calls that found the window changed by
+	// another writer since this Store's last call (another frontend of the
+	// pool: its window total is not the one expected); after a few, skip leaves
+	// the expectations out of that many calls, and asks for no state in
+	// their replies (ARGV[7] "-"): they then cost Redis what a call cost
+	// before expectations.
 	misses, skip int
 	// hits counts the calls whose expectations were met (tests,
 	// benchmarks).
@@ -72,6 +74,8 @@ const (
 // appends them, and the cache's state after it.
 type acctPlan struct {
 	ok                                   bool
+	noState                              bool  // without expectations, and no state wanted back
+	batch                                units // Σ units of the batch
 	expCur, expTotal, expRound, expLimit string
 	setLimit                             string // the limit to store ("": keep)
 	block                                string // the block share's sequence ("": none)
@@ -103,13 +107,15 @@ func (p *acctPlan) reset() {
 // walk over the sealed slices is not predicted), or a number is outside
 // what lode computes exactly as the script does.
 func (c *acctCache) plan(p *acctPlan, accts []addrUnits, total units, windowLimit, block string) {
+	p.batch = total
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.known || len(accts) > maxExpectAddrs {
-		return
-	}
 	if c.skip > 0 {
 		c.skip--
+		p.noState = true
+		return
+	}
+	if !c.known || len(accts) > maxExpectAddrs {
 		return
 	}
 	if !small(total) {
@@ -187,11 +193,15 @@ func (c *acctCache) plan(p *acctPlan, accts []addrUnits, total units, windowLimi
 	p.ok = true
 }
 
-// appendPlan appends p's ARGV 7-16 to a (acctScript), or ARGV 7 "" for a
-// call without expectations.
+// appendPlan appends p's ARGV 7-16 to a (acctScript), or ARGV 7 "" or "-"
+// for a call without expectations.
 func (a *scriptArgs) appendPlan(p *acctPlan) {
 	if !p.ok {
-		a.str("")
+		if p.noState {
+			a.str("-")
+		} else {
+			a.str("")
+		}
 		return
 	}
 	a.str(p.expCur)
@@ -291,14 +301,20 @@ func (c *acctCache) commit(a *scriptArgs, res *redis.Cmd, err error) {
 			c.bound()
 		}
 	case len(vals) >= 8 && vals[2] == int64(0): // computed: it returns what it wrote
-		if p.ok {
-			c.misses++
-			if c.misses >= acctMissLimit {
-				c.misses, c.skip = 0, acctMissSkip
+		if c.known {
+			// Another writer since this Store's last call (or a trim)?
+			want := c.total
+			want.add(p.batch)
+			got, ok := vals[4].(string)
+			if u, okU := expectUnits(got); !ok || !okU || u != want {
+				c.misses++
+				if c.misses >= acctMissLimit {
+					c.misses, c.skip = 0, acctMissSkip
+				}
 			}
 		}
 		c.load(vals, accts)
-	default: // applied before, an error, or a reply not understood
+	default: // applied before, no state asked for, an error, or a reply not understood
 		c.forget()
 	}
 }

@@ -167,8 +167,12 @@ func TestAcctExpectationsMatchScriptBefore(t *testing.T) {
 		}
 		return u
 	}
+	skipped := 0
 	apply := func(front int, b *ledger.Batch, limit string) {
 		t.Helper()
+		if fronts[front].acct.skip > 0 {
+			skipped++
+		}
 		if err := fronts[front].ApplyBatch(ctx, b, limit); err != nil {
 			t.Fatal(err)
 		}
@@ -178,8 +182,8 @@ func TestAcctExpectationsMatchScriptBefore(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, keys, argv := a.command(acctScriptBefore.Hash())
-		if argv[6].(*string) == nil || *argv[6].(*string) != "" {
-			t.Fatalf("ARGV[7] of a call without expectations: %v", argv[6])
+		if *argv[6].(*string) != "" {
+			t.Fatalf("ARGV[7] of a call without expectations: %q", *argv[6].(*string))
 		}
 		old := slices.Concat(argv[:6], argv[7:])
 		if err := acctScriptBefore.EvalSha(ctx, rdbRef, keys, old...).Err(); err != nil {
@@ -228,8 +232,11 @@ func TestAcctExpectationsMatchScriptBefore(t *testing.T) {
 			}
 		}
 		front := 0
-		if r.IntN(20) == 0 {
-			front = 1 // another frontend writes the same window now and then
+		if r.IntN(20) == 0 || step/100%5 == 3 {
+			// Another frontend writes the same window now and then, and
+			// for stretches every other batch (expectations fail, are
+			// left out for a while: ARGV[7] "-").
+			front = step % 2
 		}
 		n := 1 + r.IntN(5)
 		b := &ledger.Batch{Instance: fmt.Sprint("i", front), Kind: ledger.BatchAccounting}
@@ -251,10 +258,10 @@ func TestAcctExpectationsMatchScriptBefore(t *testing.T) {
 	}
 	compareDBs(t, rdbNew, rdbRef)
 	hits := fronts[0].acct.hits + fronts[1].acct.hits
-	if hits < 500 {
+	if hits < 500 || skipped == 0 {
 		t.Fatalf("%d calls met their expectations: the test does not exercise them", hits)
 	}
-	t.Logf("expectations met in %d of the calls", hits)
+	t.Logf("expectations met in %d of the calls, left out with no state wanted in %d", hits, skipped)
 }
 
 // compareDBs fails unless a and b hold the same keys with the same values

@@ -60,8 +60,8 @@ const windowSlices = 64
 // ARGV: 1 batch seq (20 digits), 2 window limit units ("0": keep the stored
 // one), 3 applied TTL seconds, 4 slice key prefix, 5 the sequence of the
 // batch's block share ("": none), 6 Σ units of the batch, 7 the expected
-// open slice ("": no expectation, see below; then the addresses follow from
-// 8), else 8 the expected window total, 9 round total and 10 stored limit
+// open slice ("": no expectation, see below, "-": none and no state wanted
+// in the reply; then the addresses follow from 8), else 8 the expected window total, 9 round total and 10 stored limit
 // ("": none), 11 the open slice's id, 12-14 the new open slice, window total
 // and round total, 15 the limit to store ("": keep) and 16 the sealed
 // slice to push ("": no seal), and the addresses from 17. Per address (in
@@ -69,8 +69,8 @@ const windowSlices = 64
 // first and last share, Σ units (summed in Go, acctOps: the script adds each
 // address once); with an expectation, after all of them, per address its
 // expected entry ("": none) and its new entry.
-// Returns {added, 0, 1} when it wrote the expected values, else {added,
-// popped, 0, open slice, window total, round total, stored limit ("":
+// Returns {added, 0, 1} when it wrote the expected values, {added, popped}
+// for ARGV[7] "-", else {added, popped, 0, open slice, window total, round total, stored limit ("":
 // none), the id of the slice the entries went to, the addresses' entries
 // (of a batch of up to 2,000 addresses)}, or {0, 0} if the batch was
 // applied before; added is the number of entries added to the open slice,
@@ -105,7 +105,7 @@ local hwm = st[1]
 if hwm and hwm >= ARGV[1] then return {0, 0} end
 local base, n = 8, (#ARGV - 7) / 4
 local order = {}
-if ARGV[7] ~= '' then
+if ARGV[7] ~= '' and ARGV[7] ~= '-' then
   base, n = 17, (#ARGV - 16) / 6
   for j = 1, n do order[j] = ARGV[base + 4 * j - 4] end
   local x = ARGV[10]
@@ -237,6 +237,7 @@ else
   redis.call('MSET', KEYS[1], curv, KEYS[2], tv, KEYS[4], rv)
 end
 redis.call('SET', KEYS[8], ARGV[1], 'EX', ARGV[3])
+if ARGV[7] == '-' then return {added, popped} end
 local res = {added, popped, 0, curv, tv, rv, limit or '', tostring(wid)}
 if #order <= 2000 then
   for j = 1, #order do res[8 + j] = out[j] end
