@@ -182,6 +182,13 @@ func (u *Unlocker) Step(ctx context.Context) (StepResult, error) {
 
 func (u *Unlocker) checkBlock(ctx context.Context, b Block, tip int64, res *StepResult) error {
 	log := u.cfg.Logger.With(zap.Stringer("hash", b.Hash), zap.Int64("height", b.Height))
+	if b.Status.Final() {
+		// Listed as unconfirmed, then read after another unlocker had
+		// credited or orphaned it (the list and the records are two
+		// reads): it is done, and done once.
+		log.Info("block settled by another unlocker meanwhile; left as it is", zap.Stringer("status", b.Status))
+		return nil
+	}
 	if b.Height > tip {
 		// The node is behind or the chain got shorter; the block may come
 		// back. Nothing to decide yet.

@@ -368,6 +368,69 @@ func testUnlockerConcurrent(t *testing.T, nodeKind string) {
 	}
 }
 
+// listedThenSettled is the real ledger, with UnconfirmedBlocks slowed down
+// at the worst point: it lists the unconfirmed blocks, lets another
+// unlocker settle them, and only then reads their records, as the list and
+// the read of a step racing with another unlocker can (they are two reads).
+type listedThenSettled struct {
+	*redisstore.Store
+	other *payouts.Unlocker
+}
+
+func (l *listedThenSettled) UnconfirmedBlocks(ctx context.Context) ([]payouts.Block, error) {
+	bs, err := l.Store.UnconfirmedBlocks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := l.other.Step(ctx); err != nil {
+		return nil, err
+	}
+	for i := range bs {
+		b, err := l.Store.Block(ctx, bs[i].Hash)
+		if err != nil {
+			return nil, err
+		}
+		bs[i] = b
+	}
+	return bs, nil
+}
+
+// TestUnlockerBlockSettledBetweenListAndRead: a step that finds a listed
+// block already credited by another unlocker leaves it alone, without an
+// error, and the block is credited once (TestUnlockerConcurrent hit this
+// window now and then).
+func TestUnlockerBlockSettledBetweenListAndRead(t *testing.T) {
+	e := newEnv(t, "btcd")
+	e.recordShares("A", 1.5, "B", 0.5)
+	found := e.mineFound()
+	e.chain.Generate(3)
+	newUnlocker := func(l payouts.Ledger) *payouts.Unlocker {
+		u, err := payouts.NewUnlocker(payouts.UnlockerConfig{
+			Ledger: l, Chain: e.ledgerChain, PayoutScript: e.script, FeeBasisPoints: 100, Maturity: 3,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	other := newUnlocker(e.newStore())
+	late := newUnlocker(&listedThenSettled{Store: e.newStore(), other: other})
+	res, err := late.Step(context.Background())
+	if err != nil {
+		t.Fatalf("step over a block credited meanwhile: %v", err)
+	}
+	if res.Credited != 0 {
+		t.Fatalf("the late step credited %d blocks", res.Credited)
+	}
+	if st := e.status(found.Hash); st != payouts.StatusCredited {
+		t.Fatalf("block status %v, want credited", st)
+	}
+	want := map[string]int64{"A": 3_712_500_000, "B": 1_237_500_000}
+	if got := e.balances(); !reflect.DeepEqual(got, want) {
+		t.Errorf("balances = %v, want %v", got, want)
+	}
+}
+
 func TestUnlockerConfigValidate(t *testing.T) {
 	base := func() payouts.UnlockerConfig {
 		return payouts.UnlockerConfig{Ledger: fakeLedger{}, Chain: &bitcoind.Client{}, PayoutScript: []byte{0x51}}
