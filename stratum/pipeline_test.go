@@ -240,3 +240,56 @@ func TestClientGoneWithSharesInFlight(t *testing.T) {
 		t.Fatalf("recorded %d shares", h.rec.Len())
 	}
 }
+
+// TestShutdownWhileStalled: a connection stopped at maxPipelined replies
+// (its reader, or under the event loop the parked session, waits for a
+// slot) when shutdown begins still gets every reply it is owed once the
+// recorder answers, then the server closes it and Shutdown returns; the
+// lines it never read get no reply.
+func TestShutdownWhileStalled(t *testing.T) {
+	h := startServer(t, func(c *Config) { c.Ban.Disabled = true })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	m, sh := mined(t, ctx, h, miner.Config{})
+	user := testAddress(t, 20)
+	h.rec.Hold()
+	share, err := m.Send(message.MethodSubmit, sh.Params(user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chans []<-chan miner.Reply
+	for range maxPipelined + 50 {
+		ch, err := m.Send(message.MethodSubmit, badSubmit(user))
+		if err != nil {
+			t.Fatal(err)
+		}
+		chans = append(chans, ch)
+	}
+	waitFor(t, "reader stalled", func() bool { return h.srv.Stats().PipelineStalls.Load() >= 1 })
+	done := make(chan error, 1)
+	go func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		done <- h.srv.Shutdown(sctx)
+	}()
+	h.rec.Release(nil)
+	if r := awaitReply(t, share); !r.OK() {
+		t.Fatalf("share: %s", r.Error)
+	}
+	for i, ch := range chans[:maxPipelined-1] {
+		if r := awaitReply(t, ch); r.Code() != message.CodeJobNotFound {
+			t.Fatalf("bad submit %d answered %d %s", i, r.Code(), r.Error)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	select {
+	case <-m.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("connection not closed after shutdown")
+	}
+	if n := h.srv.Stats().ClosedBy(CloseShutdown); n != 1 {
+		t.Fatalf("%d connections closed by shutdown, want 1", n)
+	}
+}
