@@ -210,6 +210,9 @@ func (s *Session) epollCtl(fd uintptr) {
 	s.arm.err = syscall.EpollCtl(s.ev.epfd, s.arm.op, int(fd), &s.arm.event)
 }
 
+// sweepChunk is how many slots the sweeper looks at per hold of the lock.
+const sweepChunk = 4096
+
 // sweep closes the sessions whose read deadline passed while they waited in
 // the epoll set (the authorize and idle timeouts); it must be run as a
 // goroutine. It looks every quarter of the shorter timeout, between 10 ms
@@ -226,13 +229,21 @@ func (p *poller) sweep() {
 		case <-time.After(every):
 		}
 		now := time.Now().UnixNano()
-		p.mu.Lock()
-		for _, s := range p.slots {
-			if s != nil && s.evState.Load() == evArmed && s.deadline.Load() < now {
-				due = append(due, s)
+		// In chunks, so that the loop, which looks sessions up under the
+		// same lock, never waits for a whole scan of 100,000 slots.
+		for from := 0; ; from += sweepChunk {
+			p.mu.Lock()
+			end := min(from+sweepChunk, len(p.slots))
+			for _, s := range p.slots[min(from, end):end] {
+				if s != nil && s.evState.Load() == evArmed && s.deadline.Load() < now {
+					due = append(due, s)
+				}
+			}
+			p.mu.Unlock()
+			if end < from+sweepChunk {
+				break
 			}
 		}
-		p.mu.Unlock()
 		for i, s := range due {
 			due[i] = nil
 			if !s.evState.CompareAndSwap(evArmed, evBusy) {
