@@ -210,6 +210,25 @@ func (s *Session) epollCtl(fd uintptr) {
 	s.arm.err = syscall.EpollCtl(s.ev.epfd, s.arm.op, int(fd), &s.arm.event)
 }
 
+// expired appends to due the armed sessions whose deadline is before now.
+// It scans in chunks, so that the loop, which looks sessions up under the
+// same lock, never waits for a whole scan of a large set.
+func (p *poller) expired(now int64, due []*Session) []*Session {
+	for from := 0; ; from += sweepChunk {
+		p.mu.Lock()
+		end := min(from+sweepChunk, len(p.slots))
+		for _, s := range p.slots[min(from, end):end] {
+			if s != nil && s.evState.Load() == evArmed && s.deadline.Load() < now {
+				due = append(due, s)
+			}
+		}
+		p.mu.Unlock()
+		if end < from+sweepChunk {
+			return due
+		}
+	}
+}
+
 // sweepChunk is how many slots the sweeper looks at per hold of the lock.
 const sweepChunk = 4096
 
@@ -228,22 +247,7 @@ func (p *poller) sweep() {
 			return
 		case <-time.After(every):
 		}
-		now := time.Now().UnixNano()
-		// In chunks, so that the loop, which looks sessions up under the
-		// same lock, never waits for a whole scan of 100,000 slots.
-		for from := 0; ; from += sweepChunk {
-			p.mu.Lock()
-			end := min(from+sweepChunk, len(p.slots))
-			for _, s := range p.slots[min(from, end):end] {
-				if s != nil && s.evState.Load() == evArmed && s.deadline.Load() < now {
-					due = append(due, s)
-				}
-			}
-			p.mu.Unlock()
-			if end < from+sweepChunk {
-				break
-			}
-		}
+		due = p.expired(time.Now().UnixNano(), due)
 		for i, s := range due {
 			due[i] = nil
 			if !s.evState.CompareAndSwap(evArmed, evBusy) {

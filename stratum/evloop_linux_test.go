@@ -63,3 +63,59 @@ func TestEventLoopHoldsNoGoroutinePerConnection(t *testing.T) {
 		})
 	}
 }
+
+// fakeSlots fills a poller's slot table with n sessions, armed, every
+// third with its deadline passed at now (slot 2, 5, …), and every seventh
+// slot empty.
+func fakeSlots(n int, now int64) (*poller, int) {
+	p := &poller{}
+	want := 0
+	for i := range n {
+		if i%7 == 6 {
+			p.slots = append(p.slots, nil)
+			continue
+		}
+		s := &Session{}
+		s.evState.Store(evArmed)
+		s.deadline.Store(now + 1)
+		if i%3 == 2 {
+			s.deadline.Store(now - 1)
+			want++
+		}
+		p.slots = append(p.slots, s)
+	}
+	return p, want
+}
+
+// TestSweepFindsEveryExpiredSession: the sweeper's chunked scan finds every
+// armed session past its deadline whatever the table's size around the
+// chunk boundaries, and none that is not armed.
+func TestSweepFindsEveryExpiredSession(t *testing.T) {
+	const now = int64(1e18)
+	for _, n := range []int{0, 1, sweepChunk - 1, sweepChunk, sweepChunk + 1, 3*sweepChunk + 5} {
+		p, want := fakeSlots(n, now)
+		if got := len(p.expired(now, nil)); got != want {
+			t.Errorf("%d slots: %d expired found, want %d", n, got, want)
+		}
+		for _, s := range p.slots {
+			if s != nil {
+				s.evState.Store(evBusy)
+			}
+		}
+		if got := len(p.expired(now, nil)); got != 0 {
+			t.Errorf("%d slots, none armed: %d expired found", n, got)
+		}
+	}
+}
+
+// BenchmarkSweepScan is the sweeper's scan of 100,000 armed sessions (once
+// a second at most): what the loop can wait for, in chunks of sweepChunk.
+func BenchmarkSweepScan(b *testing.B) {
+	const now = int64(1e18)
+	p, _ := fakeSlots(100_000, now)
+	due := make([]*Session, 0, 100_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		due = p.expired(now, due[:0])
+	}
+}
