@@ -162,25 +162,13 @@ func TestShutdownFlushesPendingReplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "share held", func() bool { return h.rec.Held() == 1 })
-	done := make(chan error, 1)
-	go func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		done <- h.srv.Shutdown(sctx)
-	}()
+	done := shutdownInBackground(h)
 	// The session waits for its share; nothing is written before it.
 	h.rec.Release(nil)
 	if r := awaitReply(t, share); !r.OK() {
 		t.Fatalf("share in flight at shutdown: %s", r.Error)
 	}
-	if err := <-done; err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
-	select {
-	case <-m.Done():
-	case <-time.After(30 * time.Second):
-		t.Fatal("connection not closed after shutdown")
-	}
+	shutdownClosed(t, done, m)
 	if h.rec.Len() != 1 {
 		t.Fatalf("recorded %d shares", h.rec.Len())
 	}
@@ -266,12 +254,7 @@ func TestShutdownWhileStalled(t *testing.T) {
 		chans = append(chans, ch)
 	}
 	waitFor(t, "reader stalled", func() bool { return h.srv.Stats().PipelineStalls.Load() >= 1 })
-	done := make(chan error, 1)
-	go func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		done <- h.srv.Shutdown(sctx)
-	}()
+	done := shutdownInBackground(h)
 	h.rec.Release(nil)
 	if r := awaitReply(t, share); !r.OK() {
 		t.Fatalf("share: %s", r.Error)
@@ -281,6 +264,28 @@ func TestShutdownWhileStalled(t *testing.T) {
 			t.Fatalf("bad submit %d answered %d %s", i, r.Code(), r.Error)
 		}
 	}
+	shutdownClosed(t, done, m)
+	if n := h.srv.Stats().ClosedBy(CloseShutdown); n != 1 {
+		t.Fatalf("%d connections closed by shutdown, want 1", n)
+	}
+}
+
+// shutdownInBackground starts the server's graceful shutdown (30 s bound)
+// and returns where its result arrives.
+func shutdownInBackground(h *harness) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		done <- h.srv.Shutdown(sctx)
+	}()
+	return done
+}
+
+// shutdownClosed waits for a clean shutdown and for the miner's connection
+// to be closed by it.
+func shutdownClosed(t *testing.T, done <-chan error, m *miner.Miner) {
+	t.Helper()
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
@@ -288,8 +293,5 @@ func TestShutdownWhileStalled(t *testing.T) {
 	case <-m.Done():
 	case <-time.After(30 * time.Second):
 		t.Fatal("connection not closed after shutdown")
-	}
-	if n := h.srv.Stats().ClosedBy(CloseShutdown); n != 1 {
-		t.Fatalf("%d connections closed by shutdown, want 1", n)
 	}
 }
